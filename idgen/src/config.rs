@@ -1,0 +1,73 @@
+//! Flags shared by every embedder of the generator (the idgen service and the shortener), so both lease and
+//! lay out IDs the same way.
+
+use std::time::Duration;
+
+use crate::{layout::DEFAULT_EPOCH_MS, Layout, LayoutError, LeaseOptions};
+
+/// ID layout and worker-ID lease settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IdgenArgs {
+    /// ZooKeeper connect string (`host:port[,host:port…][/chroot]`).
+    #[arg(long, env = "ZOOKEEPER_CONNECT", default_value = "127.0.0.1:52181")]
+    pub zookeeper_connect: String,
+    /// ZooKeeper node under which worker IDs are leased.
+    #[arg(long, env = "IDGEN_LEASE_ROOT", default_value = "/snowlink/idgen")]
+    pub lease_root: String,
+    /// ZooKeeper session timeout in milliseconds: a dead generator's worker ID is free again after this.
+    #[arg(long, env = "IDGEN_SESSION_TIMEOUT_MS", default_value_t = 6_000)]
+    pub session_timeout_ms: u64,
+    /// Bound on every ZooKeeper call, in milliseconds.
+    #[arg(long, env = "IDGEN_ZOOKEEPER_TIMEOUT_MS", default_value_t = 3_000)]
+    pub zookeeper_timeout_ms: u64,
+    /// Epoch of the ID's time field, in Unix milliseconds (default 2026-01-01T00:00:00Z).
+    #[arg(long, env = "IDGEN_EPOCH_MS", default_value_t = DEFAULT_EPOCH_MS)]
+    pub epoch_ms: u64,
+    /// Bits of milliseconds since the epoch.
+    #[arg(long, env = "IDGEN_TIME_BITS", default_value_t = 41)]
+    pub time_bits: u8,
+    /// Bits of worker ID (2^bits generators at most).
+    #[arg(long, env = "IDGEN_WORKER_BITS", default_value_t = 10)]
+    pub worker_bits: u8,
+    /// Bits of per-millisecond sequence (2^bits IDs per ms per worker).
+    #[arg(long, env = "IDGEN_SEQUENCE_BITS", default_value_t = 12)]
+    pub sequence_bits: u8,
+    /// Largest backwards clock step, in milliseconds, that is waited out rather than refused.
+    #[arg(long, env = "IDGEN_MAX_CLOCK_BACKWARDS_MS", default_value_t = 5)]
+    pub max_clock_backwards_ms: u64,
+}
+
+impl IdgenArgs {
+    /// Defaults pointing at `zookeeper_connect` (tests build settings this way, never through the environment).
+    pub fn new(zookeeper_connect: impl Into<String>) -> Self {
+        Self {
+            zookeeper_connect: zookeeper_connect.into(),
+            lease_root: "/snowlink/idgen".into(),
+            session_timeout_ms: 6_000,
+            zookeeper_timeout_ms: 3_000,
+            epoch_ms: DEFAULT_EPOCH_MS,
+            time_bits: 41,
+            worker_bits: 10,
+            sequence_bits: 12,
+            max_clock_backwards_ms: 5,
+        }
+    }
+
+    /// The layout these flags describe.
+    ///
+    /// # Errors
+    /// When the bits do not fit.
+    pub fn layout(&self) -> Result<Layout, LayoutError> {
+        Layout::new(self.epoch_ms, self.time_bits, self.worker_bits, self.sequence_bits)
+    }
+
+    /// The lease settings.
+    pub fn lease(&self) -> LeaseOptions {
+        LeaseOptions {
+            connect: self.zookeeper_connect.clone(),
+            root: self.lease_root.clone(),
+            session_timeout: Duration::from_millis(self.session_timeout_ms),
+            call_timeout: Duration::from_millis(self.zookeeper_timeout_ms),
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Snowflake-style 64-bit IDs that are never duplicated: 41 bits of milliseconds since a custom epoch, 10 bits of
+//! worker ID, 12 bits of sequence (configurable). Each generator leases its worker ID from ZooKeeper and stops
+//! issuing as soon as it cannot be sure it still holds it. Embedded by the shortener; served over HTTP by the
+//! `idgen` binary for other services.
+//!
+//! # Layout
+//! - [`layout`]: the bit layout, composing and decoding IDs.
+//! - [`clock`]: the time source, injectable for tests.
+//! - [`config`]: the flags every embedder shares.
+//! - [`generator`]: lock-free ID issue on one atomic state word.
+//! - [`lease`]: the worker-ID lease in ZooKeeper and the task that keeps it.
+//! - [`metrics`]: the generator's Prometheus series.
+//! - [`service`]: the HTTP service (`GET /v1/ids`, `GET /v1/ids/{id}`).
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod generator;
+pub mod layout;
+pub mod lease;
+pub mod metrics;
+pub mod service;
+
+use std::{sync::Arc, time::Duration};
+
+use plumbing::shutdown::Shutdown;
+
+pub use generator::{GenerateError, Generator};
+pub use layout::{Decoded, Layout, LayoutError};
+pub use lease::{LeaseError, LeaseKeeper, LeaseOptions};
+
+/// A generator whose worker ID is leased: what embedders hold.
+pub struct LeasedGenerator {
+    /// The generator; issues only while the lease is held.
+    pub generator: Arc<Generator>,
+    /// The task keeping the lease; await [`LeaseKeeper::stopped`] after shutdown.
+    pub keeper: LeaseKeeper,
+}
+
+/// Builds the generator these flags describe and leases its worker ID.
+///
+/// # Errors
+/// A bad layout, or a lease that cannot be taken (ZooKeeper unreachable, every worker ID taken).
+pub async fn start(
+    args: &config::IdgenArgs,
+    metrics: metrics::IdgenMetrics,
+    shutdown: Shutdown,
+) -> anyhow::Result<LeasedGenerator> {
+    use anyhow::Context as _;
+    let layout = args.layout().context("invalid ID layout (--time-bits, --worker-bits, --sequence-bits)")?;
+    let max_backwards = Duration::from_millis(args.max_clock_backwards_ms);
+    let generator = Arc::new(Generator::new(layout, clock::SystemClock, max_backwards, metrics));
+    let keeper = LeaseKeeper::start(args.lease(), Arc::clone(&generator), shutdown)
+        .await
+        .with_context(|| format!("cannot lease a worker ID from ZooKeeper at {} (--zookeeper-connect)", args.zookeeper_connect))?;
+    Ok(LeasedGenerator { generator, keeper })
+}

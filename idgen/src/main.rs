@@ -1,0 +1,40 @@
+//! The idgen binary: serves Snowflake IDs over HTTP for services that do not embed the library.
+
+use clap::Parser;
+use idgen::service::{Application, ServiceArgs};
+use plumbing::{shutdown::Shutdown, telemetry};
+
+/// Snowflake-style 64-bit IDs over HTTP, with the worker ID leased from ZooKeeper.
+///
+/// GET /v1/ids?count=N (1..=10000) answers {"ids": ["…"]}; GET /v1/ids/{id} decodes an ID. While no worker ID
+/// is leased, both answer 503 with Retry-After. Admin port: /metrics, /healthz, /readyz.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    log_format: telemetry::LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, "info");
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let app = Application::build(cli.service, shutdown.clone()).await?;
+    tracing::info!(port = app.port(), admin_port = app.admin_port(), "idgen listening");
+    app.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,158 @@
+//! The idgen HTTP service: `GET /v1/ids?count=N` and `GET /v1/ids/{id}` on the API port, `/metrics`,
+//! `/healthz` and `/readyz` (ready only while a worker ID is leased) on the admin port.
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{dev::Server, http::StatusCode, middleware, web, App, HttpResponse, HttpServer};
+use anyhow::Context as _;
+use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shutdown};
+use prometheus::Registry;
+use serde::Deserialize;
+
+use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator, LeaseKeeper};
+
+/// Most IDs one request may take.
+pub const MAX_COUNT: usize = 10_000;
+
+/// Service settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// API address.
+    #[arg(long, env = "IDGEN_LISTEN", default_value = "127.0.0.1:8082")]
+    pub listen: String,
+    /// Admin address (/metrics, /healthz, /readyz).
+    #[arg(long, env = "IDGEN_ADMIN_LISTEN", default_value = "127.0.0.1:9082")]
+    pub admin_listen: String,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "IDGEN_HTTP_WORKERS", default_value_t = 0)]
+    pub http_workers: usize,
+    /// Layout and lease.
+    #[command(flatten)]
+    pub idgen: IdgenArgs,
+}
+
+/// The running service.
+pub struct Application {
+    port: u16,
+    admin_port: u16,
+    servers: Vec<Server>,
+    keeper: LeaseKeeper,
+}
+
+impl Application {
+    /// Leases a worker ID and binds both listeners (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// A bad layout, no lease, or an address that cannot be bound.
+    pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let idgen_metrics = IdgenMetrics::register(&registry)?;
+        let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
+        let leased = crate::start(&args.idgen, idgen_metrics, shutdown).await?;
+        let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot bind --listen {}", args.listen))?;
+        let admin_listener =
+            TcpListener::bind(&args.admin_listen).with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
+        let port = listener.local_addr()?.port();
+        let admin_port = admin_listener.local_addr()?.port();
+
+        let generator = web::Data::from(Arc::clone(&leased.generator));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(generator.clone())
+                .app_data(http_metrics.clone())
+                .app_data(plumbing::http::query_config())
+                .wrap(middleware::from_fn(plumbing::metrics::record))
+                .route("/v1/ids", web::get().to(take_ids))
+                .route("/v1/ids/{id}", web::get().to(decode_id))
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if args.http_workers > 0 {
+            server = server.workers(args.http_workers);
+        }
+        let api = server.listen(listener)?.run();
+
+        let ready_generator = Arc::clone(&leased.generator);
+        let readiness: admin::ReadinessCheck = Arc::new(move || {
+            let leased = ready_generator.worker().is_some();
+            Box::pin(async move { if leased { Ok(()) } else { Err(vec!["zookeeper_lease".to_owned()]) } })
+        });
+        let admin = admin::serve(admin_listener, registry, readiness)?;
+        Ok(Self { port, admin_port, servers: vec![api, admin], keeper: leased.keeper })
+    }
+
+    /// The API port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Serves until `shutdown`, then releases the worker ID.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let served = admin::run_until_stopped(self.servers, shutdown).await;
+        self.keeper.stopped().await;
+        served
+    }
+}
+
+#[derive(Deserialize)]
+struct TakeQuery {
+    count: Option<String>,
+}
+
+async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>) -> HttpResponse {
+    let count = match query.count.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(count)) if (1..=MAX_COUNT).contains(&count) => count,
+        Some(_) => {
+            return error_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_count",
+                &format!("count must be an integer from 1 to {MAX_COUNT}"),
+            )
+        }
+    };
+    match generator.next_ids(count) {
+        Ok(ids) => {
+            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+            HttpResponse::Ok().json(serde_json::json!({ "ids": ids }))
+        }
+        Err(error) => generate_error(&error),
+    }
+}
+
+/// The answer for an ID that could not be issued: 503 with `Retry-After`, since every cause is temporary.
+pub fn generate_error(error: &GenerateError) -> HttpResponse {
+    let code = match error {
+        GenerateError::NotLeased => "no_worker_lease",
+        GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => "clock_unreliable",
+        _ => "clock_out_of_range",
+    };
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, code, &error.to_string());
+    response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+    response
+}
+
+async fn decode_id(generator: web::Data<Generator>, path: web::Path<String>) -> HttpResponse {
+    let decoded = path.parse::<u64>().ok().and_then(|id| generator.layout().decode(id).map(|decoded| (id, decoded)));
+    let Some((id, decoded)) = decoded else {
+        return error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "id must be a decimal ID issued with this layout");
+    };
+    let timestamp = i64::try_from(decoded.unix_ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    HttpResponse::Ok().json(serde_json::json!({
+        "id": id.to_string(),
+        "timestamp": timestamp,
+        "worker": decoded.worker,
+        "sequence": decoded.sequence,
+    }))
+}

@@ -1,0 +1,187 @@
+//! The Redis tier: one multiplexed client with timeouts and reconnects, key names under a configurable prefix
+//! (tests isolate themselves with it), and the compact value the redirect decodes on every cache hit.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy};
+
+use crate::model::{RedirectStatus, Target};
+
+/// A Redis failure: the caller degrades (skips write-through, falls back to PostgreSQL) and counts it.
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct CacheError(#[from] fred::error::Error);
+
+/// Redis settings.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Prepended to every key, e.g. `snowlink:`.
+    pub prefix: String,
+    /// Bound on every command and on connecting.
+    pub timeout: Duration,
+}
+
+/// The link cache in Redis.
+#[derive(Clone)]
+pub struct RedisCache {
+    client: fred::clients::Client,
+    prefix: String,
+}
+
+impl RedisCache {
+    /// Builds the client and starts connecting. A Redis that is down now is logged, not fatal: the services
+    /// degrade without it and the client keeps reconnecting with backoff.
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub async fn connect(options: &CacheOptions) -> Result<Self, CacheError> {
+        let config = Config::from_url(&options.url)?;
+        let timeout = options.timeout;
+        let client = fred::types::Builder::from_config(config)
+            .with_connection_config(|connection| {
+                connection.connection_timeout = timeout;
+                connection.internal_command_timeout = timeout;
+                connection.max_command_attempts = 1;
+            })
+            .with_performance_config(|performance| performance.default_command_timeout = timeout)
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build()?;
+        let _reconnect_task = client.connect();
+        match tokio::time::timeout(timeout, client.wait_for_connect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "redis is not reachable yet; continuing without it"),
+            Err(_) => tracing::warn!(timeout_ms = timeout.as_millis(), "redis did not answer in time; continuing without it"),
+        }
+        Ok(Self { client, prefix: options.prefix.clone() })
+    }
+
+    /// The Redis key of a code.
+    pub fn key(&self, code: &str) -> String {
+        format!("{}l:{code}", self.prefix)
+    }
+
+    /// The cached target of `code`; `None` when Redis holds nothing for it.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn get(&self, code: &str) -> Result<Option<Target>, CacheError> {
+        let value: Option<String> = self.client.get(self.key(code)).await?;
+        Ok(value.as_deref().and_then(decode))
+    }
+
+    /// Caches `target` for `ttl` (at least one millisecond).
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn put(&self, code: &str, target: &Target, ttl: Duration) -> Result<(), CacheError> {
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.client.set::<(), _, _>(self.key(code), encode(target), Some(Expiration::PX(millis)), None, false).await?;
+        Ok(())
+    }
+
+    /// Drops `code` from Redis.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn delete(&self, code: &str) -> Result<(), CacheError> {
+        self.client.del::<i64, _>(self.key(code)).await?;
+        Ok(())
+    }
+
+    /// `PING`, for readiness.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.client.ping::<String>(None).await?;
+        Ok(())
+    }
+
+    /// Closes the connection (on shutdown).
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+/// How long a target may stay cached: `base`, shortened to the time the link has left, and never past it.
+pub fn ttl_for(target: &Target, base: Duration, now: DateTime<Utc>) -> Duration {
+    match target {
+        Target::Live { expires_at: Some(expires_at), .. } => {
+            let left = (*expires_at - now).to_std().unwrap_or(Duration::ZERO);
+            base.min(left).max(Duration::from_millis(1))
+        }
+        _ => base,
+    }
+}
+
+/// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
+/// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+pub fn encode(target: &Target) -> String {
+    match target {
+        Target::Live { long_url, redirect, expires_at, id } => {
+            let expires = expires_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default();
+            format!("1|{}|{expires}|{id}|{long_url}", redirect.code())
+        }
+        Target::Gone => "g".to_owned(),
+        Target::Unknown => "u".to_owned(),
+    }
+}
+
+/// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten).
+pub fn decode(value: &str) -> Option<Target> {
+    match value {
+        "g" => return Some(Target::Gone),
+        "u" => return Some(Target::Unknown),
+        _ => {}
+    }
+    let mut fields = value.strip_prefix("1|")?.splitn(4, '|');
+    let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
+    let expires_at = match fields.next()? {
+        "" => None,
+        millis => Some(Utc.timestamp_millis_opt(millis.parse().ok()?).single()?),
+    };
+    let id = fields.next()?.parse().ok()?;
+    let long_url = fields.next()?.to_owned();
+    Some(Target::Live { long_url, redirect, expires_at, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(expires_at: Option<DateTime<Utc>>) -> Target {
+        Target::Live {
+            long_url: "https://example.com/a|b?c=d".into(),
+            redirect: RedirectStatus::Permanent308,
+            expires_at,
+            id: 42,
+        }
+    }
+
+    #[test]
+    fn every_target_survives_a_round_trip() {
+        let at = Utc.timestamp_millis_opt(1_800_000_000_123).single();
+        for target in [live(None), live(at), Target::Gone, Target::Unknown] {
+            assert_eq!(decode(&encode(&target)), Some(target));
+        }
+    }
+
+    #[test]
+    fn foreign_values_are_misses() {
+        for junk in ["", "x", "1|", "1|200||1|u", "1|302|abc|1|u", "2|302||1|u"] {
+            assert_eq!(decode(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn the_ttl_never_outlives_the_link() {
+        let now = Utc::now();
+        let base = Duration::from_secs(3600);
+        assert_eq!(ttl_for(&live(None), base, now), base);
+        assert_eq!(ttl_for(&live(Some(now + chrono::Duration::seconds(10))), base, now), Duration::from_secs(10));
+        assert_eq!(ttl_for(&live(Some(now - chrono::Duration::seconds(10))), base, now), Duration::from_millis(1));
+    }
+}

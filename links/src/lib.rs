@@ -1,0 +1,20 @@
+//! The link domain shared by the shortener (writes) and the redirect (reads): what a link is, how its code is
+//! made and checked, how it is stored in PostgreSQL and cached in Redis.
+//!
+//! # Layout
+//! - [`model`]: `Link`, `RedirectStatus`, and `Target` (what a redirect needs).
+//! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
+//! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
+//! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
+//! - [`store`]: the SQL for links and API keys.
+//! - [`cache`]: the Redis client, key names and the compact value codec.
+//! - [`apikey`]: API key generation and hashing.
+#![forbid(unsafe_code)]
+
+pub mod apikey;
+pub mod cache;
+pub mod code;
+pub mod db;
+pub mod model;
+pub mod store;
+pub mod validate;

@@ -1,0 +1,124 @@
+//! What a link is, and the part of it a redirect needs.
+
+use chrono::{DateTime, Utc};
+
+/// The HTTP status a short link answers with. 302 is the default: browsers do not cache it, so every visit is
+/// counted; 301/308 let browsers and CDNs cache the redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectStatus {
+    /// Moved Permanently.
+    Permanent301,
+    /// Found (the default).
+    #[default]
+    Found302,
+    /// Temporary Redirect (keeps the method).
+    Temporary307,
+    /// Permanent Redirect (keeps the method).
+    Permanent308,
+}
+
+impl RedirectStatus {
+    /// The status for an HTTP status code, if it is one a link may use.
+    pub fn from_code(code: u16) -> Option<Self> {
+        match code {
+            301 => Some(Self::Permanent301),
+            302 => Some(Self::Found302),
+            307 => Some(Self::Temporary307),
+            308 => Some(Self::Permanent308),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Permanent301 => 301,
+            Self::Found302 => 302,
+            Self::Temporary307 => 307,
+            Self::Permanent308 => 308,
+        }
+    }
+
+    /// Whether browsers and shared caches may keep the redirect.
+    pub fn is_permanent(self) -> bool {
+        matches!(self, Self::Permanent301 | Self::Permanent308)
+    }
+}
+
+/// A stored link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The Snowflake ID (primary key).
+    pub id: i64,
+    /// The short code: base62 of `id`, or the custom alias.
+    pub code: String,
+    /// The normalised target URL.
+    pub long_url: String,
+    /// When the link was created.
+    pub created_at: DateTime<Utc>,
+    /// When the link stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The status the redirect answers with.
+    pub redirect: RedirectStatus,
+    /// The API key that created it, if any.
+    pub owner_id: Option<i64>,
+}
+
+/// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A live (or since expired) link.
+    Live {
+        /// Where to send the visitor.
+        long_url: String,
+        /// The status to answer with.
+        redirect: RedirectStatus,
+        /// When it stops working, if ever: checked on every answer, whatever tier the target came from.
+        expires_at: Option<DateTime<Utc>>,
+        /// The link's ID, for hit counting.
+        id: i64,
+    },
+    /// The link existed and was deleted or disabled: 410.
+    Gone,
+    /// No such code: 404.
+    Unknown,
+}
+
+impl Target {
+    /// The target as seen at `now`: a live link past its expiry is `Gone`.
+    pub fn at(self, now: DateTime<Utc>) -> Self {
+        match self {
+            Self::Live { expires_at: Some(expires_at), .. } if expires_at <= now => Self::Gone,
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_four_redirect_codes_are_accepted() {
+        for code in [301, 302, 307, 308] {
+            assert_eq!(RedirectStatus::from_code(code).map(RedirectStatus::code), Some(code));
+        }
+        for code in [200, 300, 303, 304, 404] {
+            assert_eq!(RedirectStatus::from_code(code), None);
+        }
+    }
+
+    #[test]
+    fn an_expired_live_target_is_gone() {
+        let now = Utc::now();
+        let live = |expires_at| Target::Live {
+            long_url: "https://example.com/".into(),
+            redirect: RedirectStatus::Found302,
+            expires_at,
+            id: 1,
+        };
+        assert_eq!(live(Some(now)).at(now), Target::Gone);
+        assert_eq!(live(Some(now + chrono::Duration::seconds(1))).at(now), live(Some(now + chrono::Duration::seconds(1))));
+        assert_eq!(live(None).at(now), live(None));
+    }
+}

@@ -1,0 +1,151 @@
+//! The SQL for links and API keys. Every statement is parameterised and prepared once per connection
+//! (`prepare_cached`), since the same few statements run on every request.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use sha2::{Digest, Sha256};
+use tokio_postgres::{error::SqlState, Row};
+
+use crate::{
+    apikey,
+    db::DbError,
+    model::{Link, RedirectStatus, Target},
+};
+
+/// A link to insert.
+#[derive(Debug, Clone)]
+pub struct NewLink<'a> {
+    /// The Snowflake ID.
+    pub id: i64,
+    /// base62 of the ID, or the alias.
+    pub code: &'a str,
+    /// The normalised URL.
+    pub long_url: &'a str,
+    /// When it expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The redirect status.
+    pub redirect: RedirectStatus,
+    /// The creating API key.
+    pub owner_id: Option<i64>,
+}
+
+/// Why an insert did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// The code is already used (by an alias or another link).
+    #[error("code already taken")]
+    CodeTaken,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Links and API keys in one PostgreSQL database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+const LINK_COLUMNS: &str = "id, code, long_url, created_at, expires_at, redirect_status, owner_id";
+
+impl Store {
+    /// A store on `pool`.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for readiness checks and migrations.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Inserts a link; committed when this returns `Ok`.
+    ///
+    /// # Errors
+    /// [`InsertError::CodeTaken`] when the code exists; [`InsertError::Db`] otherwise.
+    pub async fn insert_link(&self, link: &NewLink<'_>) -> Result<Link, InsertError> {
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        let sql = format!(
+            "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LINK_COLUMNS}"
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(DbError::from)?;
+        let status = i16::try_from(link.redirect.code()).unwrap_or(302);
+        let url_hash = Sha256::digest(link.long_url.as_bytes()).to_vec();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&link.id, &link.code, &link.long_url, &url_hash, &link.expires_at, &status, &link.owner_id];
+        match client.query_one(&statement, &params).await {
+            Ok(row) => Ok(link_from_row(&row)),
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(InsertError::CodeTaken),
+            Err(error) => Err(DbError::from(error).into()),
+        }
+    }
+
+    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_target(&self, code: &str) -> Result<Target, DbError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT id, long_url, redirect_status, expires_at, (deleted_at IS NOT NULL OR disabled_at IS NOT NULL)
+                 FROM links WHERE code = $1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&statement, &[&code]).await? else {
+            return Ok(Target::Unknown);
+        };
+        if row.get::<_, bool>(4) {
+            return Ok(Target::Gone);
+        }
+        Ok(Target::Live {
+            id: row.get(0),
+            long_url: row.get(1),
+            redirect: redirect_from_row(&row, 2),
+            expires_at: row.get(3),
+        })
+    }
+
+    /// The owner ID of a live API key.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn owner_of_key(&self, key: &str) -> Result<Option<i64>, DbError> {
+        let client = self.pool.get().await?;
+        let statement =
+            client.prepare_cached("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL").await?;
+        let row = client.query_opt(&statement, &[&apikey::hash(key)]).await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Creates an API key named `name`; returns its ID and the key, which is not stored and cannot be shown again.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn create_api_key(&self, name: &str) -> Result<(i64, String), DbError> {
+        let client = self.pool.get().await?;
+        let key = apikey::generate();
+        let row = client
+            .query_one("INSERT INTO api_keys (name, key_hash) VALUES ($1, $2) RETURNING id", &[&name, &apikey::hash(&key)])
+            .await?;
+        Ok((row.get(0), key))
+    }
+}
+
+fn redirect_from_row(row: &Row, index: usize) -> RedirectStatus {
+    // The CHECK constraint allows only the four codes; the default covers a row edited by hand.
+    u16::try_from(row.get::<_, i16>(index)).ok().and_then(RedirectStatus::from_code).unwrap_or_default()
+}
+
+fn link_from_row(row: &Row) -> Link {
+    Link {
+        id: row.get(0),
+        code: row.get(1),
+        long_url: row.get(2),
+        created_at: row.get(3),
+        expires_at: row.get(4),
+        redirect: redirect_from_row(row, 5),
+        owner_id: row.get(6),
+    }
+}

@@ -1,0 +1,16 @@
+//! Service plumbing that every snowlink binary shares, so that the three services start, log, report and stop
+//! the same way.
+//!
+//! # Layout
+//! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
+//! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
+//! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
+//! - [`metrics`]: request count and latency by route and status, as actix middleware.
+//! - [`shutdown`]: SIGTERM/SIGINT and the token background tasks stop on.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod http;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;

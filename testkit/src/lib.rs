@@ -1,0 +1,151 @@
+//! Isolation for integration tests that run against the real PostgreSQL, Redis and ZooKeeper started by
+//! `make test` (addresses in `DATABASE_URL`, `DATABASE_REPLICA_URL`, `REDIS_URL`, `ZOOKEEPER_CONNECT`).
+//!
+//! Each test gets its own database (created on the primary, visible on the replica, dropped when the test ends
+//! and swept if a crashed run left it), its own Redis key prefix and its own ZooKeeper chroot. A missing or
+//! unreachable service fails the test with a message that says how to start it; nothing passes silently.
+#![forbid(unsafe_code)]
+#![expect(clippy::unwrap_used, reason = "test support: a failure here must fail the test loudly")]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use tokio_postgres::NoTls;
+
+/// Test databases older than this are assumed left over by a crashed run and dropped.
+const SWEEP_AFTER: Duration = Duration::from_secs(3600);
+const DB_PREFIX: &str = "t_";
+
+/// The value of a service variable, or a panic that says how to get the services.
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: integration tests need the real services. Run them with `make test`, or start them \
+             with `scripts/services.sh up` and load `set -a; . <(scripts/services.sh env); set +a`"
+        )
+    })
+}
+
+/// A unique name for this test's resources: `t_<unix seconds>_<random>`, so sweepers can tell its age.
+pub fn unique_name() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{DB_PREFIX}{secs}_{:08x}", rand::rng().random::<u32>())
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    /// Its name.
+    pub name: String,
+    /// URL on the primary.
+    pub url: String,
+    /// URL on the streaming replica (same database, replicated).
+    pub replica_url: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    /// Creates an empty database on the primary and waits until the replica has it too.
+    pub async fn create() -> Self {
+        let admin_url = service_env("DATABASE_URL");
+        let replica_admin_url = service_env("DATABASE_REPLICA_URL");
+        let name = unique_name();
+        let admin = connect(&admin_url).await;
+        sweep(&admin).await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let url = with_database(&admin_url, &name);
+        let replica_url = with_database(&replica_admin_url, &name);
+        wait_for_replica(&replica_url).await;
+        Self { name, url, replica_url, admin_url }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own.
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, NoTls).await {
+                    tokio::spawn(connection);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            });
+        });
+        let _ = dropper.join();
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let connecting = tokio_postgres::connect(url, NoTls);
+    let (client, connection) = tokio::time::timeout(Duration::from_secs(5), connecting)
+        .await
+        .unwrap_or_else(|_| panic!("PostgreSQL at {} did not answer in 5 s: is `make test` running it?", redact(url)))
+        .unwrap_or_else(|error| panic!("cannot connect to PostgreSQL at {}: {error}", redact(url)));
+    tokio::spawn(connection);
+    client
+}
+
+async fn sweep(admin: &tokio_postgres::Client) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let rows = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'", &[]).await.unwrap();
+    for row in rows {
+        let name: String = row.get(0);
+        let created = name.strip_prefix(DB_PREFIX).and_then(|rest| rest.split('_').next()).and_then(|s| s.parse::<u64>().ok());
+        if created.is_some_and(|secs| now.saturating_sub(secs) > SWEEP_AFTER.as_secs()) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+async fn wait_for_replica(url: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Ok((client, connection))) =
+            tokio::time::timeout(Duration::from_secs(2), tokio_postgres::connect(url, NoTls)).await
+        {
+            tokio::spawn(connection);
+            if client.simple_query("SELECT 1").await.is_ok() {
+                return;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the replica at {} never showed the test database", redact(url));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap_or_else(|error| panic!("bad database URL {}: {error}", redact(url)));
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+/// Redis for one test: the server's URL and a key prefix no other test uses.
+pub fn redis() -> (String, String) {
+    (service_env("REDIS_URL"), format!("{}:", unique_name()))
+}
+
+/// A ZooKeeper connect string chrooted to a fresh node of this test's own (created here).
+pub async fn zookeeper_chroot() -> String {
+    use zookeeper_client as zk;
+    let base = service_env("ZOOKEEPER_CONNECT");
+    let connecting = zk::Client::connector().with_session_timeout(Duration::from_secs(4)).connect(&base);
+    let client = tokio::time::timeout(Duration::from_secs(5), connecting)
+        .await
+        .unwrap_or_else(|_| panic!("ZooKeeper at {base} did not answer in 5 s: is `make test` running it?"))
+        .unwrap_or_else(|error| panic!("cannot connect to ZooKeeper at {base}: {error}"));
+    let chroot = format!("/tests/{}", unique_name());
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client.mkdir(&chroot, &persistent).await.unwrap();
+    format!("{base}{chroot}")
+}
