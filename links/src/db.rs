@@ -121,3 +121,41 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i64>, DbError> {
     tx.commit().await?;
     Ok(now_applied)
 }
+
+/// PostgreSQL flags shared by the services.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL primary, `postgres://user:password@host:port/database` (writes, and reads without replicas).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Most connections per pool.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+    /// Bound on connecting and on waiting for a pooled connection, in milliseconds.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2_000)]
+    pub database_connect_timeout_ms: u64,
+    /// Server-side bound on every statement, in milliseconds.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub database_statement_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    /// Defaults for `url` (tests build settings this way).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            database_url: url.into(),
+            database_pool_size: 16,
+            database_connect_timeout_ms: 2_000,
+            database_statement_timeout_ms: 5_000,
+        }
+    }
+
+    /// The pool settings.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.database_pool_size,
+            connect_timeout: Duration::from_millis(self.database_connect_timeout_ms),
+            statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
+        }
+    }
+}

@@ -149,3 +149,23 @@ fn link_from_row(row: &Row) -> Link {
         owner_id: row.get(6),
     }
 }
+
+impl Store {
+    /// The caller's newest live link for `long_url` (the "reuse" lookup), through the URL-hash index.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_reusable(&self, owner_id: i64, long_url: &str) -> Result<Option<Link>, DbError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT {LINK_COLUMNS} FROM links
+             WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
+               AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+             ORDER BY id DESC LIMIT 1"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let url_hash = Sha256::digest(long_url.as_bytes()).to_vec();
+        let row = client.query_opt(&statement, &[&owner_id, &url_hash, &long_url]).await?;
+        Ok(row.as_ref().map(link_from_row))
+    }
+}

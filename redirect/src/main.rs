@@ -1,1 +1,41 @@
-fn main() {}
+//! The redirect binary: parses the command line and runs the service.
+
+use clap::Parser;
+use plumbing::{shutdown::Shutdown, telemetry};
+use redirect::{config::RedirectArgs, startup::Application};
+
+/// snowlink redirect: answers GET/HEAD /{code} with the link's 301/302/307/308.
+///
+/// Lookups go to Redis, then a PostgreSQL read replica (round robin), then the primary; 404 for unknown codes,
+/// 410 for expired or deleted ones. Admin port: /metrics, /healthz, /readyz.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    redirect: RedirectArgs,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    log_format: telemetry::LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // No per-request logging on the hot path at the default level.
+    telemetry::init(cli.log_format, "info");
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let app = Application::build(cli.redirect).await?;
+    tracing::info!(port = app.port(), admin_port = app.admin_port(), "redirect listening");
+    app.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,1 +1,44 @@
-fn main() {}
+//! The shortener binary: parses the command line and runs the chosen subcommand.
+
+use anyhow::Context as _;
+use clap::Parser;
+use plumbing::{shutdown::Shutdown, telemetry};
+use shortener::{
+    config::{Cli, Command},
+    startup::{connect_and_migrate, Application},
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format, "info");
+    match cli.command {
+        Command::Serve(args) => {
+            let shutdown = Shutdown::new();
+            shutdown.trigger_on_signals();
+            let app = Application::build(*args, shutdown.clone()).await?;
+            tracing::info!(port = app.port(), admin_port = app.admin_port(), "shortener listening");
+            app.run_until_stopped(shutdown).await?;
+        }
+        Command::Migrate(database) => {
+            connect_and_migrate(&database).await?;
+            tracing::info!("database schema is up to date");
+        }
+        Command::CreateKey(args) => {
+            let store = connect_and_migrate(&args.database).await?;
+            let (id, key) = store.create_api_key(&args.name).await.context("cannot create the API key")?;
+            tracing::info!(id, name = %args.name, "API key created; it is printed once on stdout");
+            println!("{key}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        shortener::config::Cli::command().debug_assert();
+    }
+}

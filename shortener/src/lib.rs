@@ -1,0 +1,19 @@
+//! The shortener: snowlink's write API. It validates a long URL, takes an ID from the embedded generator (worker
+//! ID leased in ZooKeeper), stores the link in PostgreSQL (durable before the 201) and writes it through to
+//! Redis so the first redirect is already a cache hit.
+//!
+//! # Layout
+//! - [`config`]: command line: `serve`, `migrate`, `create-key`.
+//! - [`startup`]: building and running the application.
+//! - [`state`]: what handlers share.
+//! - [`auth`]: the API-key extractor.
+//! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
+//! - [`routes`]: one module per resource.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,3 @@
+//! The API's resources, one module each.
+
+pub mod urls;

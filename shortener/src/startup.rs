@@ -1,0 +1,131 @@
+//! Building the shortener (pools, migrations, lease, listeners) and running it until shutdown.
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{dev::Server, http::StatusCode, middleware, web, App, HttpServer};
+use anyhow::Context as _;
+use idgen::{metrics::IdgenMetrics, LeaseKeeper};
+use links::{cache::RedisCache, db, store::Store};
+use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shutdown};
+use prometheus::{IntCounterVec, Opts, Registry};
+
+use crate::{config::ServeArgs, routes, state::AppState};
+
+/// The running shortener.
+pub struct Application {
+    port: u16,
+    admin_port: u16,
+    servers: Vec<Server>,
+    keeper: LeaseKeeper,
+    cache: RedisCache,
+}
+
+/// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
+///
+/// # Errors
+/// When the database is unreachable or a migration fails.
+pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
+    let pool = db::pool(&database.database_url, "snowlink-shortener", database.pool_options())
+        .context("invalid --database-url (DATABASE_URL)")?;
+    db::check(&pool).await.context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
+    let applied = db::migrate(&pool).await.context("database migration failed")?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(Store::new(pool))
+}
+
+impl Application {
+    /// Connects, migrates, leases a worker ID and binds both listeners (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// When a dependency needed to start is unreachable or an address cannot be bound.
+    pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let store = connect_and_migrate(&args.database).await?;
+        let cache = RedisCache::connect(&args.redis.options()).await.context("invalid --redis-url (REDIS_URL)")?;
+        let registry = Registry::new();
+        let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
+        let degraded = IntCounterVec::new(
+            Opts::new("shortener_degraded_total", "Dependency failures degraded around"),
+            &["dependency", "operation"],
+        )?;
+        registry.register(Box::new(degraded.clone()))?;
+        let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, shutdown.clone()).await?;
+
+        let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot bind --listen {}", args.listen))?;
+        let admin_listener =
+            TcpListener::bind(&args.admin_listen).with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
+        let port = listener.local_addr()?.port();
+        let admin_port = admin_listener.local_addr()?.port();
+
+        let mut public_base_url = args.public_base_url.clone();
+        if !public_base_url.path().ends_with('/') {
+            public_base_url.set_path(&format!("{}/", public_base_url.path()));
+        }
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            cache: cache.clone(),
+            ids: Arc::clone(&leased.generator),
+            own_hosts: args.own_hosts(),
+            public_base_url,
+            redis: args.redis.clone(),
+            degraded,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(http_metrics.clone())
+                .app_data(plumbing::http::json_config())
+                .app_data(plumbing::http::query_config())
+                .wrap(middleware::from_fn(plumbing::metrics::record))
+                .route("/v1/urls", web::post().to(routes::urls::create))
+                .default_service(web::to(|| async {
+                    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
+                }))
+        })
+        .disable_signals()
+        .shutdown_timeout(10);
+        if args.http_workers > 0 {
+            server = server.workers(args.http_workers);
+        }
+        let api = server.listen(listener)?.run();
+
+        let generator = Arc::clone(&leased.generator);
+        let readiness: admin::ReadinessCheck = Arc::new(move || {
+            let (store, leased) = (store.clone(), generator.worker().is_some());
+            Box::pin(async move {
+                let mut failing = Vec::new();
+                if db::check(store.pool()).await.is_err() {
+                    failing.push("postgresql".to_owned());
+                }
+                if !leased {
+                    failing.push("zookeeper_lease".to_owned());
+                }
+                if failing.is_empty() { Ok(()) } else { Err(failing) }
+            })
+        });
+        let admin = admin::serve(admin_listener, registry, readiness)?;
+        Ok(Self { port, admin_port, servers: vec![api, admin], keeper: leased.keeper, cache })
+    }
+
+    /// The API port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The admin port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID and closes Redis.
+    ///
+    /// # Errors
+    /// When a server fails.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let served = admin::run_until_stopped(self.servers, shutdown).await;
+        self.keeper.stopped().await;
+        self.cache.quit().await;
+        served
+    }
+}

@@ -1,0 +1,37 @@
+//! What every handler shares.
+
+use std::{sync::Arc, time::Duration};
+
+use idgen::Generator;
+use links::{cache::RedisCache, store::Store};
+use prometheus::IntCounterVec;
+
+/// Shared state, handed to handlers as `web::Data<AppState>`.
+pub struct AppState {
+    /// Links and API keys in PostgreSQL (the primary).
+    pub store: Store,
+    /// The Redis tier, written through on create.
+    pub cache: RedisCache,
+    /// The embedded ID generator; issues only while its worker ID is leased.
+    pub ids: Arc<Generator>,
+    /// Base of short URLs (ends with `/`).
+    pub public_base_url: url::Url,
+    /// Hosts long URLs may not point at.
+    pub own_hosts: Vec<String>,
+    /// Redis TTL source (jittered per write).
+    pub redis: links::cache::RedisArgs,
+    /// Failures of a dependency that were degraded around, by dependency and operation.
+    pub degraded: IntCounterVec,
+}
+
+impl AppState {
+    /// The short URL of `code`.
+    pub fn short_url(&self, code: &str) -> String {
+        format!("{}{code}", self.public_base_url)
+    }
+
+    /// A jittered cache TTL.
+    pub fn cache_ttl(&self) -> Duration {
+        self.redis.jittered_ttl()
+    }
+}

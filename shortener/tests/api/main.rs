@@ -1,0 +1,4 @@
+//! The shortener's API tests, against the real PostgreSQL, Redis and ZooKeeper started by `make test`.
+
+mod create;
+mod helpers;
