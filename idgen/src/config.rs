@@ -58,7 +58,12 @@ impl IdgenArgs {
     /// # Errors
     /// When the bits do not fit.
     pub fn layout(&self) -> Result<Layout, LayoutError> {
-        Layout::new(self.epoch_ms, self.time_bits, self.worker_bits, self.sequence_bits)
+        Layout::new(
+            self.epoch_ms,
+            self.time_bits,
+            self.worker_bits,
+            self.sequence_bits,
+        )
     }
 
     /// The lease settings.

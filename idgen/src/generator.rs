@@ -47,7 +47,12 @@ pub struct Generator {
 impl Generator {
     /// A generator that issues nothing until [`Generator::set_worker`]. A clock step back of up to
     /// `max_backwards` is waited out; a larger one is refused.
-    pub fn new(layout: Layout, clock: impl Clock, max_backwards: Duration, metrics: IdgenMetrics) -> Self {
+    pub fn new(
+        layout: Layout,
+        clock: impl Clock,
+        max_backwards: Duration,
+        metrics: IdgenMetrics,
+    ) -> Self {
         Self {
             layout,
             clock: Box::new(clock),
@@ -67,7 +72,9 @@ impl Generator {
     pub fn set_worker(&self, worker: u64) {
         debug_assert!(worker < self.layout.worker_count());
         self.worker.store(worker, Ordering::SeqCst);
-        self.metrics.worker_id.set(i64::try_from(worker).unwrap_or(-1));
+        self.metrics
+            .worker_id
+            .set(i64::try_from(worker).unwrap_or(-1));
         self.metrics.lease_held.set(1);
     }
 
@@ -115,9 +122,15 @@ impl Generator {
                 std::thread::yield_now();
                 continue;
             };
-            if self.state.compare_exchange_weak(previous, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            if self
+                .state
+                .compare_exchange_weak(previous, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
                 self.metrics.ids_issued.inc();
-                return Ok(self.layout.compose(next >> sequence_bits, worker, next & max_sequence));
+                return Ok(self
+                    .layout
+                    .compose(next >> sequence_bits, worker, next & max_sequence));
             }
         }
     }
@@ -131,7 +144,11 @@ impl Generator {
     }
 
     fn elapsed_now(&self) -> Result<u64, GenerateError> {
-        let elapsed = self.clock.now_ms().checked_sub(self.layout.epoch_ms()).ok_or(GenerateError::OutOfTimeRange)?;
+        let elapsed = self
+            .clock
+            .now_ms()
+            .checked_sub(self.layout.epoch_ms())
+            .ok_or(GenerateError::OutOfTimeRange)?;
         if elapsed > self.layout.max_elapsed_ms() {
             return Err(GenerateError::OutOfTimeRange);
         }
@@ -154,7 +171,12 @@ mod tests {
 
     fn manual(worker: u64) -> (Generator, ManualClock) {
         let clock = ManualClock::at(T0);
-        let generator = Generator::new(Layout::default(), clock.clone(), Duration::from_millis(5), IdgenMetrics::unregistered());
+        let generator = Generator::new(
+            Layout::default(),
+            clock.clone(),
+            Duration::from_millis(5),
+            IdgenMetrics::unregistered(),
+        );
         generator.set_worker(worker);
         (generator, clock)
     }
@@ -175,7 +197,10 @@ mod tests {
         let first = generator.next_id().expect("id");
         let second = generator.next_id().expect("id");
         let decoded = generator.layout().decode(second).expect("ours");
-        assert_eq!((decoded.unix_ms, decoded.worker, decoded.sequence), (T0, 7, 1));
+        assert_eq!(
+            (decoded.unix_ms, decoded.worker, decoded.sequence),
+            (T0, 7, 1)
+        );
         assert!(second > first);
     }
 
@@ -193,7 +218,10 @@ mod tests {
         let (generator, clock) = manual(1);
         generator.next_id().expect("id");
         clock.set(T0 - 1_000);
-        assert_eq!(generator.next_id(), Err(GenerateError::ClockMovedBackwards { by_ms: 1_000 }));
+        assert_eq!(
+            generator.next_id(),
+            Err(GenerateError::ClockMovedBackwards { by_ms: 1_000 })
+        );
         assert_eq!(generator.metrics.clock_backwards.get(), 1);
     }
 
@@ -205,12 +233,23 @@ mod tests {
         assert_eq!(generator.next_id(), Err(GenerateError::ClockStalled));
         clock.set(T0 + 1);
         let next = generator.next_id().expect("the next millisecond");
-        assert_eq!(generator.layout().decode(next).map(|d| (d.unix_ms, d.sequence)), Some((T0 + 1, 0)));
+        assert_eq!(
+            generator
+                .layout()
+                .decode(next)
+                .map(|d| (d.unix_ms, d.sequence)),
+            Some((T0 + 1, 0))
+        );
     }
 
     #[test]
     fn threads_racing_never_get_the_same_id() {
-        let generator = Arc::new(Generator::new(Layout::default(), SystemClock, Duration::from_millis(5), IdgenMetrics::unregistered()));
+        let generator = Arc::new(Generator::new(
+            Layout::default(),
+            SystemClock,
+            Duration::from_millis(5),
+            IdgenMetrics::unregistered(),
+        ));
         generator.set_worker(3);
         let threads: Vec<_> = (0..4)
             .map(|_| {
@@ -221,7 +260,10 @@ mod tests {
         let mut all = HashSet::new();
         for thread in threads {
             let ids = thread.join().expect("thread");
-            assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "each thread sees increasing IDs");
+            assert!(
+                ids.windows(2).all(|pair| pair[0] < pair[1]),
+                "each thread sees increasing IDs"
+            );
             all.extend(ids);
         }
         assert_eq!(all.len(), 200_000);

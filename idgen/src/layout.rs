@@ -9,7 +9,9 @@ pub const DEFAULT_EPOCH_MS: u64 = 1_767_225_600_000;
 #[non_exhaustive]
 pub enum LayoutError {
     /// The three fields need more than the 63 usable bits.
-    #[error("time ({time}) + worker ({worker}) + sequence ({sequence}) bits must add up to at most 63")]
+    #[error(
+        "time ({time}) + worker ({worker}) + sequence ({sequence}) bits must add up to at most 63"
+    )]
     TooWide {
         /// Time bits asked for.
         time: u8,
@@ -45,7 +47,12 @@ pub struct Decoded {
 
 impl Default for Layout {
     fn default() -> Self {
-        Self { epoch_ms: DEFAULT_EPOCH_MS, time_bits: 41, worker_bits: 10, sequence_bits: 12 }
+        Self {
+            epoch_ms: DEFAULT_EPOCH_MS,
+            time_bits: 41,
+            worker_bits: 10,
+            sequence_bits: 12,
+        }
     }
 }
 
@@ -54,14 +61,28 @@ impl Layout {
     ///
     /// # Errors
     /// [`LayoutError`] when the fields do not fit 63 bits or are too narrow.
-    pub fn new(epoch_ms: u64, time_bits: u8, worker_bits: u8, sequence_bits: u8) -> Result<Self, LayoutError> {
+    pub fn new(
+        epoch_ms: u64,
+        time_bits: u8,
+        worker_bits: u8,
+        sequence_bits: u8,
+    ) -> Result<Self, LayoutError> {
         if u32::from(time_bits) + u32::from(worker_bits) + u32::from(sequence_bits) > 63 {
-            return Err(LayoutError::TooWide { time: time_bits, worker: worker_bits, sequence: sequence_bits });
+            return Err(LayoutError::TooWide {
+                time: time_bits,
+                worker: worker_bits,
+                sequence: sequence_bits,
+            });
         }
         if time_bits < 32 || worker_bits == 0 || sequence_bits == 0 {
             return Err(LayoutError::TooNarrow);
         }
-        Ok(Self { epoch_ms, time_bits, worker_bits, sequence_bits })
+        Ok(Self {
+            epoch_ms,
+            time_bits,
+            worker_bits,
+            sequence_bits,
+        })
     }
 
     /// The epoch in Unix milliseconds.
@@ -90,7 +111,9 @@ impl Layout {
 
     /// Builds an ID; the caller keeps each part in range.
     pub fn compose(&self, elapsed_ms: u64, worker: u64, sequence: u64) -> u64 {
-        (elapsed_ms << (self.worker_bits + self.sequence_bits)) | (worker << self.sequence_bits) | sequence
+        (elapsed_ms << (self.worker_bits + self.sequence_bits))
+            | (worker << self.sequence_bits)
+            | sequence
     }
 
     /// Takes an ID apart. `None` when the ID has bits outside the layout (not one of ours).
@@ -102,7 +125,11 @@ impl Layout {
         let sequence = id & self.max_sequence();
         let worker = (id >> self.sequence_bits) & (self.worker_count() - 1);
         let elapsed = id >> (self.worker_bits + self.sequence_bits);
-        Some(Decoded { unix_ms: self.epoch_ms + elapsed, worker, sequence })
+        Some(Decoded {
+            unix_ms: self.epoch_ms + elapsed,
+            worker,
+            sequence,
+        })
     }
 }
 
@@ -122,13 +149,26 @@ mod tests {
     fn an_id_decodes_to_its_parts() {
         let layout = Layout::default();
         let id = layout.compose(123_456, 789, 4_000);
-        assert_eq!(layout.decode(id), Some(Decoded { unix_ms: DEFAULT_EPOCH_MS + 123_456, worker: 789, sequence: 4_000 }));
-        assert!(i64::try_from(layout.compose(layout.max_elapsed_ms(), 1023, 4095)).is_ok(), "the sign bit stays 0");
+        assert_eq!(
+            layout.decode(id),
+            Some(Decoded {
+                unix_ms: DEFAULT_EPOCH_MS + 123_456,
+                worker: 789,
+                sequence: 4_000
+            })
+        );
+        assert!(
+            i64::try_from(layout.compose(layout.max_elapsed_ms(), 1023, 4095)).is_ok(),
+            "the sign bit stays 0"
+        );
     }
 
     #[test]
     fn layouts_that_do_not_fit_are_refused() {
-        assert!(matches!(Layout::new(0, 42, 10, 12), Err(LayoutError::TooWide { .. })));
+        assert!(matches!(
+            Layout::new(0, 42, 10, 12),
+            Err(LayoutError::TooWide { .. })
+        ));
         assert_eq!(Layout::new(0, 31, 10, 12), Err(LayoutError::TooNarrow));
         assert_eq!(Layout::new(0, 41, 0, 12), Err(LayoutError::TooNarrow));
         assert!(Layout::new(0, 39, 8, 16).is_ok());

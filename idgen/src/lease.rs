@@ -64,7 +64,11 @@ impl LeaseKeeper {
     ///
     /// # Errors
     /// When ZooKeeper is unreachable at start or every worker ID is taken.
-    pub async fn start(options: LeaseOptions, generator: Arc<Generator>, shutdown: Shutdown) -> Result<Self, LeaseError> {
+    pub async fn start(
+        options: LeaseOptions,
+        generator: Arc<Generator>,
+        shutdown: Shutdown,
+    ) -> Result<Self, LeaseError> {
         let claim = claim(&options, generator.layout().worker_count()).await?;
         tracing::info!(worker = claim.worker, path = %claim.path, "worker ID leased");
         generator.set_worker(claim.worker);
@@ -78,12 +82,17 @@ impl LeaseKeeper {
     }
 }
 
-async fn call<T>(options: &LeaseOptions, future: impl std::future::Future<Output = Result<T, zk::Error>>) -> Result<T, LeaseError> {
-    tokio::time::timeout(options.call_timeout, future).await.map_err(|_| LeaseError::Timeout {
-        connect: options.connect.clone(),
-        timeout_ms: options.call_timeout.as_millis(),
-    })?
-    .map_err(LeaseError::from)
+async fn call<T>(
+    options: &LeaseOptions,
+    future: impl std::future::Future<Output = Result<T, zk::Error>>,
+) -> Result<T, LeaseError> {
+    tokio::time::timeout(options.call_timeout, future)
+        .await
+        .map_err(|_| LeaseError::Timeout {
+            connect: options.connect.clone(),
+            timeout_ms: options.call_timeout.as_millis(),
+        })?
+        .map_err(LeaseError::from)
 }
 
 async fn claim(options: &LeaseOptions, worker_count: u64) -> Result<Claim, LeaseError> {
@@ -97,7 +106,13 @@ async fn claim(options: &LeaseOptions, worker_count: u64) -> Result<Claim, Lease
     for worker in 0..worker_count {
         let path = format!("{directory}/{worker:04}");
         match call(options, client.create(&path, owner.as_bytes(), &ephemeral)).await {
-            Ok(_) => return Ok(Claim { client, worker, path }),
+            Ok(_) => {
+                return Ok(Claim {
+                    client,
+                    worker,
+                    path,
+                })
+            }
             Err(LeaseError::ZooKeeper(zk::Error::NodeExists)) => continue,
             Err(error) => return Err(error),
         }
@@ -113,7 +128,12 @@ async fn still_ours(claim: &Claim, options: &LeaseOptions) -> bool {
     }
 }
 
-async fn keep(mut claim: Claim, options: LeaseOptions, generator: Arc<Generator>, shutdown: Shutdown) {
+async fn keep(
+    mut claim: Claim,
+    options: LeaseOptions,
+    generator: Arc<Generator>,
+    shutdown: Shutdown,
+) {
     let mut states = claim.client.state_watcher();
     loop {
         let state = tokio::select! {
@@ -131,13 +151,22 @@ async fn keep(mut claim: Claim, options: LeaseOptions, generator: Arc<Generator>
             }
             zk::SessionState::Disconnected | zk::SessionState::ConnectedReadOnly => {
                 generator.fence();
-                tracing::warn!(worker = claim.worker, "ZooKeeper connection lost; IDs fenced until it is back");
+                tracing::warn!(
+                    worker = claim.worker,
+                    "ZooKeeper connection lost; IDs fenced until it is back"
+                );
                 continue;
             }
             _ => generator.fence(),
         }
-        tracing::warn!(worker = claim.worker, ?state, "worker-ID lease lost; claiming a new one");
-        let Some(new_claim) = reclaim(&options, &generator, &shutdown).await else { break };
+        tracing::warn!(
+            worker = claim.worker,
+            ?state,
+            "worker-ID lease lost; claiming a new one"
+        );
+        let Some(new_claim) = reclaim(&options, &generator, &shutdown).await else {
+            break;
+        };
         claim = new_claim;
         states = claim.client.state_watcher();
         generator.set_worker(claim.worker);
@@ -149,12 +178,18 @@ async fn keep(mut claim: Claim, options: LeaseOptions, generator: Arc<Generator>
 }
 
 /// Claims again with backoff until it works or shutdown starts.
-async fn reclaim(options: &LeaseOptions, generator: &Generator, shutdown: &Shutdown) -> Option<Claim> {
+async fn reclaim(
+    options: &LeaseOptions,
+    generator: &Generator,
+    shutdown: &Shutdown,
+) -> Option<Claim> {
     let mut backoff = Duration::from_millis(100);
     loop {
         match claim(options, generator.layout().worker_count()).await {
             Ok(claim) => return Some(claim),
-            Err(error) => tracing::warn!(%error, retry_ms = backoff.as_millis(), "cannot lease a worker ID yet"),
+            Err(error) => {
+                tracing::warn!(%error, retry_ms = backoff.as_millis(), "cannot lease a worker ID yet")
+            }
         }
         tokio::select! {
             () = shutdown.wait() => return None,
@@ -165,5 +200,7 @@ async fn reclaim(options: &LeaseOptions, generator: &Generator, shutdown: &Shutd
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
 }

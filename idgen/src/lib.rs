@@ -47,11 +47,23 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> anyhow::Result<LeasedGenerator> {
     use anyhow::Context as _;
-    let layout = args.layout().context("invalid ID layout (--time-bits, --worker-bits, --sequence-bits)")?;
+    let layout = args
+        .layout()
+        .context("invalid ID layout (--time-bits, --worker-bits, --sequence-bits)")?;
     let max_backwards = Duration::from_millis(args.max_clock_backwards_ms);
-    let generator = Arc::new(Generator::new(layout, clock::SystemClock, max_backwards, metrics));
+    let generator = Arc::new(Generator::new(
+        layout,
+        clock::SystemClock,
+        max_backwards,
+        metrics,
+    ));
     let keeper = LeaseKeeper::start(args.lease(), Arc::clone(&generator), shutdown)
         .await
-        .with_context(|| format!("cannot lease a worker ID from ZooKeeper at {} (--zookeeper-connect)", args.zookeeper_connect))?;
+        .with_context(|| {
+            format!(
+                "cannot lease a worker ID from ZooKeeper at {} (--zookeeper-connect)",
+                args.zookeeper_connect
+            )
+        })?;
     Ok(LeasedGenerator { generator, keeper })
 }

@@ -25,7 +25,11 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let app = Application::build(cli.service, shutdown.clone()).await?;
-    tracing::info!(port = app.port(), admin_port = app.admin_port(), "idgen listening");
+    tracing::info!(
+        port = app.port(),
+        admin_port = app.admin_port(),
+        "idgen listening"
+    );
     app.run_until_stopped(shutdown).await?;
     Ok(())
 }

@@ -26,10 +26,19 @@ impl IdgenMetrics {
         #[expect(clippy::unwrap_used, reason = "constant, valid metric names")]
         let series = Self {
             ids_issued: IntCounter::new("idgen_ids_issued_total", "IDs issued").unwrap(),
-            clock_backwards: IntCounter::new("idgen_clock_backwards_total", "ID requests refused: clock went back").unwrap(),
+            clock_backwards: IntCounter::new(
+                "idgen_clock_backwards_total",
+                "ID requests refused: clock went back",
+            )
+            .unwrap(),
             lease_held: IntGauge::new("idgen_lease_held", "1 while a worker ID is leased").unwrap(),
-            worker_id: IntGauge::new("idgen_worker_id", "The leased worker ID, -1 when none").unwrap(),
-            lease_losses: IntCounter::new("idgen_lease_losses_total", "Times the worker-ID lease was lost or fenced").unwrap(),
+            worker_id: IntGauge::new("idgen_worker_id", "The leased worker ID, -1 when none")
+                .unwrap(),
+            lease_losses: IntCounter::new(
+                "idgen_lease_losses_total",
+                "Times the worker-ID lease was lost or fenced",
+            )
+            .unwrap(),
         };
         series.worker_id.set(-1);
         series

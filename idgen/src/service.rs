@@ -9,7 +9,9 @@ use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shut
 use prometheus::Registry;
 use serde::Deserialize;
 
-use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator, LeaseKeeper};
+use crate::{
+    config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator, LeaseKeeper,
+};
 
 /// Most IDs one request may take.
 pub const MAX_COUNT: usize = 10_000;
@@ -49,9 +51,10 @@ impl Application {
         let idgen_metrics = IdgenMetrics::register(&registry)?;
         let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
         let leased = crate::start(&args.idgen, idgen_metrics, shutdown).await?;
-        let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot bind --listen {}", args.listen))?;
-        let admin_listener =
-            TcpListener::bind(&args.admin_listen).with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
+        let listener = TcpListener::bind(&args.listen)
+            .with_context(|| format!("cannot bind --listen {}", args.listen))?;
+        let admin_listener = TcpListener::bind(&args.admin_listen)
+            .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
         let port = listener.local_addr()?.port();
         let admin_port = admin_listener.local_addr()?.port();
 
@@ -75,10 +78,21 @@ impl Application {
         let ready_generator = Arc::clone(&leased.generator);
         let readiness: admin::ReadinessCheck = Arc::new(move || {
             let leased = ready_generator.worker().is_some();
-            Box::pin(async move { if leased { Ok(()) } else { Err(vec!["zookeeper_lease".to_owned()]) } })
+            Box::pin(async move {
+                if leased {
+                    Ok(())
+                } else {
+                    Err(vec!["zookeeper_lease".to_owned()])
+                }
+            })
         });
         let admin = admin::serve(admin_listener, registry, readiness)?;
-        Ok(Self { port, admin_port, servers: vec![api, admin], keeper: leased.keeper })
+        Ok(Self {
+            port,
+            admin_port,
+            servers: vec![api, admin],
+            keeper: leased.keeper,
+        })
     }
 
     /// The API port.
@@ -132,18 +146,30 @@ async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>)
 pub fn generate_error(error: &GenerateError) -> HttpResponse {
     let code = match error {
         GenerateError::NotLeased => "no_worker_lease",
-        GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => "clock_unreliable",
+        GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => {
+            "clock_unreliable"
+        }
         _ => "clock_out_of_range",
     };
     let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, code, &error.to_string());
-    response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("1"));
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("1"),
+    );
     response
 }
 
 async fn decode_id(generator: web::Data<Generator>, path: web::Path<String>) -> HttpResponse {
-    let decoded = path.parse::<u64>().ok().and_then(|id| generator.layout().decode(id).map(|decoded| (id, decoded)));
+    let decoded = path
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| generator.layout().decode(id).map(|decoded| (id, decoded)));
     let Some((id, decoded)) = decoded else {
-        return error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_id", "id must be a decimal ID issued with this layout");
+        return error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            "id must be a decimal ID issued with this layout",
+        );
     };
     let timestamp = i64::try_from(decoded.unix_ms)
         .ok()

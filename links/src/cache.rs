@@ -52,10 +52,18 @@ impl RedisCache {
         let _reconnect_task = client.connect();
         match tokio::time::timeout(timeout, client.wait_for_connect()).await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "redis is not reachable yet; continuing without it"),
-            Err(_) => tracing::warn!(timeout_ms = timeout.as_millis(), "redis did not answer in time; continuing without it"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis is not reachable yet; continuing without it")
+            }
+            Err(_) => tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "redis did not answer in time; continuing without it"
+            ),
         }
-        Ok(Self { client, prefix: options.prefix.clone() })
+        Ok(Self {
+            client,
+            prefix: options.prefix.clone(),
+        })
     }
 
     /// The Redis key of a code.
@@ -78,7 +86,15 @@ impl RedisCache {
     /// When Redis fails or times out.
     pub async fn put(&self, code: &str, target: &Target, ttl: Duration) -> Result<(), CacheError> {
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-        self.client.set::<(), _, _>(self.key(code), encode(target), Some(Expiration::PX(millis)), None, false).await?;
+        self.client
+            .set::<(), _, _>(
+                self.key(code),
+                encode(target),
+                Some(Expiration::PX(millis)),
+                None,
+                false,
+            )
+            .await?;
         Ok(())
     }
 
@@ -109,7 +125,10 @@ impl RedisCache {
 /// How long a target may stay cached: `base`, shortened to the time the link has left, and never past it.
 pub fn ttl_for(target: &Target, base: Duration, now: DateTime<Utc>) -> Duration {
     match target {
-        Target::Live { expires_at: Some(expires_at), .. } => {
+        Target::Live {
+            expires_at: Some(expires_at),
+            ..
+        } => {
             let left = (*expires_at - now).to_std().unwrap_or(Duration::ZERO);
             base.min(left).max(Duration::from_millis(1))
         }
@@ -121,8 +140,15 @@ pub fn ttl_for(target: &Target, base: Duration, now: DateTime<Utc>) -> Duration 
 /// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
 pub fn encode(target: &Target) -> String {
     match target {
-        Target::Live { long_url, redirect, expires_at, id } => {
-            let expires = expires_at.map(|at| at.timestamp_millis().to_string()).unwrap_or_default();
+        Target::Live {
+            long_url,
+            redirect,
+            expires_at,
+            id,
+        } => {
+            let expires = expires_at
+                .map(|at| at.timestamp_millis().to_string())
+                .unwrap_or_default();
             format!("1|{}|{expires}|{id}|{long_url}", redirect.code())
         }
         Target::Gone => "g".to_owned(),
@@ -145,7 +171,12 @@ pub fn decode(value: &str) -> Option<Target> {
     };
     let id = fields.next()?.parse().ok()?;
     let long_url = fields.next()?.to_owned();
-    Some(Target::Live { long_url, redirect, expires_at, id })
+    Some(Target::Live {
+        long_url,
+        redirect,
+        expires_at,
+        id,
+    })
 }
 
 #[cfg(test)]
@@ -181,8 +212,14 @@ mod tests {
         let now = Utc::now();
         let base = Duration::from_secs(3600);
         assert_eq!(ttl_for(&live(None), base, now), base);
-        assert_eq!(ttl_for(&live(Some(now + chrono::Duration::seconds(10))), base, now), Duration::from_secs(10));
-        assert_eq!(ttl_for(&live(Some(now - chrono::Duration::seconds(10))), base, now), Duration::from_millis(1));
+        assert_eq!(
+            ttl_for(&live(Some(now + chrono::Duration::seconds(10))), base, now),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            ttl_for(&live(Some(now - chrono::Duration::seconds(10))), base, now),
+            Duration::from_millis(1)
+        );
     }
 }
 
@@ -190,7 +227,12 @@ mod tests {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
     /// Redis, `redis://host:port[/db]`.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:56379", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:56379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
     /// Prefix of every key (and channel) this deployment uses in Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "snowlink:")]
@@ -206,7 +248,12 @@ pub struct RedisArgs {
 impl RedisArgs {
     /// Defaults for `url` and `prefix` (tests build settings this way).
     pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
-        Self { redis_url: url.into(), redis_prefix: prefix.into(), redis_timeout_ms: 250, cache_ttl_secs: 86_400 }
+        Self {
+            redis_url: url.into(),
+            redis_prefix: prefix.into(),
+            redis_timeout_ms: 250,
+            cache_ttl_secs: 86_400,
+        }
     }
 
     /// The client settings.

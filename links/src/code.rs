@@ -33,7 +33,8 @@ mod tests {
 
     #[test]
     fn distinct_ids_give_distinct_codes() {
-        let codes: std::collections::HashSet<_> = (0..10_000u64).map(|n| encode(n * 7_919)).collect();
+        let codes: std::collections::HashSet<_> =
+            (0..10_000u64).map(|n| encode(n * 7_919)).collect();
         assert_eq!(codes.len(), 10_000);
     }
 

@@ -6,8 +6,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 /// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "links_and_api_keys", include_str!("../migrations/0001_links_and_api_keys.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "links_and_api_keys",
+    include_str!("../migrations/0001_links_and_api_keys.sql"),
+)];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x736e_6f77_6c69_6e6b; // "snowlink"
@@ -57,7 +60,11 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 16, connect_timeout: Duration::from_secs(2), statement_timeout: Duration::from_secs(5) }
+        Self {
+            max_size: 16,
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -66,12 +73,22 @@ impl Default for PoolOptions {
 /// # Errors
 /// [`DbError::Config`] when the URL does not parse.
 pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<Pool, DbError> {
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|error| DbError::Config(error.to_string()))?;
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|error| DbError::Config(error.to_string()))?;
     config
         .connect_timeout(options.connect_timeout)
         .application_name(application_name)
-        .options(format!("-c statement_timeout={}", options.statement_timeout.as_millis()));
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        .options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis()
+        ));
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(manager)
         .max_size(options.max_size)
         .runtime(Runtime::Tokio1)
@@ -100,21 +117,30 @@ pub async fn check(pool: &Pool) -> Result<(), DbError> {
 pub async fn migrate(pool: &Pool) -> Result<Vec<i64>, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
-    let applied: Vec<i64> =
-        tx.query("SELECT version FROM schema_migrations", &[]).await?.iter().map(|row| row.get(0)).collect();
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     let mut now_applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(version) {
             continue;
         }
         tx.batch_execute(sql).await?;
-        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[version, name]).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
         tracing::info!(version, name, "migration applied");
         now_applied.push(*version);
     }

@@ -88,7 +88,10 @@ impl Target {
     /// The target as seen at `now`: a live link past its expiry is `Gone`.
     pub fn at(self, now: DateTime<Utc>) -> Self {
         match self {
-            Self::Live { expires_at: Some(expires_at), .. } if expires_at <= now => Self::Gone,
+            Self::Live {
+                expires_at: Some(expires_at),
+                ..
+            } if expires_at <= now => Self::Gone,
             other => other,
         }
     }
@@ -101,7 +104,10 @@ mod tests {
     #[test]
     fn only_the_four_redirect_codes_are_accepted() {
         for code in [301, 302, 307, 308] {
-            assert_eq!(RedirectStatus::from_code(code).map(RedirectStatus::code), Some(code));
+            assert_eq!(
+                RedirectStatus::from_code(code).map(RedirectStatus::code),
+                Some(code)
+            );
         }
         for code in [200, 300, 303, 304, 404] {
             assert_eq!(RedirectStatus::from_code(code), None);
@@ -118,7 +124,10 @@ mod tests {
             id: 1,
         };
         assert_eq!(live(Some(now)).at(now), Target::Gone);
-        assert_eq!(live(Some(now + chrono::Duration::seconds(1))).at(now), live(Some(now + chrono::Duration::seconds(1))));
+        assert_eq!(
+            live(Some(now + chrono::Duration::seconds(1))).at(now),
+            live(Some(now + chrono::Duration::seconds(1)))
+        );
         assert_eq!(live(None).at(now), live(None));
     }
 }

@@ -72,11 +72,20 @@ impl Store {
         let statement = client.prepare_cached(&sql).await.map_err(DbError::from)?;
         let status = i16::try_from(link.redirect.code()).unwrap_or(302);
         let url_hash = Sha256::digest(link.long_url.as_bytes()).to_vec();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&link.id, &link.code, &link.long_url, &url_hash, &link.expires_at, &status, &link.owner_id];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &link.id,
+            &link.code,
+            &link.long_url,
+            &url_hash,
+            &link.expires_at,
+            &status,
+            &link.owner_id,
+        ];
         match client.query_one(&statement, &params).await {
             Ok(row) => Ok(link_from_row(&row)),
-            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(InsertError::CodeTaken),
+            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(InsertError::CodeTaken)
+            }
             Err(error) => Err(DbError::from(error).into()),
         }
     }
@@ -113,8 +122,9 @@ impl Store {
     /// When the database fails.
     pub async fn owner_of_key(&self, key: &str) -> Result<Option<i64>, DbError> {
         let client = self.pool.get().await?;
-        let statement =
-            client.prepare_cached("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL").await?;
+        let statement = client
+            .prepare_cached("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+            .await?;
         let row = client.query_opt(&statement, &[&apikey::hash(key)]).await?;
         Ok(row.map(|row| row.get(0)))
     }
@@ -127,7 +137,10 @@ impl Store {
         let client = self.pool.get().await?;
         let key = apikey::generate();
         let row = client
-            .query_one("INSERT INTO api_keys (name, key_hash) VALUES ($1, $2) RETURNING id", &[&name, &apikey::hash(&key)])
+            .query_one(
+                "INSERT INTO api_keys (name, key_hash) VALUES ($1, $2) RETURNING id",
+                &[&name, &apikey::hash(&key)],
+            )
             .await?;
         Ok((row.get(0), key))
     }
@@ -135,7 +148,10 @@ impl Store {
 
 fn redirect_from_row(row: &Row, index: usize) -> RedirectStatus {
     // The CHECK constraint allows only the four codes; the default covers a row edited by hand.
-    u16::try_from(row.get::<_, i16>(index)).ok().and_then(RedirectStatus::from_code).unwrap_or_default()
+    u16::try_from(row.get::<_, i16>(index))
+        .ok()
+        .and_then(RedirectStatus::from_code)
+        .unwrap_or_default()
 }
 
 fn link_from_row(row: &Row) -> Link {
@@ -155,7 +171,11 @@ impl Store {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn find_reusable(&self, owner_id: i64, long_url: &str) -> Result<Option<Link>, DbError> {
+    pub async fn find_reusable(
+        &self,
+        owner_id: i64,
+        long_url: &str,
+    ) -> Result<Option<Link>, DbError> {
         let client = self.pool.get().await?;
         let sql = format!(
             "SELECT {LINK_COLUMNS} FROM links
@@ -165,7 +185,9 @@ impl Store {
         );
         let statement = client.prepare_cached(&sql).await?;
         let url_hash = Sha256::digest(long_url.as_bytes()).to_vec();
-        let row = client.query_opt(&statement, &[&owner_id, &url_hash, &long_url]).await?;
+        let row = client
+            .query_opt(&statement, &[&owner_id, &url_hash, &long_url])
+            .await?;
         Ok(row.as_ref().map(link_from_row))
     }
 }

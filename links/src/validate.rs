@@ -12,8 +12,23 @@ pub const ALIAS_LEN: std::ops::RangeInclusive<usize> = 3..=64;
 
 /// Words an alias may not be, compared case-insensitively: paths the services use now or may use later.
 pub const RESERVED_ALIASES: &[&str] = &[
-    "v1", "v2", "api", "healthz", "readyz", "metrics", "static", "admin", "assets", "favicon.ico", "robots.txt",
-    "login", "logout", "docs", "openapi", "status", "www",
+    "v1",
+    "v2",
+    "api",
+    "healthz",
+    "readyz",
+    "metrics",
+    "static",
+    "admin",
+    "assets",
+    "favicon.ico",
+    "robots.txt",
+    "login",
+    "logout",
+    "docs",
+    "openapi",
+    "status",
+    "www",
 ];
 
 /// Why an input was refused.
@@ -44,7 +59,9 @@ impl Invalid {
     /// The Contract's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Url(_) | Self::UrlTooLong | Self::UrlCredentials | Self::OwnHost(_) => "invalid_url",
+            Self::Url(_) | Self::UrlTooLong | Self::UrlCredentials | Self::OwnHost(_) => {
+                "invalid_url"
+            }
             Self::Alias => "invalid_alias",
             Self::ReservedAlias(_) => "reserved_alias",
         }
@@ -62,9 +79,15 @@ pub fn normalize_long_url(raw: &str, own_hosts: &[String]) -> Result<url::Url, I
     }
     let url = url::Url::parse(raw.trim()).map_err(|error| Invalid::Url(error.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(Invalid::Url(format!("scheme {:?} is not http or https", url.scheme())));
+        return Err(Invalid::Url(format!(
+            "scheme {:?} is not http or https",
+            url.scheme()
+        )));
     }
-    let host = url.host_str().filter(|host| !host.is_empty()).ok_or_else(|| Invalid::Url("no host".into()))?;
+    let host = url
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| Invalid::Url("no host".into()))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Invalid::UrlCredentials);
     }
@@ -85,7 +108,10 @@ pub fn check_alias(alias: &str) -> Result<(), Invalid> {
     if !ALIAS_LEN.contains(&alias.len()) || !alias.bytes().all(is_code_byte) {
         return Err(Invalid::Alias);
     }
-    if RESERVED_ALIASES.iter().any(|word| word.eq_ignore_ascii_case(alias)) {
+    if RESERVED_ALIASES
+        .iter()
+        .any(|word| word.eq_ignore_ascii_case(alias))
+    {
         return Err(Invalid::ReservedAlias(alias.to_owned()));
     }
     Ok(())
@@ -113,7 +139,15 @@ mod tests {
 
     #[test]
     fn only_absolute_http_urls_with_a_host_pass() {
-        for bad in ["ftp://example.com/", "javascript:alert(1)", "/relative", "example.com", "http://", "mailto:a@b.c", ""] {
+        for bad in [
+            "ftp://example.com/",
+            "javascript:alert(1)",
+            "/relative",
+            "example.com",
+            "http://",
+            "mailto:a@b.c",
+            "",
+        ] {
             let error = normalize_long_url(bad, &own()).expect_err(bad);
             assert_eq!(error.code(), "invalid_url", "{bad}");
         }
@@ -121,13 +155,22 @@ mod tests {
 
     #[test]
     fn credentials_in_a_url_are_refused() {
-        assert_eq!(normalize_long_url("https://google.com@evil.example/", &own()), Err(Invalid::UrlCredentials));
+        assert_eq!(
+            normalize_long_url("https://google.com@evil.example/", &own()),
+            Err(Invalid::UrlCredentials)
+        );
     }
 
     #[test]
     fn a_url_to_the_shortener_itself_is_refused() {
-        assert_eq!(normalize_long_url("http://SHO.RT/abc", &own()), Err(Invalid::OwnHost("sho.rt".into())));
-        assert_eq!(normalize_long_url("http://127.0.0.1:8081/abc", &own()), Err(Invalid::OwnHost("127.0.0.1".into())));
+        assert_eq!(
+            normalize_long_url("http://SHO.RT/abc", &own()),
+            Err(Invalid::OwnHost("sho.rt".into()))
+        );
+        assert_eq!(
+            normalize_long_url("http://127.0.0.1:8081/abc", &own()),
+            Err(Invalid::OwnHost("127.0.0.1".into()))
+        );
     }
 
     #[test]
@@ -149,7 +192,13 @@ mod tests {
 
     #[test]
     fn reserved_words_are_refused_whatever_their_case() {
-        assert_eq!(check_alias("HealthZ").map_err(|e| e.code()), Err("reserved_alias"));
-        assert_eq!(check_alias("api").map_err(|e| e.code()), Err("reserved_alias"));
+        assert_eq!(
+            check_alias("HealthZ").map_err(|e| e.code()),
+            Err("reserved_alias")
+        );
+        assert_eq!(
+            check_alias("api").map_err(|e| e.code()),
+            Err("reserved_alias")
+        );
     }
 }

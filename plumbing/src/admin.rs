@@ -10,7 +10,8 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use crate::shutdown::Shutdown;
 
 /// What `/readyz` asks: `Ok` when every dependency answers, otherwise the names of those that do not.
-pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), Vec<String>>> + Send>> + Send + Sync>;
+pub type ReadinessCheck =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), Vec<String>>> + Send>> + Send + Sync>;
 
 struct AdminState {
     registry: Registry,
@@ -21,8 +22,15 @@ struct AdminState {
 ///
 /// # Errors
 /// When the listener cannot be handed to actix.
-pub fn serve(listener: TcpListener, registry: Registry, readiness: ReadinessCheck) -> std::io::Result<Server> {
-    let state = web::Data::new(AdminState { registry, readiness });
+pub fn serve(
+    listener: TcpListener,
+    registry: Registry,
+    readiness: ReadinessCheck,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(AdminState {
+        registry,
+        readiness,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -42,7 +50,9 @@ async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
     let mut buffer = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&state.registry.gather(), &mut buffer) {
-        Ok(()) => HttpResponse::Ok().content_type(encoder.format_type()).body(buffer),
+        Ok(()) => HttpResponse::Ok()
+            .content_type(encoder.format_type())
+            .body(buffer),
         Err(error) => {
             tracing::error!(%error, "cannot encode metrics");
             HttpResponse::InternalServerError().finish()
@@ -57,7 +67,8 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     match (state.readiness)().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Err(failing) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not_ready", "failing": failing})),
+        Err(failing) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not_ready", "failing": failing})),
     }
 }
 
@@ -99,5 +110,7 @@ pub async fn run_until_stopped(servers: Vec<Server>, shutdown: Shutdown) -> std:
 }
 
 fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
-    joined.map_err(std::io::Error::other).and_then(|served| served)
+    joined
+        .map_err(std::io::Error::other)
+        .and_then(|served| served)
 }

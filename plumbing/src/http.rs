@@ -21,31 +21,42 @@ struct ErrorDetail<'a> {
 /// An error answer with the Contract's JSON body. `code` is machine-readable snake_case, `message` is for a
 /// person.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponseBuilder::new(status).json(ErrorBody { error: ErrorDetail { code, message } })
+    HttpResponseBuilder::new(status).json(ErrorBody {
+        error: ErrorDetail { code, message },
+    })
 }
 
 /// JSON extractor configuration: body limit, and 400/413/415 answers in the Contract's shape instead of
 /// actix's plain-text defaults.
 pub fn json_config() -> actix_web::web::JsonConfig {
-    actix_web::web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(|error, _req| {
-        let response = match &error {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                &format!("the request body is larger than {MAX_JSON_BODY} bytes"),
-            ),
-            JsonPayloadError::ContentType => error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ),
-            JsonPayloadError::Deserialize(inner) => {
-                error_response(StatusCode::BAD_REQUEST, "malformed_json", &format!("the body is not valid JSON for this call: {inner}"))
-            }
-            _ => error_response(StatusCode::BAD_REQUEST, "malformed_body", "the request body could not be read"),
-        };
-        actix_web::error::InternalError::from_response(error, response).into()
-    })
+    actix_web::web::JsonConfig::default()
+        .limit(MAX_JSON_BODY)
+        .error_handler(|error, _req| {
+            let response = match &error {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    &format!("the request body is larger than {MAX_JSON_BODY} bytes"),
+                ),
+                JsonPayloadError::ContentType => error_response(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as JSON with Content-Type: application/json",
+                ),
+                JsonPayloadError::Deserialize(inner) => error_response(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    &format!("the body is not valid JSON for this call: {inner}"),
+                ),
+                _ => error_response(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    "the request body could not be read",
+                ),
+            };
+            actix_web::error::InternalError::from_response(error, response).into()
+        })
 }
 
 /// Query-string extractor configuration: a bad query is a 422 with the Contract's body.

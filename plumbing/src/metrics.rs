@@ -24,11 +24,21 @@ impl HttpMetrics {
     /// When series of the same name are already registered.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let labels = ["route", "method", "status"];
-        let requests = IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests answered"), &labels)?;
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered"),
+            &labels,
+        )?;
         // Buckets from 50 µs: the redirect's cached answers live well under a millisecond.
-        let buckets = vec![0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let buckets = vec![
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+            0.5, 1.0, 2.5,
+        ];
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "Time to answer an HTTP request").buckets(buckets),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request",
+            )
+            .buckets(buckets),
             &labels,
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -54,11 +64,18 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<actix_web::web::Data<HttpMetrics>>().cloned();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
-        metrics.observe(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+        metrics.observe(
+            &route,
+            &method,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(response)
 }

@@ -20,7 +20,10 @@ impl Shutdown {
     /// A token that has not been triggered.
     pub fn new() -> Self {
         let (sender, receiver) = watch::channel(false);
-        Self { sender: std::sync::Arc::new(sender), receiver }
+        Self {
+            sender: std::sync::Arc::new(sender),
+            receiver,
+        }
     }
 
     /// Starts the shutdown; idempotent.

@@ -11,9 +11,15 @@ use actix_web::{
 use links::model::Target;
 
 /// The answer for `target` (already checked for expiry).
-pub fn respond(req: &HttpRequest, target: &Target, permanent_max_age: &HeaderValue) -> HttpResponse {
+pub fn respond(
+    req: &HttpRequest,
+    target: &Target,
+    permanent_max_age: &HeaderValue,
+) -> HttpResponse {
     match target {
-        Target::Live { long_url, redirect, .. } => {
+        Target::Live {
+            long_url, redirect, ..
+        } => {
             let status = StatusCode::from_u16(redirect.code()).unwrap_or(StatusCode::FOUND);
             let mut response = HttpResponse::build(status);
             response.insert_header((header::LOCATION, long_url.as_str()));
@@ -21,19 +27,39 @@ pub fn respond(req: &HttpRequest, target: &Target, permanent_max_age: &HeaderVal
                 response.insert_header((header::CACHE_CONTROL, permanent_max_age.clone()));
             } else {
                 // Temporary redirects go back to the service every time, so every visit is counted.
-                response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=0")));
+                response.insert_header((
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, max-age=0"),
+                ));
             }
             response.finish()
         }
-        Target::Gone => missing(req, StatusCode::GONE, "gone", "This short link has expired or was deleted."),
-        Target::Unknown => missing(req, StatusCode::NOT_FOUND, "not_found", "There is no short link with this code."),
+        Target::Gone => missing(
+            req,
+            StatusCode::GONE,
+            "gone",
+            "This short link has expired or was deleted.",
+        ),
+        Target::Unknown => missing(
+            req,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no short link with this code.",
+        ),
     }
 }
 
 /// 503 while no tier can answer.
 pub fn unavailable(req: &HttpRequest) -> HttpResponse {
-    let mut response = missing(req, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Links cannot be looked up right now. Try again shortly.");
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut response = missing(
+        req,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Links cannot be looked up right now. Try again shortly.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
@@ -45,11 +71,13 @@ fn missing(req: &HttpRequest, status: StatusCode, code: &str, message: &str) -> 
         return response.json(serde_json::json!({"error": {"code": code, "message": message}}));
     }
     let title = status.canonical_reason().unwrap_or("Error");
-    response.content_type("text/html; charset=utf-8").body(format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>\
+    response
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>\
          <body><h1>{} {title}</h1><p>{message}</p></body></html>\n",
-        status.as_u16()
-    ))
+            status.as_u16()
+        ))
 }
 
 fn wants_json(req: &HttpRequest) -> bool {

@@ -18,7 +18,12 @@ pub struct RedirectArgs {
     #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = false)]
     pub reuse_port: bool,
     /// PostgreSQL read replica for lookups (repeatable, or comma separated); without one, lookups use the primary.
-    #[arg(long = "replica-url", env = "DATABASE_REPLICA_URL", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "replica-url",
+        env = "DATABASE_REPLICA_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub replica_urls: Vec<String>,
     /// Confirm a code missing on a replica on the primary before answering 404 (replica lag).
     #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = true, action = clap::ArgAction::Set)]

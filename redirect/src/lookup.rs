@@ -39,7 +39,10 @@ pub struct Tiers {
 
 impl Tiers {
     /// Tiers with the round robin starting at the first replica.
-    #[expect(clippy::too_many_arguments, reason = "one constructor, called once at startup")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor, called once at startup"
+    )]
     pub fn new(
         cache: RedisCache,
         replicas: Vec<Store>,

@@ -26,7 +26,11 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let app = Application::build(cli.redirect).await?;
-    tracing::info!(port = app.port(), admin_port = app.admin_port(), "redirect listening");
+    tracing::info!(
+        port = app.port(),
+        admin_port = app.admin_port(),
+        "redirect listening"
+    );
     app.run_until_stopped(shutdown).await?;
     Ok(())
 }

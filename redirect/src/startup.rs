@@ -2,7 +2,9 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{dev::Server, guard, http::header::HeaderValue, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{
+    dev::Server, guard, http::header::HeaderValue, web, App, HttpRequest, HttpResponse, HttpServer,
+};
 use anyhow::Context as _;
 use chrono::Utc;
 use links::{cache::RedisCache, code, db, model::Target, store::Store};
@@ -36,22 +38,33 @@ impl Application {
         let options = args.database.pool_options();
         let primary_pool = db::pool(&args.database.database_url, "snowlink-redirect", options)
             .context("invalid --database-url (DATABASE_URL)")?;
-        db::check(&primary_pool).await.context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
+        db::check(&primary_pool)
+            .await
+            .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
         let mut replicas = Vec::new();
         for url in args.replica_urls.iter().filter(|url| !url.is_empty()) {
-            let pool = db::pool(url, "snowlink-redirect", options).context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
+            let pool = db::pool(url, "snowlink-redirect", options)
+                .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
             if let Err(error) = db::check(&pool).await {
                 tracing::warn!(%error, "a read replica is not reachable yet; lookups skip it until it answers");
             }
             replicas.push(Store::new(pool));
         }
-        let cache = RedisCache::connect(&args.redis.options()).await.context("invalid --redis-url (REDIS_URL)")?;
+        let cache = RedisCache::connect(&args.redis.options())
+            .await
+            .context("invalid --redis-url (REDIS_URL)")?;
 
         let registry = Registry::new();
         let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
-        let answered_by = IntCounterVec::new(Opts::new("redirect_lookups_total", "Lookups answered, by tier"), &["tier"])?;
+        let answered_by = IntCounterVec::new(
+            Opts::new("redirect_lookups_total", "Lookups answered, by tier"),
+            &["tier"],
+        )?;
         let degraded = IntCounterVec::new(
-            Opts::new("redirect_degraded_total", "Dependency failures degraded around, by dependency"),
+            Opts::new(
+                "redirect_degraded_total",
+                "Dependency failures degraded around, by dependency",
+            ),
             &["dependency"],
         )?;
         registry.register(Box::new(answered_by.clone()))?;
@@ -68,10 +81,15 @@ impl Application {
             answered_by,
             degraded,
         );
-        let permanent_max_age = HeaderValue::from_str(&format!("public, max-age={}", args.permanent_max_age_secs))?;
-        let state = web::Data::new(RedirectState { tiers, permanent_max_age });
+        let permanent_max_age =
+            HeaderValue::from_str(&format!("public, max-age={}", args.permanent_max_age_secs))?;
+        let state = web::Data::new(RedirectState {
+            tiers,
+            permanent_max_age,
+        });
 
-        let listener = bind(&args.listen, args.reuse_port).with_context(|| format!("cannot bind --listen {}", args.listen))?;
+        let listener = bind(&args.listen, args.reuse_port)
+            .with_context(|| format!("cannot bind --listen {}", args.listen))?;
         let admin_listener = bind(&args.admin_listen, args.reuse_port)
             .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
         let port = listener.local_addr()?.port();
@@ -81,8 +99,15 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(http_metrics.clone())
                 .wrap(actix_web::middleware::from_fn(plumbing::metrics::record))
-                .route("/{code}", web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(follow))
-                .default_service(web::to(|req: HttpRequest| async move { answer::respond(&req, &Target::Unknown, &HeaderValue::from_static("")) }))
+                .route(
+                    "/{code}",
+                    web::route()
+                        .guard(guard::Any(guard::Get()).or(guard::Head()))
+                        .to(follow),
+                )
+                .default_service(web::to(|req: HttpRequest| async move {
+                    answer::respond(&req, &Target::Unknown, &HeaderValue::from_static(""))
+                }))
         })
         .disable_signals()
         .shutdown_timeout(10);
@@ -98,11 +123,20 @@ impl Application {
                 // Ready while at least one backing tier answers: with Redis alone it still serves cached links.
                 let database = db::check(primary.pool()).await.is_ok();
                 let redis = cache.ping().await.is_ok();
-                if database || redis { Ok(()) } else { Err(vec!["postgresql".to_owned(), "redis".to_owned()]) }
+                if database || redis {
+                    Ok(())
+                } else {
+                    Err(vec!["postgresql".to_owned(), "redis".to_owned()])
+                }
             })
         });
         let admin = admin::serve(admin_listener, registry, readiness)?;
-        Ok(Self { port, admin_port, servers: vec![api, admin], cache })
+        Ok(Self {
+            port,
+            admin_port,
+            servers: vec![api, admin],
+            cache,
+        })
     }
 
     /// The public port.
@@ -127,7 +161,11 @@ impl Application {
 }
 
 /// `GET`/`HEAD /{code}`. Codes that cannot exist are 404 before any backend is asked.
-async fn follow(req: HttpRequest, path: web::Path<String>, state: web::Data<RedirectState>) -> HttpResponse {
+async fn follow(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<RedirectState>,
+) -> HttpResponse {
     let code = path.into_inner();
     if !code::is_plausible(&code) {
         return answer::respond(&req, &Target::Unknown, &state.permanent_max_age);
@@ -144,9 +182,14 @@ fn bind(address: &str, reuse_port: bool) -> std::io::Result<TcpListener> {
     if !reuse_port {
         return TcpListener::bind(address);
     }
-    let address: std::net::SocketAddr =
-        address.parse().map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let address: std::net::SocketAddr = address
+        .parse()
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_reuseport(true)?;
     socket.bind(address)?;

@@ -15,7 +15,13 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 
@@ -89,7 +95,11 @@ impl ServeArgs {
 
     /// The host names long URLs may not point at, lower-case.
     pub fn own_hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = self.own_hosts.iter().map(|host| host.trim().to_ascii_lowercase()).collect();
+        let mut hosts: Vec<String> = self
+            .own_hosts
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .collect();
         hosts.extend(self.public_base_url.host_str().map(str::to_ascii_lowercase));
         hosts.retain(|host| !host.is_empty());
         hosts

@@ -55,7 +55,9 @@ impl From<InsertError> for ApiError {
     fn from(error: InsertError) -> Self {
         match error {
             InsertError::Db(db) => db.into(),
-            InsertError::CodeTaken => Self::Internal(anyhow::anyhow!("code taken where it cannot be")),
+            InsertError::CodeTaken => {
+                Self::Internal(anyhow::anyhow!("code taken where it cannot be"))
+            }
         }
     }
 }
@@ -93,10 +95,15 @@ impl ResponseError for ApiError {
         let mut response = error_response(self.status_code(), self.code(), &self.to_string());
         match self {
             Self::Unavailable(_) => {
-                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             }
             Self::Unauthorized => {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
             }
             _ => {}
         }

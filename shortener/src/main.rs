@@ -17,7 +17,11 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = Shutdown::new();
             shutdown.trigger_on_signals();
             let app = Application::build(*args, shutdown.clone()).await?;
-            tracing::info!(port = app.port(), admin_port = app.admin_port(), "shortener listening");
+            tracing::info!(
+                port = app.port(),
+                admin_port = app.admin_port(),
+                "shortener listening"
+            );
             app.run_until_stopped(shutdown).await?;
         }
         Command::Migrate(database) => {
@@ -26,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CreateKey(args) => {
             let store = connect_and_migrate(&args.database).await?;
-            let (id, key) = store.create_api_key(&args.name).await.context("cannot create the API key")?;
+            let (id, key) = store
+                .create_api_key(&args.name)
+                .await
+                .context("cannot create the API key")?;
             tracing::info!(id, name = %args.name, "API key created; it is printed once on stdout");
             println!("{key}");
         }

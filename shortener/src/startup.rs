@@ -25,10 +25,18 @@ pub struct Application {
 /// # Errors
 /// When the database is unreachable or a migration fails.
 pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
-    let pool = db::pool(&database.database_url, "snowlink-shortener", database.pool_options())
-        .context("invalid --database-url (DATABASE_URL)")?;
-    db::check(&pool).await.context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
-    let applied = db::migrate(&pool).await.context("database migration failed")?;
+    let pool = db::pool(
+        &database.database_url,
+        "snowlink-shortener",
+        database.pool_options(),
+    )
+    .context("invalid --database-url (DATABASE_URL)")?;
+    db::check(&pool)
+        .await
+        .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
+    let applied = db::migrate(&pool)
+        .await
+        .context("database migration failed")?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
@@ -42,19 +50,30 @@ impl Application {
     /// When a dependency needed to start is unreachable or an address cannot be bound.
     pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
         let store = connect_and_migrate(&args.database).await?;
-        let cache = RedisCache::connect(&args.redis.options()).await.context("invalid --redis-url (REDIS_URL)")?;
+        let cache = RedisCache::connect(&args.redis.options())
+            .await
+            .context("invalid --redis-url (REDIS_URL)")?;
         let registry = Registry::new();
         let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
         let degraded = IntCounterVec::new(
-            Opts::new("shortener_degraded_total", "Dependency failures degraded around"),
+            Opts::new(
+                "shortener_degraded_total",
+                "Dependency failures degraded around",
+            ),
             &["dependency", "operation"],
         )?;
         registry.register(Box::new(degraded.clone()))?;
-        let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, shutdown.clone()).await?;
+        let leased = idgen::start(
+            &args.idgen,
+            IdgenMetrics::register(&registry)?,
+            shutdown.clone(),
+        )
+        .await?;
 
-        let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot bind --listen {}", args.listen))?;
-        let admin_listener =
-            TcpListener::bind(&args.admin_listen).with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
+        let listener = TcpListener::bind(&args.listen)
+            .with_context(|| format!("cannot bind --listen {}", args.listen))?;
+        let admin_listener = TcpListener::bind(&args.admin_listen)
+            .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
         let port = listener.local_addr()?.port();
         let admin_port = admin_listener.local_addr()?.port();
 
@@ -101,11 +120,21 @@ impl Application {
                 if !leased {
                     failing.push("zookeeper_lease".to_owned());
                 }
-                if failing.is_empty() { Ok(()) } else { Err(failing) }
+                if failing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(failing)
+                }
             })
         });
         let admin = admin::serve(admin_listener, registry, readiness)?;
-        Ok(Self { port, admin_port, servers: vec![api, admin], keeper: leased.keeper, cache })
+        Ok(Self {
+            port,
+            admin_port,
+            servers: vec![api, admin],
+            keeper: leased.keeper,
+            cache,
+        })
     }
 
     /// The API port.

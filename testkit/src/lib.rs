@@ -5,7 +5,10 @@
 //! and swept if a crashed run left it), its own Redis key prefix and its own ZooKeeper chroot. A missing or
 //! unreachable service fails the test with a message that says how to start it; nothing passes silently.
 #![forbid(unsafe_code)]
-#![expect(clippy::unwrap_used, reason = "test support: a failure here must fail the test loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test support: a failure here must fail the test loudly"
+)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +31,10 @@ pub fn service_env(name: &str) -> String {
 
 /// A unique name for this test's resources: `t_<unix seconds>_<random>`, so sweepers can tell its age.
 pub fn unique_name() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format!("{DB_PREFIX}{secs}_{:08x}", rand::rng().random::<u32>())
 }
 
@@ -51,11 +57,19 @@ impl TestDb {
         let name = unique_name();
         let admin = connect(&admin_url).await;
         sweep(&admin).await;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
         let url = with_database(&admin_url, &name);
         let replica_url = with_database(&replica_admin_url, &name);
         wait_for_replica(&replica_url).await;
-        Self { name, url, replica_url, admin_url }
+        Self {
+            name,
+            url,
+            replica_url,
+            admin_url,
+        }
     }
 }
 
@@ -64,11 +78,16 @@ impl Drop for TestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop cannot await, and the test's runtime may be shutting down: use a runtime of our own.
         let dropper = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, NoTls).await {
                     tokio::spawn(connection);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         });
@@ -80,20 +99,39 @@ async fn connect(url: &str) -> tokio_postgres::Client {
     let connecting = tokio_postgres::connect(url, NoTls);
     let (client, connection) = tokio::time::timeout(Duration::from_secs(5), connecting)
         .await
-        .unwrap_or_else(|_| panic!("PostgreSQL at {} did not answer in 5 s: is `make test` running it?", redact(url)))
+        .unwrap_or_else(|_| {
+            panic!(
+                "PostgreSQL at {} did not answer in 5 s: is `make test` running it?",
+                redact(url)
+            )
+        })
         .unwrap_or_else(|error| panic!("cannot connect to PostgreSQL at {}: {error}", redact(url)));
     tokio::spawn(connection);
     client
 }
 
 async fn sweep(admin: &tokio_postgres::Client) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let rows = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'", &[]).await.unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let rows = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'",
+            &[],
+        )
+        .await
+        .unwrap();
     for row in rows {
         let name: String = row.get(0);
-        let created = name.strip_prefix(DB_PREFIX).and_then(|rest| rest.split('_').next()).and_then(|s| s.parse::<u64>().ok());
+        let created = name
+            .strip_prefix(DB_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|s| s.parse::<u64>().ok());
         if created.is_some_and(|secs| now.saturating_sub(secs) > SWEEP_AFTER.as_secs()) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }
@@ -109,13 +147,18 @@ async fn wait_for_replica(url: &str) {
                 return;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "the replica at {} never showed the test database", redact(url));
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica at {} never showed the test database",
+            redact(url)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 fn with_database(url: &str, name: &str) -> String {
-    let mut parsed = url::Url::parse(url).unwrap_or_else(|error| panic!("bad database URL {}: {error}", redact(url)));
+    let mut parsed = url::Url::parse(url)
+        .unwrap_or_else(|error| panic!("bad database URL {}: {error}", redact(url)));
     parsed.set_path(&format!("/{name}"));
     parsed.to_string()
 }
@@ -139,10 +182,14 @@ pub fn redis() -> (String, String) {
 pub async fn zookeeper_chroot() -> String {
     use zookeeper_client as zk;
     let base = service_env("ZOOKEEPER_CONNECT");
-    let connecting = zk::Client::connector().with_session_timeout(Duration::from_secs(4)).connect(&base);
+    let connecting = zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(4))
+        .connect(&base);
     let client = tokio::time::timeout(Duration::from_secs(5), connecting)
         .await
-        .unwrap_or_else(|_| panic!("ZooKeeper at {base} did not answer in 5 s: is `make test` running it?"))
+        .unwrap_or_else(|_| {
+            panic!("ZooKeeper at {base} did not answer in 5 s: is `make test` running it?")
+        })
         .unwrap_or_else(|error| panic!("cannot connect to ZooKeeper at {base}: {error}"));
     let chroot = format!("/tests/{}", unique_name());
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());

@@ -68,30 +68,52 @@ struct Checked {
     redirect: RedirectStatus,
 }
 
-fn check(request: CreateRequest, state: &AppState, now: DateTime<Utc>) -> Result<Checked, ApiError> {
+fn check(
+    request: CreateRequest,
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<Checked, ApiError> {
     let long_url = validate::normalize_long_url(&request.long_url, &state.own_hosts)?.to_string();
     if let Some(alias) = &request.alias {
         validate::check_alias(alias)?;
     }
-    let expires_at = request.expires_at.as_deref().map(parse_expiry).transpose()?;
+    let expires_at = request
+        .expires_at
+        .as_deref()
+        .map(parse_expiry)
+        .transpose()?;
     if expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::InvalidField { code: "expires_in_past", message: "expires_at must be in the future".into() });
+        return Err(ApiError::InvalidField {
+            code: "expires_in_past",
+            message: "expires_at must be in the future".into(),
+        });
     }
     let redirect = match request.redirect {
         None => RedirectStatus::default(),
-        Some(status) => RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
-            code: "invalid_redirect",
-            message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
-        })?,
+        Some(status) => {
+            RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
+                code: "invalid_redirect",
+                message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
+            })?
+        }
     };
-    Ok(Checked { long_url, alias: request.alias, expires_at, redirect })
+    Ok(Checked {
+        long_url,
+        alias: request.alias,
+        expires_at,
+        redirect,
+    })
 }
 
 fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw).map(|at| at.with_timezone(&Utc)).map_err(|error| ApiError::InvalidField {
-        code: "invalid_expires_at",
-        message: format!("expires_at must be an RFC 3339 date-time such as 2030-01-01T00:00:00Z ({error})"),
-    })
+    DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| ApiError::InvalidField {
+            code: "invalid_expires_at",
+            message: format!(
+                "expires_at must be an RFC 3339 date-time such as 2030-01-01T00:00:00Z ({error})"
+            ),
+        })
 }
 
 /// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
@@ -104,14 +126,20 @@ pub async fn create(
     let reuse = body.reuse;
     let checked = check(body.into_inner(), &state, Utc::now())?;
     if reuse && checked.alias.is_none() {
-        if let Some(link) = state.store.find_reusable(caller.owner_id, &checked.long_url).await? {
+        if let Some(link) = state
+            .store
+            .find_reusable(caller.owner_id, &checked.long_url)
+            .await?
+        {
             return Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state)));
         }
     }
     let link = insert(&state, caller, &checked).await?;
     write_through(&state, &link).await;
     let body = LinkBody::new(&link, &state);
-    Ok(HttpResponse::Created().insert_header((header::LOCATION, body.short_url.clone())).json(body))
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, body.short_url.clone()))
+        .json(body))
 }
 
 async fn insert(state: &AppState, caller: Caller, checked: &Checked) -> Result<Link, ApiError> {
@@ -120,7 +148,8 @@ async fn insert(state: &AppState, caller: Caller, checked: &Checked) -> Result<L
             tracing::warn!(%error, "no ID");
             ApiError::Unavailable("the ID generator")
         })?;
-        let id = i64::try_from(id).map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))?;
+        let id = i64::try_from(id)
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))?;
         let generated = code::encode(id.unsigned_abs());
         let code = checked.alias.as_deref().unwrap_or(&generated);
         let new_link = NewLink {
@@ -133,12 +162,18 @@ async fn insert(state: &AppState, caller: Caller, checked: &Checked) -> Result<L
         };
         match state.store.insert_link(&new_link).await {
             Ok(link) => return Ok(link),
-            Err(InsertError::CodeTaken) if checked.alias.is_some() => return Err(ApiError::AliasTaken(code.to_owned())),
-            Err(InsertError::CodeTaken) => tracing::info!(code, "generated code equals an alias; taking a new ID"),
+            Err(InsertError::CodeTaken) if checked.alias.is_some() => {
+                return Err(ApiError::AliasTaken(code.to_owned()))
+            }
+            Err(InsertError::CodeTaken) => {
+                tracing::info!(code, "generated code equals an alias; taking a new ID")
+            }
             Err(other) => return Err(other.into()),
         }
     }
-    Err(ApiError::Internal(anyhow::anyhow!("{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken")))
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
+    )))
 }
 
 /// Best effort: the link is already durable. Overwrites any negative entry, so a code that was unknown a
@@ -152,7 +187,10 @@ async fn write_through(state: &AppState, link: &Link) {
     };
     let ttl = links::cache::ttl_for(&target, state.cache_ttl(), Utc::now());
     if let Err(error) = state.cache.put(&link.code, &target, ttl).await {
-        state.degraded.with_label_values(&["redis", "write_through"]).inc();
+        state
+            .degraded
+            .with_label_values(&["redis", "write_through"])
+            .inc();
         tracing::warn!(%error, code = %link.code, "write-through to Redis skipped");
     }
 }

@@ -23,15 +23,30 @@ pub async fn spawn_app() -> TestApp {
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
     let args = ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
     let shutdown = Shutdown::new();
-    let app = Application::build(args, shutdown.clone()).await.expect("the shortener starts");
+    let app = Application::build(args, shutdown.clone())
+        .await
+        .expect("the shortener starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url)).await.expect("database");
+    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
     let (_, api_key) = store.create_api_key("tests").await.expect("an API key");
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    TestApp { address, admin_address, api_key, client, db, redis, shutdown }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        admin_address,
+        api_key,
+        client,
+        db,
+        redis,
+        shutdown,
+    }
 }
 
 impl TestApp {
@@ -54,5 +69,8 @@ impl Drop for TestApp {
 
 pub async fn error_code(response: reqwest::Response) -> String {
     let body: serde_json::Value = response.json().await.expect("a JSON error body");
-    body["error"]["code"].as_str().expect("error.code").to_owned()
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
 }

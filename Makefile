@@ -1,0 +1,22 @@
+# snowlink's front door: `make run` starts everything locally, `make test` runs every test against real services.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+SERVICES := scripts/services.sh
+
+.PHONY: run test down services
+
+services:
+	$(SERVICES) up
+
+test:
+	SNOWLINK_FAST_PG=1 $(SERVICES) up
+	set -a; . <($(SERVICES) env); set +a
+	cargo test --workspace
+
+run:
+	scripts/run.sh
+
+down:
+	scripts/run.sh stop
+	$(SERVICES) down

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make run`: services up, release build, idgen + shortener + two redirect replicas (sharing port 8081) in the
+# background with logs in .run/logs/, a development API key, and .run/env as the Contract describes.
+# `scripts/run.sh stop` stops the processes it started (by their pid files).
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
+run="$root/.run"
+mkdir -p "$run/logs" "$run/pids"
+
+stop() {
+  for pidfile in "$run"/pids/*.pid; do
+    [ -e "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if [ -d "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do
+        { [ -d "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat"; } || break
+        sleep 0.1
+      done
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+start() { # name, args...
+  local name="$1"; shift
+  setsid "$root/target/release/$@" >>"$run/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$run/pids/$name.pid"
+}
+
+wait_http() { # name, url
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$1 did not become ready; see $run/logs/$1.log" >&2
+  tail -n 20 "$run/logs/$1.log" >&2
+  exit 1
+}
+
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+"$root/scripts/services.sh" up
+set -a; . <("$root/scripts/services.sh" env); set +a
+command -v curl >/dev/null || { echo "curl is needed by make run; install it (apt-get install curl)" >&2; exit 1; }
+(cd "$root" && cargo build --release --quiet --bins)
+stop
+"$root/target/release/shortener" migrate >>"$run/logs/shortener.log" 2>&1
+start idgen idgen
+start shortener shortener serve
+start redirect-1 redirect --reuse-port true --admin-listen 127.0.0.1:9081
+start redirect-2 redirect --reuse-port true --admin-listen 127.0.0.1:9091
+wait_http idgen http://127.0.0.1:9082/readyz
+wait_http shortener http://127.0.0.1:9080/readyz
+wait_http redirect-1 http://127.0.0.1:9081/readyz
+wait_http redirect-2 http://127.0.0.1:9091/readyz
+
+keyfile="$run/dev-api-key"
+if [ ! -s "$keyfile" ] || ! grep -q "^SNOWLINK_API_KEY=$(cat "$keyfile")$" "$run/env" 2>/dev/null; then
+  "$root/target/release/shortener" create-key --name development 2>>"$run/logs/shortener.log" > "$keyfile"
+  chmod 600 "$keyfile"
+fi
+{
+  echo "SNOWLINK_API_KEY=$(cat "$keyfile")"
+  echo "SHORTENER_URL=http://127.0.0.1:8080"
+  echo "REDIRECT_URL=http://127.0.0.1:8081"
+  echo "IDGEN_URL=http://127.0.0.1:8082"
+  "$root/scripts/services.sh" env
+} > "$run/env"
+chmod 600 "$run/env"
+
+cat <<MSG
+snowlink is running (logs in .run/logs/, settings in .run/env; stop with 'make down'). Shorten and follow a link:
+  . .run/env && curl -s -H "Authorization: Bearer \$SNOWLINK_API_KEY" -H 'content-type: application/json' -d '{"long_url":"https://example.com/"}' \$SHORTENER_URL/v1/urls
+  curl -si \$REDIRECT_URL/<code> | head -n 3
+MSG
