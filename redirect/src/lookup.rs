@@ -82,13 +82,13 @@ impl Tiers {
                 tracing::debug!(%error, "redis lookup failed; falling back to PostgreSQL");
             }
         }
-        let target = self.from_database(code).await?;
+        let target = self.ask_database(code).await?;
         self.fill(code, &target).await;
         Ok(target)
     }
 
-    async fn from_database(&self, code: &str) -> Result<Target, Unavailable> {
-        if let Some(found) = self.from_replicas(code).await {
+    async fn ask_database(&self, code: &str) -> Result<Target, Unavailable> {
+        if let Some(found) = self.ask_replicas(code).await {
             if found != Target::Unknown || !self.confirm_misses_on_primary {
                 self.answered_by.with_label_values(&["replica"]).inc();
                 return Ok(found);
@@ -107,7 +107,7 @@ impl Tiers {
     }
 
     /// The first replica's answer, trying each once from the round-robin position; `None` when none answers.
-    async fn from_replicas(&self, code: &str) -> Option<Target> {
+    async fn ask_replicas(&self, code: &str) -> Option<Target> {
         let count = self.replicas.len();
         let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
