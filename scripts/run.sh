@@ -48,8 +48,8 @@ stop
 "$root/target/release/shortener" migrate >>"$run/logs/shortener.log" 2>&1
 start idgen idgen
 start shortener shortener serve
-start redirect-1 redirect --reuse-port true --admin-listen 127.0.0.1:9081
-start redirect-2 redirect --reuse-port true --admin-listen 127.0.0.1:9091
+start redirect-1 redirect --reuse-port --admin-listen 127.0.0.1:9081
+start redirect-2 redirect --reuse-port --admin-listen 127.0.0.1:9091
 wait_http idgen http://127.0.0.1:9082/readyz
 wait_http shortener http://127.0.0.1:9080/readyz
 wait_http redirect-1 http://127.0.0.1:9081/readyz
