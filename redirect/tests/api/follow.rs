@@ -235,11 +235,7 @@ async fn a_replica_that_is_down_is_skipped() {
         .delete(&code)
         .await
         .expect("redis delete");
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let closed_port = crate::helpers::closed_port();
     let dead = format!("postgres://nobody@127.0.0.1:{closed_port}/none");
     let args = redirect::config::RedirectArgs::for_tests(
         links::db::DatabaseArgs::new(&pair.db.url),
@@ -268,11 +264,7 @@ async fn a_replica_that_is_down_is_skipped() {
 async fn with_redis_down_links_are_served_from_postgresql() {
     let pair = spawn_pair().await;
     let code = pair.shorten(link("https://example.com/no-redis")).await;
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let closed_port = crate::helpers::closed_port();
     let dead_redis =
         links::cache::RedisArgs::new(format!("redis://127.0.0.1:{closed_port}"), "unused:");
     let args = redirect::config::RedirectArgs::for_tests(

@@ -124,3 +124,12 @@ impl Drop for TestPair {
 pub fn link(url: &str) -> serde_json::Value {
     json!({ "long_url": url })
 }
+
+/// A local port nothing listens on: the address of a dependency that is down.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
