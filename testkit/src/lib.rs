@@ -71,6 +71,37 @@ impl TestDb {
             admin_url,
         }
     }
+
+    /// Waits until the replica has replayed everything written on the primary so far, so a test that changes
+    /// rows directly does not race replication lag (tests that want lag stop the replica's path instead).
+    pub async fn wait_for_replica_catch_up(&self) {
+        let primary = connect(&self.url).await;
+        let replica = connect(&self.replica_url).await;
+        let lsn: String = primary
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let caught_up: bool = replica
+                .query_one(
+                    "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                    &[&lsn],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if caught_up {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the replica did not replay up to {lsn} in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -112,6 +112,7 @@ impl TestPair {
             .execute(statement, &[&code])
             .await
             .expect("statement");
+        self.db.wait_for_replica_catch_up().await;
     }
 }
 
