@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use fred::prelude::{ClientLike, Config, Expiration, KeysInterface, ReconnectPolicy};
+use fred::prelude::{
+    ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy,
+};
 
 use crate::model::{RedirectStatus, Target};
 
@@ -107,6 +109,32 @@ impl RedisCache {
         Ok(())
     }
 
+    /// The pub/sub channel on which changed codes are announced (`{prefix}invalidate`, one code per message):
+    /// the shortener publishes on delete, cleanup and create; every redirect replica drops the code locally.
+    pub fn invalidation_channel(&self) -> String {
+        invalidation_channel(&self.prefix)
+    }
+
+    /// Drops `code` from Redis and tells every redirect replica to forget it.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn invalidate(&self, code: &str) -> Result<(), CacheError> {
+        self.delete(code).await?;
+        self.publish_invalidation(code).await
+    }
+
+    /// Announces on the invalidation channel that `code` changed.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn publish_invalidation(&self, code: &str) -> Result<(), CacheError> {
+        self.client
+            .publish::<i64, _, _>(self.invalidation_channel(), code)
+            .await?;
+        Ok(())
+    }
+
     /// `PING`, for readiness.
     ///
     /// # Errors
@@ -120,6 +148,11 @@ impl RedisCache {
     pub async fn quit(&self) {
         let _ = self.client.quit().await;
     }
+}
+
+/// The invalidation channel for a key prefix (see [`RedisCache::invalidation_channel`]).
+pub fn invalidation_channel(prefix: &str) -> String {
+    format!("{prefix}invalidate")
 }
 
 /// How long a target may stay cached: `base`, shortened to the time the link has left, and never past it.
