@@ -57,7 +57,7 @@ wait_http redirect-2 http://127.0.0.1:9091/readyz
 
 keyfile="$run/dev-api-key"
 if [ ! -s "$keyfile" ] || ! grep -q "^SNOWLINK_API_KEY=$(cat "$keyfile")$" "$run/env" 2>/dev/null; then
-  "$root/target/release/shortener" create-key --name development 2>>"$run/logs/shortener.log" > "$keyfile"
+  "$root/target/release/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile"
   chmod 600 "$keyfile"
 fi
 {

@@ -87,16 +87,33 @@ impl RedisCache {
     /// # Errors
     /// When Redis fails or times out.
     pub async fn put(&self, code: &str, target: &Target, ttl: Duration) -> Result<(), CacheError> {
-        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
         self.client
-            .set::<(), _, _>(
-                self.key(code),
-                encode(target),
-                Some(Expiration::PX(millis)),
-                None,
-                false,
-            )
+            .set::<(), _, _>(self.key(code), encode(target), Some(px(ttl)), None, false)
             .await?;
+        Ok(())
+    }
+
+    /// Caches freshly created links and announces their codes on the invalidation channel, in one pipelined
+    /// round trip: a replica that cached "unknown" for one of these codes a moment ago drops that at once.
+    ///
+    /// # Errors
+    /// When Redis fails or times out (the links are durable regardless; the caller counts it).
+    pub async fn put_created(
+        &self,
+        entries: &[(&str, Target, Duration)],
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.client.pipeline();
+        let channel = self.invalidation_channel();
+        for (code, target, ttl) in entries {
+            pipeline
+                .set::<(), _, _>(self.key(code), encode(target), Some(px(*ttl)), None, false)
+                .await?;
+            pipeline.publish::<(), _, _>(&channel, *code).await?;
+        }
+        pipeline.all::<()>().await?;
         Ok(())
     }
 
@@ -148,6 +165,11 @@ impl RedisCache {
     pub async fn quit(&self) {
         let _ = self.client.quit().await;
     }
+}
+
+/// A TTL in milliseconds, at least one (Redis refuses zero).
+fn px(ttl: Duration) -> Expiration {
+    Expiration::PX(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
 }
 
 /// The invalidation channel for a key prefix (see [`RedisCache::invalidation_channel`]).

@@ -8,6 +8,14 @@ pub fn encode(id: u64) -> String {
     base62::encode(id)
 }
 
+/// The ID of a base62 code; `None` for text that is not one.
+pub fn decode(code: &str) -> Option<u64> {
+    if code.is_empty() || code.len() > 11 {
+        return None;
+    }
+    u64::try_from(base62::decode(code).ok()?).ok()
+}
+
 /// Whether `code` could name a link at all: 1–64 characters of `[A-Za-z0-9_-]`. The redirect answers 404 for
 /// anything else without touching a backend, so junk paths cannot reach Redis or PostgreSQL.
 pub fn is_plausible(code: &str) -> bool {
@@ -29,6 +37,16 @@ mod tests {
         assert_eq!(encode(61), "z");
         assert_eq!(encode(62), "10");
         assert_eq!(encode(u64::MAX), "LygHa16AHYF");
+    }
+
+    #[test]
+    fn decode_inverts_encode_and_refuses_junk() {
+        for id in [0, 1, 61, 62, 123_456_789, u64::MAX] {
+            assert_eq!(decode(&encode(id)), Some(id));
+        }
+        assert_eq!(decode(""), None);
+        assert_eq!(decode("a-b"), None);
+        assert_eq!(decode("zzzzzzzzzzzz"), None);
     }
 
     #[test]

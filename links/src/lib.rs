@@ -6,7 +6,9 @@
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
 //! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
-//! - [`store`]: the SQL for links and API keys.
+//! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
+//! - [`store`]: the SQL for links and API keys on the hot paths (create, redirect lookup, authentication).
+//! - [`manage`]: the SQL behind managing links and keys: an owner's links, batch inserts, key administration.
 //! - [`cache`]: the Redis client, key names and the compact value codec.
 //! - [`apikey`]: API key generation and hashing.
 #![forbid(unsafe_code)]
@@ -15,6 +17,8 @@ pub mod apikey;
 pub mod cache;
 pub mod code;
 pub mod db;
+pub mod manage;
 pub mod model;
+pub mod pool_metrics;
 pub mod store;
 pub mod validate;

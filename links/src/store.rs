@@ -46,7 +46,8 @@ pub struct Store {
     pool: Pool,
 }
 
-const LINK_COLUMNS: &str = "id, code, long_url, created_at, expires_at, redirect_status, owner_id";
+pub(crate) const LINK_COLUMNS: &str =
+    "id, code, long_url, created_at, expires_at, redirect_status, owner_id";
 
 impl Store {
     /// A store on `pool`.
@@ -154,7 +155,7 @@ fn redirect_from_row(row: &Row, index: usize) -> RedirectStatus {
         .unwrap_or_default()
 }
 
-fn link_from_row(row: &Row) -> Link {
+pub(crate) fn link_from_row(row: &Row) -> Link {
     Link {
         id: row.get(0),
         code: row.get(1),

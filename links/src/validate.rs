@@ -53,6 +53,9 @@ pub enum Invalid {
     /// A reserved word.
     #[error("alias {0:?} is reserved")]
     ReservedAlias(String),
+    /// The host, or a domain it belongs to, is on the operator's blocklist.
+    #[error("links to {0} are not allowed here")]
+    BlockedDomain(String),
 }
 
 impl Invalid {
@@ -64,6 +67,7 @@ impl Invalid {
             }
             Self::Alias => "invalid_alias",
             Self::ReservedAlias(_) => "reserved_alias",
+            Self::BlockedDomain(_) => "blocked_domain",
         }
     }
 }
@@ -115,6 +119,81 @@ pub fn check_alias(alias: &str) -> Result<(), Invalid> {
         return Err(Invalid::ReservedAlias(alias.to_owned()));
     }
     Ok(())
+}
+
+/// Domains long URLs may not point at: an entry blocks its exact host and every subdomain of it.
+#[derive(Debug, Clone, Default)]
+pub struct Blocklist {
+    domains: std::collections::HashSet<String>,
+}
+
+impl Blocklist {
+    /// A blocklist of `domains` (any case, Unicode or punycode, an optional leading `*.` or `.`). Entries that are
+    /// not host names are skipped with their text returned, so the caller can refuse to start on a typo.
+    pub fn new<I, S>(domains: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut set = std::collections::HashSet::new();
+        for raw in domains {
+            let entry = raw.as_ref().trim();
+            let bare = entry.trim_start_matches("*.").trim_start_matches('.');
+            if bare.is_empty() {
+                continue;
+            }
+            match url::Host::parse(bare) {
+                Ok(host) => set.insert(host.to_string()),
+                Err(_) => return Err(entry.to_owned()),
+            };
+        }
+        Ok(Self { domains: set })
+    }
+
+    /// Parses a blocklist file: one domain per line; blank lines and `#` comments are ignored.
+    ///
+    /// # Errors
+    /// The offending line, when one is not a host name.
+    pub fn parse_file(text: &str) -> Result<Self, String> {
+        Self::new(
+            text.lines()
+                .map(|line| line.split('#').next().unwrap_or_default().trim())
+                .filter(|line| !line.is_empty()),
+        )
+    }
+
+    /// Adds the entries of `other`.
+    pub fn extend(&mut self, other: Self) {
+        self.domains.extend(other.domains);
+    }
+
+    /// How many domains are blocked.
+    pub fn len(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Whether nothing is blocked.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+
+    /// Refuses a normalised URL whose host is blocked, or a subdomain of a blocked domain.
+    ///
+    /// # Errors
+    /// [`Invalid::BlockedDomain`].
+    pub fn check(&self, url: &url::Url) -> Result<(), Invalid> {
+        let Some(host) = url.host_str() else {
+            return Ok(());
+        };
+        let host = host.trim_end_matches('.');
+        let blocked = std::iter::once(host)
+            .chain(host.match_indices('.').map(|(dot, _)| &host[dot + 1..]))
+            .any(|suffix| self.domains.contains(suffix));
+        if blocked {
+            return Err(Invalid::BlockedDomain(host.to_owned()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +278,43 @@ mod tests {
         assert_eq!(
             check_alias("api").map_err(|e| e.code()),
             Err("reserved_alias")
+        );
+    }
+
+    fn blocked(list: &Blocklist, url: &str) -> bool {
+        let url = normalize_long_url(url, &own()).expect("valid url");
+        list.check(&url).is_err()
+    }
+
+    #[test]
+    fn a_blocked_domain_covers_its_subdomains_but_not_lookalikes() {
+        let list = Blocklist::new(["Evil.example", "*.phish.test"]).expect("valid");
+        assert!(blocked(&list, "https://evil.example/login"));
+        assert!(blocked(&list, "https://www.EVIL.example./x"));
+        assert!(blocked(&list, "http://a.b.phish.test/"));
+        assert!(!blocked(&list, "https://notevil.example/"));
+        assert!(!blocked(&list, "https://evil.example.org/"));
+        let url = normalize_long_url("https://evil.example/", &own()).expect("valid");
+        assert_eq!(
+            list.check(&url).map_err(|e| e.code()),
+            Err("blocked_domain")
+        );
+    }
+
+    #[test]
+    fn unicode_entries_match_punycode_hosts() {
+        let list = Blocklist::new(["bücher.example"]).expect("valid");
+        assert!(blocked(&list, "https://shop.xn--bcher-kva.example/"));
+    }
+
+    #[test]
+    fn a_blocklist_file_skips_comments_and_refuses_garbage() {
+        let list = Blocklist::parse_file("# phishing\nevil.example  # reported\n\nphish.test\n")
+            .expect("valid");
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            Blocklist::parse_file("ok.example\nnot a host\n").map(|l| l.len()),
+            Err("not a host".to_owned())
         );
     }
 }

@@ -68,14 +68,19 @@ pub async fn record(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
-    let response = next.call(req).await?;
+    let outcome = next.call(req).await;
     if let Some(metrics) = metrics {
+        // An error becomes its response later, in the dispatcher; count it with the status it will get.
+        let status = match &outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
         metrics.observe(
             &route,
             &method,
-            response.status().as_u16(),
+            status.as_u16(),
             started.elapsed().as_secs_f64(),
         );
     }
-    Ok(response)
+    outcome
 }

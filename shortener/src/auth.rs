@@ -1,35 +1,92 @@
-//! API-key authentication: `Authorization: Bearer <key>` on every /v1 call, resolved to the key's owner ID.
+//! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-IP limit counted
+//! before the database is asked and the per-key limit after. [`Caller`] needs a key; [`Creator`] also accepts
+//! anonymous callers when the operator allows them (with the stricter anonymous limit).
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, net::IpAddr, pin::Pin};
 
 use actix_web::{http::header, web, FromRequest, HttpRequest};
 
 use crate::{errors::ApiError, state::AppState};
 
-/// The authenticated caller: the ID of the API key that signed the request.
+/// An authenticated caller: the ID of the API key that signed the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     /// The API key's ID, the owner of the links it creates.
     pub owner_id: i64,
 }
 
+/// Who creates a link: a key's owner, or nobody when anonymous creation is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creator {
+    /// The owner, `None` for an anonymous creator.
+    pub owner_id: Option<i64>,
+}
+
+type Authenticating<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Authenticating<Self>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let key = bearer_key(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let request = presented(req);
         Box::pin(async move {
-            let (Some(key), Some(state)) = (key, state) else {
-                return Err(ApiError::Unauthorized);
-            };
-            match state.store.owner_of_key(&key).await? {
-                Some(owner_id) => Ok(Caller { owner_id }),
+            let (state, key) = request?;
+            let key = key.ok_or(ApiError::Unauthorized)?;
+            Ok(Caller {
+                owner_id: authenticate(&state, &key).await?,
+            })
+        })
+    }
+}
+
+impl FromRequest for Creator {
+    type Error = ApiError;
+    type Future = Authenticating<Self>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = presented(req);
+        let ip = client_ip(req);
+        Box::pin(async move {
+            let (state, key) = request?;
+            match key {
+                Some(key) => Ok(Creator {
+                    owner_id: Some(authenticate(&state, &key).await?),
+                }),
+                None if state.allow_anonymous => {
+                    state.limits.check_anonymous(ip)?;
+                    Ok(Creator { owner_id: None })
+                }
                 None => Err(ApiError::Unauthorized),
             }
         })
     }
+}
+
+/// What a request presents: the state and the bearer key, if any, once the per-IP limit let it through.
+fn presented(req: &HttpRequest) -> Result<(web::Data<AppState>, Option<String>), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
+    state.limits.check_ip(client_ip(req))?;
+    Ok((state, bearer_key(req)))
+}
+
+async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
+    let owner_id = state
+        .store
+        .owner_of_key(key)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state.limits.check_key(owner_id)?;
+    Ok(owner_id)
+}
+
+/// The TCP peer. Behind a proxy this is the proxy; trusting `X-Forwarded-For` is left to the ingress.
+fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
 fn bearer_key(req: &HttpRequest) -> Option<String> {

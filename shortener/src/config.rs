@@ -6,8 +6,8 @@ use plumbing::telemetry::LogFormat;
 
 /// snowlink shortener: the write API for short links.
 ///
-/// `serve` runs the API (POST /v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
-/// migrations at start. `migrate` only applies them. `create-key` makes an API key and prints it once.
+/// `serve` runs the API (/v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
+/// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys.
 #[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
@@ -32,19 +32,37 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
-    /// Create an API key and print it on stdout (it is stored hashed and cannot be shown again).
-    CreateKey(CreateKeyArgs),
+    /// Manage API keys.
+    Keys(KeysArgs),
 }
 
-/// `create-key` settings.
+/// `keys` settings.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CreateKeyArgs {
-    /// A name that says whose key it is.
-    #[arg(long, default_value = "default")]
-    pub name: String,
+pub struct KeysArgs {
+    /// What to do with keys.
+    #[command(subcommand)]
+    pub command: KeysCommand,
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once on stdout (only its SHA-256 hash is stored; it cannot be shown again).
+    Create {
+        /// A name that says whose key it is (used to revoke it).
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys: id, name, created, revoked (never the keys themselves).
+    List,
+    /// Revoke every live key with this name; their links keep working.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
 }
 
 /// `serve` settings.
@@ -66,6 +84,36 @@ pub struct ServeArgs {
     /// URL's host is always included).
     #[arg(long, env = "OWN_HOSTS", value_delimiter = ',')]
     pub own_hosts: Vec<String>,
+    /// Domains long URLs may not point at (comma separated; each blocks its subdomains too).
+    #[arg(long, env = "BLOCKED_DOMAINS", value_delimiter = ',')]
+    pub blocked_domains: Vec<String>,
+    /// A file of blocked domains, one per line (`#` comments), read at start.
+    #[arg(long, env = "BLOCKLIST_FILE")]
+    pub blocklist_file: Option<std::path::PathBuf>,
+    /// Let requests without an API key create links (a public demo); they get the anonymous rate limit.
+    #[arg(long, env = "ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+    /// Requests per minute per client IP on /v1 (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_IP_PER_MINUTE", default_value_t = 60_000)]
+    pub rate_limit_ip_per_minute: u32,
+    /// Burst allowed per client IP.
+    #[arg(long, env = "RATE_LIMIT_IP_BURST", default_value_t = 2_000)]
+    pub rate_limit_ip_burst: u32,
+    /// Requests per minute per API key (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_KEY_PER_MINUTE", default_value_t = 30_000)]
+    pub rate_limit_key_per_minute: u32,
+    /// Burst allowed per API key.
+    #[arg(long, env = "RATE_LIMIT_KEY_BURST", default_value_t = 1_000)]
+    pub rate_limit_key_burst: u32,
+    /// Anonymous creations per minute per client IP (with --allow-anonymous).
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = 10)]
+    pub rate_limit_anonymous_per_minute: u32,
+    /// Burst of anonymous creations per client IP.
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = 5)]
+    pub rate_limit_anonymous_burst: u32,
+    /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 2_000)]
+    pub request_timeout_ms: u64,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -87,6 +135,16 @@ impl ServeArgs {
             #[expect(clippy::unwrap_used, reason = "a constant, valid URL")]
             public_base_url: url::Url::parse("http://sho.rt.test/").unwrap(),
             own_hosts: Vec::new(),
+            blocked_domains: Vec::new(),
+            blocklist_file: None,
+            allow_anonymous: false,
+            rate_limit_ip_per_minute: 0,
+            rate_limit_ip_burst: 0,
+            rate_limit_key_per_minute: 0,
+            rate_limit_key_burst: 0,
+            rate_limit_anonymous_per_minute: 10,
+            rate_limit_anonymous_burst: 5,
+            request_timeout_ms: 2_000,
             database,
             redis,
             idgen,
@@ -103,5 +161,46 @@ impl ServeArgs {
         hosts.extend(self.public_base_url.host_str().map(str::to_ascii_lowercase));
         hosts.retain(|host| !host.is_empty());
         hosts
+    }
+
+    /// The blocklist from `--blocked-domains` and `--blocklist-file`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or an entry is not a host name.
+    pub fn blocklist(&self) -> anyhow::Result<links::validate::Blocklist> {
+        use anyhow::Context as _;
+        let mut list = links::validate::Blocklist::new(&self.blocked_domains)
+            .map_err(|entry| anyhow::anyhow!("--blocked-domains: {entry:?} is not a host name"))?;
+        if let Some(path) = &self.blocklist_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --blocklist-file {}", path.display()))?;
+            let from_file = links::validate::Blocklist::parse_file(&text).map_err(|entry| {
+                anyhow::anyhow!(
+                    "--blocklist-file {}: {entry:?} is not a host name",
+                    path.display()
+                )
+            })?;
+            list.extend(from_file);
+        }
+        Ok(list)
+    }
+
+    /// The rate limits.
+    pub fn rate_limits(&self) -> crate::limits::RateLimits {
+        use crate::limits::Limit;
+        crate::limits::RateLimits::new(
+            Limit {
+                per_minute: self.rate_limit_ip_per_minute,
+                burst: self.rate_limit_ip_burst,
+            },
+            Limit {
+                per_minute: self.rate_limit_key_per_minute,
+                burst: self.rate_limit_key_burst,
+            },
+            Limit {
+                per_minute: self.rate_limit_anonymous_per_minute,
+                burst: self.rate_limit_anonymous_burst,
+            },
+        )
     }
 }

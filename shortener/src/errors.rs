@@ -31,6 +31,9 @@ pub enum ApiError {
     /// No such link (or not the caller's).
     #[error("no link with code {0:?}")]
     NotFound(String),
+    /// The caller is over a rate limit: retry after the given wait.
+    #[error("too many requests; retry in {} s", crate::limits::retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
     /// A dependency needed to answer is down: retry later.
     #[error("{0} is unavailable; retry shortly")]
     Unavailable(&'static str),
@@ -63,13 +66,15 @@ impl From<InsertError> for ApiError {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The Contract's machine-readable code.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::Invalid(invalid) => invalid.code(),
             Self::InvalidField { code, .. } => code,
             Self::AliasTaken(_) => "alias_taken",
             Self::NotFound(_) => "not_found",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -83,6 +88,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::AliasTaken(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +104,12 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            Self::RateLimited(wait) => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(crate::limits::retry_after_secs(*wait)),
+                );
             }
             Self::Unauthorized => {
                 response.headers_mut().insert(

@@ -3,17 +3,21 @@
 //! Redis so the first redirect is already a cache hit.
 //!
 //! # Layout
-//! - [`config`]: command line: `serve`, `migrate`, `create-key`.
+//! - [`config`]: command line: `serve`, `migrate`, `keys`.
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
-//! - [`auth`]: the API-key extractor.
+//! - [`auth`]: the API-key extractors.
+//! - [`limits`]: per-IP, per-key and anonymous rate limits.
+//! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
 //! - [`routes`]: one module per resource.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod errors;
+pub mod limits;
 pub mod routes;
 pub mod startup;
 pub mod state;

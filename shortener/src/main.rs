@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use plumbing::{shutdown::Shutdown, telemetry};
 use shortener::{
-    config::{Cli, Command},
+    config::{Cli, Command, KeysArgs, KeysCommand},
     startup::{connect_and_migrate, Application},
 };
 
@@ -28,14 +28,49 @@ async fn main() -> anyhow::Result<()> {
             connect_and_migrate(&database).await?;
             tracing::info!("database schema is up to date");
         }
-        Command::CreateKey(args) => {
-            let store = connect_and_migrate(&args.database).await?;
+        Command::Keys(args) => keys(args).await?,
+    }
+    Ok(())
+}
+
+async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+    let store = connect_and_migrate(&args.database).await?;
+    match args.command {
+        KeysCommand::Create { name } => {
             let (id, key) = store
-                .create_api_key(&args.name)
+                .create_api_key(&name)
                 .await
                 .context("cannot create the API key")?;
-            tracing::info!(id, name = %args.name, "API key created; it is printed once on stdout");
+            tracing::info!(id, %name, "API key created; it is printed once on stdout");
             println!("{key}");
+        }
+        KeysCommand::List => {
+            let keys = store
+                .list_api_keys()
+                .await
+                .context("cannot list API keys")?;
+            println!("{:>6}  {:<24}  {:<20}  revoked", "id", "name", "created");
+            for key in keys {
+                let revoked = key
+                    .revoked_at
+                    .map_or_else(|| "-".to_owned(), |at| at.format("%F %T").to_string());
+                println!(
+                    "{:>6}  {:<24}  {:<20}  {revoked}",
+                    key.id,
+                    key.name,
+                    key.created_at.format("%F %T").to_string()
+                );
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            let revoked = store
+                .revoke_api_keys(&name)
+                .await
+                .context("cannot revoke the API key")?;
+            if revoked == 0 {
+                anyhow::bail!("no live API key is named {name:?}");
+            }
+            tracing::info!(%name, revoked, "API key revoked");
         }
     }
     Ok(())

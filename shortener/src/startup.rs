@@ -1,15 +1,24 @@
 //! Building the shortener (pools, migrations, lease, listeners) and running it until shutdown.
 
-use std::{net::TcpListener, sync::Arc};
+use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{dev::Server, http::StatusCode, middleware, web, App, HttpServer};
 use anyhow::Context as _;
 use idgen::{metrics::IdgenMetrics, LeaseKeeper};
-use links::{cache::RedisCache, db, store::Store};
+use links::{cache::RedisCache, db, pool_metrics::PoolMetrics, store::Store};
 use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shutdown};
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::{config::ServeArgs, routes, state::AppState};
+use crate::{
+    config::ServeArgs,
+    deadline::{self, RequestTimeout},
+    limits::RateLimits,
+    routes,
+    state::AppState,
+};
+
+/// How often rate limiters forget clients that have fully recovered.
+const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
 /// The running shortener.
 pub struct Application {
@@ -49,6 +58,7 @@ impl Application {
     /// # Errors
     /// When a dependency needed to start is unreachable or an address cannot be bound.
     pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let blocklist = args.blocklist()?;
         let store = connect_and_migrate(&args.database).await?;
         let cache = RedisCache::connect(&args.redis.options())
             .await
@@ -63,6 +73,14 @@ impl Application {
             &["dependency", "operation"],
         )?;
         registry.register(Box::new(degraded.clone()))?;
+        let created = IntCounter::new(
+            "shortener_links_created_total",
+            "Links created and committed",
+        )?;
+        registry.register(Box::new(created.clone()))?;
+        registry.register(Box::new(PoolMetrics::new(store.pool().clone(), "primary")?))?;
+        let limits = Arc::new(args.rate_limits());
+        tokio::spawn(forget_idle_clients(Arc::clone(&limits), shutdown.clone()));
         let leased = idgen::start(
             &args.idgen,
             IdgenMetrics::register(&registry)?,
@@ -88,16 +106,33 @@ impl Application {
             own_hosts: args.own_hosts(),
             public_base_url,
             redis: args.redis.clone(),
+            blocklist,
+            limits,
+            allow_anonymous: args.allow_anonymous,
+            created,
             degraded,
         });
+        let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
+            args.request_timeout_ms,
+        )));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(http_metrics.clone())
                 .app_data(plumbing::http::json_config())
                 .app_data(plumbing::http::query_config())
+                .app_data(timeout.clone())
+                .wrap(middleware::from_fn(deadline::enforce))
                 .wrap(middleware::from_fn(plumbing::metrics::record))
                 .route("/v1/urls", web::post().to(routes::urls::create))
+                .route("/v1/urls", web::get().to(routes::owned::list))
+                .service(
+                    web::resource("/v1/urls/batch")
+                        .app_data(plumbing::http::json_config().limit(routes::urls::MAX_BATCH_BODY))
+                        .route(web::post().to(routes::urls::create_batch)),
+                )
+                .route("/v1/urls/{code}", web::get().to(routes::owned::get))
+                .route("/v1/urls/{code}", web::delete().to(routes::owned::delete))
                 .default_service(web::to(|| async {
                     error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
                 }))
@@ -156,5 +191,15 @@ impl Application {
         self.keeper.stopped().await;
         self.cache.quit().await;
         served
+    }
+}
+
+async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(FORGET_IDLE_CLIENTS_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => limits.forget_idle(),
+            () = shutdown.wait() => return,
+        }
     }
 }

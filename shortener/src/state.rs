@@ -3,8 +3,11 @@
 use std::{sync::Arc, time::Duration};
 
 use idgen::Generator;
+use links::validate::Blocklist;
 use links::{cache::RedisCache, store::Store};
-use prometheus::IntCounterVec;
+use prometheus::{IntCounter, IntCounterVec};
+
+use crate::limits::RateLimits;
 
 /// Shared state, handed to handlers as `web::Data<AppState>`.
 pub struct AppState {
@@ -20,6 +23,14 @@ pub struct AppState {
     pub own_hosts: Vec<String>,
     /// Redis TTL source (jittered per write).
     pub redis: links::cache::RedisArgs,
+    /// Domains long URLs may not point at.
+    pub blocklist: Blocklist,
+    /// Per-IP, per-key and anonymous rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Whether requests without a key may create links.
+    pub allow_anonymous: bool,
+    /// Links created (committed).
+    pub created: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.
     pub degraded: IntCounterVec,
 }

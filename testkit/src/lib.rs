@@ -12,6 +12,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod proxy;
+
 use rand::Rng;
 use tokio_postgres::NoTls;
 

@@ -1,3 +1,5 @@
-//! The API's resources, one module each.
+//! The API's resources: creating links (one or a batch), and the caller's own links.
 
+pub mod body;
+pub mod owned;
 pub mod urls;

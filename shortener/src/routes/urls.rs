@@ -1,21 +1,30 @@
-//! `/v1/urls`: creating short links.
+//! Creating short links: `POST /v1/urls` (one) and `POST /v1/urls/batch` (up to 1000 in one multi-row insert).
+//! Both share validation, reuse, collision handling and write-through, so one link behaves the same either way.
 
-use actix_web::{http::header, web, HttpResponse};
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+
+use actix_web::{http::header, web, HttpResponse, ResponseError};
+use chrono::{DateTime, Utc};
 use links::{
     code,
     model::{Link, RedirectStatus, Target},
-    store::{InsertError, NewLink},
+    store::NewLink,
     validate,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::Caller, errors::ApiError, state::AppState};
+use crate::{auth::Creator, errors::ApiError, routes::body::LinkBody, state::AppState};
 
-/// Tries at a fresh ID when a generated code collides with an alias (rare: only aliases that look like IDs).
+/// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
 const GENERATED_CODE_ATTEMPTS: usize = 3;
 
-/// The body of `POST /v1/urls`.
+/// Most items in one batch.
+pub const MAX_BATCH: usize = 1000;
+
+/// Largest batch body: 1000 items of the longest URL and every field, with room for JSON overhead.
+pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
+
+/// The body of `POST /v1/urls`, and one item of a batch.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
@@ -32,40 +41,13 @@ pub struct CreateRequest {
     pub reuse: bool,
 }
 
-/// A link as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct LinkBody {
-    code: String,
-    short_url: String,
-    long_url: String,
-    created_at: String,
-    expires_at: Option<String>,
-    redirect: u16,
-}
-
-impl LinkBody {
-    fn new(link: &Link, state: &AppState) -> Self {
-        Self {
-            short_url: state.short_url(&link.code),
-            code: link.code.clone(),
-            long_url: link.long_url.clone(),
-            created_at: rfc3339(link.created_at),
-            expires_at: link.expires_at.map(rfc3339),
-            redirect: link.redirect.code(),
-        }
-    }
-}
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 /// A create request that passed validation.
 struct Checked {
     long_url: String,
     alias: Option<String>,
     expires_at: Option<DateTime<Utc>>,
     redirect: RedirectStatus,
+    reuse: bool,
 }
 
 fn check(
@@ -73,7 +55,8 @@ fn check(
     state: &AppState,
     now: DateTime<Utc>,
 ) -> Result<Checked, ApiError> {
-    let long_url = validate::normalize_long_url(&request.long_url, &state.own_hosts)?.to_string();
+    let long_url = validate::normalize_long_url(&request.long_url, &state.own_hosts)?;
+    state.blocklist.check(&long_url)?;
     if let Some(alias) = &request.alias {
         validate::check_alias(alias)?;
     }
@@ -98,10 +81,11 @@ fn check(
         }
     };
     Ok(Checked {
-        long_url,
+        long_url: long_url.to_string(),
         alias: request.alias,
         expires_at,
         redirect,
+        reuse: request.reuse,
     })
 }
 
@@ -116,81 +100,252 @@ fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-/// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
-#[tracing::instrument(skip_all, fields(owner_id = caller.owner_id))]
-pub async fn create(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Json<CreateRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let reuse = body.reuse;
-    let checked = check(body.into_inner(), &state, Utc::now())?;
-    if reuse && checked.alias.is_none() {
-        if let Some(link) = state
-            .store
-            .find_reusable(caller.owner_id, &checked.long_url)
-            .await?
-        {
-            return Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state)));
-        }
-    }
-    let link = insert(&state, caller, &checked).await?;
-    write_through(&state, &link).await;
-    let body = LinkBody::new(&link, &state);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, body.short_url.clone()))
-        .json(body))
+/// How one create request ended.
+enum Outcome {
+    Created(Link),
+    Reused(Link),
+    Failed(ApiError),
 }
 
-async fn insert(state: &AppState, caller: Caller, checked: &Checked) -> Result<Link, ApiError> {
+/// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
+#[tracing::instrument(skip_all, fields(owner_id = creator.owner_id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    creator: Creator,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let checked = check(body.into_inner(), &state, Utc::now())?;
+    let outcome = create_all(&state, creator, vec![Ok(checked)])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
+    match outcome {
+        Outcome::Created(link) => {
+            let body = LinkBody::new(&link, &state);
+            Ok(HttpResponse::Created()
+                .insert_header((header::LOCATION, body.short_url.clone()))
+                .json(body))
+        }
+        Outcome::Reused(link) => Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state))),
+        Outcome::Failed(error) => Err(error),
+    }
+}
+
+/// The body of `POST /v1/urls/batch`. Items are parsed one by one, so a malformed item fails alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Up to 1000 create bodies.
+    pub items: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct BatchAnswer {
+    results: Vec<serde_json::Value>,
+}
+
+/// `POST /v1/urls/batch`: every item validated on its own, all new links inserted by one statement, one result
+/// per item in order (`201` + link, `200` + reused link, or the item's error status + error).
+#[tracing::instrument(skip_all, fields(owner_id = creator.owner_id, items = body.items.len()))]
+pub async fn create_batch(
+    state: web::Data<AppState>,
+    creator: Creator,
+    body: web::Json<BatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let items = body.into_inner().items;
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::InvalidField {
+            code: "invalid_batch_size",
+            message: format!(
+                "items must hold 1 to {MAX_BATCH} links, not {}",
+                items.len()
+            ),
+        });
+    }
+    let now = Utc::now();
+    let checked = items
+        .into_iter()
+        .map(|item| {
+            let request = serde_json::from_value::<CreateRequest>(item).map_err(|error| {
+                ApiError::InvalidField {
+                    code: "invalid_item",
+                    message: format!("this item is not a valid create request: {error}"),
+                }
+            })?;
+            check(request, &state, now)
+        })
+        .collect();
+    let outcomes = create_all(&state, creator, checked).await?;
+    let results = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Created(link) => {
+                serde_json::json!({"status": 201, "link": LinkBody::new(link, &state)})
+            }
+            Outcome::Reused(link) => {
+                serde_json::json!({"status": 200, "link": LinkBody::new(link, &state)})
+            }
+            Outcome::Failed(error) => serde_json::json!({
+                "status": error.status_code().as_u16(),
+                "error": {"code": error.code(), "message": error.to_string()},
+            }),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(BatchAnswer { results }))
+}
+
+/// Creates every valid request: reuse lookups first, then one multi-row insert per round; generated codes that
+/// collided with an alias get new IDs for the next round, taken aliases fail with 409. Returns outcomes in the
+/// order of `requests`. A database or ID failure fails the whole call (nothing is half-reported).
+async fn create_all(
+    state: &AppState,
+    creator: Creator,
+    requests: Vec<Result<Checked, ApiError>>,
+) -> Result<Vec<Outcome>, ApiError> {
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
+    let mut pending: Vec<(usize, Checked)> = Vec::new();
+    for (index, request) in requests.into_iter().enumerate() {
+        match request {
+            Err(error) => outcomes.push(Some(Outcome::Failed(error))),
+            Ok(checked) => match reusable(state, creator, &checked).await? {
+                Some(link) => outcomes.push(Some(Outcome::Reused(link))),
+                None => {
+                    outcomes.push(None);
+                    pending.push((index, checked));
+                }
+            },
+        }
+    }
+    let mut created = Vec::new();
     for _ in 0..GENERATED_CODE_ATTEMPTS {
-        let id = state.ids.next_id().map_err(|error| {
-            tracing::warn!(%error, "no ID");
-            ApiError::Unavailable("the ID generator")
-        })?;
-        let id = i64::try_from(id)
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))?;
-        let generated = code::encode(id.unsigned_abs());
-        let code = checked.alias.as_deref().unwrap_or(&generated);
-        let new_link = NewLink {
-            id,
+        if pending.is_empty() {
+            break;
+        }
+        pending = insert_round(state, creator, pending, &mut outcomes, &mut created).await?;
+    }
+    for (index, _) in pending {
+        outcomes[index] = Some(Outcome::Failed(ApiError::Internal(anyhow::anyhow!(
+            "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
+        ))));
+    }
+    state.created.inc_by(created.len() as u64);
+    write_through(state, &created).await;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                Outcome::Failed(ApiError::Internal(anyhow::anyhow!(
+                    "a request went unanswered"
+                )))
+            })
+        })
+        .collect())
+}
+
+/// One multi-row insert of `pending` with fresh IDs. Inserted links are recorded as created; taken aliases as
+/// 409; generated codes that were taken are returned for another round.
+async fn insert_round(
+    state: &AppState,
+    creator: Creator,
+    pending: Vec<(usize, Checked)>,
+    outcomes: &mut [Option<Outcome>],
+    created: &mut Vec<Link>,
+) -> Result<Vec<(usize, Checked)>, ApiError> {
+    let ids = state.ids.next_ids(pending.len()).map_err(|error| {
+        tracing::warn!(%error, "no IDs");
+        ApiError::Unavailable("the ID generator")
+    })?;
+    let ids = ids
+        .into_iter()
+        .map(|id| {
+            i64::try_from(id)
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
+    let codes: Vec<String> = pending
+        .iter()
+        .zip(&ids)
+        .map(|((_, checked), id)| {
+            checked
+                .alias
+                .clone()
+                .unwrap_or_else(|| code::encode(id.unsigned_abs()))
+        })
+        .collect();
+    let rows: Vec<NewLink<'_>> = pending
+        .iter()
+        .zip(ids.iter().zip(&codes))
+        .map(|((_, checked), (id, code))| NewLink {
+            id: *id,
             code,
             long_url: &checked.long_url,
             expires_at: checked.expires_at,
             redirect: checked.redirect,
-            owner_id: Some(caller.owner_id),
-        };
-        match state.store.insert_link(&new_link).await {
-            Ok(link) => return Ok(link),
-            Err(InsertError::CodeTaken) if checked.alias.is_some() => {
-                return Err(ApiError::AliasTaken(code.to_owned()))
+            owner_id: creator.owner_id,
+        })
+        .collect();
+    let mut inserted: HashMap<i64, Link> = state
+        .store
+        .insert_links(&rows)
+        .await?
+        .into_iter()
+        .map(|link| (link.id, link))
+        .collect();
+    let mut retry = Vec::new();
+    for ((index, checked), (id, code)) in pending.into_iter().zip(ids.iter().zip(codes)) {
+        match inserted.remove(id) {
+            Some(link) => {
+                created.push(link.clone());
+                outcomes[index] = Some(Outcome::Created(link));
             }
-            Err(InsertError::CodeTaken) => {
-                tracing::info!(code, "generated code equals an alias; taking a new ID")
+            None if checked.alias.is_some() => {
+                outcomes[index] = Some(Outcome::Failed(ApiError::AliasTaken(code)));
             }
-            Err(other) => return Err(other.into()),
+            None => {
+                tracing::info!(%code, "generated code equals an alias; taking a new ID");
+                retry.push((index, checked));
+            }
         }
     }
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
-    )))
+    Ok(retry)
 }
 
-/// Best effort: the link is already durable. Overwrites any negative entry, so a code that was unknown a
-/// moment ago redirects at once.
-async fn write_through(state: &AppState, link: &Link) {
-    let target = Target::Live {
-        long_url: link.long_url.clone(),
-        redirect: link.redirect,
-        expires_at: link.expires_at,
-        id: link.id,
-    };
-    let ttl = links::cache::ttl_for(&target, state.cache_ttl(), Utc::now());
-    if let Err(error) = state.cache.put(&link.code, &target, ttl).await {
+async fn reusable(
+    state: &AppState,
+    creator: Creator,
+    checked: &Checked,
+) -> Result<Option<Link>, ApiError> {
+    match creator.owner_id {
+        Some(owner_id) if checked.reuse && checked.alias.is_none() => Ok(state
+            .store
+            .find_reusable(owner_id, &checked.long_url)
+            .await?),
+        _ => Ok(None),
+    }
+}
+
+/// Best effort: the links are already durable. Overwrites any negative entry and announces the codes, so a code
+/// that was unknown a moment ago redirects at once on every replica.
+async fn write_through(state: &AppState, links: &[Link]) {
+    let now = Utc::now();
+    let entries: Vec<(&str, Target, std::time::Duration)> = links
+        .iter()
+        .map(|link| {
+            let target = Target::Live {
+                long_url: link.long_url.clone(),
+                redirect: link.redirect,
+                expires_at: link.expires_at,
+                id: link.id,
+            };
+            let ttl = links::cache::ttl_for(&target, state.cache_ttl(), now);
+            (link.code.as_str(), target, ttl)
+        })
+        .collect();
+    if let Err(error) = state.cache.put_created(&entries).await {
         state
             .degraded
             .with_label_values(&["redis", "write_through"])
             .inc();
-        tracing::warn!(%error, code = %link.code, "write-through to Redis skipped");
+        tracing::warn!(%error, links = links.len(), "write-through to Redis skipped");
     }
 }

@@ -1,8 +1,10 @@
-//! `spawn_app`: a shortener on a free port, with its own database, Redis prefix and ZooKeeper chroot.
+//! `spawn_app`: a shortener on a free port, with its own database, Redis prefix and ZooKeeper chroot, and the
+//! calls tests make on it.
 
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::{cache::RedisArgs, db::DatabaseArgs, store::Store};
 use plumbing::shutdown::Shutdown;
+use serde_json::Value;
 use shortener::{config::ServeArgs, startup::Application};
 use testkit::TestDb;
 
@@ -13,15 +15,34 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub redis: RedisArgs,
+    pub store: Store,
     pub shutdown: Shutdown,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A shortener whose settings `configure` may change first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let db = TestDb::create().await;
     let (redis_url, prefix) = testkit::redis();
     let redis = RedisArgs::new(redis_url, prefix);
+    spawn_app_on(db, redis, configure).await
+}
+
+/// A shortener on a given database and Redis (tests that route them through a proxy or a closed port).
+pub async fn spawn_app_on(
+    db: TestDb,
+    redis: RedisArgs,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
+    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
-    let args = ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
+    let mut args = ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
+    configure(&mut args);
     let shutdown = Shutdown::new();
     let app = Application::build(args, shutdown.clone())
         .await
@@ -30,12 +51,10 @@ pub async fn spawn_app() -> TestApp {
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
-        .await
-        .expect("database");
     let (_, api_key) = store.create_api_key("tests").await.expect("an API key");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("client");
     TestApp {
@@ -45,19 +64,79 @@ pub async fn spawn_app() -> TestApp {
         client,
         db,
         redis,
+        store,
         shutdown,
     }
 }
 
 impl TestApp {
-    pub async fn create(&self, body: serde_json::Value) -> reqwest::Response {
+    pub async fn create(&self, body: Value) -> reqwest::Response {
+        self.create_as(&self.api_key, body).await
+    }
+
+    pub async fn create_as(&self, key: &str, body: Value) -> reqwest::Response {
         self.client
             .post(format!("{}/v1/urls", self.address))
-            .bearer_auth(&self.api_key)
+            .bearer_auth(key)
             .json(&body)
             .send()
             .await
             .expect("the shortener answers")
+    }
+
+    /// Creates a link that must succeed; returns its code.
+    pub async fn shorten(&self, body: Value) -> String {
+        let response = self.create(body).await;
+        assert_eq!(response.status(), 201, "create failed");
+        let body: Value = response.json().await.expect("json");
+        body["code"].as_str().expect("code").to_owned()
+    }
+
+    pub async fn batch(&self, items: Vec<Value>) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/urls/batch", self.address))
+            .bearer_auth(&self.api_key)
+            .json(&serde_json::json!({ "items": items }))
+            .send()
+            .await
+            .expect("the shortener answers")
+    }
+
+    /// `GET` or `DELETE` on an API path, signed with `key`.
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the shortener answers")
+    }
+
+    /// A second API key on the same service.
+    pub async fn other_key(&self) -> String {
+        self.store
+            .create_api_key("someone else")
+            .await
+            .expect("an API key")
+            .1
+    }
+
+    pub async fn sql(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> u64 {
+        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(connection);
+        client.execute(statement, params).await.expect("statement")
+    }
+
+    pub async fn cache(&self) -> links::cache::RedisCache {
+        links::cache::RedisCache::connect(&self.redis.options())
+            .await
+            .expect("redis")
     }
 }
 
@@ -68,9 +147,17 @@ impl Drop for TestApp {
 }
 
 pub async fn error_code(response: reqwest::Response) -> String {
-    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let body: Value = response.json().await.expect("a JSON error body");
     body["error"]["code"]
         .as_str()
         .expect("error.code")
         .to_owned()
+}
+
+/// A local port nothing listens on.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    port
 }

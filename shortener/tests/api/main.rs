@@ -1,4 +1,10 @@
-//! The shortener's API tests, against the real PostgreSQL, Redis and ZooKeeper started by `make test`.
+//! The shortener's API, end to end against the real PostgreSQL, Redis and ZooKeeper.
 
+mod batch;
+mod concurrency;
 mod create;
+mod degradation;
 mod helpers;
+mod keys;
+mod limits;
+mod owned;

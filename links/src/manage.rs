@@ -1,0 +1,185 @@
+//! The SQL behind managing links and API keys: one owner's links (read with hits, list newest first by keyset,
+//! soft delete), batch inserts in one statement, and the operator's key administration.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::DbError,
+    model::Link,
+    store::{link_from_row, NewLink, Store, LINK_COLUMNS},
+};
+
+/// A link with its total hits.
+#[derive(Debug, Clone)]
+pub struct LinkWithHits {
+    /// The link.
+    pub link: Link,
+    /// Redirects counted so far (flushed by the redirect service every interval).
+    pub hits: i64,
+}
+
+/// An API key as the operator sees it (never the key itself).
+#[derive(Debug, Clone)]
+pub struct ApiKeyInfo {
+    /// Its ID (the owner ID of its links).
+    pub id: i64,
+    /// Whose it is.
+    pub name: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// The owner's live (not deleted) link `code` and its total hits.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_owned(
+        &self,
+        owner_id: i64,
+        code: &str,
+    ) -> Result<Option<LinkWithHits>, DbError> {
+        let client = self.pool().get().await?;
+        let sql = format!(
+            "SELECT {LINK_COLUMNS}, COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint
+             FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
+        Ok(row.map(|row| LinkWithHits {
+            link: link_from_row(&row),
+            hits: row.get(7),
+        }))
+    }
+
+    /// Up to `limit` of the owner's live links, newest first, older than the link with ID `before` if given
+    /// (keyset pagination on the `(owner_id, id DESC)` index: every page costs the same).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_owned(
+        &self,
+        owner_id: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<LinkWithHits>, DbError> {
+        let client = self.pool().get().await?;
+        let sql = format!(
+            "SELECT {LINK_COLUMNS}, COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint
+             FROM links
+             WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
+             ORDER BY id DESC LIMIT $3"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let rows = client
+            .query(
+                &statement,
+                &[&owner_id, &before.unwrap_or(i64::MAX), &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| LinkWithHits {
+                link: link_from_row(row),
+                hits: row.get(7),
+            })
+            .collect())
+    }
+
+    /// Marks the owner's link `code` deleted; `false` when there is no such live link of theirs.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete_owned(&self, owner_id: i64, code: &str) -> Result<bool, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE links SET deleted_at = now()
+                 WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            )
+            .await?;
+        Ok(client.execute(&statement, &[&code, &owner_id]).await? == 1)
+    }
+
+    /// Inserts many links with one multi-row statement, committed when this returns. A link whose code or ID is
+    /// taken (by an existing link or an earlier one in the same batch) is skipped: the result holds the links
+    /// that were inserted, and the caller tells the others apart by ID.
+    ///
+    /// # Errors
+    /// When the database fails (then nothing was inserted).
+    pub async fn insert_links(&self, links: &[NewLink<'_>]) -> Result<Vec<Link>, DbError> {
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.pool().get().await?;
+        let sql = format!(
+            "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
+                                  $6::smallint[], $7::bigint[])
+             ON CONFLICT DO NOTHING
+             RETURNING {LINK_COLUMNS}"
+        );
+        let statement = client.prepare_cached(&sql).await?;
+        let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
+        let codes: Vec<&str> = links.iter().map(|link| link.code).collect();
+        let urls: Vec<&str> = links.iter().map(|link| link.long_url).collect();
+        let hashes: Vec<Vec<u8>> = links
+            .iter()
+            .map(|link| Sha256::digest(link.long_url.as_bytes()).to_vec())
+            .collect();
+        let expiries: Vec<Option<DateTime<Utc>>> =
+            links.iter().map(|link| link.expires_at).collect();
+        let statuses: Vec<i16> = links
+            .iter()
+            .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
+            .collect();
+        let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
+        let rows = client
+            .query(
+                &statement,
+                &[&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners],
+            )
+            .await?;
+        Ok(rows.iter().map(link_from_row).collect())
+    }
+
+    /// Every API key, oldest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, DbError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| ApiKeyInfo {
+                id: row.get(0),
+                name: row.get(1),
+                created_at: row.get(2),
+                revoked_at: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Revokes every live key named `name`; returns how many were revoked. Their links stay.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn revoke_api_keys(&self, name: &str) -> Result<u64, DbError> {
+        let client = self.pool().get().await?;
+        Ok(client
+            .execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
+                &[&name],
+            )
+            .await?)
+    }
+}

@@ -1,0 +1,147 @@
+//! Rate limits (GCRA, the `governor` crate): per client IP on every /v1 call before any database work, per API
+//! key once the caller is known, and a stricter per-IP limit for anonymous creation. A refused request gets 429
+//! `rate_limited` with `Retry-After`.
+
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32, time::Duration};
+
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultKeyedRateLimiter, Quota,
+};
+
+use crate::errors::ApiError;
+
+/// One limit: a sustained rate and a burst. A rate of 0 turns it off.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Requests per minute, sustained.
+    pub per_minute: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// The configured limiters.
+pub struct RateLimits {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_key: Option<DefaultKeyedRateLimiter<i64>>,
+    anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter<K>> {
+    let per_minute = NonZeroU32::new(limit.per_minute)?;
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Some(DefaultKeyedRateLimiter::keyed(
+        Quota::per_minute(per_minute).allow_burst(burst),
+    ))
+}
+
+impl RateLimits {
+    /// Limiters for the three limits.
+    pub fn new(per_ip: Limit, per_key: Limit, anonymous: Limit) -> Self {
+        Self {
+            per_ip: limiter(per_ip),
+            per_key: limiter(per_key),
+            anonymous: limiter(anonymous),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts a request from `ip`.
+    ///
+    /// # Errors
+    /// [`ApiError::RateLimited`] when the IP is over its limit.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(self.per_ip.as_ref(), &ip)
+    }
+
+    /// Counts a request signed by the key `owner_id`.
+    ///
+    /// # Errors
+    /// [`ApiError::RateLimited`] when the key is over its limit.
+    pub fn check_key(&self, owner_id: i64) -> Result<(), ApiError> {
+        self.check(self.per_key.as_ref(), &owner_id)
+    }
+
+    /// Counts an anonymous creation from `ip`.
+    ///
+    /// # Errors
+    /// [`ApiError::RateLimited`] when the IP is over the anonymous limit.
+    pub fn check_anonymous(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check(self.anonymous.as_ref(), &ip)
+    }
+
+    fn check<K: Clone + Hash + Eq>(
+        &self,
+        limiter: Option<&DefaultKeyedRateLimiter<K>>,
+        key: &K,
+    ) -> Result<(), ApiError> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        limiter
+            .check_key(key)
+            .map_err(|not_until| ApiError::RateLimited(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// Forgets keys whose limit has fully recovered, so the maps stay as small as the set of recent clients.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.per_ip, &self.anonymous].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        if let Some(limiter) = &self.per_key {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+/// Seconds for `Retry-After`: the wait rounded up, at least one.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_and_the_next_request_waits() {
+        let off = Limit {
+            per_minute: 0,
+            burst: 0,
+        };
+        let limits = RateLimits::new(
+            off,
+            Limit {
+                per_minute: 60,
+                burst: 3,
+            },
+            off,
+        );
+        for _ in 0..3 {
+            assert!(limits.check_key(7).is_ok());
+        }
+        let Err(ApiError::RateLimited(wait)) = limits.check_key(7) else {
+            panic!("the fourth request in a burst of three must be refused");
+        };
+        assert!(
+            wait <= Duration::from_secs(1),
+            "one per second refills: {wait:?}"
+        );
+        assert!(limits.check_key(8).is_ok(), "keys are limited separately");
+        assert!(
+            limits.check_ip(IpAddr::from([127, 0, 0, 1])).is_ok(),
+            "a zero rate is off"
+        );
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
+    }
+}

@@ -1,0 +1,108 @@
+//! The caller's own links: read one with its hits, list them newest first, delete one. Another key's link is
+//! answered exactly like a missing one (404), so codes of other owners cannot be probed.
+
+use actix_web::{web, HttpResponse};
+use links::code;
+use serde::{Deserialize, Serialize};
+
+use crate::{auth::Caller, errors::ApiError, routes::body::LinkBody, state::AppState};
+
+/// Default and largest page size of the list.
+const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+
+/// `GET /v1/urls/{code}`: the link and its total hits.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    let found = state
+        .store
+        .find_owned(caller.owner_id, &code)
+        .await?
+        .ok_or(ApiError::NotFound(code))?;
+    Ok(HttpResponse::Ok().json(LinkBody::with_hits(&found.link, found.hits, &state)))
+}
+
+/// Query of the list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<LinkBody>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/urls?limit=&cursor=`: the caller's links, newest first. The cursor is opaque to clients (it is the
+/// base62 ID of the last link of the page); `next_cursor` is null on the last page.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ListQuery { limit, cursor } = query.into_inner();
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidField {
+            code: "invalid_limit",
+            message: format!("limit must be between 1 and {MAX_LIMIT}"),
+        });
+    }
+    let before = cursor.as_deref().map(parse_cursor).transpose()?;
+    // One extra row says whether another page follows, without a count.
+    let mut rows = state
+        .store
+        .list_owned(caller.owner_id, before, limit + 1)
+        .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| code::encode(last.link.id.unsigned_abs()));
+    let items = rows
+        .iter()
+        .map(|row| LinkBody::with_hits(&row.link, row.hits, &state))
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
+}
+
+fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
+    code::decode(cursor)
+        .and_then(|id| i64::try_from(id).ok())
+        .ok_or_else(|| ApiError::InvalidField {
+            code: "invalid_cursor",
+            message: "cursor must be the next_cursor of a previous page".into(),
+        })
+}
+
+/// `DELETE /v1/urls/{code}`: 204; the short URL answers 410 from then on. Redis is told at once so every
+/// redirect replica drops the code; if Redis is down, its TTL and the replicas' expiry of cached entries bound
+/// how long a stale redirect can be served, and the failure is counted.
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    if !state.store.delete_owned(caller.owner_id, &code).await? {
+        return Err(ApiError::NotFound(code));
+    }
+    if let Err(error) = state.cache.invalidate(&code).await {
+        state
+            .degraded
+            .with_label_values(&["redis", "invalidate"])
+            .inc();
+        tracing::warn!(%error, %code, "deleted link not invalidated in Redis");
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,131 @@
+//! Dependencies going away: PostgreSQL down or hanging → 503 with Retry-After at once (and recovery when it is
+//! back); Redis down → links are still created and resolvable from PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use links::{cache::RedisArgs, model::Target};
+use serde_json::json;
+use testkit::{
+    proxy::{ProxyMode, TcpProxy},
+    TestDb,
+};
+
+use crate::helpers::{closed_port, error_code, spawn_app_on};
+
+/// A test database reached through a proxy the test controls.
+async fn proxied_database() -> (TestDb, TcpProxy, String) {
+    let db = TestDb::create().await;
+    let mut url = url::Url::parse(&db.url).expect("database url");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = TcpProxy::start(&upstream).await;
+    url.set_port(Some(proxy.address().port())).expect("port");
+    (db, proxy, url.to_string())
+}
+
+async fn assert_503_quickly(response: reqwest::Response, started: Instant) {
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(error_code(response).await, "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered without hanging (took {:?})",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn postgresql_down_is_503_and_the_service_recovers_by_itself() {
+    let (db, proxy, proxied_url) = proxied_database().await;
+    let (redis_url, prefix) = testkit::redis();
+    let app = spawn_app_on(db, RedisArgs::new(redis_url, prefix), |args| {
+        args.database.database_url = proxied_url;
+    })
+    .await;
+    app.shorten(json!({"long_url": "https://example.com/before"}))
+        .await;
+
+    proxy.set(ProxyMode::Refuse);
+    let started = Instant::now();
+    let response = app
+        .create(json!({"long_url": "https://example.com/during"}))
+        .await;
+    assert_503_quickly(response, started).await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.admin_address))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 503, "not ready without PostgreSQL");
+
+    proxy.set(ProxyMode::Forward);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = app
+            .create(json!({"long_url": "https://example.com/after"}))
+            .await;
+        if response.status() == 201 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: still {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_postgresql_is_503_at_the_request_deadline() {
+    let (db, proxy, proxied_url) = proxied_database().await;
+    let (redis_url, prefix) = testkit::redis();
+    let app = spawn_app_on(db, RedisArgs::new(redis_url, prefix), |args| {
+        args.database.database_url = proxied_url;
+        args.request_timeout_ms = 500;
+    })
+    .await;
+
+    proxy.set(ProxyMode::Stall);
+    let started = Instant::now();
+    let response = app
+        .create(json!({"long_url": "https://example.com/stuck"}))
+        .await;
+
+    assert_503_quickly(response, started).await;
+}
+
+#[tokio::test]
+async fn with_redis_down_links_are_still_created_and_resolvable() {
+    let db = TestDb::create().await;
+    let redis = RedisArgs::new(format!("redis://127.0.0.1:{}", closed_port()), "unused:");
+    let app = spawn_app_on(db, redis, |_| {}).await;
+
+    let code = app
+        .shorten(json!({"long_url": "https://example.com/no-redis"}))
+        .await;
+
+    let Target::Live { long_url, .. } = app.store.find_target(&code).await.expect("lookup") else {
+        panic!("the link is in PostgreSQL");
+    };
+    assert_eq!(long_url, "https://example.com/no-redis");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.admin_address))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"shortener_degraded_total{dependency="redis",operation="write_through"} 1"#
+        ),
+        "the skipped write-through is counted:\n{metrics}"
+    );
+}
