@@ -124,6 +124,7 @@ impl Application {
                 .app_data(timeout.clone())
                 .wrap(middleware::from_fn(deadline::enforce))
                 .wrap(middleware::from_fn(plumbing::metrics::record))
+                .route("/v1/openapi.json", web::get().to(routes::openapi::serve))
                 .route("/v1/urls", web::post().to(routes::urls::create))
                 .route("/v1/urls", web::get().to(routes::owned::list))
                 .service(

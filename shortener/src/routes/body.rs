@@ -1,4 +1,5 @@
-//! A link as the API shows it, in every answer that carries one.
+//! What the API answers with: a link as every call shows it, and the error object (typed here so the
+//! OpenAPI document is generated from the same types that are serialised).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use links::model::Link;
@@ -6,17 +7,47 @@ use serde::Serialize;
 
 use crate::state::AppState;
 
-/// The Contract's link object; `hits` only where the call reports them.
-#[derive(Debug, Serialize)]
+/// A short link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkBody {
+    /// The short code: base62 of the link's ID, or its alias.
+    #[schema(example = "8M0kX2aQ1b")]
     code: String,
+    /// The short URL to share.
+    #[schema(example = "http://127.0.0.1:8081/8M0kX2aQ1b")]
     pub(crate) short_url: String,
+    /// The normalised target.
+    #[schema(example = "https://example.com/")]
     long_url: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
+    /// RFC 3339; null when the link never expires.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
+    /// 301, 302, 307 or 308.
+    #[schema(example = 302)]
     redirect: u16,
+    /// Total redirects counted (reads and lists only).
     #[serde(skip_serializing_if = "Option::is_none")]
     hits: Option<i64>,
+}
+
+/// The Contract's error object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error: a machine-readable code and a message for a person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case reason, e.g. `invalid_url`, `alias_taken`, `rate_limited`.
+    #[schema(example = "invalid_url")]
+    pub code: String,
+    /// For a person.
+    pub message: String,
 }
 
 impl LinkBody {

@@ -5,13 +5,31 @@ use actix_web::{web, HttpResponse};
 use links::code;
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::Caller, errors::ApiError, routes::body::LinkBody, state::AppState};
+use crate::{
+    auth::Caller,
+    errors::ApiError,
+    routes::body::{ErrorBody, LinkBody},
+    state::AppState,
+};
 
 /// Default and largest page size of the list.
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
 /// `GET /v1/urls/{code}`: the link and its total hits.
+#[utoipa::path(
+    get,
+    path = "/v1/urls/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 200, description = "The link with `hits`", body = LinkBody),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -27,8 +45,9 @@ pub async fn get(
 }
 
 /// Query of the list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 100 (default 20).
     limit: Option<i64>,
@@ -36,14 +55,30 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct Page {
+/// A page of the caller's links.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    /// Newest first, each with `hits`.
     items: Vec<LinkBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
 }
 
 /// `GET /v1/urls?limit=&cursor=`: the caller's links, newest first. The cursor is opaque to clients (it is the
 /// base62 ID of the last link of the page); `next_cursor` is null on the last page.
+#[utoipa::path(
+    get,
+    path = "/v1/urls",
+    tag = "links",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the caller's links", body = Page),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 422, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
@@ -88,6 +123,19 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
 /// `DELETE /v1/urls/{code}`: 204; the short URL answers 410 from then on. Redis is told at once so every
 /// redirect replica drops the code; if Redis is down, its TTL and the replicas' expiry of cached entries bound
 /// how long a stale redirect can be served, and the failure is counted.
+#[utoipa::path(
+    delete,
+    path = "/v1/urls/{code}",
+    tag = "links",
+    params(("code" = String, Path, description = "The short code")),
+    responses(
+        (status = 204, description = "Deleted; the short URL answers 410 from now on"),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,

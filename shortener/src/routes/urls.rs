@@ -13,7 +13,12 @@ use links::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::Creator, errors::ApiError, routes::body::LinkBody, state::AppState};
+use crate::{
+    auth::Creator,
+    errors::ApiError,
+    routes::body::{ErrorBody, ErrorDetail, LinkBody},
+    state::AppState,
+};
 
 /// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
 const GENERATED_CODE_ATTEMPTS: usize = 3;
@@ -25,16 +30,20 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 
 /// The body of `POST /v1/urls`, and one item of a batch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// The URL to shorten.
+    /// The URL to shorten: absolute http or https, at most 2048 bytes.
+    #[schema(example = "https://example.com/a/long/path")]
     pub long_url: String,
-    /// A custom code.
+    /// A custom code: 3 to 64 of `A-Z a-z 0-9 _ -`, not a reserved word.
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$")]
     pub alias: Option<String>,
     /// RFC 3339 instant after which the link answers 410.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// 301, 302 (default), 307 or 308.
+    #[schema(example = 302)]
     pub redirect: Option<u16>,
     /// Return the caller's existing live link for the same URL instead of creating one.
     #[serde(default)]
@@ -108,6 +117,25 @@ enum Outcome {
 }
 
 /// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
+#[utoipa::path(
+    post,
+    path = "/v1/urls",
+    tag = "links",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Created (committed); `Location` is the short URL", body = LinkBody),
+        (status = 200, description = "`reuse`: the caller's existing live link for this URL", body = LinkBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 409, description = "alias_taken", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 #[tracing::instrument(skip_all, fields(owner_id = creator.owner_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -132,20 +160,50 @@ pub async fn create(
 }
 
 /// The body of `POST /v1/urls/batch`. Items are parsed one by one, so a malformed item fails alone.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// Up to 1000 create bodies.
+    /// 1 to 1000 create bodies.
+    #[schema(value_type = Vec<CreateRequest>)]
     pub items: Vec<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct BatchAnswer {
-    results: Vec<serde_json::Value>,
+/// One result per item, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchAnswer {
+    results: Vec<BatchResult>,
+}
+
+/// An item's result: its status with the link (201 created, 200 reused) or the error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchResult {
+    /// The status this item would have had on its own.
+    status: u16,
+    /// The link, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<LinkBody>,
+    /// The error, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
 }
 
 /// `POST /v1/urls/batch`: every item validated on its own, all new links inserted by one statement, one result
 /// per item in order (`201` + link, `200` + reused link, or the item's error status + error).
+#[utoipa::path(
+    post,
+    path = "/v1/urls/batch",
+    tag = "links",
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "One result per item, in order", body = BatchAnswer),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 422, description = "invalid_batch_size: not 1 to 1000 items", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 #[tracing::instrument(skip_all, fields(owner_id = creator.owner_id, items = body.items.len()))]
 pub async fn create_batch(
     state: web::Data<AppState>,
@@ -176,19 +234,24 @@ pub async fn create_batch(
         })
         .collect();
     let outcomes = create_all(&state, creator, checked).await?;
+    let linked = |status, link| BatchResult {
+        status,
+        link: Some(LinkBody::new(link, &state)),
+        error: None,
+    };
     let results = outcomes
         .iter()
         .map(|outcome| match outcome {
-            Outcome::Created(link) => {
-                serde_json::json!({"status": 201, "link": LinkBody::new(link, &state)})
-            }
-            Outcome::Reused(link) => {
-                serde_json::json!({"status": 200, "link": LinkBody::new(link, &state)})
-            }
-            Outcome::Failed(error) => serde_json::json!({
-                "status": error.status_code().as_u16(),
-                "error": {"code": error.code(), "message": error.to_string()},
-            }),
+            Outcome::Created(link) => linked(201, link),
+            Outcome::Reused(link) => linked(200, link),
+            Outcome::Failed(error) => BatchResult {
+                status: error.status_code().as_u16(),
+                link: None,
+                error: Some(ErrorDetail {
+                    code: error.code().to_owned(),
+                    message: error.to_string(),
+                }),
+            },
         })
         .collect();
     Ok(HttpResponse::Ok().json(BatchAnswer { results }))

@@ -7,4 +7,5 @@ mod degradation;
 mod helpers;
 mod keys;
 mod limits;
+mod openapi;
 mod owned;

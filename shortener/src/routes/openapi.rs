@@ -1,0 +1,58 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3 document of the API, generated from the handlers' annotations and the
+//! very types they serialise, so it cannot drift from what the service answers.
+
+use actix_web::HttpResponse;
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use crate::routes::{owned, urls};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "snowlink shortener",
+        description = "Create, read, list and delete short links. Every call needs `Authorization: Bearer <key>` \
+                       (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    paths(urls::create, urls::create_batch, owned::get, owned::list, owned::delete),
+    modifiers(&BearerKey),
+    tags((name = "links", description = "Short links"))
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sl_…")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON, built once: it never changes while the process runs.
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    })
+}
+
+/// `GET /v1/openapi.json` (no key needed).
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document())
+}
