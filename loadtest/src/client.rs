@@ -1,0 +1,184 @@
+//! A minimal HTTP/1.1 keep-alive client: one request at a time per connection, requests prepared as bytes in
+//! advance, only the status read from the answer. Small and predictable on purpose: the load generator shares
+//! the machine with the servers it measures, so it must spend as little CPU per request as possible.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Why a request produced no status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connection could not be opened.
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection broke or the answer was not HTTP/1.1 we understand.
+    Io,
+}
+
+impl Failure {
+    /// The error kind in reports.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Io => "io",
+        }
+    }
+}
+
+/// One keep-alive connection.
+pub struct Connection {
+    address: SocketAddr,
+    stream: Option<TcpStream>,
+    buffer: Vec<u8>,
+    timeout: Duration,
+}
+
+impl Connection {
+    /// A connection to `address`, opened lazily by the first request.
+    pub fn new(address: SocketAddr, timeout: Duration) -> Self {
+        Self {
+            address,
+            stream: None,
+            buffer: Vec::with_capacity(4096),
+            timeout,
+        }
+    }
+
+    /// Sends `request` (a complete HTTP/1.1 request) and returns the answer's status. On failure the connection
+    /// is dropped and the next request opens a new one.
+    pub async fn send(&mut self, request: &[u8]) -> Result<u16, Failure> {
+        match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+            Ok(Ok((status, keep_alive))) => {
+                if !keep_alive {
+                    self.stream = None;
+                }
+                Ok(status)
+            }
+            Ok(Err(failure)) => {
+                self.stream = None;
+                Err(failure)
+            }
+            Err(_) => {
+                self.stream = None;
+                Err(Failure::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(&mut self, request: &[u8]) -> Result<(u16, bool), Failure> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(self.address)
+                .await
+                .map_err(|_| Failure::Connect)?;
+            stream.set_nodelay(true).map_err(|_| Failure::Connect)?;
+            self.stream = Some(stream);
+        }
+        let stream = self.stream.as_mut().ok_or(Failure::Io)?;
+        stream.write_all(request).await.map_err(|_| Failure::Io)?;
+        self.buffer.clear();
+        loop {
+            if let Some(answer) = parse(&self.buffer)? {
+                return Ok(answer);
+            }
+            self.buffer.reserve(4096);
+            let read = stream
+                .read_buf(&mut self.buffer)
+                .await
+                .map_err(|_| Failure::Io)?;
+            if read == 0 {
+                return Err(Failure::Io);
+            }
+        }
+    }
+}
+
+/// The status and keep-alive of a complete answer in `buffer`; `None` while more bytes are needed.
+fn parse(buffer: &[u8]) -> Result<Option<(u16, bool)>, Failure> {
+    let Some(head_end) = find(buffer, b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buffer[..head_end]).map_err(|_| Failure::Io)?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or(Failure::Io)?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or(Failure::Io)?;
+    let (mut length, mut chunked, mut keep_alive) = (0usize, false, true);
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.parse().map_err(|_| Failure::Io)?;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            keep_alive = !value.eq_ignore_ascii_case("close");
+        }
+    }
+    let body = &buffer[head_end + 4..];
+    let complete = if chunked {
+        body.ends_with(b"0\r\n\r\n")
+    } else {
+        body.len() >= length
+    };
+    Ok(complete.then_some((status, keep_alive)))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// A request line and headers for `GET path` (no body).
+pub fn get(host: &str, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: snowlink-loadtest\r\n\r\n")
+        .into_bytes()
+}
+
+/// A JSON `POST` with a bearer key.
+pub fn post_json(host: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: snowlink-loadtest\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_complete_only_with_their_whole_body() {
+        let head = b"HTTP/1.1 302 Found\r\nlocation: https://e.x/\r\ncontent-length: 5\r\n\r\n";
+        assert_eq!(parse(head), Ok(None));
+        let mut full = head.to_vec();
+        full.extend_from_slice(b"hello");
+        assert_eq!(parse(&full), Ok(Some((302, true))));
+        assert_eq!(
+            parse(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+            Ok(Some((404, false)))
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+            Ok(None)
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+            Ok(Some((200, true)))
+        );
+        assert_eq!(parse(b"garbage\r\n\r\n"), Err(Failure::Io));
+    }
+}

@@ -1,0 +1,19 @@
+//! snowlink's load generator, as a library so its parts are tested on their own.
+//!
+//! # Layout
+//! - [`engine`]: open-loop (constant rate, coordinated-omission corrected) and closed-loop runs.
+//! - [`client`]: the minimal HTTP/1.1 keep-alive client the engine drives.
+//! - [`workload`]: which request comes next (Zipf-drawn or sequential codes, unique creates).
+//! - [`zipf`]: the popularity-skew sampler.
+//! - [`report`]: tables and JSON; [`plot`]: SVG latency-by-percentile charts.
+//! - [`seed`]: links through the batch API; [`ceiling`]: the fixed-302 server.
+#![forbid(unsafe_code)]
+
+pub mod ceiling;
+pub mod client;
+pub mod engine;
+pub mod plot;
+pub mod report;
+pub mod seed;
+pub mod workload;
+pub mod zipf;

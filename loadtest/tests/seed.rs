@@ -1,0 +1,59 @@
+//! `loadtest seed` against the real shortener: it creates exactly the asked number of resolvable links.
+
+use std::collections::HashSet;
+
+use idgen::config::IdgenArgs;
+use links::{cache::RedisArgs, db::DatabaseArgs, model::Target};
+use loadtest::seed::{self, Seed};
+use plumbing::shutdown::Shutdown;
+use shortener::{config::ServeArgs, startup::Application};
+
+#[tokio::test]
+async fn seed_creates_the_asked_number_of_codes() {
+    let db = testkit::TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let args = ServeArgs::for_tests(
+        DatabaseArgs::new(&db.url),
+        RedisArgs::new(redis_url, prefix),
+        IdgenArgs::new(testkit::zookeeper_chroot().await),
+    );
+    let shutdown = Shutdown::new();
+    let app = Application::build(args, shutdown.clone())
+        .await
+        .expect("the shortener starts");
+    let shortener = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let (_, api_key) = store.create_api_key("seed").await.expect("a key");
+
+    let settings = Seed {
+        shortener,
+        api_key,
+        count: 2_500,
+        concurrency: 3,
+        run_id: "test".to_owned(),
+    };
+    let codes = seed::seed(&settings, &indicatif::ProgressBar::hidden())
+        .await
+        .expect("seeded");
+
+    assert_eq!(codes.len(), 2_500);
+    assert_eq!(codes.iter().collect::<HashSet<_>>().len(), 2_500);
+    for (n, code) in codes.iter().enumerate().step_by(499) {
+        let Target::Live { long_url, .. } = store.find_target(code).await.expect("lookup") else {
+            panic!("{code} does not resolve");
+        };
+        assert_eq!(
+            long_url,
+            format!("https://example.com/seed/test/{n}"),
+            "codes are in creation order"
+        );
+    }
+    let path = std::env::temp_dir().join(format!("{}.codes", testkit::unique_name()));
+    seed::write_codes(&path, &codes).expect("written");
+    assert_eq!(seed::read_codes(&path).expect("read"), codes);
+    let _ = std::fs::remove_file(&path);
+    shutdown.trigger();
+}
