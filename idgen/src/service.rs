@@ -145,7 +145,7 @@ async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>)
 /// The answer for an ID that could not be issued: 503 with `Retry-After`, since every cause is temporary.
 pub fn generate_error(error: &GenerateError) -> HttpResponse {
     let code = match error {
-        GenerateError::NotLeased => "no_worker_lease",
+        GenerateError::NotLeased | GenerateError::PastRecordedMark => "no_worker_lease",
         GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => {
             "clock_unreliable"
         }
