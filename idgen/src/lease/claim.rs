@@ -135,7 +135,9 @@ async fn settle(
         shutdown,
     )
     .await?;
-    renew(claim, options.call_timeout, generator).await
+    let grant = renew(claim, options.call_timeout, generator).await?;
+    generator.grant(grant);
+    Ok(grant.valid_until)
 }
 
 fn hostname() -> String {

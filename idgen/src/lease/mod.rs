@@ -129,13 +129,13 @@ async fn call<T>(
 }
 
 /// Records a new mark (the generator's clock, or its last ID if later, plus the session timeout) and, once
-/// ZooKeeper has taken it, grants the generator until `sent + horizon` with the mark as its ceiling. The write
-/// reached the server after `sent`, so the server cannot have expired us before `sent + session timeout`.
+/// ZooKeeper has taken it, returns the grant it earns: until `sent + horizon`, with the mark as ceiling. The
+/// write reached the server after `sent`, so the server cannot have expired us before `sent + session timeout`.
 async fn renew(
     claim: &Claim,
     timeout: Duration,
     generator: &Generator,
-) -> Result<std::time::Instant, LeaseError> {
+) -> Result<Grant, LeaseError> {
     let sent = std::time::Instant::now();
     let reach = u64::try_from(claim.session_timeout().as_millis()).unwrap_or(u64::MAX);
     let mark = generator
@@ -143,13 +143,11 @@ async fn renew(
         .max(generator.last_unix_ms())
         .saturating_add(reach);
     mark::write(&claim.client, &claim.mark_path, mark, timeout).await?;
-    let valid_until = sent + claim.horizon;
-    generator.grant(Grant {
+    Ok(Grant {
         worker: claim.worker,
-        valid_until,
+        valid_until: sent + claim.horizon,
         ceiling_unix_ms: mark,
-    });
-    Ok(valid_until)
+    })
 }
 
 /// How holding a claim ended.
@@ -200,18 +198,23 @@ async fn hold(
     let mut ticks = tokio::time::interval_at(TokioInstant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut issuing = true;
+    // The generator refuses by itself once `valid_until` passes; this fences it formally too, for the
+    // metrics and the log, and remembers to unfence on the next renewal.
+    let lapse = |issuing: &mut bool| {
+        generator.fence();
+        generator.metrics().lease_losses.inc();
+        *issuing = false;
+        tracing::warn!(
+            worker = claim.worker,
+            "nothing heard from ZooKeeper for the session timeout less the safety margin; IDs fenced"
+        );
+    };
     loop {
         let deadline = TokioInstant::from_std(valid_until);
         let verify_first = tokio::select! {
             () = shutdown.wait() => return Held::ShuttingDown,
             () = tokio::time::sleep_until(deadline), if issuing => {
-                generator.fence();
-                generator.metrics().lease_losses.inc();
-                issuing = false;
-                tracing::warn!(
-                    worker = claim.worker,
-                    "nothing heard from ZooKeeper for the session timeout less the safety margin; IDs fenced"
-                );
+                lapse(&mut issuing);
                 continue;
             }
             state = states.changed() => match state {
@@ -231,12 +234,17 @@ async fn hold(
         if verify_first && !still_ours(claim, options).await {
             return lost(generator, issuing, "worker node no longer ours".into());
         }
-        match renew(claim, every, generator).await {
-            Ok(until) => {
+        let renewed = renew(claim, every, generator).await;
+        if issuing && std::time::Instant::now() >= valid_until {
+            lapse(&mut issuing);
+        }
+        match renewed {
+            Ok(grant) => {
+                generator.grant(grant);
                 if !issuing {
                     tracing::info!(worker = claim.worker, "ZooKeeper answered again; issuing");
                 }
-                (valid_until, issuing) = (until, true);
+                (valid_until, issuing) = (grant.valid_until, true);
             }
             Err(LeaseError::ZooKeeper(
                 error @ (zk::Error::SessionExpired
