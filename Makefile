@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := scripts/services.sh
 
-.PHONY: run test down services
+.PHONY: run test bench down services
 
 services:
 	$(SERVICES) up
@@ -13,6 +13,12 @@ test:
 	SNOWLINK_FAST_PG=1 $(SERVICES) up
 	set -a; . <($(SERVICES) env); set +a
 	cargo test --workspace
+
+# Benchmarks (criterion; not timed tests). idgen's HTTP benchmark leases from the ZooKeeper started here.
+bench:
+	$(SERVICES) up
+	set -a; . <($(SERVICES) env); set +a
+	cargo bench -p idgen
 
 run:
 	scripts/run.sh

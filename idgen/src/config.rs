@@ -20,6 +20,21 @@ pub struct IdgenArgs {
     /// Bound on every ZooKeeper call, in milliseconds.
     #[arg(long, env = "IDGEN_ZOOKEEPER_TIMEOUT_MS", default_value_t = 3_000)]
     pub zookeeper_timeout_ms: u64,
+    /// Stop issuing IDs this many milliseconds before ZooKeeper could expire a silent session: IDs are issued
+    /// only until the last answer from ZooKeeper + session timeout − this margin.
+    #[arg(long, env = "IDGEN_LEASE_SAFETY_MARGIN_MS", default_value_t = 2_000)]
+    pub lease_safety_margin_ms: u64,
+    /// How often, in milliseconds, the holder records its clock high-water mark in ZooKeeper (this also
+    /// renews the lease).
+    #[arg(long, env = "IDGEN_MARK_INTERVAL_MS", default_value_t = 1_000)]
+    pub mark_interval_ms: u64,
+    /// Longest wait, in milliseconds, for this clock to pass a worker ID's recorded mark; a mark further ahead
+    /// is refused with an error.
+    #[arg(long, env = "IDGEN_MAX_MARK_WAIT_MS", default_value_t = 30_000)]
+    pub max_mark_wait_ms: u64,
+    /// Lease only worker IDs below this number (default: all 2^worker-bits).
+    #[arg(long, env = "IDGEN_MAX_WORKERS")]
+    pub max_workers: Option<u64>,
     /// Epoch of the ID's time field, in Unix milliseconds (default 2026-01-01T00:00:00Z).
     #[arg(long, env = "IDGEN_EPOCH_MS", default_value_t = DEFAULT_EPOCH_MS)]
     pub epoch_ms: u64,
@@ -45,6 +60,10 @@ impl IdgenArgs {
             lease_root: "/snowlink/idgen".into(),
             session_timeout_ms: 6_000,
             zookeeper_timeout_ms: 3_000,
+            lease_safety_margin_ms: 2_000,
+            mark_interval_ms: 1_000,
+            max_mark_wait_ms: 30_000,
+            max_workers: None,
             epoch_ms: DEFAULT_EPOCH_MS,
             time_bits: 41,
             worker_bits: 10,
@@ -73,6 +92,10 @@ impl IdgenArgs {
             root: self.lease_root.clone(),
             session_timeout: Duration::from_millis(self.session_timeout_ms),
             call_timeout: Duration::from_millis(self.zookeeper_timeout_ms),
+            safety_margin: Duration::from_millis(self.lease_safety_margin_ms),
+            mark_interval: Duration::from_millis(self.mark_interval_ms),
+            max_mark_wait: Duration::from_millis(self.max_mark_wait_ms),
+            max_workers: self.max_workers,
         }
     }
 }

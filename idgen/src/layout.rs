@@ -105,8 +105,19 @@ impl Layout {
         (1 << self.time_bits) - 1
     }
 
-    pub(crate) fn sequence_bits(&self) -> u8 {
+    /// How far the time field is shifted left.
+    pub(crate) fn time_shift(&self) -> u8 {
+        self.worker_bits + self.sequence_bits
+    }
+
+    /// How far the worker field is shifted left.
+    pub(crate) fn sequence_shift(&self) -> u8 {
         self.sequence_bits
+    }
+
+    /// The worker field's bits, in place.
+    pub(crate) fn worker_mask(&self) -> u64 {
+        (self.worker_count() - 1) << self.sequence_bits
     }
 
     /// Builds an ID; the caller keeps each part in range.

@@ -8,7 +8,7 @@
 //! - [`clock`]: the time source, injectable for tests.
 //! - [`config`]: the flags every embedder shares.
 //! - [`generator`]: lock-free ID issue on one atomic state word.
-//! - [`lease`]: the worker-ID lease in ZooKeeper and the task that keeps it.
+//! - [`lease`]: the worker-ID lease and clock high-water mark in ZooKeeper, and the task that keeps them.
 //! - [`metrics`]: the generator's Prometheus series.
 //! - [`service`]: the HTTP service (`GET /v1/ids`, `GET /v1/ids/{id}`).
 #![forbid(unsafe_code)]
@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 
 use plumbing::shutdown::Shutdown;
 
-pub use generator::{GenerateError, Generator};
+pub use generator::{GenerateError, Generator, Grant};
 pub use layout::{Decoded, Layout, LayoutError};
 pub use lease::{LeaseError, LeaseKeeper, LeaseOptions};
 
@@ -50,6 +50,13 @@ pub async fn start(
     let layout = args
         .layout()
         .context("invalid ID layout (--time-bits, --worker-bits, --sequence-bits)")?;
+    if let Some(max_workers) = args.max_workers {
+        anyhow::ensure!(
+            (1..=layout.worker_count()).contains(&max_workers),
+            "--max-workers (IDGEN_MAX_WORKERS) must be from 1 to {}, the worker IDs the layout has",
+            layout.worker_count()
+        );
+    }
     let max_backwards = Duration::from_millis(args.max_clock_backwards_ms);
     let generator = Arc::new(Generator::new(
         layout,

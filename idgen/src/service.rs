@@ -145,7 +145,7 @@ async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>)
 /// The answer for an ID that could not be issued: 503 with `Retry-After`, since every cause is temporary.
 pub fn generate_error(error: &GenerateError) -> HttpResponse {
     let code = match error {
-        GenerateError::NotLeased => "no_worker_lease",
+        GenerateError::NotLeased | GenerateError::PastRecordedMark => "no_worker_lease",
         GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => {
             "clock_unreliable"
         }
@@ -181,4 +181,29 @@ async fn decode_id(generator: web::Data<Generator>, path: web::Path<String>) -> 
         "worker": decoded.worker,
         "sequence": decoded.sequence,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_id_that_cannot_be_issued_is_a_503_with_retry_after() {
+        for (error, code) in [
+            (GenerateError::NotLeased, "no_worker_lease"),
+            (GenerateError::PastRecordedMark, "no_worker_lease"),
+            (GenerateError::ClockStalled, "clock_unreliable"),
+        ] {
+            let response = generate_error(&error);
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response
+                .headers()
+                .contains_key(actix_web::http::header::RETRY_AFTER));
+            let body = actix_web::body::to_bytes(response.into_body())
+                .await
+                .expect("a body");
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains(code), "{body}");
+        }
+    }
 }
