@@ -37,6 +37,18 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(id, name = %args.name, "API key created; it is printed once on stdout");
             println!("{key}");
         }
+        Command::Cleanup(args) => {
+            let shutdown = Shutdown::new();
+            shutdown.trigger_on_signals();
+            let summary = shortener::cleanup::run_once(&args, &shutdown).await?;
+            tracing::info!(
+                deleted = summary.deleted,
+                batches = summary.batches,
+                redis_failures = summary.redis_failures,
+                duration_ms = summary.duration.as_millis(),
+                "cleanup pass done"
+            );
+        }
     }
     Ok(())
 }

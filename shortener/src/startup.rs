@@ -9,7 +9,13 @@ use links::{cache::RedisCache, db, store::Store};
 use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shutdown};
 use prometheus::{IntCounterVec, Opts, Registry};
 
-use crate::{config::ServeArgs, routes, state::AppState};
+use crate::{
+    cleanup::{Cleaner, CleanupMetrics, CleanupTask},
+    config::ServeArgs,
+    leader::{Election, ElectionOptions},
+    routes,
+    state::AppState,
+};
 
 /// The running shortener.
 pub struct Application {
@@ -18,6 +24,7 @@ pub struct Application {
     servers: Vec<Server>,
     keeper: LeaseKeeper,
     cache: RedisCache,
+    cleanup: Option<(Election, CleanupTask)>,
 }
 
 /// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
@@ -69,6 +76,12 @@ impl Application {
             shutdown.clone(),
         )
         .await?;
+
+        let cleanup = args
+            .cleanup
+            .cleanup
+            .then(|| start_cleanup(&args, &store, &cache, &registry, &shutdown))
+            .transpose()?;
 
         let listener = TcpListener::bind(&args.listen)
             .with_context(|| format!("cannot bind --listen {}", args.listen))?;
@@ -134,6 +147,7 @@ impl Application {
             servers: vec![api, admin],
             keeper: leased.keeper,
             cache,
+            cleanup,
         })
     }
 
@@ -154,7 +168,45 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
         let served = admin::run_until_stopped(self.servers, shutdown).await;
         self.keeper.stopped().await;
+        if let Some((election, task)) = self.cleanup {
+            task.stopped().await;
+            election.stopped().await;
+        }
         self.cache.quit().await;
         served
     }
+}
+
+/// Campaigns for the cleanup leadership and starts the task that purges while it is held.
+fn start_cleanup(
+    args: &ServeArgs,
+    store: &Store,
+    cache: &RedisCache,
+    registry: &Registry,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(Election, CleanupTask)> {
+    let metrics = CleanupMetrics::register(registry)?;
+    let election = Election::start(
+        ElectionOptions {
+            connect: args.idgen.zookeeper_connect.clone(),
+            path: args.cleanup.cleanup_election_path.clone(),
+            session_timeout: std::time::Duration::from_millis(args.idgen.session_timeout_ms),
+            call_timeout: std::time::Duration::from_millis(args.idgen.zookeeper_timeout_ms),
+        },
+        metrics.leader.clone(),
+        shutdown.clone(),
+    );
+    let cleaner = Cleaner::new(
+        store.clone(),
+        cache.clone(),
+        args.cleanup.purge.cleanup_batch,
+        metrics,
+    );
+    let task = CleanupTask::start(
+        cleaner,
+        election.subscribe(),
+        args.cleanup.cleanup_interval,
+        shutdown.clone(),
+    );
+    Ok((election, task))
 }
