@@ -98,7 +98,7 @@ impl ServeArgs {
             idgen,
             // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
             cleanup: CleanupArgs {
-                cleanup: false,
+                enabled: false,
                 ..CleanupArgs::default()
             },
         }
@@ -139,10 +139,10 @@ impl Default for PurgeArgs {
 pub struct CleanupArgs {
     /// Run the cleanup on whichever instance is elected (`on`), or not at all (`off`: a CronJob runs
     /// `shortener cleanup --once` instead).
-    #[arg(long, env = "SHORTENER_CLEANUP", default_value = "on", action = clap::ArgAction::Set,
+    #[arg(long = "cleanup", env = "SHORTENER_CLEANUP", default_value = "on", action = clap::ArgAction::Set,
           value_name = "on|off", hide_possible_values = true,
           value_parser = clap::builder::BoolishValueParser::new())]
-    pub cleanup: bool,
+    pub enabled: bool,
     /// Seconds between cleanup passes (fractions allowed).
     #[arg(long = "cleanup-interval-secs", env = "SHORTENER_CLEANUP_INTERVAL_SECS", default_value = "60",
           value_name = "SECS", value_parser = parse_seconds)]
@@ -162,7 +162,7 @@ pub struct CleanupArgs {
 impl Default for CleanupArgs {
     fn default() -> Self {
         Self {
-            cleanup: true,
+            enabled: true,
             cleanup_interval: std::time::Duration::from_secs(60),
             cleanup_election_path: "/snowlink/shortener/cleanup".into(),
             purge: PurgeArgs::default(),

@@ -77,18 +77,17 @@ impl Application {
         )
         .await?;
 
-        let cleanup = args
-            .cleanup
-            .cleanup
-            .then(|| start_cleanup(&args, &store, &cache, &registry, &shutdown))
-            .transpose()?;
-
         let listener = TcpListener::bind(&args.listen)
             .with_context(|| format!("cannot bind --listen {}", args.listen))?;
         let admin_listener = TcpListener::bind(&args.admin_listen)
             .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
         let port = listener.local_addr()?.port();
         let admin_port = admin_listener.local_addr()?.port();
+        let cleanup = args
+            .cleanup
+            .enabled
+            .then(|| start_cleanup(&args, &store, &cache, &registry, &shutdown))
+            .transpose()?;
 
         let mut public_base_url = args.public_base_url.clone();
         if !public_base_url.path().ends_with('/') {
@@ -161,7 +160,8 @@ impl Application {
         self.admin_port
     }
 
-    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID and closes Redis.
+    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID, stops the cleanup
+    /// (its batch in flight is finished, its election node deleted) and closes Redis.
     ///
     /// # Errors
     /// When a server fails.

@@ -293,7 +293,7 @@ impl Instance {
             redis.clone(),
             IdgenArgs::new(zookeeper),
         );
-        args.cleanup.cleanup = true;
+        args.cleanup.enabled = true;
         args.cleanup.cleanup_interval = Duration::from_millis(150);
         let shutdown = Shutdown::new();
         let app = Application::build(args, shutdown.clone())
