@@ -6,11 +6,18 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 /// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "links_and_api_keys",
-    include_str!("../migrations/0001_links_and_api_keys.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "links_and_api_keys",
+        include_str!("../migrations/0001_links_and_api_keys.sql"),
+    ),
+    (
+        2,
+        "retired_codes",
+        include_str!("../migrations/0002_retired_codes.sql"),
+    ),
+];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x736e_6f77_6c69_6e6b; // "snowlink"

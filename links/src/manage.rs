@@ -105,7 +105,7 @@ impl Store {
     }
 
     /// Inserts many links with one multi-row statement, committed when this returns. A link whose code or ID is
-    /// taken (by an existing link or an earlier one in the same batch) is skipped: the result holds the links
+    /// taken (by an existing link, a retired code, or an earlier one in the same batch) is skipped: the result holds the links
     /// that were inserted, and the caller tells the others apart by ID.
     ///
     /// # Errors
@@ -119,6 +119,8 @@ impl Store {
             "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
                                   $6::smallint[], $7::bigint[])
+                      AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+             WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
              ON CONFLICT DO NOTHING
              RETURNING {LINK_COLUMNS}"
         );

@@ -32,7 +32,7 @@ pub struct NewLink<'a> {
 /// Why an insert did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
-    /// The code is already used (by an alias or another link).
+    /// The code is already used (by an alias or another link) or retired (a purged link's tombstone).
     #[error("code already taken")]
     CodeTaken,
     /// The database failed.
@@ -91,7 +91,8 @@ impl Store {
         }
     }
 
-    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]).
+    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]). The code of a
+    /// link purged by the cleanup is a tombstone in `retired_codes`: gone, never unknown. One round trip.
     ///
     /// # Errors
     /// When the database fails.
@@ -100,7 +101,10 @@ impl Store {
         let statement = client
             .prepare_cached(
                 "SELECT id, long_url, redirect_status, expires_at, (deleted_at IS NOT NULL OR disabled_at IS NOT NULL)
-                 FROM links WHERE code = $1",
+                 FROM links WHERE code = $1
+                 UNION ALL
+                 SELECT NULL, NULL, NULL, NULL, true FROM retired_codes WHERE code = $1
+                 LIMIT 1",
             )
             .await?;
         let Some(row) = client.query_opt(&statement, &[&code]).await? else {

@@ -7,7 +7,8 @@ use plumbing::telemetry::LogFormat;
 /// snowlink shortener: the write API for short links.
 ///
 /// `serve` runs the API (/v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
-/// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys.
+/// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys. `cleanup --once`
+/// purges expired and deleted links once (for a CronJob).
 #[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
@@ -34,6 +35,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Manage API keys.
     Keys(KeysArgs),
+    /// Purge expired and deleted links once, then exit (for a Kubernetes CronJob; run `serve` with
+    /// `--cleanup off` then). Concurrent runs are safe.
+    Cleanup(CleanupCommandArgs),
 }
 
 /// `keys` settings.
@@ -123,6 +127,9 @@ pub struct ServeArgs {
     /// ID generation.
     #[command(flatten)]
     pub idgen: IdgenArgs,
+    /// The expiry cleanup.
+    #[command(flatten)]
+    pub cleanup: CleanupArgs,
 }
 
 impl ServeArgs {
@@ -148,6 +155,11 @@ impl ServeArgs {
             database,
             redis,
             idgen,
+            // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
+            cleanup: CleanupArgs {
+                enabled: false,
+                ..CleanupArgs::default()
+            },
         }
     }
 
@@ -202,5 +214,86 @@ impl ServeArgs {
                 burst: self.rate_limit_anonymous_burst,
             },
         )
+    }
+}
+
+/// How much one cleanup statement purges.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PurgeArgs {
+    /// Links purged per statement (each batch is one transaction; smaller batches hold row locks shorter).
+    #[arg(long, env = "SHORTENER_CLEANUP_BATCH", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub cleanup_batch: u32,
+}
+
+impl Default for PurgeArgs {
+    fn default() -> Self {
+        Self {
+            cleanup_batch: 1000,
+        }
+    }
+}
+
+/// The expiry cleanup inside `serve`: it runs on the one instance elected leader in ZooKeeper.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanupArgs {
+    /// Run the cleanup on whichever instance is elected (`on`), or not at all (`off`: a CronJob runs
+    /// `shortener cleanup --once` instead).
+    #[arg(long = "cleanup", env = "SHORTENER_CLEANUP", default_value = "on", action = clap::ArgAction::Set,
+          value_name = "on|off", hide_possible_values = true,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub enabled: bool,
+    /// Seconds between cleanup passes (fractions allowed).
+    #[arg(long = "cleanup-interval-secs", env = "SHORTENER_CLEANUP_INTERVAL_SECS", default_value = "60",
+          value_name = "SECS", value_parser = parse_seconds)]
+    pub cleanup_interval: std::time::Duration,
+    /// ZooKeeper node under which shortener instances elect the cleanup leader.
+    #[arg(
+        long,
+        env = "SHORTENER_CLEANUP_ELECTION_PATH",
+        default_value = "/snowlink/shortener/cleanup"
+    )]
+    pub cleanup_election_path: String,
+    /// Batch size.
+    #[command(flatten)]
+    pub purge: PurgeArgs,
+}
+
+impl Default for CleanupArgs {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cleanup_interval: std::time::Duration::from_secs(60),
+            cleanup_election_path: "/snowlink/shortener/cleanup".into(),
+            purge: PurgeArgs::default(),
+        }
+    }
+}
+
+/// `cleanup` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CleanupCommandArgs {
+    /// Run one pass and exit (the only mode: the recurring, elected cleanup runs inside `serve`).
+    #[arg(long, required = true)]
+    pub once: bool,
+    /// Batch size.
+    #[command(flatten)]
+    pub purge: PurgeArgs,
+    /// PostgreSQL.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Redis (keys to drop, the invalidation channel to publish on).
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match std::time::Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("{text:?}: expected a positive number of seconds")),
     }
 }

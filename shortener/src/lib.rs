@@ -3,7 +3,7 @@
 //! Redis so the first redirect is already a cache hit.
 //!
 //! # Layout
-//! - [`config`]: command line: `serve`, `migrate`, `keys`.
+//! - [`config`]: command line: `serve`, `migrate`, `keys`, `cleanup --once`.
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
 //! - [`auth`]: the API-key extractors.
@@ -11,12 +11,16 @@
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
 //! - [`routes`]: one module per resource.
+//! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.
+//! - [`leader`]: leader election in ZooKeeper.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cleanup;
 pub mod config;
 pub mod deadline;
 pub mod errors;
+pub mod leader;
 pub mod limits;
 pub mod routes;
 pub mod startup;

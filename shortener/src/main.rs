@@ -29,6 +29,18 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database schema is up to date");
         }
         Command::Keys(args) => keys(args).await?,
+        Command::Cleanup(args) => {
+            let shutdown = Shutdown::new();
+            shutdown.trigger_on_signals();
+            let summary = shortener::cleanup::run_once(&args, &shutdown).await?;
+            tracing::info!(
+                deleted = summary.deleted,
+                batches = summary.batches,
+                redis_failures = summary.redis_failures,
+                duration_ms = summary.duration.as_millis(),
+                "cleanup pass done"
+            );
+        }
     }
     Ok(())
 }

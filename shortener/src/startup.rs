@@ -10,8 +10,10 @@ use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shut
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::{
+    cleanup::{Cleaner, CleanupMetrics, CleanupTask},
     config::ServeArgs,
     deadline::{self, RequestTimeout},
+    leader::{Election, ElectionOptions},
     limits::RateLimits,
     routes,
     state::AppState,
@@ -27,6 +29,7 @@ pub struct Application {
     servers: Vec<Server>,
     keeper: LeaseKeeper,
     cache: RedisCache,
+    cleanup: Option<(Election, CleanupTask)>,
 }
 
 /// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
@@ -94,6 +97,11 @@ impl Application {
             .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
         let port = listener.local_addr()?.port();
         let admin_port = admin_listener.local_addr()?.port();
+        let cleanup = args
+            .cleanup
+            .enabled
+            .then(|| start_cleanup(&args, &store, &cache, &registry, &shutdown))
+            .transpose()?;
 
         let mut public_base_url = args.public_base_url.clone();
         if !public_base_url.path().ends_with('/') {
@@ -170,6 +178,7 @@ impl Application {
             servers: vec![api, admin],
             keeper: leased.keeper,
             cache,
+            cleanup,
         })
     }
 
@@ -183,13 +192,18 @@ impl Application {
         self.admin_port
     }
 
-    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID and closes Redis.
+    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID, stops the cleanup
+    /// (its batch in flight is finished, its election node deleted) and closes Redis.
     ///
     /// # Errors
     /// When a server fails.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
         let served = admin::run_until_stopped(self.servers, shutdown).await;
         self.keeper.stopped().await;
+        if let Some((election, task)) = self.cleanup {
+            task.stopped().await;
+            election.stopped().await;
+        }
         self.cache.quit().await;
         served
     }
@@ -203,4 +217,38 @@ async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: Shutdown) {
             () = shutdown.wait() => return,
         }
     }
+}
+
+/// Campaigns for the cleanup leadership and starts the task that purges while it is held.
+fn start_cleanup(
+    args: &ServeArgs,
+    store: &Store,
+    cache: &RedisCache,
+    registry: &Registry,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(Election, CleanupTask)> {
+    let metrics = CleanupMetrics::register(registry)?;
+    let election = Election::start(
+        ElectionOptions {
+            connect: args.idgen.zookeeper_connect.clone(),
+            path: args.cleanup.cleanup_election_path.clone(),
+            session_timeout: std::time::Duration::from_millis(args.idgen.session_timeout_ms),
+            call_timeout: std::time::Duration::from_millis(args.idgen.zookeeper_timeout_ms),
+        },
+        metrics.leader.clone(),
+        shutdown.clone(),
+    );
+    let cleaner = Cleaner::new(
+        store.clone(),
+        cache.clone(),
+        args.cleanup.purge.cleanup_batch,
+        metrics,
+    );
+    let task = CleanupTask::start(
+        cleaner,
+        election.subscribe(),
+        args.cleanup.cleanup_interval,
+        shutdown.clone(),
+    );
+    Ok((election, task))
 }

@@ -102,3 +102,26 @@ async fn a_thousand_links_fit_in_one_batch_and_more_do_not() {
     let empty = app.batch(Vec::new()).await;
     assert_eq!(empty.status(), 422);
 }
+
+#[tokio::test]
+async fn a_retired_alias_is_taken_in_a_batch_without_failing_the_others() {
+    let app = spawn_app().await;
+    app.sql(
+        "INSERT INTO retired_codes (code, retired_at) VALUES ($1, now())",
+        &[&"retired"],
+    )
+    .await;
+
+    let response = app
+        .batch(vec![
+            json!({"long_url": "https://example.com/a", "alias": "retired"}),
+            json!({"long_url": "https://example.com/b"}),
+        ])
+        .await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["results"][0]["status"], 409);
+    assert_eq!(body["results"][0]["error"]["code"], "alias_taken");
+    assert_eq!(body["results"][1]["status"], 201);
+}

@@ -1,6 +1,7 @@
 //! The shortener's API, end to end against the real PostgreSQL, Redis and ZooKeeper.
 
 mod batch;
+mod cleanup;
 mod concurrency;
 mod create;
 mod degradation;

@@ -1,0 +1,538 @@
+//! The expiry cleanup: what a pass purges and what it leaves, tombstones, Redis invalidation, concurrent passes,
+//! and the leader election that decides which instance runs it.
+
+use std::{collections::HashSet, time::Duration};
+
+use fred::prelude::{ClientLike, Config, EventInterface, PubsubInterface};
+use idgen::config::IdgenArgs;
+use links::{
+    cache::{RedisArgs, RedisCache},
+    db::DatabaseArgs,
+    model::{RedirectStatus, Target},
+    store::{InsertError, NewLink, Store},
+};
+use plumbing::shutdown::Shutdown;
+use prometheus::{IntGauge, Registry};
+use serde_json::json;
+use shortener::{
+    cleanup::{run_once, Cleaner, CleanupMetrics},
+    config::{CleanupCommandArgs, PurgeArgs, ServeArgs},
+    leader::{Election, ElectionOptions},
+    startup::{connect_and_migrate, Application},
+};
+use testkit::TestDb;
+
+use crate::helpers::{error_code, spawn_app};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+async fn sql(db: &TestDb) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("db");
+    tokio::spawn(connection);
+    client
+}
+
+async fn cleaner(db: &TestDb, redis: &RedisArgs, batch: u32) -> Cleaner {
+    let store = connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let cache = RedisCache::connect(&redis.options()).await.expect("redis");
+    let metrics = CleanupMetrics::register(&Registry::new()).expect("metrics");
+    Cleaner::new(store, cache, batch, metrics)
+}
+
+/// Inserts `count` links that expired a second ago, named `{prefix}{n}`.
+async fn insert_expired(db: &TestDb, prefix: &str, count: i64) {
+    sql(db)
+        .await
+        .execute(
+            "INSERT INTO links (id, code, long_url, url_hash, expires_at)
+             SELECT (SELECT coalesce(max(id), 0) FROM links) + n, $1 || n, 'https://example.com/', '\\x00',
+                    now() - interval '1 second'
+             FROM generate_series(1, $2::bigint) AS n",
+            &[&prefix, &count],
+        )
+        .await
+        .expect("expired links");
+}
+
+async fn link_exists(db: &TestDb, code: &str) -> bool {
+    sql(db)
+        .await
+        .query_opt("SELECT 1 FROM links WHERE code = $1", &[&code])
+        .await
+        .expect("query")
+        .is_some()
+}
+
+/// Subscribes to the invalidation channel of `redis`; returns a receiver of published codes.
+async fn subscribe(redis: &RedisArgs) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let client =
+        fred::types::Builder::from_config(Config::from_url(&redis.redis_url).expect("url"))
+            .build()
+            .expect("client");
+    client.init().await.expect("redis");
+    let mut messages = client.message_rx();
+    let channel = links::cache::invalidation_channel(&redis.redis_prefix);
+    client.subscribe(channel).await.expect("subscribe");
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _client = client;
+        while let Ok(message) = messages.recv().await {
+            if sender
+                .send(message.value.as_string().unwrap_or_default())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+#[tokio::test]
+async fn a_pass_purges_expired_and_deleted_links_leaves_live_ones_and_keeps_tombstones() {
+    let app = spawn_app().await;
+    for alias in ["was-expiring", "was-deleted", "still-live", "expires-later"] {
+        let expires = (alias == "expires-later").then_some("2999-01-01T00:00:00Z");
+        let response = app
+            .create(json!({"long_url": format!("https://example.com/{alias}"), "alias": alias, "expires_at": expires}))
+            .await;
+        assert_eq!(response.status(), 201, "{alias}");
+    }
+    let db = sql(&app.db).await;
+    db.batch_execute(
+        "UPDATE links SET expires_at = now() - interval '1 second' WHERE code = 'was-expiring';
+         UPDATE links SET deleted_at = now() WHERE code = 'was-deleted';
+         INSERT INTO link_hits (link_id, day, hits) SELECT id, current_date, 5 FROM links;",
+    )
+    .await
+    .expect("setup");
+    let mut published = subscribe(&app.redis).await;
+    // One link per statement, so the pass has to loop.
+    let cleaner = cleaner(&app.db, &app.redis, 1).await;
+
+    let summary = cleaner.pass(|| true).await.expect("the pass succeeds");
+
+    assert_eq!(
+        (summary.deleted, summary.batches, summary.redis_failures),
+        (2, 3, 0)
+    );
+    let remaining: Vec<String> = db
+        .query("SELECT code FROM links ORDER BY code", &[])
+        .await
+        .expect("links")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(remaining, ["expires-later", "still-live"]);
+    let hits: i64 = db
+        .query_one("SELECT count(*) FROM link_hits", &[])
+        .await
+        .expect("hits")
+        .get(0);
+    assert_eq!(hits, 2, "the purged links' hits go with them");
+    let mut announced = HashSet::new();
+    while announced.len() < 2 {
+        let code = tokio::time::timeout(DEADLINE, published.recv())
+            .await
+            .expect("both codes are published in time")
+            .expect("subscribed");
+        announced.insert(code);
+    }
+    assert_eq!(
+        announced,
+        HashSet::from(["was-expiring".to_owned(), "was-deleted".to_owned()])
+    );
+    let cache = RedisCache::connect(&app.redis.options())
+        .await
+        .expect("redis");
+    for code in ["was-expiring", "was-deleted"] {
+        assert_eq!(
+            cache.get(code).await.expect("redis answers"),
+            None,
+            "{code}"
+        );
+    }
+    assert!(matches!(
+        cache.get("still-live").await.expect("redis answers"),
+        Some(Target::Live { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
+    let app = spawn_app().await;
+    let created = app
+        .create(json!({"long_url": "https://example.com/", "alias": "printed-on-a-poster"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    sql(&app.db)
+        .await
+        .execute("UPDATE links SET deleted_at = now()", &[])
+        .await
+        .expect("delete");
+    cleaner(&app.db, &app.redis, 1000)
+        .await
+        .pass(|| true)
+        .await
+        .expect("the pass succeeds");
+    let store = Store::new(
+        links::db::pool(&app.db.url, "tests", links::db::PoolOptions::default()).expect("pool"),
+    );
+
+    let target = store
+        .find_target("printed-on-a-poster")
+        .await
+        .expect("lookup");
+    let inserted = store
+        .insert_link(&NewLink {
+            id: 1,
+            code: "printed-on-a-poster",
+            long_url: "https://phishing.example/",
+            expires_at: None,
+            redirect: RedirectStatus::default(),
+            owner_id: None,
+        })
+        .await;
+    let through_the_api = app
+        .create(json!({"long_url": "https://phishing.example/", "alias": "printed-on-a-poster"}))
+        .await;
+
+    assert_eq!(target, Target::Gone);
+    assert!(
+        matches!(inserted, Err(InsertError::CodeTaken)),
+        "{inserted:?}"
+    );
+    assert_eq!(through_the_api.status(), 409);
+    assert_eq!(error_code(through_the_api).await, "alias_taken");
+    assert_eq!(
+        store.find_target("never-existed").await.expect("lookup"),
+        Target::Unknown
+    );
+}
+
+#[tokio::test]
+async fn a_redis_that_is_down_is_counted_and_the_links_are_purged_anyway() {
+    let db = TestDb::create().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let redis = RedisArgs::new(format!("redis://127.0.0.1:{closed}"), "unused:");
+    let cleaner = cleaner(&db, &redis, 1000).await;
+    insert_expired(&db, "gone-", 3).await;
+
+    let summary = cleaner.pass(|| true).await.expect("the pass succeeds");
+
+    assert_eq!((summary.deleted, summary.redis_failures), (3, 3));
+    assert!(!link_exists(&db, "gone-1").await);
+}
+
+#[tokio::test]
+async fn concurrent_passes_purge_every_link_exactly_once() {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let redis = RedisArgs::new(redis_url, prefix);
+    let (first, second) = (
+        cleaner(&db, &redis, 10).await,
+        cleaner(&db, &redis, 10).await,
+    );
+    insert_expired(&db, "x", 300).await;
+
+    let (a, b) = tokio::join!(first.pass(|| true), second.pass(|| true));
+    let (a, b) = (a.expect("first pass"), b.expect("second pass"));
+    // A pass stops at a short batch, which rows locked by the other can cause: one more pass takes the rest.
+    let rest = first.pass(|| true).await.expect("last pass");
+
+    assert_eq!(a.deleted + b.deleted + rest.deleted, 300);
+    let retired: i64 = sql(&db)
+        .await
+        .query_one("SELECT count(*) FROM retired_codes", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(retired, 300);
+}
+
+#[tokio::test]
+async fn cleanup_once_purges_what_is_due_and_reports_it() {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    insert_expired(&db, "old-", 2).await;
+    let args = CleanupCommandArgs {
+        once: true,
+        purge: PurgeArgs { cleanup_batch: 1 },
+        database: DatabaseArgs::new(&db.url),
+        redis: RedisArgs::new(redis_url, prefix),
+    };
+
+    let summary = run_once(&args, &Shutdown::new()).await.expect("one pass");
+
+    assert_eq!((summary.deleted, summary.batches), (2, 3));
+    assert!(!link_exists(&db, "old-1").await && !link_exists(&db, "old-2").await);
+}
+
+/// A shortener with the cleanup on, sharing `db`, `redis` and the ZooKeeper chroot `zookeeper`.
+struct Instance {
+    admin_address: String,
+    shutdown: Shutdown,
+    stopped: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Instance {
+    async fn spawn(db: &TestDb, redis: &RedisArgs, zookeeper: &str) -> Self {
+        let mut args = ServeArgs::for_tests(
+            DatabaseArgs::new(&db.url),
+            redis.clone(),
+            IdgenArgs::new(zookeeper),
+        );
+        args.cleanup.enabled = true;
+        args.cleanup.cleanup_interval = Duration::from_millis(150);
+        let shutdown = Shutdown::new();
+        let app = Application::build(args, shutdown.clone())
+            .await
+            .expect("the shortener starts");
+        let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
+        let stopped = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        Self {
+            admin_address,
+            shutdown,
+            stopped,
+        }
+    }
+
+    async fn metric(&self, name: &str) -> i64 {
+        let text = reqwest::get(format!("{}/metrics", self.admin_address))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .expect("an integer")
+    }
+
+    async fn leads(&self) -> bool {
+        self.metric("shortener_cleanup_leader").await == 1
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        self.stopped.await.expect("joins").expect("stops cleanly");
+    }
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let redis = RedisArgs::new(redis_url, prefix);
+    let zookeeper = testkit::zookeeper_chroot().await;
+    let first = Instance::spawn(&db, &redis, &zookeeper).await;
+    let second = Instance::spawn(&db, &redis, &zookeeper).await;
+
+    wait_until("one instance leads", || async {
+        first.leads().await || second.leads().await
+    })
+    .await;
+    for _ in 0..5 {
+        assert_ne!(
+            first.leads().await,
+            second.leads().await,
+            "exactly one leader"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (leader, follower) = if first.leads().await {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    insert_expired(&db, "first-", 1).await;
+    wait_until("the leader purges", || async {
+        !link_exists(&db, "first-1").await
+    })
+    .await;
+    let deleted = "shortener_cleanup_deleted_links_total";
+    assert_eq!(
+        (leader.metric(deleted).await, follower.metric(deleted).await),
+        (1, 0)
+    );
+
+    leader.stop().await;
+    wait_until("the other instance leads", || follower.leads()).await;
+    insert_expired(&db, "second-", 1).await;
+    wait_until("the new leader purges", || async {
+        !link_exists(&db, "second-1").await
+    })
+    .await;
+    assert_eq!(follower.metric(deleted).await, 1);
+    follower.stop().await;
+}
+
+#[tokio::test]
+async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
+    let zookeeper = testkit::zookeeper_chroot().await;
+    let options = ElectionOptions {
+        connect: zookeeper.clone(),
+        path: "/election".into(),
+        session_timeout: Duration::from_secs(4),
+        call_timeout: Duration::from_secs(3),
+    };
+    let shutdown = Shutdown::new();
+    let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
+    let first = Election::start(options.clone(), gauge("first"), shutdown.clone());
+    wait_until("the first candidate leads", || async { first.is_leader() }).await;
+    let second = Election::start(options.clone(), gauge("second"), shutdown.clone());
+    let admin = zookeeper_client::Client::connect(&zookeeper)
+        .await
+        .expect("zookeeper");
+    let candidates = || async { admin.list_children("/election").await.expect("children") };
+    wait_until("both stand", || async { candidates().await.len() == 2 }).await;
+    assert!(first.is_leader() && !second.is_leader());
+
+    // What the server does when the leader's session expires: its node goes.
+    let mut line = candidates().await;
+    line.sort();
+    admin
+        .delete(&format!("/election/{}", line[0]), None)
+        .await
+        .expect("delete the leader's node");
+
+    wait_until("the second candidate leads", || async {
+        second.is_leader()
+    })
+    .await;
+    wait_until("the first stands again", || async {
+        candidates().await.len() == 2
+    })
+    .await;
+    assert!(!first.is_leader());
+    shutdown.trigger();
+    first.stopped().await;
+    second.stopped().await;
+    assert!(
+        candidates().await.is_empty(),
+        "nodes are deleted on shutdown"
+    );
+}
+
+/// A TCP proxy to ZooKeeper that the test can cut, for one client's view of a partition (the shared server
+/// keeps running for everyone else).
+struct Proxy {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, cuts) = tokio::sync::watch::channel(0_u64);
+        let accepting = std::sync::Arc::clone(&open);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cuts = cuts.clone();
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { port, open, cut }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cut.send_modify(|cuts| *cuts += 1);
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() {
+    let direct = testkit::zookeeper_chroot().await;
+    let (server, chroot) = direct.split_at(direct.find('/').expect("a chroot"));
+    let proxy = Proxy::start(server.to_owned()).await;
+    let options = |connect: String| ElectionOptions {
+        connect,
+        path: "/election".into(),
+        session_timeout: Duration::from_secs(2),
+        call_timeout: Duration::from_secs(2),
+    };
+    let shutdown = Shutdown::new();
+    let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
+    let through_proxy = format!("127.0.0.1:{}{chroot}", proxy.port);
+    let first = Election::start(options(through_proxy), gauge("first"), shutdown.clone());
+    wait_until("the first candidate leads", || async { first.is_leader() }).await;
+    let second = Election::start(options(direct.clone()), gauge("second"), shutdown.clone());
+    let admin = zookeeper_client::Client::connect(&direct)
+        .await
+        .expect("zookeeper");
+    let candidates = || async { admin.list_children("/election").await.expect("children") };
+    wait_until("both stand", || async { candidates().await.len() == 2 }).await;
+
+    proxy.cut();
+
+    wait_until("the cut-off leader steps down", || async {
+        !first.is_leader()
+    })
+    .await;
+    // Its node lives until the server expires its session: the other candidate cannot lead before that.
+    wait_until("the second candidate leads", || async {
+        second.is_leader()
+    })
+    .await;
+    assert!(!first.is_leader(), "never two leaders");
+    proxy.restore();
+    wait_until("the first stands again", || async {
+        candidates().await.len() == 2
+    })
+    .await;
+    assert!(second.is_leader() && !first.is_leader());
+    shutdown.trigger();
+    first.stopped().await;
+    second.stopped().await;
+}
