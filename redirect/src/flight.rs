@@ -1,8 +1,9 @@
 //! Single flight: concurrent misses for one code share one lookup, so a link that turns hot (or a burst of
 //! requests for a code nobody cached yet) costs Redis and PostgreSQL one request, not one per visitor.
 //!
-//! Only misses come here, so one mutex over the in-flight map is not on the hot path: a hit never touches it.
-//! The lookup itself runs outside the lock, inside a `OnceCell` that every request for the code awaits.
+//! Only misses come here (a local hit never does), and the in-flight map is split into shards by code, so even
+//! with the local cache off no lock is shared by all requests. The lookup runs outside the lock, inside a
+//! `OnceCell` that every request for the code awaits.
 
 use std::{
     collections::HashMap,
@@ -14,10 +15,13 @@ use prometheus::IntCounter;
 use tokio::sync::OnceCell;
 
 type Cell<T> = Arc<OnceCell<T>>;
+type Shard<T> = Mutex<HashMap<Box<str>, Cell<T>>>;
+
+const SHARDS: usize = 16;
 
 /// The lookups in flight, by code.
 pub struct SingleFlight<T> {
-    in_flight: Mutex<HashMap<Box<str>, Cell<T>>>,
+    shards: [Shard<T>; SHARDS],
     merged: IntCounter,
 }
 
@@ -25,7 +29,7 @@ impl<T: Clone> SingleFlight<T> {
     /// An empty map; `merged` counts requests that joined a lookup already running.
     pub fn new(merged: IntCounter) -> Self {
         Self {
-            in_flight: Mutex::new(HashMap::new()),
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             merged,
         }
     }
@@ -44,7 +48,7 @@ impl<T: Clone> SingleFlight<T> {
     /// The cell for `key`, and for the caller that created it a guard that removes it when the caller is done,
     /// so the next miss after this one looks up afresh.
     fn join(&self, key: &str) -> (Cell<T>, Option<Leader<'_, T>>) {
-        let mut in_flight = self.lock();
+        let mut in_flight = lock(self.shard(key));
         if let Some(cell) = in_flight.get(key) {
             self.merged.inc();
             return (cell.clone(), None);
@@ -58,13 +62,21 @@ impl<T: Clone> SingleFlight<T> {
         };
         (cell, Some(leader))
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Cell<T>>> {
-        // The map holds no invariant a panicking holder could break half way.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+impl<T> SingleFlight<T> {
+    fn shard(&self, key: &str) -> &Shard<T> {
+        // FNV-1a: a few cycles per byte, and codes are short.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[usize::try_from(hash % SHARDS as u64).unwrap_or(0)]
     }
+}
+
+fn lock<T>(shard: &Shard<T>) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Cell<T>>> {
+    // The map holds no invariant a panicking holder could break half way.
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Removes the leader's cell when the leader finishes or is dropped.
@@ -76,11 +88,7 @@ struct Leader<'a, T> {
 
 impl<T> Drop for Leader<'_, T> {
     fn drop(&mut self) {
-        let mut in_flight = self
-            .flight
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut in_flight = lock(self.flight.shard(&self.key));
         // A later leader may already have put its own cell under the key; leave that one alone.
         if in_flight
             .get(&self.key)
@@ -126,6 +134,9 @@ mod tests {
             assert_eq!(answer.expect("caller"), 7);
         }
         assert_eq!(lookups.load(Ordering::SeqCst), 1);
-        assert!(flight.lock().is_empty(), "the finished lookup is forgotten");
+        assert!(
+            lock(flight.shard("code")).is_empty(),
+            "the finished lookup is forgotten"
+        );
     }
 }

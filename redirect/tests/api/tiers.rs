@@ -89,7 +89,7 @@ async fn a_hundred_concurrent_misses_for_one_code_make_one_database_lookup() {
 #[tokio::test]
 async fn an_expired_link_cached_in_every_tier_is_a_410_as_soon_as_it_expires() {
     let pair = spawn_pair().await;
-    let expires_at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let expires_at = chrono::Utc::now() + chrono::Duration::milliseconds(3000);
     let code = pair
         .shorten(
             json!({"long_url": "https://example.com/brief", "expires_at": expires_at.to_rfc3339()}),
