@@ -177,9 +177,10 @@ impl Flusher {
         }
     }
 
-    fn note_failure(&self, error: &dyn std::fmt::Display) {
+    fn note_failure(&self, error: &dyn std::fmt::Debug) {
         self.metrics.hit_flush_failures.inc();
-        tracing::warn!(%error, "hit flush failed; counts kept for the next one");
+        // Debug, not Display: tokio-postgres only names the server's error (code, message) there.
+        tracing::warn!(?error, "hit flush failed; counts kept for the next one");
     }
 }
 
