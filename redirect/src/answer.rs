@@ -8,45 +8,71 @@ use actix_web::{
     },
     HttpRequest, HttpResponse,
 };
-use links::model::Target;
+use chrono::{DateTime, Utc};
+use links::model::{RedirectStatus, Target};
 
-/// The answer for `target` (already checked for expiry).
+use crate::local::Entry;
+
+/// The answer for `entry` at `now`: a live link past its expiry is 410, whatever tier it came from.
 pub fn respond(
     req: &HttpRequest,
-    target: &Target,
+    entry: &Entry,
+    now: DateTime<Utc>,
     permanent_max_age: &HeaderValue,
 ) -> HttpResponse {
-    match target {
-        Target::Live {
-            long_url, redirect, ..
-        } => {
-            let status = StatusCode::from_u16(redirect.code()).unwrap_or(StatusCode::FOUND);
-            let mut response = HttpResponse::build(status);
-            response.insert_header((header::LOCATION, long_url.as_str()));
-            if redirect.is_permanent() {
-                response.insert_header((header::CACHE_CONTROL, permanent_max_age.clone()));
-            } else {
-                // Temporary redirects go back to the service every time, so every visit is counted.
-                response.insert_header((
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, max-age=0"),
-                ));
-            }
-            response.finish()
+    match (&entry.target, &entry.location) {
+        (
+            Target::Live {
+                expires_at: Some(expires_at),
+                ..
+            },
+            _,
+        ) if *expires_at <= now => gone(req),
+        (Target::Live { redirect, .. }, Some(location)) => {
+            redirect_to(*redirect, location, permanent_max_age)
         }
-        Target::Gone => missing(
-            req,
-            StatusCode::GONE,
-            "gone",
-            "This short link has expired or was deleted.",
-        ),
-        Target::Unknown => missing(
-            req,
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "There is no short link with this code.",
-        ),
+        (Target::Gone, _) => gone(req),
+        (Target::Live { .. } | Target::Unknown, _) => not_found(req),
     }
+}
+
+fn redirect_to(
+    redirect: RedirectStatus,
+    location: &HeaderValue,
+    permanent_max_age: &HeaderValue,
+) -> HttpResponse {
+    let status = StatusCode::from_u16(redirect.code()).unwrap_or(StatusCode::FOUND);
+    let mut response = HttpResponse::new(status);
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location.clone());
+    let cache_control = if redirect.is_permanent() {
+        permanent_max_age.clone()
+    } else {
+        // Temporary redirects go back to the service every time, so every visit is counted.
+        HeaderValue::from_static("private, max-age=0")
+    };
+    headers.insert(header::CACHE_CONTROL, cache_control);
+    response
+}
+
+/// 410: the link expired or was deleted.
+pub fn gone(req: &HttpRequest) -> HttpResponse {
+    missing(
+        req,
+        StatusCode::GONE,
+        "gone",
+        "This short link has expired or was deleted.",
+    )
+}
+
+/// 404: no such code.
+pub fn not_found(req: &HttpRequest) -> HttpResponse {
+    missing(
+        req,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "There is no short link with this code.",
+    )
 }
 
 /// 503 while no tier can answer.

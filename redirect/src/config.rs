@@ -31,6 +31,28 @@ pub struct RedirectArgs {
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = 5)]
     pub negative_ttl_secs: u64,
+    /// Most entries in the in-process cache (0 turns it off: every lookup goes to Redis).
+    #[arg(long, env = "LOCAL_CACHE_CAPACITY", default_value_t = 100_000)]
+    pub local_cache_capacity: u64,
+    /// How long a found link stays in the in-process cache, in seconds. Invalidation messages drop entries
+    /// sooner; this bounds how stale an entry can be when a message was missed.
+    #[arg(long, env = "LOCAL_CACHE_TTL_SECS", default_value_t = 60)]
+    pub local_cache_ttl_secs: u64,
+    /// Bound on one database lookup, in milliseconds (a lookup that takes longer counts as a failure).
+    #[arg(long, env = "DATABASE_LOOKUP_TIMEOUT_MS", default_value_t = 1_000)]
+    pub database_lookup_timeout_ms: u64,
+    /// Consecutive failures of a dependency (Redis, each database) that open its breaker.
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// How long an open breaker skips its dependency before one request probes it again, in milliseconds.
+    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = 1_000)]
+    pub breaker_cooldown_ms: u64,
+    /// How often counted hits are written to PostgreSQL, in milliseconds (a crash loses at most this much).
+    #[arg(long, env = "HITS_FLUSH_INTERVAL_MS", default_value_t = 1_000)]
+    pub hits_flush_interval_ms: u64,
+    /// Most (link, day) counts kept while flushes fail; counts for further links are dropped and counted.
+    #[arg(long, env = "HITS_PENDING_MAX", default_value_t = 1_000_000)]
+    pub hits_pending_max: usize,
     /// `max-age` of 301/308 answers, which browsers and CDNs may keep, in seconds.
     #[arg(long, env = "PERMANENT_MAX_AGE_SECS", default_value_t = 3_600)]
     pub permanent_max_age_secs: u64,
@@ -53,6 +75,13 @@ impl RedirectArgs {
             replica_urls,
             confirm_misses_on_primary: true,
             negative_ttl_secs: 5,
+            local_cache_capacity: 10_000,
+            local_cache_ttl_secs: 60,
+            database_lookup_timeout_ms: 1_000,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 1_000,
+            hits_flush_interval_ms: 200,
+            hits_pending_max: 100_000,
             permanent_max_age_secs: 3_600,
             database,
             redis,

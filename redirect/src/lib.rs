@@ -1,15 +1,30 @@
-//! The redirect service: snowlink's read path. `GET /{code}` answers the link's own 301/302/307/308 from Redis,
-//! or on a miss from a PostgreSQL read replica (confirming misses on the primary so replica lag never turns a
-//! new link into a 404), and fills Redis on the way back, negative answers included.
+//! The redirect service: snowlink's read path. `GET /{code}` answers the link's own 301/302/307/308 from an
+//! in-process cache, then Redis, then a PostgreSQL read replica (confirming misses on the primary so replica lag
+//! never turns a new link into a 404), filling the upper tiers on the way back, negative answers included.
+//! Hits are counted in memory and flushed in batches; invalidations arrive over Redis pub/sub.
 //!
 //! # Layout
 //! - [`config`]: command line.
-//! - [`lookup`]: the tiers behind a code, and how each failure degrades.
+//! - [`resolver`]: the read path for one code (local cache, single flight, lower tiers).
+//! - [`local`]: the in-process cache.
+//! - [`flight`]: single flight for concurrent misses.
+//! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
+//! - [`breaker`]: circuit breakers for Redis and each database.
+//! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
+//! - [`hits`]: hit counting and the batched flush.
+//! - [`metrics`]: the Prometheus series, resolved once for the hot path.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
 //! - [`startup`]: building and running the application.
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod breaker;
 pub mod config;
+pub mod flight;
+pub mod hits;
+pub mod invalidation;
+pub mod local;
 pub mod lookup;
+pub mod metrics;
+pub mod resolver;
 pub mod startup;

@@ -1,109 +1,107 @@
-//! Resolving a code through the tiers: Redis, then a read replica (round robin, skipping one that fails), then
-//! the primary (when there is no replica, when every replica failed, or to confirm a miss). What the database
-//! says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off PostgreSQL.
+//! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
+//! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
+//! miss). What the database says is written back to Redis, unknown codes included, so a burst of lookups for
+//! junk stays off PostgreSQL. Every dependency sits behind a timeout and a breaker, so a dead one costs a
+//! request nothing once its breaker is open.
 
 use std::{
+    future::Future,
     sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
 use chrono::Utc;
 use links::{cache::RedisCache, db::DbError, model::Target, store::Store};
-use prometheus::IntCounterVec;
 
-/// Every tier failed: the answer is a 503.
-#[derive(Debug, thiserror::Error)]
+use crate::{breaker::Breaker, metrics::TierCounters};
+
+/// No tier could answer: the answer is a 503.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("no tier could answer")]
 pub struct Unavailable;
+
+/// A database behind its breaker.
+pub struct Database {
+    /// The store.
+    pub store: Store,
+    /// Skips it while it keeps failing.
+    pub breaker: Breaker,
+}
+
+/// Redis behind its breaker.
+pub struct Redis {
+    /// The client.
+    pub cache: RedisCache,
+    /// Skips Redis while it keeps failing.
+    pub breaker: Breaker,
+    /// TTL settings of found links.
+    pub settings: links::cache::RedisArgs,
+}
 
 /// The tiers behind a code.
 pub struct Tiers {
     /// Redis.
-    pub cache: RedisCache,
+    pub redis: Redis,
     /// Read replicas, in the order given.
-    pub replicas: Vec<Store>,
+    pub replicas: Vec<Database>,
     /// The primary.
-    pub primary: Store,
+    pub primary: Database,
     /// Confirm replica misses on the primary.
     pub confirm_misses_on_primary: bool,
-    /// Redis TTL of a found link (before shortening to its expiry).
-    pub redis: links::cache::RedisArgs,
-    /// Redis TTL of an unknown code.
+    /// TTL of an unknown code.
     pub negative_ttl: Duration,
-    /// Answers by tier (`redis`, `replica`, `primary`).
-    pub answered_by: IntCounterVec,
-    /// Failures degraded around, by dependency.
-    pub degraded: IntCounterVec,
-    next_replica: AtomicUsize,
+    /// Bound on one database lookup.
+    pub database_timeout: Duration,
+    /// Bumped on each call, so successive lookups start at successive replicas.
+    pub next_replica: AtomicUsize,
 }
 
 impl Tiers {
-    /// Tiers with the round robin starting at the first replica.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one constructor, called once at startup"
-    )]
-    pub fn new(
-        cache: RedisCache,
-        replicas: Vec<Store>,
-        primary: Store,
-        confirm_misses_on_primary: bool,
-        redis: links::cache::RedisArgs,
-        negative_ttl: Duration,
-        answered_by: IntCounterVec,
-        degraded: IntCounterVec,
-    ) -> Self {
-        Self {
-            cache,
-            replicas,
-            primary,
-            confirm_misses_on_primary,
-            redis,
-            negative_ttl,
-            answered_by,
-            degraded,
-            next_replica: AtomicUsize::new(0),
-        }
-    }
-
-    /// The target of `code`, from the first tier that knows.
+    /// The target of `code`, from the first tier that knows; counts which tier answered.
     ///
     /// # Errors
     /// [`Unavailable`] when Redis has nothing and no database answers.
-    pub async fn resolve(&self, code: &str) -> Result<Target, Unavailable> {
-        match self.cache.get(code).await {
-            Ok(Some(target)) => {
-                self.answered_by.with_label_values(&["redis"]).inc();
-                return Ok(target);
+    pub async fn resolve(&self, code: &str, tiers: &TierCounters) -> Result<Target, Unavailable> {
+        if let Some(target) = self.ask_redis(code).await {
+            match target {
+                Target::Unknown => tiers.negative.inc(),
+                _ => tiers.redis.inc(),
             }
-            Ok(None) => {}
-            Err(error) => {
-                self.degraded.with_label_values(&["redis"]).inc();
-                tracing::debug!(%error, "redis lookup failed; falling back to PostgreSQL");
-            }
+            return Ok(target);
         }
-        let target = self.ask_database(code).await?;
-        self.fill(code, &target).await;
+        let target = self.ask_databases(code).await?;
+        tiers.database.inc();
+        self.fill_redis(code, &target).await;
         Ok(target)
     }
 
-    async fn ask_database(&self, code: &str) -> Result<Target, Unavailable> {
+    async fn ask_redis(&self, code: &str) -> Option<Target> {
+        let redis = &self.redis;
+        if !redis.breaker.allow() {
+            return None;
+        }
+        match timed(&redis.breaker, redis.cache.get(code)).await {
+            Ok(found) => {
+                redis.breaker.succeeded();
+                found
+            }
+            Err(error) => {
+                redis.breaker.failed();
+                tracing::debug!(%error, "redis lookup failed; falling back to PostgreSQL");
+                None
+            }
+        }
+    }
+
+    async fn ask_databases(&self, code: &str) -> Result<Target, Unavailable> {
         if let Some(found) = self.ask_replicas(code).await {
             if found != Target::Unknown || !self.confirm_misses_on_primary {
-                self.answered_by.with_label_values(&["replica"]).inc();
                 return Ok(found);
             }
         }
-        match self.primary.find_target(code).await {
-            Ok(target) => {
-                self.answered_by.with_label_values(&["primary"]).inc();
-                Ok(target)
-            }
-            Err(error) => {
-                self.note_db_failure("primary", &error);
-                Err(Unavailable)
-            }
-        }
+        self.ask(&self.primary, code, "primary")
+            .await
+            .ok_or(Unavailable)
     }
 
     /// The first replica's answer, trying each once from the round-robin position; `None` when none answers.
@@ -112,27 +110,69 @@ impl Tiers {
         let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
             let replica = &self.replicas[(start + offset) % count];
-            match replica.find_target(code).await {
-                Ok(target) => return Some(target),
-                Err(error) => self.note_db_failure("replica", &error),
+            if let Some(target) = self.ask(replica, code, "replica").await {
+                return Some(target);
             }
         }
         None
     }
 
-    fn note_db_failure(&self, which: &str, error: &DbError) {
-        self.degraded.with_label_values(&[which]).inc();
-        tracing::warn!(%error, which, "database lookup failed");
-    }
-
-    async fn fill(&self, code: &str, target: &Target) {
-        let ttl = match target {
-            Target::Unknown => self.negative_ttl,
-            _ => links::cache::ttl_for(target, self.redis.jittered_ttl(), Utc::now()),
-        };
-        if let Err(error) = self.cache.put(code, target, ttl).await {
-            self.degraded.with_label_values(&["redis"]).inc();
-            tracing::debug!(%error, "redis fill skipped");
+    /// One database's answer; `None` when its breaker is open, or it fails or takes too long.
+    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Target> {
+        if !database.breaker.allow() {
+            return None;
+        }
+        let lookup = database.store.find_target(code);
+        match timed(
+            &database.breaker,
+            tokio::time::timeout(self.database_timeout, lookup),
+        )
+        .await
+        {
+            Ok(Ok(target)) => {
+                database.breaker.succeeded();
+                Some(target)
+            }
+            Ok(Err(error)) => {
+                database.breaker.failed();
+                note_db_failure(which, &error);
+                None
+            }
+            Err(_) => {
+                database.breaker.failed();
+                tracing::warn!(which, "database lookup timed out");
+                None
+            }
         }
     }
+
+    async fn fill_redis(&self, code: &str, target: &Target) {
+        let redis = &self.redis;
+        if !redis.breaker.allow() {
+            return;
+        }
+        let ttl = match target {
+            Target::Unknown => self.negative_ttl,
+            _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), Utc::now()),
+        };
+        match timed(&redis.breaker, redis.cache.put(code, target, ttl)).await {
+            Ok(()) => redis.breaker.succeeded(),
+            Err(error) => {
+                redis.breaker.failed();
+                tracing::debug!(%error, "redis fill skipped");
+            }
+        }
+    }
+}
+
+/// Runs `call` and records its duration in the breaker's latency series.
+async fn timed<T>(breaker: &Breaker, call: impl Future<Output = T>) -> T {
+    let timer = breaker.metrics().latency.start_timer();
+    let result = call.await;
+    timer.observe_duration();
+    result
+}
+
+fn note_db_failure(which: &str, error: &DbError) {
+    tracing::warn!(%error, which, "database lookup failed");
 }

@@ -6,8 +6,9 @@ use redirect::{config::RedirectArgs, startup::Application};
 
 /// snowlink redirect: answers GET/HEAD /{code} with the link's 301/302/307/308.
 ///
-/// Lookups go to Redis, then a PostgreSQL read replica (round robin), then the primary; 404 for unknown codes,
-/// 410 for expired or deleted ones. Admin port: /metrics, /healthz, /readyz.
+/// Lookups go to an in-process cache, then Redis, then a PostgreSQL read replica (round robin), then the
+/// primary; 404 for unknown codes, 410 for expired or deleted ones. Changed codes arrive over Redis pub/sub;
+/// hits are flushed to the primary every interval and on shutdown. Admin port: /metrics, /healthz, /readyz.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {

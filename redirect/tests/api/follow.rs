@@ -287,3 +287,21 @@ async fn with_redis_down_links_are_served_from_postgresql() {
         "https://example.com/no-redis"
     );
 }
+
+#[tokio::test]
+async fn other_methods_and_deeper_paths_are_404s() {
+    let pair = spawn_pair().await;
+    let code = pair.shorten(link("https://example.com/only-get")).await;
+
+    let posted = pair
+        .client
+        .post(format!("{}/{code}", pair.redirect))
+        .send()
+        .await
+        .expect("answer");
+    let deeper = pair.follow(&format!("{code}/more")).await;
+
+    assert_eq!(posted.status(), 404);
+    assert_eq!(deeper.status(), 404);
+    assert_eq!(pair.follow(&code).await.status(), 302);
+}

@@ -11,6 +11,8 @@ use testkit::TestDb;
 pub struct TestPair {
     pub shortener: String,
     pub redirect: String,
+    /// The redirect's admin address (/metrics, /readyz).
+    pub redirect_admin: String,
     pub api_key: String,
     pub client: reqwest::Client,
     pub db: TestDb,
@@ -42,6 +44,7 @@ pub async fn spawn_pair() -> TestPair {
         .await
         .expect("the redirect starts");
     let redirect_address = format!("http://127.0.0.1:{}", redirect.port());
+    let redirect_admin = format!("http://127.0.0.1:{}", redirect.admin_port());
     tokio::spawn(redirect.run_until_stopped(shutdown.clone()));
 
     let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
@@ -55,6 +58,7 @@ pub async fn spawn_pair() -> TestPair {
     TestPair {
         shortener: shortener_address,
         redirect: redirect_address,
+        redirect_admin,
         api_key,
         client,
         db,
@@ -89,12 +93,63 @@ impl TestPair {
 
     /// Starts one more redirect with `args`, stopped with the pair; returns its address.
     pub async fn spawn_redirect(&self, args: RedirectArgs) -> String {
+        self.spawn_redirect_until(args, self.shutdown.clone())
+            .await
+            .address
+    }
+
+    /// Starts one more redirect with `args`, stopped with the pair.
+    pub async fn spawn_redirect_app(&self, args: RedirectArgs) -> Redirect {
+        self.spawn_redirect_until(args, self.shutdown.clone()).await
+    }
+
+    /// Starts one more redirect with `args`, stopped by `shutdown`.
+    pub async fn spawn_redirect_until(&self, args: RedirectArgs, shutdown: Shutdown) -> Redirect {
         let app = redirect::startup::Application::build(args)
             .await
             .expect("the redirect starts");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped(self.shutdown.clone()));
-        address
+        Redirect {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            admin: format!("http://127.0.0.1:{}", app.admin_port()),
+            stopped: tokio::spawn(app.run_until_stopped(shutdown)),
+        }
+    }
+
+    /// Settings of a redirect on the pair's database (through its replica) and Redis prefix.
+    pub fn redirect_args(&self) -> RedirectArgs {
+        RedirectArgs::for_tests(
+            DatabaseArgs::new(&self.db.url),
+            vec![self.db.replica_url.clone()],
+            self.redis.clone(),
+        )
+    }
+
+    /// `GET {base}/{code}` on any redirect.
+    pub async fn follow_on(&self, base: &str, code: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{base}/{code}"))
+            .send()
+            .await
+            .expect("the redirect answers")
+    }
+
+    /// The link's ID, read on the primary.
+    pub async fn link_id(&self, code: &str) -> i64 {
+        self.primary()
+            .await
+            .query_one("SELECT id FROM links WHERE code = $1", &[&code])
+            .await
+            .expect("the link exists")
+            .get(0)
+    }
+
+    /// A plain connection to the primary.
+    pub async fn primary(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(connection);
+        client
     }
 
     pub async fn cache(&self) -> links::cache::RedisCache {
@@ -104,11 +159,8 @@ impl TestPair {
     }
 
     pub async fn sql(&self, statement: &str, code: &str) {
-        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+        self.primary()
             .await
-            .expect("db");
-        tokio::spawn(connection);
-        client
             .execute(statement, &[&code])
             .await
             .expect("statement");
@@ -133,4 +185,130 @@ pub fn closed_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
+}
+
+/// A redirect started by a test.
+pub struct Redirect {
+    pub address: String,
+    pub admin: String,
+    pub stopped: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The sum of the samples of `series` (a metric name with its labels as printed, e.g.
+/// `redirect_tier_answers_total{tier="local"}`, or a prefix of it) on a redirect's admin port.
+pub async fn metric(admin: &str, series: &str) -> f64 {
+    let text = reqwest::get(format!("{admin}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Answers by tier, as counted by a redirect.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tiers {
+    pub local: f64,
+    pub redis: f64,
+    pub database: f64,
+    pub negative: f64,
+}
+
+pub async fn tiers(admin: &str) -> Tiers {
+    let tier = |name: &'static str| async move {
+        metric(
+            admin,
+            &format!("redirect_tier_answers_total{{tier=\"{name}\"}}"),
+        )
+        .await
+    };
+    Tiers {
+        local: tier("local").await,
+        redis: tier("redis").await,
+        database: tier("database").await,
+        negative: tier("negative").await,
+    }
+}
+
+/// Database lookups a redirect made (replicas and primary).
+pub async fn database_lookups(admin: &str) -> f64 {
+    metric(
+        admin,
+        "redirect_backend_duration_seconds_count{backend=\"replica",
+    )
+    .await
+        + metric(
+            admin,
+            "redirect_backend_duration_seconds_count{backend=\"primary\"}",
+        )
+        .await
+}
+
+/// Polls `check` until it holds, failing with `what` after `within`.
+pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A TCP proxy in front of a dependency, which a test can cut: every open connection is dropped and new ones
+/// are refused, as when the dependency dies.
+pub struct CuttableProxy {
+    pub port: u16,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    /// A proxy on a free local port forwarding to `target` (`host:port`).
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (cut, watching) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut stop = watching.clone();
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = stop.wait_for(|cut| *cut) => return,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
+                let (target, mut stop) = (target.clone(), watching.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = stop.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { port, cut }
+    }
+
+    /// Drops every connection and stops listening.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
 }

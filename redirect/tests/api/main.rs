@@ -1,5 +1,9 @@
 //! The redirect's tests, end to end: links created through a real shortener, followed through a real redirect,
 //! against the PostgreSQL primary and replica, Redis and ZooKeeper started by `make test`.
 
+mod degradation;
 mod follow;
 mod helpers;
+mod hits;
+mod invalidation;
+mod tiers;

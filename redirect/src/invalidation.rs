@@ -1,0 +1,100 @@
+//! The invalidation subscriber: a Redis client of its own (a subscribed connection can run no other command)
+//! listening on the channel where the shortener announces created, deleted and expired codes. Each message
+//! drops its code from the local cache at once. Messages published while the connection was down are lost, so
+//! after every reconnect the whole local cache is dropped and refilled from Redis and PostgreSQL.
+
+use std::{sync::Arc, time::Duration};
+
+use fred::{
+    clients::Client,
+    prelude::{ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy},
+};
+use plumbing::shutdown::Shutdown;
+
+use crate::{local::LocalCache, metrics::Metrics};
+
+/// A connected (or connecting) subscriber.
+pub struct Subscriber {
+    client: Client,
+    channel: String,
+    timeout: Duration,
+}
+
+impl Subscriber {
+    /// Builds the client, connects and subscribes. A Redis that is down now is not fatal: the subscription is
+    /// made when the client reconnects.
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub async fn connect(options: &links::cache::CacheOptions) -> Result<Self, fred::error::Error> {
+        let config = Config::from_url(&options.url)?;
+        let timeout = options.timeout;
+        let client = fred::types::Builder::from_config(config)
+            .with_connection_config(|connection| {
+                connection.connection_timeout = timeout;
+                connection.internal_command_timeout = timeout;
+            })
+            .with_performance_config(|performance| performance.default_command_timeout = timeout)
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build()?;
+        let subscriber = Self {
+            client,
+            channel: links::cache::invalidation_channel(&options.prefix),
+            timeout,
+        };
+        let _reconnect_task = subscriber.client.connect();
+        match tokio::time::timeout(timeout, subscriber.client.wait_for_connect()).await {
+            Ok(Ok(())) => subscriber.subscribe().await,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "invalidation subscriber cannot reach redis yet")
+            }
+            Err(_) => tracing::warn!("invalidation subscriber: redis did not answer in time"),
+        }
+        Ok(subscriber)
+    }
+
+    async fn subscribe(&self) {
+        match tokio::time::timeout(self.timeout, self.client.subscribe(&self.channel)).await {
+            Ok(Ok(())) => tracing::debug!(channel = %self.channel, "subscribed to invalidations"),
+            Ok(Err(error)) => tracing::warn!(%error, "cannot subscribe to invalidations"),
+            Err(_) => tracing::warn!("subscribing to invalidations timed out"),
+        }
+    }
+
+    /// Applies messages to `local` until `shutdown`, then closes the connection.
+    pub async fn run(self, local: Arc<LocalCache>, metrics: Arc<Metrics>, shutdown: Shutdown) {
+        let mut messages = self.client.message_rx();
+        let mut reconnects = self.client.reconnect_rx();
+        let code_scope = metrics.invalidations.with_label_values(&["code"]);
+        let all_scope = metrics.invalidations.with_label_values(&["all"]);
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                message = messages.recv() => match message {
+                    Ok(message) => {
+                        if let Some(code) = message.value.as_str() {
+                            local.invalidate(&code);
+                            code_scope.inc();
+                        }
+                    }
+                    // Fell behind the broadcast buffer: some codes were skipped, so none can be trusted.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        local.invalidate_all();
+                        all_scope.inc();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                reconnected = reconnects.recv() => {
+                    if matches!(reconnected, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        break;
+                    }
+                    tracing::info!("invalidation subscriber reconnected; dropping the local cache");
+                    local.invalidate_all();
+                    all_scope.inc();
+                    self.subscribe().await;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(self.timeout, self.client.quit()).await;
+    }
+}

@@ -1,0 +1,52 @@
+//! The whole read path for one code: the in-process cache first; on a miss, one coalesced lookup through the
+//! lower tiers, whose answer fills the local cache.
+
+use std::sync::Arc;
+
+use crate::{
+    flight::SingleFlight,
+    local::{Entry, LocalCache},
+    lookup::{Tiers, Unavailable},
+    metrics::Metrics,
+};
+
+/// What a lookup shares with the requests that waited on it.
+type Resolved = Result<Arc<Entry>, Unavailable>;
+
+/// Local cache, single flight and the lower tiers.
+pub struct Resolver {
+    /// The in-process cache (shared with the invalidation subscriber and the flusher's size report).
+    pub local: Arc<LocalCache>,
+    /// Redis and the databases.
+    pub tiers: Tiers,
+    /// Misses in flight, by code.
+    pub flight: SingleFlight<Resolved>,
+    /// Tier counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Resolver {
+    /// The entry for `code`, counting the tier that answered.
+    ///
+    /// # Errors
+    /// [`Unavailable`] when the code is not cached and no lower tier answers.
+    pub async fn resolve(&self, code: &str) -> Resolved {
+        if let Some(entry) = self.local.get(code) {
+            let tier = &self.metrics.tier;
+            match entry.target {
+                links::model::Target::Unknown => tier.negative.inc(),
+                _ => tier.local.inc(),
+            }
+            return Ok(entry);
+        }
+        self.flight.run(code, || self.look_up(code)).await
+    }
+
+    async fn look_up(&self, code: &str) -> Resolved {
+        let generation = self.local.generation();
+        let target = self.tiers.resolve(code, &self.metrics.tier).await?;
+        let entry = Arc::new(Entry::new(target));
+        self.local.fill(code, entry.clone(), generation);
+        Ok(entry)
+    }
+}
