@@ -10,7 +10,8 @@
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
-//! - [`routes`]: one module per resource.
+//! - [`qr`]: QR codes of short URLs as SVG or PNG.
+//! - [`routes`]: one module per resource, and the web page.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod limits;
+pub mod qr;
 pub mod routes;
 pub mod startup;
 pub mod state;
