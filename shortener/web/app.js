@@ -292,6 +292,13 @@ function chart(hits) {
   return svg;
 }
 
+function chartCaption(hits) {
+  const first = hits.days[0].day;
+  const last = hits.days[hits.days.length - 1].day;
+  const total = `${hits.total} ${hits.total === 1 ? "hit" : "hits"}`;
+  return element("p", "chart-caption", `Last ${hits.days.length} days (${first} to ${last}): ${total}`);
+}
+
 function element(tag, className, text) {
   const made = document.createElement(tag);
   if (className) made.className = className;
@@ -334,7 +341,7 @@ function linkItem(link) {
 
   const code = encodeURIComponent(link.code);
   api("GET", `/v1/urls/${code}/hits?days=${CHART_DAYS}`).then((answer) => {
-    if (answer.status === 200) chartSlot.append(chart(answer.body));
+    if (answer.status === 200) chartSlot.append(chart(answer.body), chartCaption(answer.body));
     else chartSlot.append(element("p", "hint", "Hits per day are unavailable right now."));
   });
   apiImage(`/v1/urls/${code}/qr?size=192`).then((url) => showImage(qr, url));
@@ -361,8 +368,7 @@ function confirmDelete(item, link, remove) {
     yes.disabled = true;
     const answer = await api("DELETE", `/v1/urls/${encodeURIComponent(link.code)}`);
     if (answer.status === 204 || answer.status === 404) {
-      $("links-status").textContent = `Deleted ${link.short_url}.`;
-      links.reload();
+      links.reload(`Deleted ${link.short_url}.`);
     } else {
       yes.disabled = false;
       box.append(element("p", "error", explain(answer).text));
@@ -392,7 +398,8 @@ const links = {
     this.reload();
   },
 
-  async reload() {
+  /** Shows the current page; `notice` says what just happened (read out by screen readers). */
+  async reload(notice = "") {
     const list = $("links");
     const status = $("links-status");
     $("older-links").hidden = true;
@@ -412,13 +419,14 @@ const links = {
     }
     const items = answer.body.items;
     if (items.length === 0 && this.cursors.length > 1) {
-      this.newer();
+      this.cursors.pop();
+      this.reload(notice);
       return;
     }
     this.next = answer.body.next_cursor;
     list.replaceChildren(...items.map(linkItem));
-    if (items.length === 0) status.textContent = "No links yet: shorten one above.";
-    else if (!status.textContent.startsWith("Deleted")) status.textContent = "";
+    const empty = items.length === 0 ? "No links yet: shorten one above." : "";
+    status.textContent = [notice, empty].filter(Boolean).join(" ");
     $("older-links").hidden = !this.next;
     $("newer-links").hidden = this.cursors.length <= 1;
   },
@@ -431,10 +439,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("forget-key").addEventListener("click", forgetKey);
   $("shorten-form").addEventListener("submit", shorten);
   $("copy-button").addEventListener("click", copyShortLink);
-  $("refresh-links").addEventListener("click", () => {
-    $("links-status").textContent = "";
-    links.reload();
-  });
+  $("refresh-links").addEventListener("click", () => links.reload());
   $("older-links").addEventListener("click", () => links.older());
   $("newer-links").addEventListener("click", () => links.newer());
   showKeyState();
