@@ -1,7 +1,7 @@
 //! A person on the page: enters a key, shortens a link, follows it, sees its QR code and chart, meets an alias
 //! error, deletes the link; and, where the operator allows it, shortens without a key.
 
-use fantoccini::{Client, Locator};
+use fantoccini::{key::Key, Client, Locator};
 use serde_json::Value;
 
 use crate::helpers::{open_browser, screenshot_path, spawn_services, start_driver, wait_until};
@@ -147,10 +147,24 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         .await
         .expect("desktop width");
 
-    // The same alias again: the error sits next to the alias field, in words.
+    // The copy button copies (or says how to copy by hand).
+    click(&browser, "#copy-button").await;
+    let copied = wait_until(
+        &browser,
+        "document.getElementById('copy-status').textContent",
+        "the copy status",
+    )
+    .await;
+    assert_eq!(copied, "Copied.");
+
+    // The same alias again, submitted from the keyboard: the error sits next to the alias field, in words.
     type_into(&browser, "long-url", "https://example.com/another").await;
-    type_into(&browser, "alias", &alias).await;
-    click(&browser, "#shorten-button").await;
+    type_into(
+        &browser,
+        "alias",
+        &format!("{alias}{}", char::from(Key::Enter)),
+    )
+    .await;
     let alias_error = wait_until(
         &browser,
         "!document.getElementById('alias-error').hidden && document.getElementById('alias-error').textContent",
@@ -191,6 +205,15 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         .await
         .expect("the redirect answers");
     assert_eq!(gone.status(), 410);
+
+    // Forgetting the key removes it from the browser and hides the list.
+    click(&browser, "#forget-key").await;
+    wait_until(
+        &browser,
+        "!localStorage.getItem('snowlink.apiKey') && document.getElementById('links-status').textContent.includes('Save your API key')",
+        "the key to be forgotten",
+    )
+    .await;
 
     browser.close().await.expect("the session closes");
 }
