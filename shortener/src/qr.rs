@@ -107,3 +107,74 @@ fn module_at(pixel: u32, offset: u32, scale: u32, modules: u32) -> Option<usize>
     let module = pixel.checked_sub(offset)? / scale;
     (module < modules).then_some(module as usize)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dark modules an SVG path of `M{x} {y}h{len}v1H{x}z` runs covers.
+    fn dark_modules_of(svg: &str) -> Vec<(usize, usize)> {
+        let path = svg
+            .split(r#"d=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a path");
+        let mut dark = Vec::new();
+        for run in path.split('M').filter(|run| !run.is_empty()) {
+            let (start, rest) = run.split_once('h').expect("h");
+            let (x, y) = start.split_once(' ').expect("x y");
+            let len = rest.split_once('v').expect("v").0;
+            let (x, y, len): (usize, usize, usize) = (
+                x.parse().expect("x"),
+                y.parse().expect("y"),
+                len.parse().expect("len"),
+            );
+            dark.extend((x..x + len).map(|x| (x, y)));
+        }
+        dark
+    }
+
+    #[test]
+    fn the_svg_path_covers_exactly_the_dark_modules() {
+        let matrix = Matrix::of("http://127.0.0.1:8081/8M0kX2aQ1b").expect("a code");
+        let svg = matrix.svg(200);
+
+        let mut expected = Vec::new();
+        for y in 0..matrix.width {
+            for x in 0..matrix.width {
+                if matrix.is_dark(x, y) {
+                    expected.push((x, y));
+                }
+            }
+        }
+        let mut drawn = dark_modules_of(&svg);
+        drawn.sort_by_key(|&(x, y)| (y, x));
+        assert_eq!(drawn, expected);
+        assert!(svg.contains(r#"width="200" height="200""#));
+        let viewbox = format!(r#"viewBox="0 0 {0} {0}""#, matrix.width);
+        assert!(svg.contains(&viewbox), "{svg}");
+    }
+
+    #[test]
+    fn the_quiet_zone_is_light() {
+        let matrix = Matrix::of("https://example.com/").expect("a code");
+        for i in 0..matrix.width {
+            for edge in 0..QUIET_ZONE {
+                assert!(!matrix.is_dark(i, edge) && !matrix.is_dark(edge, i));
+                let far = matrix.width - 1 - edge;
+                assert!(!matrix.is_dark(i, far) && !matrix.is_dark(far, i));
+            }
+        }
+    }
+
+    #[test]
+    fn a_png_smaller_than_one_pixel_per_module_gets_one_pixel_per_module() {
+        let matrix = Matrix::of("https://example.com/").expect("a code");
+        let png = matrix.png(10).expect("encoded");
+        let reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .expect("a PNG");
+        let side = u32::try_from(matrix.width).expect("small");
+        assert_eq!((reader.info().width, reader.info().height), (side, side));
+    }
+}

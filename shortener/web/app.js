@@ -368,6 +368,8 @@ function confirmDelete(item, link, remove) {
     yes.disabled = true;
     const answer = await api("DELETE", `/v1/urls/${encodeURIComponent(link.code)}`);
     if (answer.status === 204 || answer.status === 404) {
+      // The row and its buttons are about to vanish: keep keyboard focus somewhere that makes sense.
+      $("links-heading").focus();
       links.reload(`Deleted ${link.short_url}.`);
     } else {
       yes.disabled = false;

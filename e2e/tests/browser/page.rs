@@ -267,3 +267,69 @@ async fn where_anonymous_creation_is_allowed_the_form_works_without_a_key() {
 
     browser.close().await.expect("the session closes");
 }
+
+#[tokio::test]
+async fn my_links_are_shown_ten_at_a_time_with_older_and_newer_pages() {
+    let services = spawn_services(|_| {}).await;
+    let items: Vec<Value> = (0..12)
+        .map(|n| serde_json::json!({"long_url": format!("https://example.com/page/{n}")}))
+        .collect();
+    let created = services
+        .http
+        .post(format!("{}/v1/urls/batch", services.shortener))
+        .bearer_auth(&services.api_key)
+        .json(&serde_json::json!({ "items": items }))
+        .send()
+        .await
+        .expect("the shortener answers");
+    assert_eq!(created.status(), 200);
+    let driver = start_driver().await;
+    let browser = open_browser(&driver).await;
+    let rows =
+        "Array.from(document.querySelectorAll('#links li')).map(li => li.dataset.code).join(' ')";
+
+    browser
+        .goto(&services.shortener)
+        .await
+        .expect("the page loads");
+    type_into(&browser, "api-key", &services.api_key).await;
+    click(&browser, "#save-key").await;
+    let first = wait_until(
+        &browser,
+        &format!("document.querySelectorAll('#links li').length === 10 && !document.getElementById('older-links').hidden && {rows}"),
+        "the first page of ten with a way to older links",
+    )
+    .await;
+    click(&browser, "#older-links").await;
+    let second = wait_until(
+        &browser,
+        &format!("document.querySelectorAll('#links li').length === 2 && !document.getElementById('newer-links').hidden && {rows}"),
+        "the second page of two with a way back",
+    )
+    .await;
+    let older = browser
+        .execute(
+            "return document.getElementById('older-links').hidden;",
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+    assert_eq!(older, true, "no page after the last");
+    click(&browser, "#newer-links").await;
+    let again = wait_until(
+        &browser,
+        &format!("document.querySelectorAll('#links li').length === 10 && {rows}"),
+        "the first page again",
+    )
+    .await;
+
+    let first_codes: Vec<&str> = first.as_str().expect("codes").split(' ').collect();
+    let second_codes: Vec<&str> = second.as_str().expect("codes").split(' ').collect();
+    assert!(
+        second_codes.iter().all(|code| !first_codes.contains(code)),
+        "pages do not overlap"
+    );
+    assert_eq!(again, first);
+
+    browser.close().await.expect("the session closes");
+}
