@@ -50,9 +50,10 @@ async fn a_png_has_the_requested_size_and_the_modules_of_the_short_url() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");
     let bytes = response.bytes().await.expect("body");
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()))
-        .read_info()
-        .expect("a PNG");
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()));
+    // One bit per pixel on the wire; one byte per pixel to sample.
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
     let frame = reader.next_frame(&mut pixels).expect("a frame");
     assert_eq!((frame.width, frame.height), (300, 300));
