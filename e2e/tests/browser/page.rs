@@ -58,6 +58,16 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         "{key_error}"
     );
 
+    // Anything the page does from here on that the Content-Security-Policy blocks is recorded.
+    browser
+        .execute(
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation', \
+             (event) => window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI));",
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+
     // The key is entered once and kept.
     type_into(&browser, "api-key", &services.api_key).await;
     click(&browser, "#save-key").await;
@@ -215,6 +225,15 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
     )
     .await;
 
+    let violations = browser
+        .execute("return window.cspViolations;", Vec::new())
+        .await
+        .expect("script");
+    assert_eq!(
+        violations,
+        serde_json::json!([]),
+        "nothing the page does is blocked by its own policy"
+    );
     browser.close().await.expect("the session closes");
 }
 
