@@ -11,6 +11,7 @@ services:
 
 test:
 	SNOWLINK_FAST_PG=1 $(SERVICES) up
+	scripts/browser.sh
 	set -a; . <($(SERVICES) env); set +a
 	cargo test --workspace
 

@@ -70,7 +70,9 @@ fi
 chmod 600 "$run/env"
 
 cat <<MSG
-snowlink is running (logs in .run/logs/, settings in .run/env; stop with 'make down'). Shorten and follow a link:
+snowlink is running (logs in .run/logs/, settings in .run/env; stop with 'make down').
+Open the web page: http://127.0.0.1:8080/  (API key: the SNOWLINK_API_KEY line of .run/env)
+Or shorten and follow a link with curl:
   . .run/env && curl -s -H "Authorization: Bearer \$SNOWLINK_API_KEY" -H 'content-type: application/json' -d '{"long_url":"https://example.com/"}' \$SHORTENER_URL/v1/urls
   curl -si \$REDIRECT_URL/<code> | head -n 3
 MSG

@@ -9,6 +9,7 @@
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
 //! - [`store`]: the SQL for links and API keys on the hot paths (create, redirect lookup, authentication).
 //! - [`manage`]: the SQL behind managing links and keys: an owner's links, batch inserts, key administration.
+//! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client, key names and the compact value codec.
 //! - [`apikey`]: API key generation and hashing.
 #![forbid(unsafe_code)]
@@ -20,5 +21,6 @@ pub mod db;
 pub mod manage;
 pub mod model;
 pub mod pool_metrics;
+pub mod stats;
 pub mod store;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-IP limit counted
 //! before the database is asked and the per-key limit after. [`Caller`] needs a key; [`Creator`] also accepts
-//! anonymous callers when the operator allows them (with the stricter anonymous limit).
+//! anonymous callers when the operator allows them (with the stricter anonymous limit); [`Viewer`] too, without
+//! spending that limit, for reads of what anonymous callers made (a QR code of their new link).
 
 use std::{future::Future, net::IpAddr, pin::Pin};
 
@@ -19,6 +20,14 @@ pub struct Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Creator {
     /// The owner, `None` for an anonymous creator.
+    pub owner_id: Option<i64>,
+}
+
+/// Who reads a link's public face (its QR code): a key's owner, or an anonymous caller when anonymous creation
+/// is allowed, who may see only links that nobody owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    /// The owner, `None` for an anonymous viewer.
     pub owner_id: Option<i64>,
 }
 
@@ -57,6 +66,25 @@ impl FromRequest for Creator {
                     state.limits.check_anonymous(ip)?;
                     Ok(Creator { owner_id: None })
                 }
+                None => Err(ApiError::Unauthorized),
+            }
+        })
+    }
+}
+
+impl FromRequest for Viewer {
+    type Error = ApiError;
+    type Future = Authenticating<Self>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = presented(req);
+        Box::pin(async move {
+            let (state, key) = request?;
+            match key {
+                Some(key) => Ok(Viewer {
+                    owner_id: Some(authenticate(&state, &key).await?),
+                }),
+                None if state.allow_anonymous => Ok(Viewer { owner_id: None }),
                 None => Err(ApiError::Unauthorized),
             }
         })

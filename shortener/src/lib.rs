@@ -10,9 +10,10 @@
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
-//! - [`routes`]: one module per resource.
 //! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.
 //! - [`leader`]: leader election in ZooKeeper.
+//! - [`qr`]: QR codes of short URLs as SVG or PNG.
+//! - [`routes`]: one module per resource, and the web page.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod deadline;
 pub mod errors;
 pub mod leader;
 pub mod limits;
+pub mod qr;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -142,6 +142,10 @@ impl Application {
                 )
                 .route("/v1/urls/{code}", web::get().to(routes::owned::get))
                 .route("/v1/urls/{code}", web::delete().to(routes::owned::delete))
+                .route("/v1/urls/{code}/qr", web::get().to(routes::qr::qr))
+                .route("/v1/urls/{code}/hits", web::get().to(routes::hits::hits))
+                .route("/", web::get().to(routes::web::index))
+                .route("/static/{file}", web::get().to(routes::web::asset))
                 .default_service(web::to(|| async {
                     error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
                 }))

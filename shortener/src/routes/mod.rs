@@ -1,6 +1,10 @@
-//! The API's resources: creating links (one or a batch), and the caller's own links.
+//! The API's resources: creating links (one or a batch), the caller's own links, their QR codes and hits per
+//! day, and the web page that uses them.
 
 pub mod body;
+pub mod hits;
 pub mod openapi;
 pub mod owned;
+pub mod qr;
 pub mod urls;
+pub mod web;

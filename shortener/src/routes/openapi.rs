@@ -7,17 +7,26 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{owned, urls};
+use crate::routes::{hits, owned, qr, urls};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "snowlink shortener",
-        description = "Create, read, list and delete short links. Every call needs `Authorization: Bearer <key>` \
+        description = "Create, read, list and delete short links; their QR codes and hits per day. Every call \
+                       needs `Authorization: Bearer <key>` \
                        (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
-    paths(urls::create, urls::create_batch, owned::get, owned::list, owned::delete),
+    paths(
+        urls::create,
+        urls::create_batch,
+        owned::get,
+        owned::list,
+        owned::delete,
+        qr::qr,
+        hits::hits
+    ),
     modifiers(&BearerKey),
     tags((name = "links", description = "Short links"))
 )]

@@ -40,6 +40,8 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("POST", "/v1/urls/batch"),
         ("GET", "/v1/urls/{code}"),
         ("DELETE", "/v1/urls/{code}"),
+        ("GET", "/v1/urls/{code}/qr"),
+        ("GET", "/v1/urls/{code}/hits"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))

@@ -1,0 +1,216 @@
+//! What a browser test needs: a redirect and a shortener whose short URLs point at it (one test database, one
+//! Redis prefix, one ZooKeeper chroot), a ChromeDriver of our own on a free port, and a headless Chromium
+//! session driven through it.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use idgen::config::IdgenArgs;
+use links::{cache::RedisArgs, db::DatabaseArgs};
+use plumbing::shutdown::Shutdown;
+use redirect::config::RedirectArgs;
+use serde_json::{json, Value};
+use testkit::TestDb;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long the page gets to reach a state: generous, the machine is shared by parallel builds.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A shortener serving the page and a redirect answering its short URLs.
+pub struct Services {
+    pub shortener: String,
+    pub api_key: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Shutdown,
+}
+
+pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::ServeArgs)) -> Services {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let redis = RedisArgs::new(redis_url, prefix);
+    let shutdown = Shutdown::new();
+
+    let args = RedirectArgs::for_tests(
+        DatabaseArgs::new(&db.url),
+        vec![db.replica_url.clone()],
+        redis.clone(),
+    );
+    let redirect = redirect::startup::Application::build(args)
+        .await
+        .expect("the redirect starts");
+    let public_base_url = format!("http://127.0.0.1:{}/", redirect.port());
+    tokio::spawn(redirect.run_until_stopped(shutdown.clone()));
+
+    let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
+    let mut args =
+        shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis, idgen);
+    args.public_base_url = public_base_url.parse().expect("a URL");
+    configure(&mut args);
+    let app = shortener::startup::Application::build(args, shutdown.clone())
+        .await
+        .expect("the shortener starts");
+    let shortener = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let (_, api_key) = store.create_api_key("browser").await.expect("an API key");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    Services {
+        shortener,
+        api_key,
+        http,
+        db,
+        shutdown,
+    }
+}
+
+impl Services {
+    /// Runs one SQL statement with `code` as `$1`, on the primary.
+    pub async fn sql(&self, statement: &str, code: &str) {
+        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(connection);
+        client
+            .execute(statement, &[&code])
+            .await
+            .expect("statement");
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// A ChromeDriver child process, killed when dropped.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn require(path: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} not found: the browser tests need Debian's chromium and chromium-driver packages \
+         (scripts/browser.sh installs them; `make test` runs it)"
+    );
+}
+
+/// Starts ChromeDriver on a free port and waits until it says it is ready.
+pub async fn start_driver() -> Driver {
+    require(CHROMIUM);
+    require(CHROMEDRIVER);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let status = client
+            .get(format!("{}/status", driver.url))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if let Ok(response) = status {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if body["value"]["ready"] == true {
+                return driver;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver not ready after {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A headless Chromium session, started with the flags that keep it off the network and quiet.
+pub async fn open_browser(driver: &Driver) -> Client {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1100,1400",
+            ],
+        },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!("a JSON object literal")
+    };
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session through chromedriver")
+}
+
+/// Polls `expression` (JavaScript) in the page until it is truthy; fails naming `what` after [`PATIENCE`].
+pub async fn wait_until(browser: &Client, expression: &str, what: &str) -> Value {
+    let script = format!("return ({expression});");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = browser
+            .execute(&script, Vec::new())
+            .await
+            .expect("script runs");
+        let truthy = match &value {
+            Value::Null => false,
+            Value::Bool(flag) => *flag,
+            Value::String(text) => !text.is_empty(),
+            Value::Number(number) => number.as_f64() != Some(0.0),
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Where screenshots go: under `target/`, so they are never committed.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir.join(name)
+}

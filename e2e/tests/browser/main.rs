@@ -1,0 +1,4 @@
+//! The web page in a real headless Chromium, against a real shortener and redirect.
+
+mod helpers;
+mod page;

@@ -1,0 +1,91 @@
+//! `GET /v1/urls/{code}/hits`: a link's hits per day over the last N days (UTC), days without hits as 0, for
+//! the web page's chart.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppState};
+
+/// Default and largest number of days.
+const DEFAULT_DAYS: i32 = 30;
+const MAX_DAYS: i32 = 365;
+
+/// Query of the hits call.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HitsQuery {
+    /// Days to show, ending today (UTC): 1 to 365 (default 30).
+    days: Option<i32>,
+}
+
+/// A link's hits per day.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HitsBody {
+    /// The short code.
+    code: String,
+    /// Hits over the days below.
+    total: i64,
+    /// One entry per day, oldest first, today last; days without hits are 0.
+    days: Vec<DayBody>,
+}
+
+/// Hits on one day.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DayBody {
+    /// YYYY-MM-DD (UTC).
+    #[schema(example = "2026-11-23")]
+    day: String,
+    /// Redirects counted that day.
+    hits: i64,
+}
+
+/// `GET /v1/urls/{code}/hits?days=N`: the caller's link's hits per day. Hits reach the database when a redirect
+/// flushes its counts, so the last flush interval is not in yet.
+#[utoipa::path(
+    get,
+    path = "/v1/urls/{code}/hits",
+    tag = "links",
+    params(("code" = String, Path, description = "The short code"), HitsQuery),
+    responses(
+        (status = 200, description = "Hits per day, zero days filled", body = HitsBody),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 422, description = "invalid_days, invalid_query", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn hits(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<HitsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let days = query.days.unwrap_or(DEFAULT_DAYS);
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(ApiError::InvalidField {
+            code: "invalid_days",
+            message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
+        });
+    }
+    let code = path.into_inner();
+    let today = Utc::now().date_naive();
+    let per_day = state
+        .store
+        .daily_hits(caller.owner_id, &code, today, days)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(code.clone()))?;
+    Ok(HttpResponse::Ok().json(HitsBody {
+        code,
+        total: per_day.iter().map(|day| day.hits).sum(),
+        days: per_day
+            .iter()
+            .map(|day| DayBody {
+                day: day.day.format("%Y-%m-%d").to_string(),
+                hits: day.hits,
+            })
+            .collect(),
+    }))
+}
