@@ -4,12 +4,17 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := scripts/services.sh
 
-.PHONY: run test bench down services
+.PHONY: run test bench down services chart-lint
 
 services:
 	$(SERVICES) up
 
-test:
+# Renders charts/snowlink (default and every-option values), validates it against the Kubernetes schemas and
+# cross-checks it; helm and kubernetes-validate are fetched once into .run/tools/ (pinned, checksum-verified).
+chart-lint:
+	scripts/chart-lint.sh
+
+test: chart-lint
 	SNOWLINK_FAST_PG=1 $(SERVICES) up
 	scripts/browser.sh
 	set -a; . <($(SERVICES) env); set +a
