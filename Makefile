@@ -20,11 +20,13 @@ test: chart-lint
 	set -a; . <($(SERVICES) env); set +a
 	cargo test --workspace
 
-# Benchmarks (criterion; not timed tests). idgen's HTTP benchmark leases from the ZooKeeper started here.
+# Benchmarks, never timed tests: idgen's criterion benchmarks (its HTTP one leases from the ZooKeeper started
+# here), then scripts/bench.sh (release stack, 100k seeded links, redirect vs ceiling, creates; table + JSON + SVG).
 bench:
 	$(SERVICES) up
 	set -a; . <($(SERVICES) env); set +a
 	cargo bench -p idgen
+	scripts/bench.sh
 
 run:
 	scripts/run.sh

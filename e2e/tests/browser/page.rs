@@ -113,7 +113,8 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         .sql(
             "INSERT INTO link_hits (link_id, day, hits)
              SELECT id, (now() AT TIME ZONE 'UTC')::date - back, 3 + (back * 7) % 11
-             FROM links, generate_series(0, 29, 2) AS back WHERE code = $1",
+             FROM links, generate_series(0, 29, 2) AS back WHERE code = $1
+             ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits",
             &alias,
         )
         .await;
