@@ -74,7 +74,12 @@ measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$wo
   --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'
 
-measure shorten shorten --target "$SHORTENER_URL" --connections 64
+# A shortener of its own on core 0 without rate limits (the defaults would measure the limiter) or cleanup.
+shortener="$root/target/release/shortener"
+serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-listen 127.0.0.1:9194 \
+  --rate-limit-ip-per-minute 0 --rate-limit-key-per-minute 0 --cleanup off
+measure shorten shorten --target http://127.0.0.1:8194 --connections 64
+kill "${pids[-1]}"; unset 'pids[-1]'
 
 python3 - "$work" "$out/$stamp.json" <<'PY'
 import json, os, sys
