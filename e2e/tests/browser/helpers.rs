@@ -2,6 +2,7 @@
 //! Redis prefix, one ZooKeeper chroot), a ChromeDriver of our own on a free port, and a headless Chromium
 //! session driven through it.
 
+use std::os::unix::process::CommandExt as _;
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -106,6 +107,8 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -128,7 +131,10 @@ pub async fn start_driver() -> Driver {
         .local_addr()
         .expect("address")
         .port();
+    // Its own process group, so dropping the driver also ends the Chromium it started, even when a test
+    // panics before closing its session.
     let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
