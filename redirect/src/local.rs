@@ -64,7 +64,13 @@ pub struct LocalCache {
     cache: Option<Cache<Box<str>, Arc<Entry>>>,
     /// Bumped by every invalidation, so a lookup that started before one does not store what it read.
     generation: AtomicU64,
+    /// Codes announced as changed in the last [`CHANGED_WINDOW`]: read from the primary, not from Redis or a
+    /// replica, which may still hold (or replay late) the state from before the change.
+    changed: Cache<Box<str>, ()>,
 }
+
+/// How long a changed code is read from the primary only: longer than any replica lag we tolerate.
+pub const CHANGED_WINDOW: Duration = Duration::from_secs(30);
 
 impl LocalCache {
     /// A cache of at most `capacity` entries (0: off).
@@ -78,6 +84,10 @@ impl LocalCache {
         Self {
             cache,
             generation: AtomicU64::new(0),
+            changed: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CHANGED_WINDOW)
+                .build(),
         }
     }
 
@@ -103,8 +113,14 @@ impl LocalCache {
         }
     }
 
-    /// Forgets `code` (an invalidation message).
+    /// Whether `code` was announced as changed within [`CHANGED_WINDOW`].
+    pub fn changed_recently(&self, code: &str) -> bool {
+        self.changed.contains_key(code)
+    }
+
+    /// Forgets `code` (an invalidation message) and reads it from the primary for a while.
     pub fn invalidate(&self, code: &str) {
+        self.changed.insert(code.into(), ());
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate(code);

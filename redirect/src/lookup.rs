@@ -57,11 +57,28 @@ pub struct Tiers {
 }
 
 impl Tiers {
-    /// The target of `code`, from the first tier that knows; counts which tier answered.
+    /// The target of `code`, from the first tier that knows; counts which tier answered. A code that changed
+    /// a moment ago (`changed`) is read from the primary: Redis may have been refilled from a lagging replica
+    /// by another instance, and the replicas may not have replayed the change yet. The primary's answer then
+    /// overwrites Redis.
     ///
     /// # Errors
     /// [`Unavailable`] when Redis has nothing and no database answers.
-    pub async fn resolve(&self, code: &str, tiers: &TierCounters) -> Result<Target, Unavailable> {
+    pub async fn resolve(
+        &self,
+        code: &str,
+        tiers: &TierCounters,
+        changed: bool,
+    ) -> Result<Target, Unavailable> {
+        if changed {
+            let target = self
+                .ask(&self.primary, code, "primary")
+                .await
+                .ok_or(Unavailable)?;
+            tiers.database.inc();
+            self.fill_redis(code, &target).await;
+            return Ok(target);
+        }
         if let Some(target) = self.ask_redis(code).await {
             match target {
                 Target::Unknown => tiers.negative.inc(),

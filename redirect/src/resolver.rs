@@ -44,7 +44,11 @@ impl Resolver {
 
     async fn look_up(&self, code: &str) -> Resolved {
         let generation = self.local.generation();
-        let target = self.tiers.resolve(code, &self.metrics.tier).await?;
+        let changed = self.local.changed_recently(code);
+        let target = self
+            .tiers
+            .resolve(code, &self.metrics.tier, changed)
+            .await?;
         let entry = Arc::new(Entry::new(target));
         self.local.fill(code, entry.clone(), generation);
         Ok(entry)

@@ -305,3 +305,57 @@ async fn other_methods_and_deeper_paths_are_404s() {
     assert_eq!(deeper.status(), 404);
     assert_eq!(pair.follow(&code).await.status(), 302);
 }
+
+#[tokio::test]
+async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
+    let pair = spawn_pair().await;
+    let code = pair.shorten(link("https://example.com/going")).await;
+    // A "replica" that has not replayed the delete: it holds the row as it was.
+    let stale = testkit::TestDb::create().await;
+    shortener::startup::connect_and_migrate(&links::db::DatabaseArgs::new(&stale.url))
+        .await
+        .expect("migrated");
+    let (client, connection) = tokio_postgres::connect(&stale.url, tokio_postgres::NoTls)
+        .await
+        .expect("stale db");
+    tokio::spawn(connection);
+    client
+        .execute(
+            "INSERT INTO links (id, code, long_url, url_hash) VALUES (1, $1, 'https://example.com/going', '\\x00')",
+            &[&code],
+        )
+        .await
+        .expect("stale row");
+    let args = redirect::config::RedirectArgs::for_tests(
+        links::db::DatabaseArgs::new(&pair.db.url),
+        vec![stale.url.clone()],
+        pair.redis.clone(),
+    );
+    let redirect = pair.spawn_redirect(args).await;
+    let follow = || pair.client.get(format!("{redirect}/{code}")).send();
+    assert_eq!(follow().await.expect("answer").status(), 302);
+
+    pair.sql("UPDATE links SET deleted_at = now() WHERE code = $1", &code)
+        .await;
+    let cache = pair.cache().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // What the shortener's DELETE does; repeated in case the subscriber was not connected yet.
+        cache.invalidate(&code).await.expect("invalidate");
+        let status = follow().await.expect("answer").status();
+        if status == 410 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status}: the stale replica's copy was served after the invalidation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // And it stays gone: Redis now holds the primary's answer, not the replica's.
+    assert_eq!(follow().await.expect("answer").status(), 410);
+    assert_eq!(
+        cache.get(&code).await.expect("redis"),
+        Some(links::model::Target::Gone)
+    );
+}
