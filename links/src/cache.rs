@@ -111,7 +111,9 @@ impl RedisCache {
             pipeline
                 .set::<(), _, _>(self.key(code), encode(target), Some(px(*ttl)), None, false)
                 .await?;
-            pipeline.publish::<(), _, _>(&channel, *code).await?;
+            pipeline
+                .publish::<(), _, _>(&channel, format!("{CREATED_MARK}{code}"))
+                .await?;
         }
         pipeline.all::<()>().await?;
         Ok(())
@@ -126,8 +128,9 @@ impl RedisCache {
         Ok(())
     }
 
-    /// The pub/sub channel on which changed codes are announced (`{prefix}invalidate`, one code per message):
-    /// the shortener publishes on delete, cleanup and create; every redirect replica drops the code locally.
+    /// The pub/sub channel on which changed codes are announced (`{prefix}invalidate`, one code per message, see
+    /// [`announcement`]): the shortener publishes on delete, cleanup and create; every redirect replica drops the
+    /// code locally.
     pub fn invalidation_channel(&self) -> String {
         invalidation_channel(&self.prefix)
     }
@@ -170,6 +173,27 @@ impl RedisCache {
 /// A TTL in milliseconds, at least one (Redis refuses zero).
 fn px(ttl: Duration) -> Expiration {
     Expiration::PX(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
+}
+
+/// Prefix of a message announcing a created code (`+code`); a bare `code` means changed or removed. `+` is not
+/// a code character, so the two cannot be confused.
+pub const CREATED_MARK: char = '+';
+
+/// What an invalidation message says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement<'a> {
+    /// A new link: drop a negative entry, nothing else can be stale.
+    Created(&'a str),
+    /// Deleted, expired or purged: every copy is stale, and replicas may not have replayed it yet.
+    Changed(&'a str),
+}
+
+/// Reads an invalidation message.
+pub fn announcement(message: &str) -> Announcement<'_> {
+    match message.strip_prefix(CREATED_MARK) {
+        Some(code) => Announcement::Created(code),
+        None => Announcement::Changed(message),
+    }
 }
 
 /// The invalidation channel for a key prefix (see [`RedisCache::invalidation_channel`]).
@@ -236,6 +260,19 @@ pub fn decode(value: &str) -> Option<Target> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn announcements_tell_created_from_changed_codes() {
+        assert_eq!(
+            super::announcement("+abc"),
+            super::Announcement::Created("abc")
+        );
+        assert_eq!(
+            super::announcement("abc"),
+            super::Announcement::Changed("abc")
+        );
+        assert!(!crate::code::is_code_byte(super::CREATED_MARK as u8));
+    }
+
     use super::*;
 
     fn live(expires_at: Option<DateTime<Utc>>) -> Target {

@@ -1,6 +1,7 @@
 //! The invalidation subscriber: a Redis client of its own (a subscribed connection can run no other command)
 //! listening on the channel where the shortener announces created, deleted and expired codes. Each message
-//! drops its code from the local cache at once. Messages published while the connection was down are lost, so
+//! drops its code from the local cache at once; a changed (not created) code is also read from the primary for
+//! a while, since replicas and Redis may still hold its old state. Messages published while the connection was down are lost, so
 //! after every reconnect the whole local cache is dropped and refilled from Redis and PostgreSQL.
 
 use std::{sync::Arc, time::Duration};
@@ -9,6 +10,7 @@ use fred::{
     clients::Client,
     prelude::{ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy},
 };
+use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
 
 use crate::{local::LocalCache, metrics::Metrics};
@@ -72,8 +74,11 @@ impl Subscriber {
                 () = shutdown.wait() => break,
                 message = messages.recv() => match message {
                     Ok(message) => {
-                        if let Some(code) = message.value.as_str() {
-                            local.invalidate(&code);
+                        if let Some(text) = message.value.as_str() {
+                            match links::cache::announcement(&text) {
+                                Announcement::Created(code) => local.forget(code),
+                                Announcement::Changed(code) => local.invalidate(code),
+                            }
                             code_scope.inc();
                         }
                     }

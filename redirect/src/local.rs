@@ -118,9 +118,14 @@ impl LocalCache {
         self.changed.contains_key(code)
     }
 
-    /// Forgets `code` (an invalidation message) and reads it from the primary for a while.
+    /// Forgets `code` (it changed or went away) and reads it from the primary for a while.
     pub fn invalidate(&self, code: &str) {
         self.changed.insert(code.into(), ());
+        self.forget(code);
+    }
+
+    /// Forgets `code` (it was just created: only a negative entry can be stale, and Redis has the new one).
+    pub fn forget(&self, code: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate(code);
