@@ -121,12 +121,14 @@ impl LocalCache {
     /// Forgets `code` (it changed or went away) and reads it from the primary for a while.
     pub fn invalidate(&self, code: &str) {
         self.changed.insert(code.into(), ());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.forget(code);
     }
 
-    /// Forgets `code` (it was just created: only a negative entry can be stale, and Redis has the new one).
+    /// Drops a (negative) entry for a code that was just created. The generation is left alone: creates are
+    /// frequent, and bumping it would discard every lookup in flight; the worst case, a negative entry stored
+    /// by a lookup that started before the create, lives only the short negative TTL.
     pub fn forget(&self, code: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate(code);
         }
