@@ -43,6 +43,11 @@ impl Resolver {
     }
 
     async fn look_up(&self, code: &str) -> Resolved {
+        // A flight that ended between this request's cache check and its joining filled the cache already;
+        // without this check it would start a second lookup.
+        if let Some(entry) = self.local.get(code) {
+            return Ok(entry);
+        }
         let generation = self.local.generation();
         let changed = self.local.changed_recently(code);
         let target = self
