@@ -119,6 +119,7 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         )
         .await;
     click(&browser, "#refresh-links").await;
+    // The redirect's own flush of the follow above may have drawn a one-bar chart already: wait for the history.
     let bars = wait_until(
         &browser,
         &format!(
@@ -126,6 +127,7 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
              const qr = row.querySelector('img.link-qr'); \
              const chart = row.querySelector('svg.chart'); \
              return qr && qr.complete && qr.naturalWidth > 0 && chart \
+                 && chart.querySelectorAll('rect.bar').length >= 15 \
                  && chart.querySelectorAll('rect.bar').length; }})()"
         ),
         "the link in My links with its QR code and chart",
