@@ -1,11 +1,16 @@
 //! A TCP proxy a test puts between a service and a real dependency, to take the dependency away and give it
 //! back without touching the shared server: [`ProxyMode::Refuse`] cuts every connection and drops new ones (the
-//! dependency is down), [`ProxyMode::Stall`] keeps connections open but forwards nothing (it hangs).
+//! dependency is down), [`ProxyMode::Stall`] keeps connections open but forwards nothing (it hangs, or the
+//! network is partitioned), and going back to [`ProxyMode::Forward`] resumes them without losing a byte.
 
 use std::net::SocketAddr;
 
 use tokio::{
-    net::{TcpListener, TcpStream},
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpListener, TcpStream,
+    },
     sync::watch,
 };
 
@@ -64,29 +69,46 @@ impl Drop for TcpProxy {
     }
 }
 
-async fn relay(mut client: TcpStream, upstream: String, mut mode: watch::Receiver<ProxyMode>) {
-    let mut server: Option<TcpStream> = None;
+async fn relay(client: TcpStream, upstream: String, mode: watch::Receiver<ProxyMode>) {
+    if *mode.borrow() == ProxyMode::Refuse {
+        return;
+    }
+    let Ok(server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::select! {
+        () = pump(client_read, server_write, mode.clone()) => {}
+        () = pump(server_read, client_write, mode) => {}
+    }
+}
+
+/// Copies one direction. Bytes read while stalled are held, not lost, and written once forwarding resumes, so
+/// a stalled connection that is given back carries on as if the network had only been slow.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut mode: watch::Receiver<ProxyMode>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
     loop {
-        let current = *mode.borrow_and_update();
-        match current {
-            ProxyMode::Refuse => return,
-            ProxyMode::Stall => {
-                if mode.changed().await.is_err() {
-                    return;
-                }
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(read) => read,
+            },
+            refused = mode.wait_for(|mode| *mode == ProxyMode::Refuse) => {
+                let _ = refused;
+                return;
             }
-            ProxyMode::Forward => {
-                if server.is_none() {
-                    server = TcpStream::connect(&upstream).await.ok();
-                }
-                let Some(upstream) = server.as_mut() else {
-                    return;
-                };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut client, upstream) => return,
-                    changed = mode.changed() => if changed.is_err() { return },
-                }
-            }
+        };
+        match mode.wait_for(|mode| *mode != ProxyMode::Stall).await {
+            Ok(now) if *now == ProxyMode::Forward => {}
+            _ => return,
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
         }
     }
 }

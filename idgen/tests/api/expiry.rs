@@ -13,7 +13,9 @@ use std::{
 
 use idgen::{config::IdgenArgs, Generator};
 
-use crate::helpers::{args, eventually, lease, observer, server_of, worker_path, Proxy};
+use testkit::proxy::{ProxyMode, TcpProxy};
+
+use crate::helpers::{args, connect_string, eventually, lease, observer, server_of, worker_path};
 
 /// What a background drawer saw.
 struct Drawn {
@@ -57,8 +59,8 @@ impl Drawing {
     }
 }
 
-fn through(proxy: &Proxy, chroot: &str, session_ms: u64, margin_ms: u64) -> IdgenArgs {
-    let mut settings = args(&proxy.connect_string(chroot));
+fn through(proxy: &TcpProxy, chroot: &str, session_ms: u64, margin_ms: u64) -> IdgenArgs {
+    let mut settings = args(&connect_string(proxy, chroot));
     settings.session_timeout_ms = session_ms;
     settings.lease_safety_margin_ms = margin_ms;
     settings.zookeeper_timeout_ms = 1_000;
@@ -72,7 +74,7 @@ fn unix_ms(generator: &Generator, id: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_generator_stops_within_the_bound_and_its_successor_issues_only_above_it() {
     let chroot = testkit::zookeeper_chroot().await;
-    let proxy = Proxy::start(server_of(&chroot)).await;
+    let proxy = TcpProxy::start(&server_of(&chroot).to_string()).await;
     let (session_ms, margin_ms) = (2_000, 500);
     let mut settings = through(&proxy, &chroot, session_ms, margin_ms);
     settings.max_workers = Some(1);
@@ -85,7 +87,7 @@ async fn a_partitioned_generator_stops_within_the_bound_and_its_successor_issues
     .await;
 
     let cut_at = Instant::now();
-    proxy.cut();
+    proxy.set(ProxyMode::Stall);
     eventually(
         Duration::from_secs(10),
         "the victim stops issuing",
@@ -127,7 +129,7 @@ async fn a_partitioned_generator_stops_within_the_bound_and_its_successor_issues
         "the victim stays fenced while the successor holds its worker ID"
     );
 
-    proxy.restore();
+    proxy.set(ProxyMode::Forward);
     let successor_last_ms = successor.generator.last_unix_ms();
     successor.stop().await;
     eventually(
@@ -145,7 +147,7 @@ async fn a_partitioned_generator_stops_within_the_bound_and_its_successor_issues
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_partition_shorter_than_the_session_the_same_lease_issues_again() {
     let chroot = testkit::zookeeper_chroot().await;
-    let proxy = Proxy::start(server_of(&chroot)).await;
+    let proxy = TcpProxy::start(&server_of(&chroot).to_string()).await;
     // ZooKeeper here allows at most 10 s; fencing 4 s after the last answer leaves 6 s to come back in.
     let settings = through(&proxy, &chroot, 10_000, 6_000);
     let leased = lease(&settings).await.expect("a lease");
@@ -159,14 +161,14 @@ async fn after_a_partition_shorter_than_the_session_the_same_lease_issues_again(
             .expect("stat"),
     );
 
-    proxy.cut();
+    proxy.set(ProxyMode::Stall);
     eventually(
         Duration::from_secs(10),
         "the generator is fenced",
         || async { leased.generator.next_id().is_err() },
     )
     .await;
-    proxy.restore();
+    proxy.set(ProxyMode::Forward);
     eventually(
         Duration::from_secs(10),
         "the generator issues again",

@@ -13,11 +13,6 @@ use idgen::{
     LeaseKeeper,
 };
 use plumbing::shutdown::Shutdown;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-    sync::watch,
-};
 use zookeeper_client as zk;
 
 /// Worker and mark nodes live under this root inside each chroot (the flag's default).
@@ -156,78 +151,15 @@ pub async fn eventually<F: Future<Output = bool>>(
     }
 }
 
-/// A TCP proxy in front of ZooKeeper. While cut, bytes stop flowing both ways but connections stay open: to
-/// the client and to the server it looks like a partition, not a closed port.
-pub struct Proxy {
-    port: u16,
-    cut: watch::Sender<bool>,
-}
-
-impl Proxy {
-    /// A proxy on an ephemeral port forwarding to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
-        let port = listener.local_addr().expect("address").port();
-        let (cut, _) = watch::channel(false);
-        let cuts = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let cut = cuts.subscribe();
-                tokio::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(upstream).await {
-                        forward(client, server, cut).await;
-                    }
-                });
-            }
-        });
-        Self { port, cut }
-    }
-
-    /// The connect string for `chroot` (`host:port/path`) through this proxy.
-    pub fn connect_string(&self, chroot: &str) -> String {
-        let path = chroot.find('/').map_or("", |at| &chroot[at..]);
-        format!("127.0.0.1:{}{path}", self.port)
-    }
-
-    pub fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    pub fn restore(&self) {
-        self.cut.send_replace(false);
-    }
+/// The connect string for `chroot` (`host:port/path`) through `proxy` (testkit's TCP proxy: Stall is a
+/// partition, not a closed port; Forward resumes the same connections).
+pub fn connect_string(proxy: &testkit::proxy::TcpProxy, chroot: &str) -> String {
+    let path = chroot.find('/').map_or("", |at| &chroot[at..]);
+    format!("127.0.0.1:{}{path}", proxy.address().port())
 }
 
 /// The server address of a chroot connect string.
 pub fn server_of(chroot: &str) -> SocketAddr {
     let host = chroot.split('/').next().unwrap_or(chroot);
     host.parse().expect("ZOOKEEPER_CONNECT is one host:port")
-}
-
-async fn forward(client: TcpStream, server: TcpStream, cut: watch::Receiver<bool>) {
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
-    tokio::select! {
-        () = pump(client_read, server_write, cut.clone()) => {}
-        () = pump(server_read, client_write, cut) => {}
-    }
-}
-
-async fn pump(
-    mut from: impl AsyncReadExt + Unpin,
-    mut to: impl AsyncWriteExt + Unpin,
-    mut cut: watch::Receiver<bool>,
-) {
-    let mut buffer = vec![0; 16 * 1024];
-    loop {
-        let Ok(read) = from.read(&mut buffer).await else {
-            return;
-        };
-        if read == 0 || cut.wait_for(|cut| !*cut).await.is_err() {
-            return;
-        }
-        if to.write_all(&buffer[..read]).await.is_err() {
-            return;
-        }
-    }
 }

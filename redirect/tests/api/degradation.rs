@@ -3,7 +3,9 @@
 use links::{cache::RedisArgs, db::DatabaseArgs};
 use redirect::config::RedirectArgs;
 
-use crate::helpers::{closed_port, link, metric, spawn_pair, CuttableProxy};
+use testkit::proxy::{ProxyMode, TcpProxy};
+
+use crate::helpers::{closed_port, link, metric, spawn_pair};
 
 #[tokio::test]
 async fn with_redis_unreachable_known_links_still_redirect_and_the_breaker_opens() {
@@ -46,8 +48,8 @@ async fn with_redis_unreachable_known_links_still_redirect_and_the_breaker_opens
 #[tokio::test]
 async fn with_postgresql_gone_cached_links_redirect_and_a_true_miss_is_a_503_with_retry_after() {
     let pair = spawn_pair().await;
-    let primary = CuttableProxy::start(database_address(&pair.db.url)).await;
-    let through_proxy = with_port(&pair.db.url, primary.port);
+    let primary = TcpProxy::start(&database_address(&pair.db.url)).await;
+    let through_proxy = with_port(&pair.db.url, primary.address().port());
     let mut args = RedirectArgs::for_tests(
         DatabaseArgs::new(&through_proxy),
         Vec::new(),
@@ -67,7 +69,7 @@ async fn with_postgresql_gone_cached_links_redirect_and_a_true_miss_is_a_503_wit
         302
     );
 
-    primary.cut();
+    primary.set(ProxyMode::Refuse);
 
     assert_eq!(
         pair.follow_on(&redirect.address, &cached).await.status(),

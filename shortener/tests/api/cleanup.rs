@@ -441,61 +441,11 @@ async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
     );
 }
 
-/// A TCP proxy to ZooKeeper that the test can cut, for one client's view of a partition (the shared server
-/// keeps running for everyone else).
-struct Proxy {
-    port: u16,
-    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let (cut, cuts) = tokio::sync::watch::channel(0_u64);
-        let accepting = std::sync::Arc::clone(&open);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
-                    continue;
-                }
-                let upstream = upstream.clone();
-                let mut cuts = cuts.clone();
-                cuts.borrow_and_update();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { port, open, cut }
-    }
-
-    /// Drops every connection and refuses new ones.
-    fn cut(&self) {
-        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
-        self.cut.send_modify(|cuts| *cuts += 1);
-    }
-
-    fn restore(&self) {
-        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() {
     let direct = testkit::zookeeper_chroot().await;
     let (server, chroot) = direct.split_at(direct.find('/').expect("a chroot"));
-    let proxy = Proxy::start(server.to_owned()).await;
+    let proxy = testkit::proxy::TcpProxy::start(server).await;
     let options = |connect: String| ElectionOptions {
         connect,
         path: "/election".into(),
@@ -504,7 +454,7 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     };
     let shutdown = Shutdown::new();
     let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
-    let through_proxy = format!("127.0.0.1:{}{chroot}", proxy.port);
+    let through_proxy = format!("127.0.0.1:{}{chroot}", proxy.address().port());
     let first = Election::start(options(through_proxy), gauge("first"), shutdown.clone());
     wait_until("the first candidate leads", || async { first.is_leader() }).await;
     let second = Election::start(options(direct.clone()), gauge("second"), shutdown.clone());
@@ -514,7 +464,7 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     let candidates = || async { admin.list_children("/election").await.expect("children") };
     wait_until("both stand", || async { candidates().await.len() == 2 }).await;
 
-    proxy.cut();
+    proxy.set(testkit::proxy::ProxyMode::Refuse);
 
     wait_until("the cut-off leader steps down", || async {
         !first.is_leader()
@@ -526,7 +476,7 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     })
     .await;
     assert!(!first.is_leader(), "never two leaders");
-    proxy.restore();
+    proxy.set(testkit::proxy::ProxyMode::Forward);
     wait_until("the first stands again", || async {
         candidates().await.len() == 2
     })
