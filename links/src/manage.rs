@@ -32,6 +32,17 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// The link's total hits, as the column after [`LINK_COLUMNS`] (read back by [`with_hits`]).
+const TOTAL_HITS: &str =
+    "COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint";
+
+fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
+    LinkWithHits {
+        link: link_from_row(row),
+        hits: row.get(7),
+    }
+}
+
 impl Store {
     /// The owner's live (not deleted) link `code` and its total hits.
     ///
@@ -44,15 +55,12 @@ impl Store {
     ) -> Result<Option<LinkWithHits>, DbError> {
         let client = self.pool().get().await?;
         let sql = format!(
-            "SELECT {LINK_COLUMNS}, COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint
+            "SELECT {LINK_COLUMNS}, {TOTAL_HITS}
              FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL"
         );
         let statement = client.prepare_cached(&sql).await?;
         let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
-        Ok(row.map(|row| LinkWithHits {
-            link: link_from_row(&row),
-            hits: row.get(7),
-        }))
+        Ok(row.as_ref().map(with_hits))
     }
 
     /// Up to `limit` of the owner's live links, newest first, older than the link with ID `before` if given
@@ -68,7 +76,7 @@ impl Store {
     ) -> Result<Vec<LinkWithHits>, DbError> {
         let client = self.pool().get().await?;
         let sql = format!(
-            "SELECT {LINK_COLUMNS}, COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint
+            "SELECT {LINK_COLUMNS}, {TOTAL_HITS}
              FROM links
              WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
              ORDER BY id DESC LIMIT $3"
@@ -80,13 +88,7 @@ impl Store {
                 &[&owner_id, &before.unwrap_or(i64::MAX), &limit],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| LinkWithHits {
-                link: link_from_row(row),
-                hits: row.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(with_hits).collect())
     }
 
     /// Marks the owner's link `code` deleted; `false` when there is no such live link of theirs.
