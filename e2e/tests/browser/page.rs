@@ -120,7 +120,8 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
         .await;
     click(&browser, "#refresh-links").await;
     // The redirect's own flush of the follow above may have drawn a one-bar chart already: wait for the history.
-    let bars = wait_until(
+    // Bars and label are read in one snapshot, since the list may be redrawn between two scripts.
+    let chart = wait_until(
         &browser,
         &format!(
             "(() => {{ const row = document.querySelector(\"{row}\"); if (!row) return 0; \
@@ -128,21 +129,13 @@ async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_i
              const chart = row.querySelector('svg.chart'); \
              return qr && qr.complete && qr.naturalWidth > 0 && chart \
                  && chart.querySelectorAll('rect.bar').length >= 15 \
-                 && chart.querySelectorAll('rect.bar').length; }})()"
+                 && [chart.querySelectorAll('rect.bar').length, chart.getAttribute('aria-label')]; }})()"
         ),
         "the link in My links with its QR code and chart",
     )
     .await;
+    let (bars, summary) = (chart[0].clone(), chart[1].clone());
     assert_eq!(bars, Value::from(15), "15 days with hits among 30");
-    let summary = browser
-        .execute(
-            &format!(
-                "return document.querySelector(\"{row} svg.chart\").getAttribute('aria-label');"
-            ),
-            Vec::new(),
-        )
-        .await
-        .expect("script");
     assert!(
         summary.as_str().expect("label").contains("30 days"),
         "{summary}"
