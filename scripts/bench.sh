@@ -18,8 +18,10 @@ mkdir -p "$out" "$work"
 "$root/scripts/run.sh" >/dev/null
 set -a; . "$run/env"; set +a
 (cd "$root" && cargo build --release --quiet -p loadtest)
-loadtest="$root/target/release/loadtest"
-redirect="$root/target/release/redirect"
+target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$target"
+bin="$target/release"
+loadtest="$bin/loadtest"
+redirect="$bin/redirect"
 
 if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); else server_cpu=(); load_cpu=(); fi
 pids=()
@@ -75,7 +77,7 @@ measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$wo
 kill "${pids[-1]}"; unset 'pids[-1]'
 
 # A shortener of its own on core 0 without rate limits (the defaults would measure the limiter) or cleanup.
-shortener="$root/target/release/shortener"
+shortener="$bin/shortener"
 serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-listen 127.0.0.1:9194 \
   --rate-limit-ip-per-minute 0 --rate-limit-key-per-minute 0 --cleanup off
 measure shorten shorten --target http://127.0.0.1:8194 --connections 64

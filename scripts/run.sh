@@ -5,6 +5,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 run="$root/.run"
+# Binaries are where cargo puts them: CARGO_TARGET_DIR when set (a shared target dir), else target/.
+target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$target"
+bin="$target/release"
 mkdir -p "$run/logs" "$run/pids"
 
 stop() {
@@ -24,7 +27,7 @@ stop() {
 
 start() { # name, args...
   local name="$1"; shift
-  setsid "$root/target/release/$@" >>"$run/logs/$name.log" 2>&1 < /dev/null &
+  setsid "$bin/$@" >>"$run/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$run/pids/$name.pid"
 }
 
@@ -45,7 +48,7 @@ set -a; . <("$root/scripts/services.sh" env); set +a
 command -v curl >/dev/null || { echo "curl is needed by make run; install it (apt-get install curl)" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet --bins)
 stop
-"$root/target/release/shortener" migrate >>"$run/logs/shortener.log" 2>&1
+"$bin/shortener" migrate >>"$run/logs/shortener.log" 2>&1
 start idgen idgen
 start shortener shortener serve
 start redirect-1 redirect --reuse-port --admin-listen 127.0.0.1:9081
@@ -57,7 +60,7 @@ wait_http redirect-2 http://127.0.0.1:9091/readyz
 
 keyfile="$run/dev-api-key"
 if [ ! -s "$keyfile" ] || ! grep -q "^SNOWLINK_API_KEY=$(cat "$keyfile")$" "$run/env" 2>/dev/null; then
-  "$root/target/release/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile"
+  "$bin/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile"
   chmod 600 "$keyfile"
 fi
 {
