@@ -168,6 +168,11 @@ pg_app_sql() { # port sql
 
 pg_primary_answers() { [ "$(pg_app_sql "$PG_PORT" 'select 1')" = 1 ]; }
 pg_replica_answers() { [ "$(pg_app_sql "$PG_REPLICA_PORT" 'select pg_is_in_recovery()')" = t ]; }
+# Answering is not enough: a replica that lost its stream answers with old data forever.
+pg_replica_streams() {
+  pg_replica_answers &&
+    [ "$(pg_super_sql "$PG_REPLICA_PORT" 'select status from pg_stat_wal_receiver' 2>/dev/null)" = streaming ]
+}
 
 pg_running() { pidfile_alive "$1/postmaster.pid" postgres; }
 pg_primary_running() { [ -n "$PG_BIN" ] && pg_running "$PG_PRIMARY"; }
@@ -232,15 +237,15 @@ pg_clear_stale_lock() { # datadir port
   rm -f "$pidfile" "$PG_SOCK/.s.PGSQL.$2.lock" "$PG_SOCK/.s.PGSQL.$2"
 }
 
-pg_start() { # name datadir port logfile
-  local name="$1" dir="$2" port="$3" logfile="$4"
+pg_start() { # name datadir port logfile [server options]
+  local name="$1" dir="$2" port="$3" logfile="$4" options="${5:-}"
   pg_clear_stale_lock "$dir" "$port"
   if port_open "$port"; then
     die "$name: 127.0.0.1:$port is already in use by something that is not ours"
   fi
   # -p on the command line so a changed *_PORT env var wins over postgresql.conf.
-  as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$logfile" -o "-p $port" -w -t "$SERVICES_TIMEOUT" start >/dev/null 2>&1 ||
-    fail_with_log "$name" "$logfile" "pg_ctl start failed"
+  as_pg "$PG_BIN/pg_ctl" -D "$dir" -l "$logfile" -o "-p $port $options" -w -t "$SERVICES_TIMEOUT" start \
+    >/dev/null 2>&1 || fail_with_log "$name" "$logfile" "pg_ctl start failed"
 }
 
 # Create the application role and database, or reset the role's password to the
@@ -260,13 +265,40 @@ pg_ensure_app_role() {
   fi
 }
 
+# The replica streams through a physical replication slot, so the primary keeps
+# every WAL segment the replica has not received yet. Without one, the forced
+# checkpoint of each DROP DATABASE (tests make hundreds) recycled segments the
+# replica still needed and it stopped replicating for good ("requested WAL
+# segment has already been removed"). PG_SLOT_LIMIT caps what a dead replica
+# can make the primary keep; past it the slot is lost and `up` rebuilds.
+PG_SLOT=snowlink_replica
+PG_SLOT_LIMIT="-c max_slot_wal_keep_size=2GB"
+
+# t when the slot exists and still has its WAL; empty when it is missing.
+pg_slot_usable() {
+  [ "$(pg_super_sql "$PG_PORT" \
+    "select wal_status <> 'lost' from pg_replication_slots where slot_name = '$PG_SLOT'")" = t ]
+}
+
+# A replica made before slots were used, or one that fell behind past the
+# limit, cannot catch up: start it afresh from a new base backup.
+pg_discard_broken_replica() {
+  [ -f "$PG_REPLICA/PG_VERSION" ] || return 0
+  pg_slot_usable && return 0
+  log "postgres-replica: rebuilding it from a new base backup (its replication slot is missing or lost)"
+  pg_stop "$PG_REPLICA"
+  rm -rf "$PG_REPLICA"
+}
+
 pg_make_replica() {
   [ -f "$PG_REPLICA/PG_VERSION" ] && return 0
   rm -rf "$PG_REPLICA"
+  pg_super_sql "$PG_PORT" "select pg_drop_replication_slot(slot_name) from pg_replication_slots
+    where slot_name = '$PG_SLOT' and not active" >/dev/null
   # The default pg_hba.conf written by initdb --auth-local=trust allows local
   # replication connections, so no extra replication role is needed.
   as_pg "$PG_BIN/pg_basebackup" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -D "$PG_REPLICA" \
-    -R -X stream -c fast "${PG_NO_SYNC[@]}" >>"$LOGS/postgres-replica.log" 2>&1 ||
+    -R -X stream -c fast -C -S "$PG_SLOT" "${PG_NO_SYNC[@]}" >>"$LOGS/postgres-replica.log" 2>&1 ||
     fail_with_log postgres-replica "$LOGS/postgres-replica.log" "pg_basebackup failed"
   printf '# replica\nport = %s\n' "$PG_REPLICA_PORT" | as_pg tee -a "$PG_REPLICA/postgresql.conf" >/dev/null
 }
@@ -276,18 +308,19 @@ pg_up() {
   pg_prepare_dirs
   pg_initdb
   if ! pg_running "$PG_PRIMARY"; then
-    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$LOGS/postgres-primary.log"
+    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$LOGS/postgres-primary.log" "$PG_SLOT_LIMIT"
   fi
   if ! pg_primary_answers; then
     wait_for postgres "$LOGS/postgres-primary.log" pg_primary_running pg_super_sql "$PG_PORT" 'select 1' >/dev/null
     pg_ensure_app_role
     wait_for postgres "$LOGS/postgres-primary.log" pg_primary_running pg_primary_answers
   fi
+  pg_discard_broken_replica
   pg_make_replica
   if ! pg_running "$PG_REPLICA"; then
     pg_start postgres-replica "$PG_REPLICA" "$PG_REPLICA_PORT" "$LOGS/postgres-replica.log"
   fi
-  wait_for postgres-replica "$LOGS/postgres-replica.log" pg_replica_running pg_replica_answers
+  wait_for postgres-replica "$LOGS/postgres-replica.log" pg_replica_running pg_replica_streams
 }
 
 pg_stop() { # datadir
@@ -445,7 +478,7 @@ cmd_status() {
   local all_up=0 s
   s="$(state_of pg_primary_running pg_primary_answers "$PG_PORT")"
   print_status_line postgres "$HOST:$PG_PORT" "$s"; [ "$s" = running ] || all_up=1
-  s="$(state_of pg_replica_running pg_replica_answers "$PG_REPLICA_PORT")"
+  s="$(state_of pg_replica_running pg_replica_streams "$PG_REPLICA_PORT")"
   print_status_line pg-replica "$HOST:$PG_REPLICA_PORT" "$s"; [ "$s" = running ] || all_up=1
   s="$(state_of redis_running redis_answers "$REDIS_PORT")"
   print_status_line redis "$HOST:$REDIS_PORT" "$s"; [ "$s" = running ] || all_up=1
