@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 2_000)]
     pub request_timeout_ms: u64,
+    /// Insert statements in flight at once. Links of concurrent creates queue and the next free inserter writes
+    /// all of them in one statement and commit, so a few are enough; each holds a database connection.
+    #[arg(long, env = "INSERT_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub insert_workers: u16,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -152,6 +156,7 @@ impl ServeArgs {
             rate_limit_anonymous_per_minute: 10,
             rate_limit_anonymous_burst: 5,
             request_timeout_ms: 2_000,
+            insert_workers: 2,
             database,
             redis,
             idgen,

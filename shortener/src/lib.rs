@@ -9,6 +9,7 @@
 //! - [`auth`]: the API-key extractors.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
+//! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
 //! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.
 //! - [`leader`]: leader election in ZooKeeper.
@@ -21,6 +22,7 @@ pub mod cleanup;
 pub mod config;
 pub mod deadline;
 pub mod errors;
+pub mod group_insert;
 pub mod leader;
 pub mod limits;
 pub mod qr;

@@ -13,6 +13,7 @@ use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
     config::ServeArgs,
     deadline::{self, RequestTimeout},
+    group_insert::{self, GroupInserter, Inserters},
     leader::{Election, ElectionOptions},
     limits::RateLimits,
     routes,
@@ -29,6 +30,7 @@ pub struct Application {
     servers: Vec<Server>,
     keeper: LeaseKeeper,
     cache: RedisCache,
+    inserters: Inserters,
     cleanup: Option<(Election, CleanupTask)>,
 }
 
@@ -107,8 +109,14 @@ impl Application {
         if !public_base_url.path().ends_with('/') {
             public_base_url.set_path(&format!("{}/", public_base_url.path()));
         }
+        let (inserter, inserters) = GroupInserter::start(
+            store.clone(),
+            args.insert_workers.into(),
+            group_insert::rows_per_statement(&registry)?,
+        );
         let state = web::Data::new(AppState {
             store: store.clone(),
+            inserter,
             cache: cache.clone(),
             ids: Arc::clone(&leased.generator),
             own_hosts: args.own_hosts(),
@@ -182,6 +190,7 @@ impl Application {
             servers: vec![api, admin],
             keeper: leased.keeper,
             cache,
+            inserters,
             cleanup,
         })
     }
@@ -196,13 +205,14 @@ impl Application {
         self.admin_port
     }
 
-    /// Serves until `shutdown`, then lets in-flight requests finish, releases the worker ID, stops the cleanup
+    /// Serves until `shutdown`, then lets in-flight requests finish and their inserts drain, releases the worker ID, stops the cleanup
     /// (its batch in flight is finished, its election node deleted) and closes Redis.
     ///
     /// # Errors
     /// When a server fails.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
         let served = admin::run_until_stopped(self.servers, shutdown).await;
+        self.inserters.stopped().await;
         self.keeper.stopped().await;
         if let Some((election, task)) = self.cleanup {
             task.stopped().await;

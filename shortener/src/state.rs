@@ -7,12 +7,14 @@ use links::validate::Blocklist;
 use links::{cache::RedisCache, store::Store};
 use prometheus::{IntCounter, IntCounterVec};
 
-use crate::limits::RateLimits;
+use crate::{group_insert::GroupInserter, limits::RateLimits};
 
 /// Shared state, handed to handlers as `web::Data<AppState>`.
 pub struct AppState {
     /// Links and API keys in PostgreSQL (the primary).
     pub store: Store,
+    /// New links go to the primary through here, grouped with concurrent requests' links.
+    pub inserter: GroupInserter,
     /// The Redis tier, written through on create.
     pub cache: RedisCache,
     /// The embedded ID generator; issues only while its worker ID is leased.

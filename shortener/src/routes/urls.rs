@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use links::{
     code,
     model::{Link, RedirectStatus, Target},
-    store::NewLink,
     validate,
 };
 use serde::{Deserialize, Serialize};
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     auth::Creator,
     errors::ApiError,
+    group_insert::PendingLink,
     routes::body::{ErrorBody, ErrorDetail, LinkBody},
     state::AppState,
 };
@@ -305,7 +305,7 @@ async fn create_all(
         .collect())
 }
 
-/// One multi-row insert of `pending` with fresh IDs. Inserted links are recorded as created; taken aliases as
+/// One multi-row insert of `pending` with fresh IDs (shared with concurrent requests by the group inserter). Inserted links are recorded as created; taken aliases as
 /// 409; generated codes that were taken are returned for another round.
 async fn insert_round(
     state: &AppState,
@@ -335,21 +335,21 @@ async fn insert_round(
                 .unwrap_or_else(|| code::encode(id.unsigned_abs()))
         })
         .collect();
-    let rows: Vec<NewLink<'_>> = pending
+    let rows: Vec<PendingLink> = pending
         .iter()
         .zip(ids.iter().zip(&codes))
-        .map(|((_, checked), (id, code))| NewLink {
+        .map(|((_, checked), (id, code))| PendingLink {
             id: *id,
-            code,
-            long_url: &checked.long_url,
+            code: code.clone(),
+            long_url: checked.long_url.clone(),
             expires_at: checked.expires_at,
             redirect: checked.redirect,
             owner_id: creator.owner_id,
         })
         .collect();
     let mut inserted: HashMap<i64, Link> = state
-        .store
-        .insert_links(&rows)
+        .inserter
+        .insert(rows)
         .await?
         .into_iter()
         .map(|link| (link.id, link))

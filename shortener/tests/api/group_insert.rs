@@ -1,0 +1,146 @@
+//! The group inserter against the real PostgreSQL: requests that queue while a statement is in flight go in the
+//! next one together, each gets exactly its own links, and a request whose row the database refuses fails alone.
+
+use std::time::Duration;
+
+use links::{db::DatabaseArgs, model::RedirectStatus};
+use prometheus::{Histogram, HistogramOpts};
+use shortener::{
+    group_insert::{GroupInserter, PendingLink},
+    startup::connect_and_migrate,
+};
+use testkit::TestDb;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn link(id: i64, code: &str, owner_id: Option<i64>) -> PendingLink {
+    PendingLink {
+        id,
+        code: code.to_owned(),
+        long_url: format!("https://example.com/{code}"),
+        expires_at: None,
+        redirect: RedirectStatus::default(),
+        owner_id,
+    }
+}
+
+/// A single inserter whose first statement waits on a table lock held by the returned transaction's client,
+/// so everything sent meanwhile queues. Returns the inserter, its histogram and the lock holder.
+async fn blocked_inserter(
+    db: &TestDb,
+) -> (
+    GroupInserter,
+    Histogram,
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let (locker, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("db");
+    tokio::spawn(connection);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE links IN SHARE MODE")
+        .await
+        .expect("lock");
+    let histogram = Histogram::with_opts(HistogramOpts::new("rows", "rows")).expect("histogram");
+    let (inserter, _tasks) = GroupInserter::start(store, 1, histogram.clone());
+    let first = inserter.clone();
+    let blocked = tokio::spawn(async move {
+        let links = first
+            .insert(vec![link(1, "first", None)])
+            .await
+            .expect("the first insert succeeds once the lock is gone");
+        assert_eq!(links.len(), 1);
+    });
+    wait_until(|| inserter.queued() == 0 && histogram.get_sample_count() == 1).await;
+    (inserter, histogram, locker, blocked)
+}
+
+async fn wait_until(condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn requests_queued_behind_a_statement_share_the_next_one_and_each_gets_its_own_links() {
+    let db = TestDb::create().await;
+    let (inserter, histogram, locker, blocked) = blocked_inserter(&db).await;
+
+    let waiting: Vec<_> = (0..50_i64)
+        .map(|n| {
+            let inserter = inserter.clone();
+            let links = vec![
+                link(1000 + 2 * n, &format!("a{n}"), None),
+                link(1001 + 2 * n, &format!("b{n}"), None),
+            ];
+            tokio::spawn(async move { inserter.insert(links).await })
+        })
+        .collect();
+    wait_until(|| inserter.queued() == 50).await;
+    locker.batch_execute("COMMIT").await.expect("unlock");
+
+    blocked.await.expect("first request");
+    for (n, request) in (0..50_i64).zip(waiting) {
+        let links = request.await.expect("task").expect("inserted");
+        let codes: Vec<&str> = links.iter().map(|link| link.code.as_str()).collect();
+        assert_eq!(codes, [format!("a{n}"), format!("b{n}")], "request {n}");
+        assert_eq!(links[0].id, 1000 + 2 * n);
+    }
+    assert_eq!(
+        histogram.get_sample_count(),
+        2,
+        "the first statement, then one for all 50 queued requests"
+    );
+    assert!((histogram.get_sample_sum() - 101.0).abs() < f64::EPSILON);
+}
+
+#[tokio::test]
+async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out() {
+    let db = TestDb::create().await;
+    let (inserter, histogram, locker, blocked) = blocked_inserter(&db).await;
+
+    let send = |links: Vec<PendingLink>| {
+        let inserter = inserter.clone();
+        tokio::spawn(async move { inserter.insert(links).await })
+    };
+    let good = send(vec![link(10, "good", None)]);
+    // No API key 424242 exists: the foreign key refuses this row, and with it the whole group statement.
+    let orphan = send(vec![link(11, "orphan", Some(424_242))]);
+    let taken = send(vec![link(12, "first", None)]);
+    wait_until(|| inserter.queued() == 3).await;
+    locker.batch_execute("COMMIT").await.expect("unlock");
+    blocked.await.expect("first request");
+
+    let good = good
+        .await
+        .expect("task")
+        .expect("the good request is inserted");
+    assert_eq!(
+        good.iter().map(|l| l.code.as_str()).collect::<Vec<_>>(),
+        ["good"]
+    );
+    let orphan = orphan.await.expect("task");
+    assert!(
+        orphan.is_err(),
+        "the refused row fails its own request: {orphan:?}"
+    );
+    let taken = taken
+        .await
+        .expect("task")
+        .expect("a taken code is not an error here");
+    assert!(taken.is_empty(), "the code 'first' was taken: {taken:?}");
+    assert_eq!(
+        histogram.get_sample_count(),
+        5,
+        "first, the failed group of 3, then each of the 3 alone"
+    );
+}
