@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retired_codes",
         include_str!("../migrations/0002_retired_codes.sql"),
     ),
+    (
+        3,
+        "api_key_changes",
+        include_str!("../migrations/0003_api_key_changes.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.

@@ -121,16 +121,16 @@ impl Store {
         })
     }
 
-    /// The owner ID of a live API key.
+    /// The owner ID of the live API key whose hash ([`apikey::hash`]) is `key_hash`.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn owner_of_key(&self, key: &str) -> Result<Option<i64>, DbError> {
+    pub async fn owner_of_key_hash(&self, key_hash: &[u8]) -> Result<Option<i64>, DbError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
             .await?;
-        let row = client.query_opt(&statement, &[&apikey::hash(key)]).await?;
+        let row = client.query_opt(&statement, &[&key_hash]).await?;
         Ok(row.map(|row| row.get(0)))
     }
 

@@ -103,8 +103,8 @@ fn presented(req: &HttpRequest) -> Result<(web::Data<AppState>, Option<String>),
 
 async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
     let owner_id = state
-        .store
-        .owner_of_key(key)
+        .key_owners
+        .owner_of(&state.store, key)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     state.limits.check_key(owner_id)?;

@@ -62,7 +62,7 @@ pub enum KeysCommand {
     },
     /// List keys: id, name, created, revoked (never the keys themselves).
     List,
-    /// Revoke every live key with this name; their links keep working.
+    /// Revoke every live key with this name; running shorteners refuse it at once, their links keep working.
     Revoke {
         /// The key's name.
         name: String,
@@ -122,6 +122,11 @@ pub struct ServeArgs {
     /// all of them in one statement and commit, so a few are enough; each holds a database connection.
     #[arg(long, env = "INSERT_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub insert_workers: u16,
+    /// Longest an API key's owner is remembered in memory, in seconds (0: ask the database on every request).
+    /// A revoke reaches every instance at once through PostgreSQL LISTEN/NOTIFY; this bounds only what a
+    /// listening connection that died silently could leave behind.
+    #[arg(long, env = "API_KEY_CACHE_SECS", default_value_t = 60)]
+    pub api_key_cache_secs: u64,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -157,6 +162,7 @@ impl ServeArgs {
             rate_limit_anonymous_burst: 5,
             request_timeout_ms: 2_000,
             insert_workers: 2,
+            api_key_cache_secs: 60,
             database,
             redis,
             idgen,

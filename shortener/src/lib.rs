@@ -7,6 +7,7 @@
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
 //! - [`auth`]: the API-key extractors.
+//! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod group_insert;
+pub mod key_cache;
 pub mod leader;
 pub mod limits;
 pub mod qr;

@@ -2,6 +2,8 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
+use tokio::task::JoinHandle;
+
 use actix_web::{dev::Server, http::StatusCode, middleware, web, App, HttpServer};
 use anyhow::Context as _;
 use idgen::{metrics::IdgenMetrics, LeaseKeeper};
@@ -14,6 +16,7 @@ use crate::{
     config::ServeArgs,
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter, Inserters},
+    key_cache::KeyOwners,
     leader::{Election, ElectionOptions},
     limits::RateLimits,
     routes,
@@ -31,6 +34,7 @@ pub struct Application {
     keeper: LeaseKeeper,
     cache: RedisCache,
     inserters: Inserters,
+    key_listener: JoinHandle<()>,
     cleanup: Option<(Election, CleanupTask)>,
 }
 
@@ -114,8 +118,15 @@ impl Application {
             args.insert_workers.into(),
             group_insert::rows_per_statement(&registry)?,
         );
+        let key_owners = KeyOwners::new(Duration::from_secs(args.api_key_cache_secs));
+        let key_listener = tokio::spawn(Arc::clone(&key_owners).listen(
+            args.database.database_url.clone(),
+            Duration::from_millis(args.database.database_connect_timeout_ms),
+            shutdown.clone(),
+        ));
         let state = web::Data::new(AppState {
             store: store.clone(),
+            key_owners,
             inserter,
             cache: cache.clone(),
             ids: Arc::clone(&leased.generator),
@@ -191,6 +202,7 @@ impl Application {
             keeper: leased.keeper,
             cache,
             inserters,
+            key_listener,
             cleanup,
         })
     }
@@ -213,6 +225,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
         let served = admin::run_until_stopped(self.servers, shutdown).await;
         self.inserters.stopped().await;
+        let _ = self.key_listener.await;
         self.keeper.stopped().await;
         if let Some((election, task)) = self.cleanup {
             task.stopped().await;

@@ -7,12 +7,14 @@ use links::validate::Blocklist;
 use links::{cache::RedisCache, store::Store};
 use prometheus::{IntCounter, IntCounterVec};
 
-use crate::{group_insert::GroupInserter, limits::RateLimits};
+use crate::{group_insert::GroupInserter, key_cache::KeyOwners, limits::RateLimits};
 
 /// Shared state, handed to handlers as `web::Data<AppState>`.
 pub struct AppState {
     /// Links and API keys in PostgreSQL (the primary).
     pub store: Store,
+    /// API key → owner, cached while key changes are heard.
+    pub key_owners: Arc<KeyOwners>,
     /// New links go to the primary through here, grouped with concurrent requests' links.
     pub inserter: GroupInserter,
     /// The Redis tier, written through on create.
