@@ -21,6 +21,10 @@ use tokio::{
 /// Most rows in one statement: a full batch request's worth.
 const MAX_GROUP_ROWS: usize = 1000;
 
+/// Requests of at least this many links are a group already: they go to the database at once, in parallel with
+/// the inserters, instead of waiting for one (batch requests measured ~30% slower when queued).
+const ALREADY_A_GROUP: usize = 64;
+
 /// Requests waiting for an inserter; beyond this a request waits to be queued (backpressure, not memory).
 const QUEUE_DEPTH: usize = 4096;
 
@@ -67,6 +71,7 @@ struct Job {
 #[derive(Clone)]
 pub struct GroupInserter {
     queue: mpsc::Sender<Job>,
+    direct: Inserter,
 }
 
 /// The inserter tasks; they end once every [`GroupInserter`] is dropped and the queue is empty.
@@ -84,16 +89,14 @@ impl GroupInserter {
     ) -> (Self, Inserters) {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
+        let direct = Inserter {
+            store,
+            rows_per_statement,
+        };
         let tasks = (0..inserters.max(1))
-            .map(|_| {
-                let inserter = Inserter {
-                    store: store.clone(),
-                    rows_per_statement: rows_per_statement.clone(),
-                };
-                tokio::spawn(inserter.run(Arc::clone(&receiver)))
-            })
+            .map(|_| tokio::spawn(direct.clone().run(Arc::clone(&receiver))))
             .collect();
-        (Self { queue }, Inserters { tasks })
+        (Self { queue, direct }, Inserters { tasks })
     }
 
     /// Requests queued and not yet taken by an inserter.
@@ -107,6 +110,10 @@ impl GroupInserter {
     /// # Errors
     /// When the database fails, or the inserters have stopped (shutdown).
     pub async fn insert(&self, links: Vec<PendingLink>) -> Result<Vec<Link>, DbError> {
+        if links.len() >= ALREADY_A_GROUP {
+            let rows: Vec<NewLink<'_>> = links.iter().map(PendingLink::as_new).collect();
+            return self.direct.insert(&rows).await;
+        }
         let (answer, answered) = oneshot::channel();
         let stopped = || DbError::Unavailable("the inserters have stopped (shutting down)".into());
         self.queue
@@ -146,6 +153,7 @@ pub fn rows_per_statement(registry: &Registry) -> prometheus::Result<Histogram> 
     Ok(histogram)
 }
 
+#[derive(Clone)]
 struct Inserter {
     store: Store,
     rows_per_statement: Histogram,
