@@ -385,6 +385,8 @@ function confirmDelete(item, link, remove) {
 const links = {
   cursors: [null],
   next: null,
+  /** Bumped by every reload: an answer that arrives after a newer reload started is dropped, not shown. */
+  latest: 0,
 
   first() {
     this.cursors = [null];
@@ -402,6 +404,7 @@ const links = {
 
   /** Shows the current page; `notice` says what just happened (read out by screen readers). */
   async reload(notice = "") {
+    const ticket = ++this.latest;
     const list = $("links");
     const status = $("links-status");
     $("older-links").hidden = true;
@@ -414,6 +417,7 @@ const links = {
     const cursor = this.cursors[this.cursors.length - 1];
     const query = `limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const answer = await api("GET", `/v1/urls?${query}`);
+    if (ticket !== this.latest) return;
     if (answer.status !== 200) {
       list.replaceChildren();
       status.textContent = explain(answer).text;

@@ -209,7 +209,17 @@ pub async fn wait_until(browser: &Client, expression: &str, what: &str) -> Value
         if truthy {
             return value;
         }
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
+        if Instant::now() >= deadline {
+            // What the page says (an error next to a field, a status line) usually tells why.
+            let shown = browser
+                .execute("return document.body.innerText;", Vec::new())
+                .await
+                .map_or_else(
+                    |error| format!("<unreadable: {error}>"),
+                    |text| text.to_string(),
+                );
+            panic!("waited {PATIENCE:?} for {what}; the page shows:\n{shown}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
