@@ -25,6 +25,11 @@ const CHANNEL: &str = "snowlink_api_keys";
 /// Most keys remembered.
 const CAPACITY: u64 = 100_000;
 
+/// A silent listener connection is found dead after idle + interval × retries (25 s), well inside the TTL.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// Wait before reconnecting the listener.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -114,7 +119,20 @@ impl KeyOwners {
 
     /// One connection's life: connect, LISTEN, then drop the cache on every notification until it fails.
     async fn listen_once(&self, database_url: &str, timeout: Duration) {
-        let connecting = tokio_postgres::connect(database_url, NoTls);
+        let mut config = match database_url.parse::<tokio_postgres::Config>() {
+            Ok(config) => config,
+            Err(error) => {
+                return tracing::warn!(%error, "API key change listener: bad database URL")
+            }
+        };
+        // The connection only ever waits: TCP keepalives are what notice a peer that vanished without a word.
+        config
+            .application_name("snowlink-shortener-key-listener")
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
+        let connecting = config.connect(NoTls);
         let (client, mut connection) = match tokio::time::timeout(timeout, connecting).await {
             Ok(Ok(connected)) => connected,
             Ok(Err(error)) => {
