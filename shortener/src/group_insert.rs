@@ -85,12 +85,14 @@ impl GroupInserter {
     pub fn start(
         store: Store,
         inserters: usize,
+        timeout: Duration,
         rows_per_statement: Histogram,
     ) -> (Self, Inserters) {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
         let direct = Inserter {
             store,
+            timeout,
             rows_per_statement,
         };
         let tasks = (0..inserters.max(1))
@@ -156,13 +158,23 @@ pub fn rows_per_statement(registry: &Registry) -> prometheus::Result<Histogram> 
 #[derive(Clone)]
 struct Inserter {
     store: Store,
+    /// Bound on one statement, so a hung connection cannot hold an inserter (and every request queued on it).
+    timeout: Duration,
     rows_per_statement: Histogram,
 }
 
 impl Inserter {
     async fn run(self, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
         while let Some(jobs) = next_group(&receiver).await {
-            self.insert_group(jobs).await;
+            // A request that was already answered (its deadline passed, the client left) must not create a link
+            // behind its back: the client saw an error and may well retry.
+            let jobs: Vec<Job> = jobs
+                .into_iter()
+                .filter(|job| !job.answer.is_closed())
+                .collect();
+            if !jobs.is_empty() {
+                self.insert_group(jobs).await;
+            }
         }
     }
 
@@ -204,7 +216,14 @@ impl Inserter {
     async fn insert(&self, rows: &[NewLink<'_>]) -> Result<Vec<Link>, DbError> {
         #[expect(clippy::cast_precision_loss, reason = "at most 1000 rows")]
         self.rows_per_statement.observe(rows.len() as f64);
-        self.store.insert_links(rows).await
+        tokio::time::timeout(self.timeout, self.store.insert_links(rows))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DbError::Unavailable(format!(
+                    "an insert took over {:?}",
+                    self.timeout
+                )))
+            })
     }
 }
 

@@ -116,6 +116,7 @@ impl Application {
         let (inserter, inserters) = GroupInserter::start(
             store.clone(),
             args.insert_workers.into(),
+            Duration::from_millis(args.request_timeout_ms),
             group_insert::rows_per_statement(&registry)?,
         );
         let key_owners = KeyOwners::new(Duration::from_secs(args.api_key_cache_secs));

@@ -46,7 +46,8 @@ async fn blocked_inserter(
         .await
         .expect("lock");
     let histogram = Histogram::with_opts(HistogramOpts::new("rows", "rows")).expect("histogram");
-    let (inserter, _tasks) = GroupInserter::start(store, 1, histogram.clone());
+    let (inserter, _tasks) =
+        GroupInserter::start(store, 1, Duration::from_secs(10), histogram.clone());
     let first = inserter.clone();
     let blocked = tokio::spawn(async move {
         let links = first
@@ -142,5 +143,45 @@ async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out
         histogram.get_sample_count(),
         5,
         "first, the failed group of 3, then each of the 3 alone"
+    );
+}
+
+#[tokio::test]
+async fn a_request_whose_caller_left_while_queued_creates_nothing() {
+    let db = TestDb::create().await;
+    let (inserter, histogram, locker, blocked) = blocked_inserter(&db).await;
+
+    let abandoned = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move { inserter.insert(vec![link(20, "abandoned", None)]).await })
+    };
+    let kept = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)]).await })
+    };
+    wait_until(|| inserter.queued() == 2).await;
+    // What the request deadline does to a request: its future is dropped while the link waits in the queue.
+    abandoned.abort();
+    assert!(abandoned.await.is_err_and(|error| error.is_cancelled()));
+    locker.batch_execute("COMMIT").await.expect("unlock");
+    blocked.await.expect("first request");
+
+    let kept = kept.await.expect("task").expect("inserted");
+    assert_eq!(kept.len(), 1);
+    let codes: Vec<String> = locker
+        .query("SELECT code FROM links ORDER BY code", &[])
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        codes,
+        ["first", "kept"],
+        "the abandoned link was not inserted"
+    );
+    assert!(
+        (histogram.get_sample_sum() - 2.0).abs() < f64::EPSILON,
+        "statements carried only the first and the kept link"
     );
 }
