@@ -80,7 +80,10 @@ impl TestDb {
         let primary = connect(&self.url).await;
         let replica = connect(&self.replica_url).await;
         let lsn: String = primary
-            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            // The insert position, not pg_current_wal_lsn() (the write position): test clusters run with
+            // synchronous_commit off, so a commit may still sit in WAL buffers, before the write position, and a
+            // replica "caught up" to that would still show the row as it was (seen in CI: a deleted link 302).
+            .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
             .await
             .unwrap()
             .get(0);
