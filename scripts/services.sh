@@ -269,10 +269,12 @@ pg_ensure_app_role() {
 # every WAL segment the replica has not received yet. Without one, the forced
 # checkpoint of each DROP DATABASE (tests make hundreds) recycled segments the
 # replica still needed and it stopped replicating for good ("requested WAL
-# segment has already been removed"). PG_SLOT_LIMIT caps what a dead replica
-# can make the primary keep; past it the slot is lost and `up` rebuilds.
+# segment has already been removed"). max_slot_wal_keep_size caps what a dead
+# replica can make the primary keep; past it the slot is lost and `up` rebuilds.
 PG_SLOT=snowlink_replica
-PG_SLOT_LIMIT="-c max_slot_wal_keep_size=2GB"
+# authentication_timeout: a connection that stops mid-handshake (tests stall the network on purpose) keeps a
+# backend that cannot pass the barrier every DROP DATABASE waits for; the default 60 s stalled whole test runs.
+PG_PRIMARY_OPTIONS="-c max_slot_wal_keep_size=2GB -c authentication_timeout=5s"
 
 # t when the slot exists and still has its WAL; empty when it is missing.
 pg_slot_usable() {
@@ -308,7 +310,7 @@ pg_up() {
   pg_prepare_dirs
   pg_initdb
   if ! pg_running "$PG_PRIMARY"; then
-    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$LOGS/postgres-primary.log" "$PG_SLOT_LIMIT"
+    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$LOGS/postgres-primary.log" "$PG_PRIMARY_OPTIONS"
   fi
   if ! pg_primary_answers; then
     wait_for postgres "$LOGS/postgres-primary.log" pg_primary_running pg_super_sql "$PG_PORT" 'select 1' >/dev/null

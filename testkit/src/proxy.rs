@@ -69,9 +69,13 @@ impl Drop for TcpProxy {
     }
 }
 
-async fn relay(client: TcpStream, upstream: String, mode: watch::Receiver<ProxyMode>) {
-    if *mode.borrow() == ProxyMode::Refuse {
-        return;
+async fn relay(client: TcpStream, upstream: String, mut mode: watch::Receiver<ProxyMode>) {
+    // A connection made while stalled reaches the server only once forwarding resumes, as through a partitioned
+    // network. Connecting at once left a PostgreSQL backend waiting for its startup packet, which holds up every
+    // DROP DATABASE (a barrier all backends must pass) until authentication_timeout, 60 s.
+    match mode.wait_for(|mode| *mode != ProxyMode::Stall).await {
+        Ok(now) if *now == ProxyMode::Forward => {}
+        _ => return,
     }
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
