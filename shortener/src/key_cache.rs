@@ -72,8 +72,11 @@ impl KeyOwners {
         let changes = self.changes.load(Ordering::Acquire);
         let owner = store.owner_of_key_hash(&hash).await?;
         if let Some(owner) = owner {
-            if self.changes.load(Ordering::Acquire) == changes && self.trusted().is_some() {
-                owners.insert(hash, owner);
+            // Insert, then look again: a change heard in between (or a lost listener, which also counts as one)
+            // takes the entry back out, whichever way the two interleave.
+            owners.insert(hash.clone(), owner);
+            if self.changes.load(Ordering::Acquire) != changes {
+                owners.invalidate(&hash);
             }
         }
         Ok(owner)
