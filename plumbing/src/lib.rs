@@ -14,3 +14,11 @@ pub mod http;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
+
+/// This machine's host name (the pod's name under Kubernetes), for ZooKeeper nodes that say who holds them;
+/// `unknown` where the kernel does not tell.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}

@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use fred::{
     clients::Client,
-    prelude::{ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy},
+    prelude::{ClientLike, EventInterface, PubsubInterface},
 };
 use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
@@ -29,16 +29,8 @@ impl Subscriber {
     /// # Errors
     /// When the URL is invalid.
     pub async fn connect(options: &links::cache::CacheOptions) -> Result<Self, fred::error::Error> {
-        let config = Config::from_url(&options.url)?;
         let timeout = options.timeout;
-        let client = fred::types::Builder::from_config(config)
-            .with_connection_config(|connection| {
-                connection.connection_timeout = timeout;
-                connection.internal_command_timeout = timeout;
-            })
-            .with_performance_config(|performance| performance.default_command_timeout = timeout)
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build()?;
+        let client = options.client_builder()?.build()?;
         let subscriber = Self {
             client,
             channel: links::cache::invalidation_channel(&options.prefix),

@@ -145,7 +145,7 @@ impl Candidate {
         let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         call(options, client.mkdir(&options.path, &persistent)).await?;
         let prefix = format!("{}/{CANDIDATE_PREFIX}", options.path);
-        let owner = format!("{}:{}", hostname(), std::process::id());
+        let owner = format!("{}:{}", plumbing::hostname(), std::process::id());
         let ephemeral = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
         let (_, sequence) = call(
             options,
@@ -265,12 +265,6 @@ async fn reconnected(states: &mut zk::StateWatcher, shutdown: &Shutdown) -> Opti
 /// The sequence number ZooKeeper appended to a candidate node's name.
 fn sequence_of(child: &str) -> Option<i64> {
     child.strip_prefix(CANDIDATE_PREFIX)?.parse().ok()
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]

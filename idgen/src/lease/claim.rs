@@ -102,7 +102,7 @@ async fn take_free_worker(
     options: &LeaseOptions,
 ) -> Result<(u64, String), LeaseError> {
     let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
-    let owner = format!("{}:{}", hostname(), std::process::id());
+    let owner = format!("{}:{}", plumbing::hostname(), std::process::id());
     for worker in 0..worker_count {
         let path = format!("{root}/workers/{worker:04}");
         match call(
@@ -138,12 +138,6 @@ async fn settle(
     let grant = renew(claim, options.call_timeout, generator).await?;
     generator.grant(grant);
     Ok(grant.valid_until)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 #[cfg(test)]
