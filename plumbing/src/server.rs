@@ -98,7 +98,21 @@ impl Application {
             > + 'static,
         B: MessageBody + 'static,
     {
-        match Self::serve(listeners, app, registry, readiness, supervisor) {
+        let readiness = with_tasks(readiness, supervisor.clone());
+        let serve = move || -> anyhow::Result<(u16, u16, Vec<Server>)> {
+            let port = listeners.api.local_addr()?.port();
+            let admin_port = listeners.admin.local_addr()?.port();
+            let mut server = HttpServer::new(app)
+                .disable_signals()
+                .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
+            if listeners.http_workers > 0 {
+                server = server.workers(listeners.http_workers);
+            }
+            let api = server.listen(listeners.api)?.run();
+            let admin = admin::serve(listeners.admin, registry, readiness)?;
+            Ok((port, admin_port, vec![api, admin]))
+        };
+        match serve() {
             Ok((port, admin_port, servers)) => Ok(Self {
                 port,
                 admin_port,
@@ -111,41 +125,6 @@ impl Application {
                 Err(error)
             }
         }
-    }
-
-    fn serve<F, T, B>(
-        listeners: Listeners,
-        app: F,
-        registry: Registry,
-        readiness: ReadinessCheck,
-        supervisor: &Supervisor,
-    ) -> anyhow::Result<(u16, u16, Vec<Server>)>
-    where
-        F: Fn() -> App<T> + Send + Clone + 'static,
-        T: ServiceFactory<
-                ServiceRequest,
-                Config = (),
-                Response = ServiceResponse<B>,
-                Error = actix_web::Error,
-                InitError = (),
-            > + 'static,
-        B: MessageBody + 'static,
-    {
-        let port = listeners.api.local_addr()?.port();
-        let admin_port = listeners.admin.local_addr()?.port();
-        let mut server = HttpServer::new(app)
-            .disable_signals()
-            .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
-        if listeners.http_workers > 0 {
-            server = server.workers(listeners.http_workers);
-        }
-        let api = server.listen(listeners.api)?.run();
-        let admin = admin::serve(
-            listeners.admin,
-            registry,
-            with_tasks(readiness, supervisor.clone()),
-        )?;
-        Ok((port, admin_port, vec![api, admin]))
     }
 
     /// The API port.
