@@ -67,6 +67,7 @@ pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Appl
             .app_data(http_metrics.clone())
             .app_data(plumbing::http::query_config())
             .wrap(middleware::from_fn(plumbing::metrics::record))
+            .wrap(middleware::from_fn(plumbing::request_id::trace))
             .route("/v1/ids", web::get().to(take_ids))
             .route("/v1/ids/{id}", web::get().to(decode_id))
     };

@@ -133,6 +133,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             .app_data(plumbing::http::query_config())
             .wrap(middleware::from_fn(deadline::enforce))
             .wrap(middleware::from_fn(plumbing::metrics::record))
+            .wrap(middleware::from_fn(plumbing::request_id::trace))
             .configure(routes)
     };
     let stopping = Box::pin(async move {
