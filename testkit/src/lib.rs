@@ -4,6 +4,11 @@
 //! Each test gets its own database (created on the primary, visible on the replica, dropped when the test ends
 //! and swept if a crashed run left it), its own Redis key prefix and its own ZooKeeper chroot. A missing or
 //! unreachable service fails the test with a message that says how to start it; nothing passes silently.
+//!
+//! # Layout
+//! - this file: the database, Redis prefix and ZooKeeper chroot of one test.
+//! - [`proxy`]: a TCP proxy a test cuts or stalls, to make a dependency fail for real.
+//! - [`poll`]: `eventually`, the one polling helper with a deadline.
 #![forbid(unsafe_code)]
 #![expect(
     clippy::unwrap_used,
@@ -12,7 +17,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod poll;
 pub mod proxy;
+
+pub use poll::eventually;
 
 use rand::Rng;
 use tokio_postgres::NoTls;
@@ -87,25 +95,18 @@ impl TestDb {
             .await
             .unwrap()
             .get(0);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let caught_up: bool = replica
+        let caught_up = || async {
+            replica
                 .query_one(
                     "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
                     &[&lsn],
                 )
                 .await
                 .unwrap()
-                .get(0);
-            if caught_up {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the replica did not replay up to {lsn} in 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+                .get::<_, bool>(0)
+        };
+        let what = format!("the replica replayed up to {lsn}");
+        eventually(Duration::from_secs(10), &what, caught_up).await;
     }
 }
 
@@ -173,23 +174,17 @@ async fn sweep(admin: &tokio_postgres::Client) {
 }
 
 async fn wait_for_replica(url: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(Ok((client, connection))) =
+    let shows_it = || async {
+        let Ok(Ok((client, connection))) =
             tokio::time::timeout(Duration::from_secs(2), tokio_postgres::connect(url, NoTls)).await
-        {
-            tokio::spawn(connection);
-            if client.simple_query("SELECT 1").await.is_ok() {
-                return;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replica at {} never showed the test database",
-            redact(url)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        else {
+            return false;
+        };
+        tokio::spawn(connection);
+        client.simple_query("SELECT 1").await.is_ok()
+    };
+    let what = format!("the replica at {} shows the test database", redact(url));
+    eventually(Duration::from_secs(10), &what, shows_it).await;
 }
 
 fn with_database(url: &str, name: &str) -> String {

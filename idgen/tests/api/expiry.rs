@@ -15,7 +15,9 @@ use idgen::{config::IdgenArgs, Generator};
 
 use testkit::proxy::{ProxyMode, TcpProxy};
 
-use crate::helpers::{args, connect_string, eventually, lease, observer, server_of, worker_path};
+use testkit::eventually;
+
+use crate::helpers::{args, connect_string, lease, observer, server_of, worker_path};
 
 /// What a background drawer saw.
 struct Drawn {

@@ -1,12 +1,7 @@
 //! Generators leased from a test's own ZooKeeper chroot, an observer session on that chroot, and a TCP proxy
 //! that can partition a generator from ZooKeeper without touching the shared server.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use idgen::{
     clock::ManualClock, config::IdgenArgs, metrics::IdgenMetrics, Generator, LeaseError,
@@ -143,22 +138,6 @@ pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output =
     tokio::time::timeout(limit, future)
         .await
         .unwrap_or_else(|_| panic!("timed out after {limit:?} waiting until {what}"))
-}
-
-/// Polls `condition` every 20 ms until it holds, failing the test with `what` after `limit`.
-pub async fn eventually<F: Future<Output = bool>>(
-    limit: Duration,
-    what: &str,
-    mut condition: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The connect string for `chroot` (`host:port/path`) through `proxy` (testkit's TCP proxy: Stall is a

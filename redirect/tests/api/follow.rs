@@ -1,6 +1,7 @@
 //! `GET`/`HEAD /{code}`.
 
 use serde_json::json;
+use testkit::eventually;
 
 use crate::helpers::{link, spawn_pair};
 
@@ -338,20 +339,13 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     pair.sql("UPDATE links SET deleted_at = now() WHERE code = $1", &code)
         .await;
     let cache = pair.cache().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    let invalidated = || async {
         // What the shortener's DELETE does; repeated in case the subscriber was not connected yet.
         cache.invalidate(&code).await.expect("invalidate");
-        let status = follow().await.expect("answer").status();
-        if status == 410 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still {status}: the stale replica's copy was served after the invalidation"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        follow().await.expect("answer").status() == 410
+    };
+    let what = "410: the stale replica's copy is no longer served after the invalidation";
+    eventually(std::time::Duration::from_secs(10), what, invalidated).await;
     // And it stays gone: Redis now holds the primary's answer, not the replica's.
     assert_eq!(follow().await.expect("answer").status(), 410);
     assert_eq!(

@@ -247,22 +247,3 @@ pub async fn database_lookups(admin: &str) -> f64 {
         )
         .await
 }
-
-/// Polls `check` until it holds, failing with `what` after `within`.
-pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {within:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use links::{db::DatabaseArgs, store::Store};
 
-use crate::helpers::{eventually, link, spawn_pair};
+use testkit::eventually;
+
+use crate::helpers::{link, spawn_pair};
 
 async fn store(url: &str) -> Store {
     let pool = links::db::pool(url, "redirect-tests", DatabaseArgs::new(url).pool_options())

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{eventually, link, spawn_pair, tiers};
+use testkit::eventually;
+
+use crate::helpers::{link, spawn_pair, tiers};
 
 #[tokio::test]
 async fn a_deleted_and_published_code_is_a_410_on_every_replica_within_a_second() {

@@ -20,7 +20,7 @@ use shortener::{
     leader::{Election, ElectionOptions},
     startup::{build, connect_and_migrate},
 };
-use testkit::TestDb;
+use testkit::{eventually, TestDb};
 
 use crate::helpers::{error_code, spawn_app};
 
@@ -332,20 +332,6 @@ impl Instance {
     }
 }
 
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() {
     let db = TestDb::create().await;
@@ -355,7 +341,7 @@ async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() 
     let first = Instance::spawn(&db, &redis, &zookeeper).await;
     let second = Instance::spawn(&db, &redis, &zookeeper).await;
 
-    wait_until("one instance leads", || async {
+    eventually(DEADLINE, "one instance leads", || async {
         first.leads().await || second.leads().await
     })
     .await;
@@ -373,7 +359,7 @@ async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() 
         (second, first)
     };
     insert_expired(&db, "first-", 1).await;
-    wait_until("the leader purges", || async {
+    eventually(DEADLINE, "the leader purges", || async {
         !link_exists(&db, "first-1").await
     })
     .await;
@@ -384,9 +370,9 @@ async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() 
     );
 
     leader.stop().await;
-    wait_until("the other instance leads", || follower.leads()).await;
+    eventually(DEADLINE, "the other instance leads", || follower.leads()).await;
     insert_expired(&db, "second-", 1).await;
-    wait_until("the new leader purges", || async {
+    eventually(DEADLINE, "the new leader purges", || async {
         !link_exists(&db, "second-1").await
     })
     .await;
@@ -407,13 +393,19 @@ async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
     let supervisor = Supervisor::unregistered(shutdown.clone());
     let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
     let first = Election::start(options.clone(), gauge("first"), &supervisor);
-    wait_until("the first candidate leads", || async { first.is_leader() }).await;
+    eventually(DEADLINE, "the first candidate leads", || async {
+        first.is_leader()
+    })
+    .await;
     let second = Election::start(options.clone(), gauge("second"), &supervisor);
     let admin = zookeeper_client::Client::connect(&zookeeper)
         .await
         .expect("zookeeper");
     let candidates = || async { admin.list_children("/election").await.expect("children") };
-    wait_until("both stand", || async { candidates().await.len() == 2 }).await;
+    eventually(DEADLINE, "both stand", || async {
+        candidates().await.len() == 2
+    })
+    .await;
     assert!(first.is_leader() && !second.is_leader());
 
     // What the server does when the leader's session expires: its node goes.
@@ -424,11 +416,11 @@ async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
         .await
         .expect("delete the leader's node");
 
-    wait_until("the second candidate leads", || async {
+    eventually(DEADLINE, "the second candidate leads", || async {
         second.is_leader()
     })
     .await;
-    wait_until("the first stands again", || async {
+    eventually(DEADLINE, "the first stands again", || async {
         candidates().await.len() == 2
     })
     .await;
@@ -458,28 +450,34 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
     let through_proxy = format!("127.0.0.1:{}{chroot}", proxy.address().port());
     let first = Election::start(options(through_proxy), gauge("first"), &supervisor);
-    wait_until("the first candidate leads", || async { first.is_leader() }).await;
+    eventually(DEADLINE, "the first candidate leads", || async {
+        first.is_leader()
+    })
+    .await;
     let second = Election::start(options(direct.clone()), gauge("second"), &supervisor);
     let admin = zookeeper_client::Client::connect(&direct)
         .await
         .expect("zookeeper");
     let candidates = || async { admin.list_children("/election").await.expect("children") };
-    wait_until("both stand", || async { candidates().await.len() == 2 }).await;
+    eventually(DEADLINE, "both stand", || async {
+        candidates().await.len() == 2
+    })
+    .await;
 
     proxy.set(testkit::proxy::ProxyMode::Refuse);
 
-    wait_until("the cut-off leader steps down", || async {
+    eventually(DEADLINE, "the cut-off leader steps down", || async {
         !first.is_leader()
     })
     .await;
     // Its node lives until the server expires its session: the other candidate cannot lead before that.
-    wait_until("the second candidate leads", || async {
+    eventually(DEADLINE, "the second candidate leads", || async {
         second.is_leader()
     })
     .await;
     assert!(!first.is_leader(), "never two leaders");
     proxy.set(testkit::proxy::ProxyMode::Forward);
-    wait_until("the first stands again", || async {
+    eventually(DEADLINE, "the first stands again", || async {
         candidates().await.len() == 2
     })
     .await;

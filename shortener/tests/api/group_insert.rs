@@ -1,7 +1,7 @@
 //! The group inserter against the real PostgreSQL: requests that queue while a statement is in flight go in the
 //! next one together, each gets exactly its own links, and a request whose row the database refuses fails alone.
 
-use std::time::Duration;
+use std::{future::ready, time::Duration};
 
 use links::{db::DatabaseArgs, model::RedirectStatus};
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
@@ -10,7 +10,7 @@ use shortener::{
     group_insert::{GroupInserter, PendingLink},
     startup::connect_and_migrate,
 };
-use testkit::TestDb;
+use testkit::{eventually, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -62,19 +62,9 @@ async fn blocked_inserter(
             .expect("the first insert succeeds once the lock is gone");
         assert_eq!(links.len(), 1);
     });
-    wait_until(|| inserter.queued() == 0 && histogram.get_sample_count() == 1).await;
+    let first_done = || ready(inserter.queued() == 0 && histogram.get_sample_count() == 1);
+    eventually(DEADLINE, "the first statement is done", first_done).await;
     (inserter, histogram, locker, blocked)
-}
-
-async fn wait_until(condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -92,7 +82,10 @@ async fn requests_queued_behind_a_statement_share_the_next_one_and_each_gets_its
             tokio::spawn(async move { inserter.insert(links).await })
         })
         .collect();
-    wait_until(|| inserter.queued() == 50).await;
+    eventually(DEADLINE, "the 50 requests queue", || {
+        ready(inserter.queued() == 50)
+    })
+    .await;
     locker.batch_execute("COMMIT").await.expect("unlock");
 
     blocked.await.expect("first request");
@@ -123,7 +116,10 @@ async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out
     // No API key 424242 exists: the foreign key refuses this row, and with it the whole group statement.
     let orphan = send(vec![link(11, "orphan", Some(424_242))]);
     let taken = send(vec![link(12, "first", None)]);
-    wait_until(|| inserter.queued() == 3).await;
+    eventually(DEADLINE, "the three requests queue", || {
+        ready(inserter.queued() == 3)
+    })
+    .await;
     locker.batch_execute("COMMIT").await.expect("unlock");
     blocked.await.expect("first request");
 
@@ -165,7 +161,10 @@ async fn a_request_whose_caller_left_while_queued_creates_nothing() {
         let inserter = inserter.clone();
         tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)]).await })
     };
-    wait_until(|| inserter.queued() == 2).await;
+    eventually(DEADLINE, "the two requests queue", || {
+        ready(inserter.queued() == 2)
+    })
+    .await;
     // What the request deadline does to a request: its future is dropped while the link waits in the queue.
     abandoned.abort();
     assert!(abandoned.await.is_err_and(|error| error.is_cancelled()));
