@@ -9,6 +9,7 @@
 //! - this file: the database, Redis prefix and ZooKeeper chroot of one test.
 //! - [`proxy`]: a TCP proxy a test cuts or stalls, to make a dependency fail for real.
 //! - [`poll`]: `eventually`, the one polling helper with a deadline.
+//! - [`logs`]: the services' `tracing` output in the test's captured output.
 #![forbid(unsafe_code)]
 #![expect(
     clippy::unwrap_used,
@@ -17,6 +18,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod logs;
 pub mod poll;
 pub mod proxy;
 
@@ -60,8 +62,10 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Creates an empty database on the primary and waits until the replica has it too.
+    /// Creates an empty database on the primary and waits until the replica has it too. Installs the log capture
+    /// (every service test starts here or at [`zookeeper_chroot`]).
     pub async fn create() -> Self {
+        logs::capture();
         let admin_url = service_env("DATABASE_URL");
         let replica_admin_url = service_env("DATABASE_REPLICA_URL");
         let name = unique_name();
@@ -211,6 +215,7 @@ pub fn redis() -> (String, String) {
 
 /// A ZooKeeper connect string chrooted to a fresh node of this test's own (created here).
 pub async fn zookeeper_chroot() -> String {
+    logs::capture();
     use zookeeper_client as zk;
     let base = service_env("ZOOKEEPER_CONNECT");
     let connecting = zk::Client::connector()
