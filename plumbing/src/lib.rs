@@ -2,6 +2,7 @@
 //! the same way.
 //!
 //! # Layout
+//! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod clock;
 pub mod http;
 pub mod metrics;
 pub mod request_id;

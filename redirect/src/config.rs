@@ -1,6 +1,7 @@
 //! The redirect's command line. Every setting is a flag with an environment-variable fallback.
 
 use links::{cache::RedisArgs, db::DatabaseArgs};
+use plumbing::clock::SharedClock;
 
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +64,10 @@ pub struct RedirectArgs {
     /// Redis.
     #[command(flatten)]
     pub redis: RedisArgs,
+    /// Not a flag: what decides whether a link has expired and which day a hit counts for. Tests hand in a
+    /// manual clock to make expiry exact.
+    #[arg(skip = plumbing::clock::system())]
+    pub clock: SharedClock,
 }
 
 impl RedirectArgs {
@@ -96,6 +101,7 @@ impl RedirectArgs {
             permanent_max_age_secs: 3_600,
             database,
             redis,
+            clock: plumbing::clock::system(),
         }
     }
 }

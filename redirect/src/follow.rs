@@ -6,7 +6,6 @@ use actix_web::{
     http::{header::HeaderValue, Method},
     web, HttpRequest, HttpResponse,
 };
-use chrono::Utc;
 use links::{code, model::Target};
 
 use crate::{answer, hits::HitCounter, metrics::Metrics, resolver::Resolver};
@@ -21,6 +20,8 @@ pub struct RedirectState {
     pub metrics: Arc<Metrics>,
     /// `Cache-Control` of 301/308 answers, built once.
     pub permanent_max_age: HeaderValue,
+    /// Decides expiry and the day a hit counts for; injected so tests set the time.
+    pub clock: plumbing::clock::SharedClock,
 }
 
 /// `GET`/`HEAD /{code}`; anything else is a 404. Codes that cannot exist (other characters, a `/`, too long)
@@ -36,7 +37,7 @@ pub async fn follow(req: HttpRequest, state: web::Data<RedirectState>) -> HttpRe
         } else {
             match state.resolver.resolve(code).await {
                 Ok(entry) => {
-                    let now = Utc::now();
+                    let now = state.clock.now();
                     let response = answer::respond(&req, &entry, now, &state.permanent_max_age);
                     if let Target::Live { id, .. } = entry.target {
                         if response.status().is_redirection() && method == Method::GET {

@@ -10,8 +10,8 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
 use links::{cache::RedisCache, db::DbError, model::Target, store::Store};
+use plumbing::clock::SharedClock;
 
 use crate::{breaker::Breaker, metrics::TierCounters};
 
@@ -54,6 +54,8 @@ pub struct Tiers {
     pub database_timeout: Duration,
     /// Bumped on each call, so successive lookups start at successive replicas.
     pub next_replica: AtomicUsize,
+    /// Bounds a found link's Redis TTL by the time it has left.
+    pub clock: SharedClock,
 }
 
 impl Tiers {
@@ -170,7 +172,7 @@ impl Tiers {
         }
         let ttl = match target {
             Target::Unknown => self.negative_ttl,
-            _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), Utc::now()),
+            _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
         match timed(&redis.breaker, redis.cache.put(code, target, ttl)).await {
             Ok(()) => redis.breaker.succeeded(),

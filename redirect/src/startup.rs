@@ -89,6 +89,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         hits,
         metrics,
         permanent_max_age,
+        clock: args.clock.clone(),
     });
     let readiness = readiness(state.clone());
     // One handler for every path: actix's pattern routes (`/{code}`) match with a regex engine, which showed up
@@ -158,6 +159,7 @@ async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result
         negative_ttl: Duration::from_secs(args.negative_ttl_secs),
         database_timeout: Duration::from_millis(args.database_lookup_timeout_ms),
         next_replica: AtomicUsize::new(0),
+        clock: args.clock.clone(),
     })
 }
 

@@ -139,6 +139,10 @@ pub struct ServeArgs {
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
+    /// Not a flag: what checks that an expiry lies ahead and which day "today" is. Tests hand in a manual
+    /// clock, so a day boundary or an expiry happens when they say.
+    #[arg(skip = plumbing::clock::system())]
+    pub clock: plumbing::clock::SharedClock,
 }
 
 impl ServeArgs {
@@ -171,6 +175,7 @@ impl ServeArgs {
                 enabled: false,
                 ..CleanupArgs::default()
             },
+            clock: plumbing::clock::system(),
         }
     }
 

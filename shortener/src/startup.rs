@@ -120,6 +120,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         allow_anonymous: args.allow_anonymous,
         created,
         degraded,
+        clock: args.clock.clone(),
     });
     let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
         args.request_timeout_ms,

@@ -37,6 +37,8 @@ pub struct AppState {
     pub created: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.
     pub degraded: IntCounterVec,
+    /// Now, for expiry checks and cache TTLs, and today for hit counts; injected so tests set the time.
+    pub clock: plumbing::clock::SharedClock,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
 //! `GET`/`HEAD /{code}`.
 
+use plumbing::clock::Clock as _;
 use serde_json::json;
 use testkit::eventually;
 
@@ -122,7 +123,7 @@ async fn a_deleted_link_is_a_410() {
 #[tokio::test]
 async fn an_expired_link_is_a_410_even_from_the_cache() {
     let pair = spawn_pair().await;
-    let expires_at = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let expires_at = (pair.clock.now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
     let code = pair
         .shorten(json!({"long_url": "https://example.com/soon", "expires_at": expires_at}))
         .await;
@@ -141,7 +142,7 @@ async fn an_expired_link_is_a_410_even_from_the_cache() {
         .await
         .expect("redis put");
 
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    pair.clock.advance(chrono::Duration::milliseconds(1600));
 
     assert_eq!(pair.follow(&code).await.status(), 410);
 }

@@ -1,9 +1,10 @@
 //! `spawn_pair`: a shortener and a redirect sharing one test database (read through its replica), one Redis
-//! prefix and one ZooKeeper chroot.
+//! prefix, one ZooKeeper chroot and one manual clock.
 
+use chrono::Utc;
 use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs};
-use plumbing::shutdown::Shutdown;
+use plumbing::{clock::ManualClock, shutdown::Shutdown};
 use redirect::config::RedirectArgs;
 use serde_json::json;
 use testkit::TestDb;
@@ -17,6 +18,8 @@ pub struct TestPair {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub redis: RedisArgs,
+    /// The time both services read: a test moves it instead of sleeping.
+    pub clock: ManualClock,
     shutdown: Shutdown,
 }
 
@@ -25,21 +28,24 @@ pub async fn spawn_pair() -> TestPair {
     let (redis_url, prefix) = testkit::redis();
     let redis = RedisArgs::new(redis_url, prefix);
     let shutdown = Shutdown::new();
+    let clock = ManualClock::at(Utc::now());
 
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
-    let args =
+    let mut args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
+    args.clock = clock.shared();
     let shortener = shortener::startup::build(args, shutdown.clone())
         .await
         .expect("the shortener starts");
     let shortener_address = format!("http://127.0.0.1:{}", shortener.port());
     tokio::spawn(shortener.run_until_stopped(shutdown.clone()));
 
-    let args = RedirectArgs::for_tests(
+    let mut args = RedirectArgs::for_tests(
         DatabaseArgs::new(&db.url),
         vec![db.replica_url.clone()],
         redis.clone(),
     );
+    args.clock = clock.shared();
     let redirect = redirect::startup::build(args, shutdown.clone())
         .await
         .expect("the redirect starts");
@@ -63,6 +69,7 @@ pub async fn spawn_pair() -> TestPair {
         client,
         db,
         redis,
+        clock,
         shutdown,
     }
 }
@@ -115,13 +122,15 @@ impl TestPair {
         }
     }
 
-    /// Settings of a redirect on the pair's database (through its replica) and Redis prefix.
+    /// Settings of a redirect on the pair's database (through its replica), Redis prefix and clock.
     pub fn redirect_args(&self) -> RedirectArgs {
-        RedirectArgs::for_tests(
+        let mut args = RedirectArgs::for_tests(
             DatabaseArgs::new(&self.db.url),
             vec![self.db.replica_url.clone()],
             self.redis.clone(),
-        )
+        );
+        args.clock = self.clock.shared();
+        args
     }
 
     /// `GET {base}/{code}` on any redirect.

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use links::{db::DatabaseArgs, store::Store};
 
+use plumbing::clock::Clock as _;
 use testkit::eventually;
 
 use crate::helpers::{link, spawn_pair};
@@ -44,7 +45,7 @@ async fn redirects_are_flushed_to_link_hits_and_head_requests_are_not_counted() 
         .await
         .expect("one row for today")
         .get(0);
-    assert_eq!(today, chrono::Utc::now().date_naive());
+    assert_eq!(today, pair.clock.now().date_naive());
 }
 
 #[tokio::test]

@@ -2,7 +2,6 @@
 //! the web page's chart.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppState};
@@ -71,7 +70,7 @@ pub async fn hits(
         });
     }
     let code = path.into_inner();
-    let today = Utc::now().date_naive();
+    let today = state.clock.now().date_naive();
     let per_day = state
         .store
         .daily_hits(caller.owner_id, &code, today, days)

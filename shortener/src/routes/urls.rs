@@ -142,7 +142,7 @@ pub async fn create(
     creator: Creator,
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = check(body.into_inner(), &state, Utc::now())?;
+    let checked = check(body.into_inner(), &state, state.clock.now())?;
     let outcome = create_all(&state, creator, vec![Ok(checked)])
         .await?
         .pop()
@@ -220,7 +220,7 @@ pub async fn create_batch(
             ),
         });
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let checked = items
         .into_iter()
         .map(|item| {
@@ -390,7 +390,7 @@ async fn reusable(
 /// Best effort: the links are already durable. Overwrites any negative entry and announces the codes, so a code
 /// that was unknown a moment ago redirects at once on every replica.
 async fn write_through(state: &AppState, links: &[Link]) {
-    let now = Utc::now();
+    let now = state.clock.now();
     let entries: Vec<(&str, Target, std::time::Duration)> = links
         .iter()
         .map(|link| {

@@ -3,7 +3,7 @@
 
 use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs, store::Store};
-use plumbing::shutdown::Shutdown;
+use plumbing::{clock::ManualClock, shutdown::Shutdown};
 use serde_json::Value;
 use shortener::{config::ServeArgs, startup};
 use testkit::TestDb;
@@ -17,6 +17,9 @@ pub struct TestApp {
     pub redis: RedisArgs,
     pub store: Store,
     pub shutdown: Shutdown,
+    /// The time the shortener reads ("today", whether an expiry lies ahead): a test moves it instead of
+    /// waiting for the wall clock.
+    pub clock: ManualClock,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -42,6 +45,8 @@ pub async fn spawn_app_on(
         .expect("database");
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
     let mut args = ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
+    let clock = ManualClock::at(chrono::Utc::now());
+    args.clock = clock.shared();
     configure(&mut args);
     let shutdown = Shutdown::new();
     let app = startup::build(args, shutdown.clone())
@@ -66,6 +71,7 @@ pub async fn spawn_app_on(
         redis,
         store,
         shutdown,
+        clock,
     }
 }
 

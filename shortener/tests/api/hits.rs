@@ -1,7 +1,8 @@
 //! `GET /v1/urls/{code}/hits`: hits per day over the last N days (UTC), zero days filled, bounded, scoped to the
 //! caller.
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
+use plumbing::clock::Clock as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -16,8 +17,10 @@ async fn record(app: &TestApp, code: &str, day: NaiveDate, hits: i64) {
     .await;
 }
 
-fn days_ago(days: u64) -> NaiveDate {
-    Utc::now()
+/// The day `days` before the shortener's today, read from its clock, so a run across UTC midnight agrees with it.
+fn days_ago(app: &TestApp, days: u64) -> NaiveDate {
+    app.clock
+        .now()
         .date_naive()
         .checked_sub_days(Days::new(days))
         .expect("a date")
@@ -29,9 +32,9 @@ async fn days_without_hits_are_filled_with_zero_oldest_first() {
     let code = app
         .shorten(json!({"long_url": "https://example.com/hits"}))
         .await;
-    record(&app, &code, days_ago(0), 7).await;
-    record(&app, &code, days_ago(2), 5).await;
-    record(&app, &code, days_ago(40), 100).await;
+    record(&app, &code, days_ago(&app, 0), 7).await;
+    record(&app, &code, days_ago(&app, 2), 5).await;
+    record(&app, &code, days_ago(&app, 40), 100).await;
 
     let response = app
         .call(
@@ -49,9 +52,9 @@ async fn days_without_hits_are_filled_with_zero_oldest_first() {
             "code": code,
             "total": 12,
             "days": [
-                {"day": days_ago(2).to_string(), "hits": 5},
-                {"day": days_ago(1).to_string(), "hits": 0},
-                {"day": days_ago(0).to_string(), "hits": 7},
+                {"day": days_ago(&app, 2).to_string(), "hits": 5},
+                {"day": days_ago(&app, 1).to_string(), "hits": 0},
+                {"day": days_ago(&app, 0).to_string(), "hits": 7},
             ]
         })
     );
@@ -63,9 +66,9 @@ async fn the_default_is_30_days_and_365_reaches_older_hits() {
     let code = app
         .shorten(json!({"long_url": "https://example.com/window"}))
         .await;
-    record(&app, &code, days_ago(29), 3).await;
-    record(&app, &code, days_ago(30), 4).await;
-    record(&app, &code, days_ago(364), 5).await;
+    record(&app, &code, days_ago(&app, 29), 3).await;
+    record(&app, &code, days_ago(&app, 30), 4).await;
+    record(&app, &code, days_ago(&app, 364), 5).await;
 
     let default: Value = app
         .call(Method::GET, &format!("/v1/urls/{code}/hits"), &app.api_key)
@@ -88,7 +91,7 @@ async fn the_default_is_30_days_and_365_reaches_older_hits() {
     assert_eq!(default_days.len(), 30);
     assert_eq!(
         default_days[0],
-        json!({"day": days_ago(29).to_string(), "hits": 3})
+        json!({"day": days_ago(&app, 29).to_string(), "hits": 3})
     );
     assert_eq!(default["total"], 3);
     assert_eq!(year["days"].as_array().expect("days").len(), 365);
@@ -125,7 +128,7 @@ async fn another_keys_link_a_deleted_link_and_an_unknown_code_are_404() {
     let code = app
         .shorten(json!({"long_url": "https://example.com/theirs"}))
         .await;
-    record(&app, &code, days_ago(0), 1).await;
+    record(&app, &code, days_ago(&app, 0), 1).await;
     let other = app.other_key().await;
 
     let theirs = app
