@@ -63,7 +63,7 @@ kill "${pids[-1]}"; unset 'pids[-1]'
 
 # Uniform keys with the local cache off: every request is a Redis GET (Zipf would let single flight merge them).
 serve redirect-redis 8192 "$redirect" --listen 127.0.0.1:8192 --admin-listen 127.0.0.1:9192 --http-workers 1 \
-  --local-cache-capacity 0
+  --local-cache-memory-mb 0
 measure redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'

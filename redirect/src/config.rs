@@ -33,9 +33,11 @@ pub struct RedirectArgs {
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = 5)]
     pub negative_ttl_secs: u64,
-    /// Most entries in the in-process cache (0 turns it off: every lookup goes to Redis).
-    #[arg(long, env = "LOCAL_CACHE_CAPACITY", default_value_t = 100_000)]
-    pub local_cache_capacity: u64,
+    /// Memory for the in-process cache, in MiB (0 turns it off: every lookup goes to Redis). Entries weigh
+    /// what they hold in the process (~680 bytes for a 60-byte URL, so 192 MiB is ~290k links); the default
+    /// fits a 512 MiB pod.
+    #[arg(long, env = "LOCAL_CACHE_MEMORY_MB", default_value_t = 192)]
+    pub local_cache_memory_mb: u64,
     /// How long a found link stays in the in-process cache, in seconds. Invalidation messages drop entries
     /// sooner; this bounds how stale an entry can be when a message was missed.
     #[arg(long, env = "LOCAL_CACHE_TTL_SECS", default_value_t = 60)]
@@ -91,7 +93,7 @@ impl RedirectArgs {
             replica_urls,
             confirm_misses_on_primary: true,
             negative_ttl_secs: 5,
-            local_cache_capacity: 10_000,
+            local_cache_memory_mb: 16,
             local_cache_ttl_secs: 60,
             database_lookup_timeout_ms: 1_000,
             breaker_failures: 5,

@@ -138,10 +138,10 @@ impl Flusher {
                 () = shutdown.wait() => break,
             }
             self.flush(&mut pending).await;
-            let entries = self.local.entry_count();
-            self.metrics
-                .local_cache_entries
-                .set(i64::try_from(entries).unwrap_or(i64::MAX));
+            let (entries, bytes) = self.local.size();
+            let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+            self.metrics.local_cache_entries.set(gauge(entries));
+            self.metrics.local_cache_bytes.set(gauge(bytes));
         }
         self.flush(&mut pending).await;
         if !pending.counts.is_empty() {

@@ -92,6 +92,8 @@ pub struct Metrics {
     pub hit_flush_failures: IntCounter,
     /// Entries in the in-process cache (updated on every flush tick).
     pub local_cache_entries: IntGauge,
+    /// What those entries weigh, in bytes (bounded by `--local-cache-memory-mb`).
+    pub local_cache_bytes: IntGauge,
     /// Invalidation messages applied, and whole-cache drops after reconnects.
     pub invalidations: IntCounterVec,
     backends: BackendVecs,
@@ -187,6 +189,10 @@ impl Metrics {
             "redirect_local_cache_entries",
             "Entries in the in-process cache",
         )?;
+        let local_cache_bytes = IntGauge::new(
+            "redirect_local_cache_bytes",
+            "Bytes the in-process cache's entries weigh",
+        )?;
         let invalidations = IntCounterVec::new(
             Opts::new(
                 "redirect_invalidations_total",
@@ -206,6 +212,7 @@ impl Metrics {
         registry.register(Box::new(hits_dropped.clone()))?;
         registry.register(Box::new(hit_flush_failures.clone()))?;
         registry.register(Box::new(local_cache_entries.clone()))?;
+        registry.register(Box::new(local_cache_bytes.clone()))?;
         registry.register(Box::new(invalidations.clone()))?;
         let backends = BackendVecs {
             latency,
@@ -237,6 +244,7 @@ impl Metrics {
             hits_dropped,
             hit_flush_failures,
             local_cache_entries,
+            local_cache_bytes,
             invalidations,
             backends,
         })

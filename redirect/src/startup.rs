@@ -46,7 +46,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     let local = Arc::new(LocalCache::new(
-        args.local_cache_capacity,
+        args.local_cache_memory_mb.saturating_mul(1 << 20),
         Duration::from_secs(args.local_cache_ttl_secs),
         Duration::from_secs(args.negative_ttl_secs),
     ));
