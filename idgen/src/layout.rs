@@ -110,8 +110,8 @@ impl Layout {
         self.worker_bits + self.sequence_bits
     }
 
-    /// How far the worker field is shifted left.
-    pub(crate) fn sequence_shift(&self) -> u8 {
+    /// How far the worker field is shifted left: past the sequence field, which sits below it.
+    pub(crate) fn worker_shift(&self) -> u8 {
         self.sequence_bits
     }
 
