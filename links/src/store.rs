@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{error::SqlState, Row};
+use tokio_postgres::Row;
 
 use crate::{
     apikey,
@@ -29,17 +29,6 @@ pub struct NewLink<'a> {
     pub owner_id: Option<i64>,
 }
 
-/// Why an insert did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum InsertError {
-    /// The code is already used (by an alias or another link) or retired (a purged link's tombstone).
-    #[error("code already taken")]
-    CodeTaken,
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
 /// Links and API keys in one PostgreSQL database.
 #[derive(Clone)]
 pub struct Store {
@@ -58,37 +47,6 @@ impl Store {
     /// The pool, for readiness checks and migrations.
     pub fn pool(&self) -> &Pool {
         &self.pool
-    }
-
-    /// Inserts a link; committed when this returns `Ok`.
-    ///
-    /// # Errors
-    /// [`InsertError::CodeTaken`] when the code exists; [`InsertError::Db`] otherwise.
-    pub async fn insert_link(&self, link: &NewLink<'_>) -> Result<Link, InsertError> {
-        let client = self.pool.get().await.map_err(DbError::from)?;
-        let sql = format!(
-            "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LINK_COLUMNS}"
-        );
-        let statement = client.prepare_cached(&sql).await.map_err(DbError::from)?;
-        let status = i16::try_from(link.redirect.code()).unwrap_or(302);
-        let url_hash = Sha256::digest(link.long_url.as_bytes()).to_vec();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &link.id,
-            &link.code,
-            &link.long_url,
-            &url_hash,
-            &link.expires_at,
-            &status,
-            &link.owner_id,
-        ];
-        match client.query_one(&statement, &params).await {
-            Ok(row) => Ok(link_from_row(&row)),
-            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(InsertError::CodeTaken)
-            }
-            Err(error) => Err(DbError::from(error).into()),
-        }
     }
 
     /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]). The code of a

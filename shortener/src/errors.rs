@@ -5,7 +5,7 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use links::{db::DbError, store::InsertError, validate::Invalid};
+use links::{db::DbError, validate::Invalid};
 use plumbing::http::error_response;
 
 /// What went wrong, as the client sees it.
@@ -50,17 +50,6 @@ impl From<DbError> for ApiError {
                 Self::Unavailable("the database")
             }
             other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<InsertError> for ApiError {
-    fn from(error: InsertError) -> Self {
-        match error {
-            InsertError::Db(db) => db.into(),
-            InsertError::CodeTaken => {
-                Self::Internal(anyhow::anyhow!("code taken where it cannot be"))
-            }
         }
     }
 }
