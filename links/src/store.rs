@@ -35,8 +35,24 @@ pub struct Store {
     pool: Pool,
 }
 
-pub(crate) const LINK_COLUMNS: &str =
-    "id, code, long_url, created_at, expires_at, redirect_status, owner_id";
+/// The columns [`link_from_row`] reads, in its order. A macro, not a `const`, so that `concat!` can build each
+/// statement that names them once, at compile time, instead of a `format!` per call.
+macro_rules! link_columns {
+    () => {
+        "id, code, long_url, created_at, expires_at, redirect_status, owner_id"
+    };
+}
+pub(crate) use link_columns;
+
+/// The caller's newest live link for a URL (see [`Store::find_reusable`]).
+const FIND_REUSABLE: &str = concat!(
+    "SELECT ",
+    link_columns!(),
+    " FROM links
+     WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
+       AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+     ORDER BY id DESC LIMIT 1"
+);
 
 impl Store {
     /// A store on `pool`.
@@ -140,13 +156,7 @@ impl Store {
         long_url: &str,
     ) -> Result<Option<Link>, DbError> {
         let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {LINK_COLUMNS} FROM links
-             WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
-               AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-             ORDER BY id DESC LIMIT 1"
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(FIND_REUSABLE).await?;
         let url_hash = Sha256::digest(long_url.as_bytes()).to_vec();
         let row = client
             .query_opt(&statement, &[&owner_id, &url_hash, &long_url])
