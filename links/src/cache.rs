@@ -12,7 +12,7 @@ use crate::model::{RedirectStatus, Target};
 
 /// A Redis failure: the caller degrades (skips write-through, falls back to PostgreSQL) and counts it.
 #[derive(Debug, thiserror::Error)]
-#[error("redis: {0}")]
+#[error("redis failed")]
 pub struct CacheError(#[from] fred::error::Error);
 
 /// Redis settings.

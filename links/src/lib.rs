@@ -12,10 +12,12 @@
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client, key names and the compact value codec.
 //! - [`apikey`]: API key generation and hashing.
+//! - [`chain`]: an error with its causes, for logs.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
 pub mod cache;
+pub mod chain;
 pub mod code;
 pub mod db;
 pub mod manage;

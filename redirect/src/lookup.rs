@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::Utc;
-use links::{cache::RedisCache, db::DbError, model::Target, store::Store};
+use links::{cache::RedisCache, chain::Chain, db::DbError, model::Target, store::Store};
 
 use crate::{breaker::Breaker, metrics::TierCounters};
 
@@ -104,7 +104,7 @@ impl Tiers {
             }
             Err(error) => {
                 redis.breaker.failed();
-                tracing::debug!(%error, "redis lookup failed; falling back to PostgreSQL");
+                tracing::debug!(error = %Chain(&error), "redis lookup failed; falling back to PostgreSQL");
                 None
             }
         }
@@ -176,7 +176,7 @@ impl Tiers {
             Ok(()) => redis.breaker.succeeded(),
             Err(error) => {
                 redis.breaker.failed();
-                tracing::debug!(%error, "redis fill skipped");
+                tracing::debug!(error = %Chain(&error), "redis fill skipped");
             }
         }
     }
@@ -191,5 +191,5 @@ async fn timed<T>(breaker: &Breaker, call: impl Future<Output = T>) -> T {
 }
 
 fn note_db_failure(which: &str, error: &DbError) {
-    tracing::warn!(%error, which, "database lookup failed");
+    tracing::warn!(error = %Chain(error), which, "database lookup failed");
 }

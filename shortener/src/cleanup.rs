@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use links::{cache::RedisCache, db::DbError, store::Store};
+use links::{cache::RedisCache, chain::Chain, db::DbError, store::Store};
 use plumbing::shutdown::Shutdown;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 use tokio::{sync::watch, task::JoinHandle};
@@ -180,7 +180,7 @@ impl Cleaner {
         while let Some(joined) = tasks.join_next().await {
             let error = match joined {
                 Ok(Ok(())) => continue,
-                Ok(Err(error)) => error.to_string(),
+                Ok(Err(error)) => Chain(&error).to_string(),
                 Err(panicked) => panicked.to_string(),
             };
             failures += 1;
@@ -262,7 +262,7 @@ async fn run(
                 "cleanup pass done"
             ),
             Ok(_) => tracing::debug!("cleanup pass found nothing to purge"),
-            Err(error) => tracing::warn!(%error, "cleanup pass failed; retrying next interval"),
+            Err(error) => tracing::warn!(error = %Chain(&error), "cleanup pass failed; retrying next interval"),
         }
     }
 }

@@ -241,17 +241,22 @@ pub async fn create_batch(
     };
     let results = outcomes
         .iter()
-        .map(|outcome| match outcome {
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
             Outcome::Created(link) => linked(201, link),
             Outcome::Reused(link) => linked(200, link),
-            Outcome::Failed(error) => BatchResult {
-                status: error.status_code().as_u16(),
-                link: None,
-                error: Some(ErrorDetail {
-                    code: error.code().to_owned(),
-                    message: error.to_string(),
-                }),
-            },
+            Outcome::Failed(error) => {
+                // An item's error is answered here, not by `error_response`: this is its one log.
+                error.log(Some(index));
+                BatchResult {
+                    status: error.status_code().as_u16(),
+                    link: None,
+                    error: Some(ErrorDetail {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    }),
+                }
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(BatchAnswer { results }))
@@ -314,10 +319,10 @@ async fn insert_round(
     outcomes: &mut [Option<Outcome>],
     created: &mut Vec<Link>,
 ) -> Result<Vec<(usize, Checked)>, ApiError> {
-    let ids = state.ids.next_ids(pending.len()).map_err(|error| {
-        tracing::warn!(%error, "no IDs");
-        ApiError::Unavailable("the ID generator")
-    })?;
+    let ids = state
+        .ids
+        .next_ids(pending.len())
+        .map_err(|error| ApiError::unavailable_because("the ID generator", error))?;
     let ids = ids
         .into_iter()
         .map(|id| {
@@ -409,6 +414,6 @@ async fn write_through(state: &AppState, links: &[Link]) {
             .degraded
             .with_label_values(&["redis", "write_through"])
             .inc();
-        tracing::warn!(%error, links = links.len(), "write-through to Redis skipped");
+        tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
     }
 }
