@@ -10,7 +10,7 @@
 //! - [`store`]: the SQL for links and API keys on the hot paths (create, redirect lookup, authentication).
 //! - [`manage`]: the SQL behind managing links and keys: an owner's links, batch inserts, key administration.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
-//! - [`cache`]: the Redis client, key names and the compact value codec.
+//! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
 //! - [`chain`]: an error with its causes, for logs.
 #![forbid(unsafe_code)]
