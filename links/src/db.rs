@@ -89,6 +89,13 @@ impl From<deadpool_postgres::PoolError> for DbError {
     }
 }
 
+/// Default of `--database-pool-size`, and of [`PoolOptions`].
+const DEFAULT_POOL_SIZE: usize = 16;
+/// Default of `--database-connect-timeout-ms`, and of [`PoolOptions`].
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// Default of `--database-statement-timeout-ms`, and of [`PoolOptions`].
+const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
+
 /// Pool settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
@@ -103,9 +110,9 @@ pub struct PoolOptions {
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
-            max_size: 16,
-            connect_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(5),
+            max_size: DEFAULT_POOL_SIZE,
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
         }
     }
 }
@@ -197,13 +204,13 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Most connections per pool.
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub database_pool_size: usize,
     /// Bound on connecting and on waiting for a pooled connection, in milliseconds.
-    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2_000)]
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_CONNECT_TIMEOUT_MS)]
     pub database_connect_timeout_ms: u64,
     /// Server-side bound on every statement, in milliseconds.
-    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = DEFAULT_STATEMENT_TIMEOUT_MS)]
     pub database_statement_timeout_ms: u64,
 }
 
@@ -212,9 +219,9 @@ impl DatabaseArgs {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             database_url: url.into(),
-            database_pool_size: 16,
-            database_connect_timeout_ms: 2_000,
-            database_statement_timeout_ms: 5_000,
+            database_pool_size: DEFAULT_POOL_SIZE,
+            database_connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            database_statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
         }
     }
 
@@ -237,13 +244,19 @@ mod tests {
 
     #[test]
     fn a_bad_url_keeps_the_parser_error_as_its_source() {
-        let error = pool("postgres://localhost:notaport/db", "tests", PoolOptions::default())
-            .expect_err("the port does not parse");
+        let error = pool(
+            "postgres://localhost:notaport/db",
+            "tests",
+            PoolOptions::default(),
+        )
+        .expect_err("the port does not parse");
 
         assert!(matches!(error, DbError::Config(_)), "{error:?}");
         let source = error.source().expect("a source");
         assert!(source.is::<tokio_postgres::Error>(), "{source:?}");
-        assert!(Chain(&error).to_string().starts_with("invalid database settings: "));
+        assert!(Chain(&error)
+            .to_string()
+            .starts_with("invalid database settings: "));
     }
 
     #[tokio::test]

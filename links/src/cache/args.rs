@@ -4,6 +4,11 @@ use std::time::Duration;
 
 use super::CacheOptions;
 
+/// Default of `RedisArgs::redis_timeout_ms`, for the flag and for the constructors.
+const DEFAULT_REDIS_TIMEOUT_MS: u64 = 250;
+/// Default of `RedisArgs::cache_ttl_secs`, for the flag and for the constructors.
+const DEFAULT_CACHE_TTL_SECS: u64 = 86_400;
+
 /// Redis flags shared by the services: they must agree on the URL and the prefix.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
@@ -19,10 +24,10 @@ pub struct RedisArgs {
     #[arg(long, env = "REDIS_PREFIX", default_value = "snowlink:")]
     pub redis_prefix: String,
     /// Bound on every Redis command and on connecting, in milliseconds.
-    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = DEFAULT_REDIS_TIMEOUT_MS)]
     pub redis_timeout_ms: u64,
     /// How long a link stays cached, in seconds (jittered by ±10%, never past the link's expiry).
-    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 86_400)]
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = DEFAULT_CACHE_TTL_SECS)]
     pub cache_ttl_secs: u64,
 }
 
@@ -32,8 +37,8 @@ impl RedisArgs {
         Self {
             redis_url: url.into(),
             redis_prefix: prefix.into(),
-            redis_timeout_ms: 250,
-            cache_ttl_secs: 86_400,
+            redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
+            cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,
         }
     }
 
