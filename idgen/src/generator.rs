@@ -116,8 +116,7 @@ impl Generator {
         self.ceiling_ms.store(ceiling, Ordering::SeqCst);
         self.valid_until_ns
             .store(self.nanos_since_origin(grant.valid_until), Ordering::SeqCst);
-        let worker_bits =
-            (grant.worker << self.layout.worker_shift()) & self.layout.worker_mask();
+        let worker_bits = (grant.worker << self.layout.worker_shift()) & self.layout.worker_mask();
         let _ = self
             .state
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {

@@ -262,7 +262,9 @@ async fn run(
                 "cleanup pass done"
             ),
             Ok(_) => tracing::debug!("cleanup pass found nothing to purge"),
-            Err(error) => tracing::warn!(error = %Chain(&error), "cleanup pass failed; retrying next interval"),
+            Err(error) => {
+                tracing::warn!(error = %Chain(&error), "cleanup pass failed; retrying next interval")
+            }
         }
     }
 }

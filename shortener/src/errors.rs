@@ -69,10 +69,7 @@ impl ApiError {
     }
 
     /// `dependency` is down because of `cause`, which is logged with the answer.
-    pub fn unavailable_because(
-        dependency: &'static str,
-        cause: impl Into<anyhow::Error>,
-    ) -> Self {
+    pub fn unavailable_because(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable {
             dependency,
             cause: Some(cause.into()),

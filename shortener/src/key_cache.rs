@@ -170,7 +170,9 @@ impl KeyOwners {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(_))) => self.forget_all(),
                 Some(Ok(_)) => {}
-                Some(Err(error)) => return tracing::warn!(error = %Chain(&error), "API key change listener failed"),
+                Some(Err(error)) => {
+                    return tracing::warn!(error = %Chain(&error), "API key change listener failed")
+                }
                 None => return tracing::warn!("API key change listener: connection closed"),
             }
         }
