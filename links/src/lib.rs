@@ -7,8 +7,9 @@
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
 //! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
-//! - [`store`]: the SQL for links and API keys on the hot paths (create, redirect lookup, authentication).
-//! - [`manage`]: the SQL behind managing links and keys: an owner's links, batch inserts, key administration.
+//! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
+//! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
+//!   manages them and keys: an owner's links, key administration.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
