@@ -2,7 +2,7 @@
 //! made and checked, how it is stored in PostgreSQL and cached in Redis.
 //!
 //! # Layout
-//! - [`model`]: `Link`, `RedirectStatus`, and `Target` (what a redirect needs).
+//! - [`model`]: `Link`, `RedirectStatus`, and `Resolution` (what a redirect needs).
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
 //! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use crate::{
     apikey,
     db::DbError,
-    model::{Link, RedirectStatus, Target},
+    model::{Link, RedirectStatus, Resolution},
 };
 
 /// A link to insert.
@@ -65,12 +65,12 @@ impl Store {
         &self.pool
     }
 
-    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]). The code of a
+    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Resolution::at`]). The code of a
     /// link purged by the cleanup is a tombstone in `retired_codes`: gone, never unknown. One round trip.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn find_target(&self, code: &str) -> Result<Target, DbError> {
+    pub async fn resolve(&self, code: &str) -> Result<Resolution, DbError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
@@ -82,12 +82,12 @@ impl Store {
             )
             .await?;
         let Some(row) = client.query_opt(&statement, &[&code]).await? else {
-            return Ok(Target::Unknown);
+            return Ok(Resolution::Unknown);
         };
         if row.get::<_, bool>(4) {
-            return Ok(Target::Gone);
+            return Ok(Resolution::Gone);
         }
-        Ok(Target::Live {
+        Ok(Resolution::Live {
             id: row.get(0),
             long_url: row.get(1),
             redirect: redirect_from_row(&row, 2),

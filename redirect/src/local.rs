@@ -14,14 +14,14 @@ use std::{
 };
 
 use actix_web::http::header::HeaderValue;
-use links::model::Target;
+use links::model::Resolution;
 use moka::{sync::Cache, Expiry};
 
 /// A resolved code, shared by every answer that uses it.
 #[derive(Debug)]
 pub struct Entry {
     /// What the tiers said. Expiry is checked on every answer, not here.
-    pub target: Target,
+    pub target: Resolution,
     /// The `Location` header of a live link, built once so an answer clones a reference count, not the URL.
     pub location: Option<HeaderValue>,
 }
@@ -29,9 +29,9 @@ pub struct Entry {
 impl Entry {
     /// The entry for `target`. A URL that is not a valid header value cannot be stored by the shortener; it
     /// is answered as unknown rather than with a broken header.
-    pub fn new(target: Target) -> Self {
+    pub fn new(target: Resolution) -> Self {
         let location = match &target {
-            Target::Live { long_url, .. } => HeaderValue::from_str(long_url).ok(),
+            Resolution::Live { long_url, .. } => HeaderValue::from_str(long_url).ok(),
             _ => None,
         };
         Self { target, location }
@@ -53,7 +53,7 @@ impl Expiry<Box<str>, Arc<Entry>> for EntryLifetime {
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(match entry.target {
-            Target::Unknown => self.negative_ttl,
+            Resolution::Unknown => self.negative_ttl,
             _ => self.ttl,
         })
     }
@@ -157,7 +157,7 @@ mod tests {
     use links::model::RedirectStatus;
 
     fn live() -> Arc<Entry> {
-        Arc::new(Entry::new(Target::Live {
+        Arc::new(Entry::new(Resolution::Live {
             long_url: "https://example.com/".into(),
             redirect: RedirectStatus::Found302,
             expires_at: None,

@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::Utc;
-use links::{cache::RedisCache, chain::Chain, db::DbError, model::Target, store::Store};
+use links::{cache::RedisCache, chain::Chain, db::DbError, model::Resolution, store::Store};
 
 use crate::{breaker::Breaker, metrics::TierCounters};
 
@@ -69,7 +69,7 @@ impl Tiers {
         code: &str,
         tiers: &TierCounters,
         changed: bool,
-    ) -> Result<Target, Unavailable> {
+    ) -> Result<Resolution, Unavailable> {
         if changed {
             let target = self
                 .ask(&self.primary, code, "primary")
@@ -81,7 +81,7 @@ impl Tiers {
         }
         if let Some(target) = self.ask_redis(code).await {
             match target {
-                Target::Unknown => tiers.negative.inc(),
+                Resolution::Unknown => tiers.negative.inc(),
                 _ => tiers.redis.inc(),
             }
             return Ok(target);
@@ -92,7 +92,7 @@ impl Tiers {
         Ok(target)
     }
 
-    async fn ask_redis(&self, code: &str) -> Option<Target> {
+    async fn ask_redis(&self, code: &str) -> Option<Resolution> {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return None;
@@ -110,9 +110,9 @@ impl Tiers {
         }
     }
 
-    async fn ask_databases(&self, code: &str) -> Result<Target, Unavailable> {
+    async fn ask_databases(&self, code: &str) -> Result<Resolution, Unavailable> {
         if let Some(found) = self.ask_replicas(code).await {
-            if found != Target::Unknown || !self.confirm_misses_on_primary {
+            if found != Resolution::Unknown || !self.confirm_misses_on_primary {
                 return Ok(found);
             }
         }
@@ -122,7 +122,7 @@ impl Tiers {
     }
 
     /// The first replica's answer, trying each once from the round-robin position; `None` when none answers.
-    async fn ask_replicas(&self, code: &str) -> Option<Target> {
+    async fn ask_replicas(&self, code: &str) -> Option<Resolution> {
         let count = self.replicas.len();
         let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
@@ -135,11 +135,11 @@ impl Tiers {
     }
 
     /// One database's answer; `None` when its breaker is open, or it fails or takes too long.
-    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Target> {
+    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Resolution> {
         if !database.breaker.allow() {
             return None;
         }
-        let lookup = database.store.find_target(code);
+        let lookup = database.store.resolve(code);
         match timed(
             &database.breaker,
             tokio::time::timeout(self.database_timeout, lookup),
@@ -163,13 +163,13 @@ impl Tiers {
         }
     }
 
-    async fn fill_redis(&self, code: &str, target: &Target) {
+    async fn fill_redis(&self, code: &str, target: &Resolution) {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return;
         }
         let ttl = match target {
-            Target::Unknown => self.negative_ttl,
+            Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), Utc::now()),
         };
         match timed(&redis.breaker, redis.cache.put(code, target, ttl)).await {

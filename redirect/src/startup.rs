@@ -13,7 +13,7 @@ use actix_web::{
 };
 use anyhow::Context as _;
 use chrono::Utc;
-use links::{cache::RedisCache, code, db, model::Target, store::Store};
+use links::{cache::RedisCache, code, db, model::Resolution, store::Store};
 use plumbing::{admin, shutdown::Shutdown};
 use prometheus::Registry;
 
@@ -258,7 +258,7 @@ async fn follow(req: HttpRequest, state: web::Data<RedirectState>) -> HttpRespon
                 Ok(entry) => {
                     let now = Utc::now();
                     let response = answer::respond(&req, &entry, now, &state.permanent_max_age);
-                    if let Target::Live { id, .. } = entry.target {
+                    if let Resolution::Live { id, .. } = entry.target {
                         if response.status().is_redirection() && method == Method::GET {
                             state.hits.record(id, now);
                         }

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::model::{RedirectStatus, Target};
+use crate::model::{RedirectStatus, Resolution};
 
 /// How long a target may stay cached: `base`, shortened to the time the link has left, and never past it.
-pub fn ttl_for(target: &Target, base: Duration, now: DateTime<Utc>) -> Duration {
+pub fn ttl_for(target: &Resolution, base: Duration, now: DateTime<Utc>) -> Duration {
     match target {
-        Target::Live {
+        Resolution::Live {
             expires_at: Some(expires_at),
             ..
         } => {
@@ -22,9 +22,9 @@ pub fn ttl_for(target: &Target, base: Duration, now: DateTime<Utc>) -> Duration 
 
 /// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
 /// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
-pub fn encode(target: &Target) -> String {
+pub fn encode(target: &Resolution) -> String {
     match target {
-        Target::Live {
+        Resolution::Live {
             long_url,
             redirect,
             expires_at,
@@ -35,16 +35,16 @@ pub fn encode(target: &Target) -> String {
                 .unwrap_or_default();
             format!("1|{}|{expires}|{id}|{long_url}", redirect.code())
         }
-        Target::Gone => "g".to_owned(),
-        Target::Unknown => "u".to_owned(),
+        Resolution::Gone => "g".to_owned(),
+        Resolution::Unknown => "u".to_owned(),
     }
 }
 
 /// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten).
-pub fn decode(value: &str) -> Option<Target> {
+pub fn decode(value: &str) -> Option<Resolution> {
     match value {
-        "g" => return Some(Target::Gone),
-        "u" => return Some(Target::Unknown),
+        "g" => return Some(Resolution::Gone),
+        "u" => return Some(Resolution::Unknown),
         _ => {}
     }
     let mut fields = value.strip_prefix("1|")?.splitn(4, '|');
@@ -55,7 +55,7 @@ pub fn decode(value: &str) -> Option<Target> {
     };
     let id = fields.next()?.parse().ok()?;
     let long_url = fields.next()?.to_owned();
-    Some(Target::Live {
+    Some(Resolution::Live {
         long_url,
         redirect,
         expires_at,
@@ -67,8 +67,8 @@ pub fn decode(value: &str) -> Option<Target> {
 mod tests {
     use super::*;
 
-    fn live(expires_at: Option<DateTime<Utc>>) -> Target {
-        Target::Live {
+    fn live(expires_at: Option<DateTime<Utc>>) -> Resolution {
+        Resolution::Live {
             long_url: "https://example.com/a|b?c=d".into(),
             redirect: RedirectStatus::Permanent308,
             expires_at,
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn every_target_survives_a_round_trip() {
         let at = Utc.timestamp_millis_opt(1_800_000_000_123).single();
-        for target in [live(None), live(at), Target::Gone, Target::Unknown] {
+        for target in [live(None), live(at), Resolution::Gone, Resolution::Unknown] {
             assert_eq!(decode(&encode(&target)), Some(target));
         }
     }

@@ -8,7 +8,7 @@ use fred::prelude::{
     ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy,
 };
 
-use crate::model::Target;
+use crate::model::Resolution;
 
 mod args;
 mod channel;
@@ -101,7 +101,7 @@ impl RedisCache {
     ///
     /// # Errors
     /// When Redis fails or times out.
-    pub async fn get(&self, code: &str) -> Result<Option<Target>, CacheError> {
+    pub async fn get(&self, code: &str) -> Result<Option<Resolution>, CacheError> {
         let value: Option<String> = self.client.get(self.key(code)).await?;
         Ok(value.as_deref().and_then(decode))
     }
@@ -110,7 +110,12 @@ impl RedisCache {
     ///
     /// # Errors
     /// When Redis fails or times out.
-    pub async fn put(&self, code: &str, target: &Target, ttl: Duration) -> Result<(), CacheError> {
+    pub async fn put(
+        &self,
+        code: &str,
+        target: &Resolution,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
         self.client
             .set::<(), _, _>(self.key(code), encode(target), Some(px(ttl)), None, false)
             .await?;
@@ -124,7 +129,7 @@ impl RedisCache {
     /// When Redis fails or times out (the links are durable regardless; the caller counts it).
     pub async fn put_created(
         &self,
-        entries: &[(&str, Target, Duration)],
+        entries: &[(&str, Resolution, Duration)],
     ) -> Result<(), CacheError> {
         if entries.is_empty() {
             return Ok(());
@@ -182,7 +187,9 @@ impl RedisCache {
         pipeline.del::<(), _>(keys).await?;
         let channel = self.invalidation_channel();
         for code in codes {
-            pipeline.publish::<(), _, _>(&channel, code.as_str()).await?;
+            pipeline
+                .publish::<(), _, _>(&channel, code.as_str())
+                .await?;
         }
         pipeline.all::<()>().await?;
         Ok(())

@@ -8,7 +8,7 @@ use idgen::config::IdgenArgs;
 use links::{
     cache::{RedisArgs, RedisCache},
     db::DatabaseArgs,
-    model::Target,
+    model::Resolution,
     store::Store,
 };
 use plumbing::shutdown::Shutdown;
@@ -158,7 +158,7 @@ async fn a_pass_purges_expired_and_deleted_links_leaves_live_ones_and_keeps_tomb
     }
     assert!(matches!(
         cache.get("still-live").await.expect("redis answers"),
-        Some(Target::Live { .. })
+        Some(Resolution::Live { .. })
     ));
 }
 
@@ -183,10 +183,7 @@ async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
         links::db::pool(&app.db.url, "tests", links::db::PoolOptions::default()).expect("pool"),
     );
 
-    let target = store
-        .find_target("printed-on-a-poster")
-        .await
-        .expect("lookup");
+    let target = store.resolve("printed-on-a-poster").await.expect("lookup");
     // Straight into the table, past the service's own checks: the database itself refuses the code.
     let inserted = sql(&app.db)
         .await
@@ -200,7 +197,7 @@ async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
         .create(json!({"long_url": "https://phishing.example/", "alias": "printed-on-a-poster"}))
         .await;
 
-    assert_eq!(target, Target::Gone);
+    assert_eq!(target, Resolution::Gone);
     assert_eq!(
         inserted.expect_err("refused").code(),
         Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
@@ -208,8 +205,8 @@ async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
     assert_eq!(through_the_api.status(), 409);
     assert_eq!(error_code(through_the_api).await, "alias_taken");
     assert_eq!(
-        store.find_target("never-existed").await.expect("lookup"),
-        Target::Unknown
+        store.resolve("never-existed").await.expect("lookup"),
+        Resolution::Unknown
     );
 }
 
