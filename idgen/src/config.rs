@@ -5,25 +5,16 @@ use std::time::Duration;
 
 use crate::{layout::DEFAULT_EPOCH_MS, Layout, LayoutError, LeaseOptions};
 
-/// Default of `IdgenArgs::lease_root`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `IdgenArgs::new`, so the two cannot drift.
 const DEFAULT_LEASE_ROOT: &str = "/snowlink/idgen";
-/// Default of `IdgenArgs::session_timeout_ms`, for the flag and for the constructors.
 const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
-/// Default of `IdgenArgs::zookeeper_timeout_ms`, for the flag and for the constructors.
 const DEFAULT_ZOOKEEPER_TIMEOUT_MS: u64 = 3_000;
-/// Default of `IdgenArgs::lease_safety_margin_ms`, for the flag and for the constructors.
 const DEFAULT_LEASE_SAFETY_MARGIN_MS: u64 = 2_000;
-/// Default of `IdgenArgs::mark_interval_ms`, for the flag and for the constructors.
 const DEFAULT_MARK_INTERVAL_MS: u64 = 1_000;
-/// Default of `IdgenArgs::max_mark_wait_ms`, for the flag and for the constructors.
 const DEFAULT_MAX_MARK_WAIT_MS: u64 = 30_000;
-/// Default of `IdgenArgs::time_bits`, for the flag and for the constructors.
 const DEFAULT_TIME_BITS: u8 = 41;
-/// Default of `IdgenArgs::worker_bits`, for the flag and for the constructors.
 const DEFAULT_WORKER_BITS: u8 = 10;
-/// Default of `IdgenArgs::sequence_bits`, for the flag and for the constructors.
 const DEFAULT_SEQUENCE_BITS: u8 = 12;
-/// Default of `IdgenArgs::max_clock_backwards_ms`, for the flag and for the constructors.
 const DEFAULT_MAX_CLOCK_BACKWARDS_MS: u64 = 5;
 
 /// ID layout and worker-ID lease settings.

@@ -89,11 +89,9 @@ impl From<deadpool_postgres::PoolError> for DbError {
     }
 }
 
-/// Default of `--database-pool-size`, and of [`PoolOptions`].
+// Defaults, each written once for its flag, for `DatabaseArgs::new` and for `PoolOptions::default`.
 const DEFAULT_POOL_SIZE: usize = 16;
-/// Default of `--database-connect-timeout-ms`, and of [`PoolOptions`].
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
-/// Default of `--database-statement-timeout-ms`, and of [`PoolOptions`].
 const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
 
 /// Pool settings.

@@ -2,21 +2,14 @@
 
 use links::{cache::RedisArgs, db::DatabaseArgs};
 
-/// Default of `RedirectArgs::reuse_port`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `RedirectArgs::for_tests`, so the two cannot drift.
 const DEFAULT_REUSE_PORT: bool = false;
-/// Default of `RedirectArgs::confirm_misses_on_primary`, for the flag and for the constructors.
 const DEFAULT_CONFIRM_MISSES_ON_PRIMARY: bool = true;
-/// Default of `RedirectArgs::negative_ttl_secs`, for the flag and for the constructors.
 const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
-/// Default of `RedirectArgs::local_cache_ttl_secs`, for the flag and for the constructors.
 const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 60;
-/// Default of `RedirectArgs::database_lookup_timeout_ms`, for the flag and for the constructors.
 const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
-/// Default of `RedirectArgs::breaker_failures`, for the flag and for the constructors.
 const DEFAULT_BREAKER_FAILURES: u32 = 5;
-/// Default of `RedirectArgs::breaker_cooldown_ms`, for the flag and for the constructors.
 const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1_000;
-/// Default of `RedirectArgs::permanent_max_age_secs`, for the flag and for the constructors.
 const DEFAULT_PERMANENT_MAX_AGE_SECS: u64 = 3_600;
 
 /// Settings of the redirect service.

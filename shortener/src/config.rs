@@ -69,15 +69,11 @@ pub enum KeysCommand {
     },
 }
 
-/// Default of `ServeArgs::rate_limit_anonymous_per_minute`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `ServeArgs::for_tests`, so the two cannot drift.
 const DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE: u32 = 10;
-/// Default of `ServeArgs::rate_limit_anonymous_burst`, for the flag and for the constructors.
 const DEFAULT_RATE_LIMIT_ANONYMOUS_BURST: u32 = 5;
-/// Default of `ServeArgs::request_timeout_ms`, for the flag and for the constructors.
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
-/// Default of `ServeArgs::insert_workers`, for the flag and for the constructors.
 const DEFAULT_INSERT_WORKERS: u16 = 2;
-/// Default of `ServeArgs::api_key_cache_secs`, for the flag and for the constructors.
 const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
 
 /// `serve` settings.
@@ -239,7 +235,7 @@ impl ServeArgs {
     }
 }
 
-/// Default of `PurgeArgs::cleanup_batch`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `PurgeArgs::default`, so the two cannot drift.
 const DEFAULT_CLEANUP_BATCH: u32 = 1000;
 
 /// How much one cleanup statement purges.
@@ -259,9 +255,8 @@ impl Default for PurgeArgs {
     }
 }
 
-/// Default of `CleanupArgs::cleanup_election_path`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `CleanupArgs::default`, so the two cannot drift.
 const DEFAULT_CLEANUP_ELECTION_PATH: &str = "/snowlink/shortener/cleanup";
-/// Default of `CleanupArgs::cleanup_interval`, in seconds, for the flag and for the constructors.
 const DEFAULT_CLEANUP_INTERVAL_SECS: &str = "60";
 
 /// The expiry cleanup inside `serve`: it runs on the one instance elected leader in ZooKeeper.

@@ -152,7 +152,7 @@ impl ResponseError for ApiError {
 mod tests {
     use std::{error::Error as _, str::FromStr, sync::Arc};
 
-    use actix_web::{body::to_bytes, ResponseError};
+    use actix_web::{body::to_bytes, ResponseError as _};
     use links::db::DbError;
 
     use super::ApiError;
@@ -161,6 +161,14 @@ mod tests {
     fn dependency_error() -> tokio_postgres::Error {
         tokio_postgres::Config::from_str("postgres://localhost:notaport/db")
             .expect_err("the port does not parse")
+    }
+
+    /// The status and body the client gets for `error`.
+    async fn answer(error: &ApiError) -> (u16, String) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let body = to_bytes(response.into_body()).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
     }
 
     #[test]
@@ -178,11 +186,9 @@ mod tests {
         let detail = dependency_error().to_string();
         let error = ApiError::from(DbError::Config(Arc::new(dependency_error())));
 
-        let response = error.error_response();
-        let body = to_bytes(response.into_body()).await.expect("body");
-        let body = String::from_utf8_lossy(&body);
+        let (status, body) = answer(&error).await;
 
-        assert_eq!(error.status_code().as_u16(), 500);
+        assert_eq!(status, 500);
         assert!(body.contains("\"internal\""), "{body}");
         assert!(!body.contains(&detail), "{body}");
     }
@@ -192,11 +198,9 @@ mod tests {
         let detail = dependency_error().to_string();
         let error = ApiError::from(DbError::from(dependency_error()));
 
-        let response = error.error_response();
-        let body = to_bytes(response.into_body()).await.expect("body");
-        let body = String::from_utf8_lossy(&body);
+        let (status, body) = answer(&error).await;
 
-        assert_eq!(error.status_code().as_u16(), 503);
+        assert_eq!(status, 503);
         assert!(body.contains("the database is unavailable"), "{body}");
         assert!(!body.contains(&detail), "{body}");
     }

@@ -4,9 +4,8 @@ use std::time::Duration;
 
 use super::CacheOptions;
 
-/// Default of `RedisArgs::redis_timeout_ms`, for the flag and for the constructors.
+// Defaults, each written once for its flag and for `RedisArgs::new`, so the two cannot drift.
 const DEFAULT_REDIS_TIMEOUT_MS: u64 = 250;
-/// Default of `RedisArgs::cache_ttl_secs`, for the flag and for the constructors.
 const DEFAULT_CACHE_TTL_SECS: u64 = 86_400;
 
 /// Redis flags shared by the services: they must agree on the URL and the prefix.
