@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idgen::{
     clock::SystemClock,
     metrics::IdgenMetrics,
-    service::{Application, ServiceArgs},
+    service::{build, ServiceArgs},
     Generator, Grant, Layout,
 };
 use plumbing::shutdown::Shutdown;
@@ -99,7 +99,7 @@ fn http_service(c: &mut Criterion) {
             http_workers: 2,
             idgen: idgen::config::IdgenArgs::new(testkit::zookeeper_chroot().await),
         };
-        let app = Application::build(args, shutdown.clone())
+        let app = build(args, shutdown.clone())
             .await
             .expect("the idgen service starts");
         let url = format!("http://127.0.0.1:{}/v1/ids?count=1000", app.port());

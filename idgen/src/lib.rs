@@ -23,7 +23,7 @@ pub mod service;
 
 use std::{sync::Arc, time::Duration};
 
-use plumbing::shutdown::Shutdown;
+use plumbing::tasks::Supervisor;
 
 pub use generator::{GenerateError, Generator, Grant};
 pub use layout::{Decoded, Layout, LayoutError};
@@ -37,14 +37,15 @@ pub struct LeasedGenerator {
     pub keeper: LeaseKeeper,
 }
 
-/// Builds the generator these flags describe and leases its worker ID.
+/// Builds the generator these flags describe and leases its worker ID; the lease is kept by a task of
+/// `supervisor` until its shutdown.
 ///
 /// # Errors
 /// A bad layout, or a lease that cannot be taken (ZooKeeper unreachable, every worker ID taken).
 pub async fn start(
     args: &config::IdgenArgs,
     metrics: metrics::IdgenMetrics,
-    shutdown: Shutdown,
+    supervisor: &Supervisor,
 ) -> anyhow::Result<LeasedGenerator> {
     use anyhow::Context as _;
     let layout = args
@@ -64,7 +65,7 @@ pub async fn start(
         max_backwards,
         metrics,
     ));
-    let keeper = LeaseKeeper::start(args.lease(), Arc::clone(&generator), shutdown)
+    let keeper = LeaseKeeper::start(args.lease(), Arc::clone(&generator), supervisor)
         .await
         .with_context(|| {
             format!(

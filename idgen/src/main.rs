@@ -1,8 +1,8 @@
 //! The idgen binary: serves Snowflake IDs over HTTP for services that do not embed the library.
 
 use clap::Parser;
-use idgen::service::{Application, ServiceArgs};
-use plumbing::{shutdown::Shutdown, telemetry};
+use idgen::service::{build, ServiceArgs};
+use plumbing::{server, telemetry};
 
 /// Snowflake-style 64-bit IDs over HTTP, with the worker ID leased from ZooKeeper.
 ///
@@ -21,17 +21,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, "info");
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
-    let app = Application::build(cli.service, shutdown.clone()).await?;
-    tracing::info!(
-        port = app.port(),
-        admin_port = app.admin_port(),
-        "idgen listening"
-    );
-    app.run_until_stopped(shutdown).await?;
-    Ok(())
+    server::main("idgen", cli.log_format, |shutdown| {
+        build(cli.service, shutdown)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! The idgen HTTP service: `GET /v1/ids?count=N` and `GET /v1/ids/{id}` on the API port, `/metrics`,
 //! `/healthz` and `/readyz` (ready only while a worker ID is leased) on the admin port.
 
-use std::{net::TcpListener, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{dev::Server, http::StatusCode, middleware, web, App, HttpResponse, HttpServer};
-use anyhow::Context as _;
-use plumbing::{admin, http::error_response, metrics::HttpMetrics, shutdown::Shutdown};
+use actix_web::{http::StatusCode, middleware, web, App, HttpResponse};
+use plumbing::{
+    admin,
+    http::error_response,
+    metrics::HttpMetrics,
+    server::{Application, ListenOptions, Listeners},
+    shutdown::Shutdown,
+    tasks::Supervisor,
+};
 use prometheus::Registry;
 use serde::Deserialize;
 
-use crate::{
-    config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator, LeaseKeeper,
-};
+use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator};
 
 /// Most IDs one request may take.
 pub const MAX_COUNT: usize = 10_000;
@@ -33,87 +37,56 @@ pub struct ServiceArgs {
     pub idgen: IdgenArgs,
 }
 
-/// The running service.
-pub struct Application {
-    port: u16,
-    admin_port: u16,
-    servers: Vec<Server>,
-    keeper: LeaseKeeper,
+impl ServiceArgs {
+    fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            http_workers: self.http_workers,
+            reuse_port: false,
+        }
+    }
 }
 
-impl Application {
-    /// Leases a worker ID and binds both listeners (port 0 picks a free port).
-    ///
-    /// # Errors
-    /// A bad layout, no lease, or an address that cannot be bound.
-    pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let registry = Registry::new();
-        let idgen_metrics = IdgenMetrics::register(&registry)?;
-        let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
-        let leased = crate::start(&args.idgen, idgen_metrics, shutdown).await?;
-        let listener = TcpListener::bind(&args.listen)
-            .with_context(|| format!("cannot bind --listen {}", args.listen))?;
-        let admin_listener = TcpListener::bind(&args.admin_listen)
-            .with_context(|| format!("cannot bind --admin-listen {}", args.admin_listen))?;
-        let port = listener.local_addr()?.port();
-        let admin_port = admin_listener.local_addr()?.port();
+/// Binds both listeners (port 0 picks a free port), leases a worker ID and serves; the lease is released once
+/// `shutdown` has triggered and the servers have drained.
+///
+/// # Errors
+/// An address that cannot be bound, a bad layout, or no lease.
+pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Application> {
+    let listeners = Listeners::bind(&args.listen_options())?;
+    let registry = Registry::new();
+    let supervisor = Supervisor::new(&registry, shutdown)?;
+    let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
+    let leased = crate::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
+    let readiness = readiness(Arc::clone(&leased.generator));
+    let generator = web::Data::from(leased.generator);
+    let app = move || {
+        App::new()
+            .app_data(generator.clone())
+            .app_data(http_metrics.clone())
+            .app_data(plumbing::http::query_config())
+            .wrap(middleware::from_fn(plumbing::metrics::record))
+            .wrap(middleware::from_fn(plumbing::request_id::trace))
+            .route("/v1/ids", web::get().to(take_ids))
+            .route("/v1/ids/{id}", web::get().to(decode_id))
+    };
+    let stopping = Box::pin(leased.keeper.stopped());
+    Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
+}
 
-        let generator = web::Data::from(Arc::clone(&leased.generator));
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(generator.clone())
-                .app_data(http_metrics.clone())
-                .app_data(plumbing::http::query_config())
-                .wrap(middleware::from_fn(plumbing::metrics::record))
-                .route("/v1/ids", web::get().to(take_ids))
-                .route("/v1/ids/{id}", web::get().to(decode_id))
+/// `/readyz`: ready only while a worker ID is leased.
+fn readiness(generator: Arc<Generator>) -> admin::ReadinessCheck {
+    Arc::new(move || {
+        let leased = generator.worker().is_some();
+        Box::pin(async move {
+            if leased {
+                Ok(())
+            } else {
+                Err(vec!["zookeeper_lease".to_owned()])
+            }
         })
-        .disable_signals()
-        .shutdown_timeout(10);
-        if args.http_workers > 0 {
-            server = server.workers(args.http_workers);
-        }
-        let api = server.listen(listener)?.run();
-
-        let ready_generator = Arc::clone(&leased.generator);
-        let readiness: admin::ReadinessCheck = Arc::new(move || {
-            let leased = ready_generator.worker().is_some();
-            Box::pin(async move {
-                if leased {
-                    Ok(())
-                } else {
-                    Err(vec!["zookeeper_lease".to_owned()])
-                }
-            })
-        });
-        let admin = admin::serve(admin_listener, registry, readiness)?;
-        Ok(Self {
-            port,
-            admin_port,
-            servers: vec![api, admin],
-            keeper: leased.keeper,
-        })
-    }
-
-    /// The API port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The admin port.
-    pub fn admin_port(&self) -> u16 {
-        self.admin_port
-    }
-
-    /// Serves until `shutdown`, then releases the worker ID.
-    ///
-    /// # Errors
-    /// When a server fails.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let served = admin::run_until_stopped(self.servers, shutdown).await;
-        self.keeper.stopped().await;
-        served
-    }
+    })
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs, model::Resolution};
 use loadtest::seed::{self, Seed};
 use plumbing::shutdown::Shutdown;
-use shortener::{config::ServeArgs, startup::Application};
+use shortener::{config::ServeArgs, startup};
 
 #[tokio::test]
 async fn seed_creates_the_asked_number_of_codes() {
@@ -18,7 +18,7 @@ async fn seed_creates_the_asked_number_of_codes() {
         IdgenArgs::new(testkit::zookeeper_chroot().await),
     );
     let shutdown = Shutdown::new();
-    let app = Application::build(args, shutdown.clone())
+    let app = startup::build(args, shutdown.clone())
         .await
         .expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());

@@ -5,14 +5,20 @@
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
+//! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
 //! - [`shutdown`]: SIGTERM/SIGINT and the token background tasks stop on.
+//! - [`server`]: binding, the API and admin servers, and the `main` every service binary runs.
+//! - [`tasks`]: background tasks whose panics and early ends are logged, counted and seen by `/readyz`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod http;
 pub mod metrics;
+pub mod request_id;
+pub mod server;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;
 
 /// This machine's host name (the pod's name under Kubernetes), for ZooKeeper nodes that say who holds them;

@@ -24,7 +24,8 @@ pub struct RedirectArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "REDIRECT_HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
-    /// Share the listen port with other replicas (SO_REUSEPORT), so several processes serve one port.
+    /// Share the listen port with other replicas (SO_REUSEPORT), so several processes serve one port. Never the
+    /// admin port: each replica answers its own probes and scrapes.
     #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = DEFAULT_REUSE_PORT)]
     pub reuse_port: bool,
     /// PostgreSQL read replica for lookups (repeatable, or comma separated); without one, lookups use the primary.
@@ -75,6 +76,16 @@ pub struct RedirectArgs {
 }
 
 impl RedirectArgs {
+    /// Where the API and admin servers listen.
+    pub fn listen_options(&self) -> plumbing::server::ListenOptions {
+        plumbing::server::ListenOptions {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            http_workers: self.http_workers,
+            reuse_port: self.reuse_port,
+        }
+    }
+
     /// Settings for tests: ports chosen by the OS, everything else given.
     pub fn for_tests(database: DatabaseArgs, replica_urls: Vec<String>, redis: RedisArgs) -> Self {
         Self {

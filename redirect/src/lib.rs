@@ -14,13 +14,15 @@
 //! - [`hits`]: hit counting and the batched flush.
 //! - [`metrics`]: the Prometheus series, resolved once for the hot path.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
-//! - [`startup`]: building and running the application.
+//! - [`follow`]: the handler of `GET`/`HEAD /{code}` and the state it shares.
+//! - [`startup`]: building the service as a list of steps, and the order it stops in.
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod breaker;
 pub mod config;
 pub mod flight;
+pub mod follow;
 pub mod hits;
 pub mod invalidation;
 pub mod local;

@@ -1,8 +1,8 @@
 //! The redirect binary: parses the command line and runs the service.
 
 use clap::Parser;
-use plumbing::{shutdown::Shutdown, telemetry};
-use redirect::{config::RedirectArgs, startup::Application};
+use plumbing::{server, telemetry};
+use redirect::{config::RedirectArgs, startup::build};
 
 /// snowlink redirect: answers GET/HEAD /{code} with the link's 301/302/307/308.
 ///
@@ -22,18 +22,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // No per-request logging on the hot path at the default level.
-    telemetry::init(cli.log_format, "info");
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
-    let app = Application::build(cli.redirect).await?;
-    tracing::info!(
-        port = app.port(),
-        admin_port = app.admin_port(),
-        "redirect listening"
-    );
-    app.run_until_stopped(shutdown).await?;
-    Ok(())
+    server::main("redirect", cli.log_format, |shutdown| {
+        build(cli.redirect, shutdown)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use links::{cache::RedisCache, chain::Chain, db::DbError, store::Store};
-use plumbing::shutdown::Shutdown;
+use plumbing::{
+    shutdown::Shutdown,
+    tasks::{Need, Supervisor, Task},
+};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::watch;
 
 /// One batch, one statement, one transaction. `link_hits` rows go with their links by the foreign key's
 /// `ON DELETE CASCADE`. The two branches of the filter match the two partial indexes (expiring links; deleted
@@ -202,24 +205,29 @@ pub async fn run_once(
 
 /// The recurring cleanup of `serve`: a pass every interval while this instance leads.
 pub struct CleanupTask {
-    task: JoinHandle<()>,
+    task: Task,
 }
 
 impl CleanupTask {
-    /// Starts ticking; a tick purges only while `leader` says so.
+    /// Starts ticking in a task of `supervisor`; a tick purges only while `leader` says so.
     pub fn start(
         cleaner: Cleaner,
         leader: watch::Receiver<bool>,
         interval: Duration,
-        shutdown: Shutdown,
+        supervisor: &Supervisor,
     ) -> Self {
-        let task = tokio::spawn(run(cleaner, leader, interval, shutdown));
+        let shutdown = supervisor.shutdown().clone();
+        let task = supervisor.spawn(
+            "cleanup",
+            Need::Optional,
+            run(cleaner, leader, interval, shutdown),
+        );
         Self { task }
     }
 
     /// Waits until the task has finished its batch in flight and stopped (after shutdown).
     pub async fn stopped(self) {
-        let _ = self.task.await;
+        self.task.stopped().await;
     }
 }
 

@@ -181,6 +181,25 @@ impl ServeArgs {
         }
     }
 
+    /// Where the API and admin servers listen.
+    pub fn listen_options(&self) -> plumbing::server::ListenOptions {
+        plumbing::server::ListenOptions {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            http_workers: self.http_workers,
+            reuse_port: false,
+        }
+    }
+
+    /// The base of short URLs, ending in `/` so that a code can be appended.
+    pub fn public_base_url(&self) -> url::Url {
+        let mut base = self.public_base_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        base
+    }
+
     /// The host names long URLs may not point at, lower-case.
     pub fn own_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = self

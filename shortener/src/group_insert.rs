@@ -13,11 +13,9 @@ use links::{
     model::{Link, RedirectStatus},
     store::{NewLink, Store},
 };
+use plumbing::tasks::{Need, Supervisor, Task};
 use prometheus::{Histogram, HistogramOpts, Registry};
-use tokio::{
-    sync::{mpsc, oneshot, Mutex},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Most rows in one statement: a full batch request's worth.
 const MAX_GROUP_ROWS: usize = 1000;
@@ -77,17 +75,18 @@ pub struct GroupInserter {
 
 /// The inserter tasks; they end once every [`GroupInserter`] is dropped and the queue is empty.
 pub struct Inserters {
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<Task>,
 }
 
 impl GroupInserter {
-    /// Starts `inserters` tasks (statements in flight at once; at least 1) inserting through `store`.
-    /// `rows_per_statement` observes the size of every statement tried (see [`rows_per_statement`]).
+    /// Starts `inserters` tasks of `supervisor` (statements in flight at once; at least 1) inserting through
+    /// `store`. `rows_per_statement` observes the size of every statement tried (see [`rows_per_statement`]).
     pub fn start(
         store: Store,
         inserters: usize,
         timeout: Duration,
         rows_per_statement: Histogram,
+        supervisor: &Supervisor,
     ) -> (Self, Inserters) {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -97,7 +96,11 @@ impl GroupInserter {
             rows_per_statement,
         };
         let tasks = (0..inserters.max(1))
-            .map(|_| tokio::spawn(direct.clone().run(Arc::clone(&receiver))))
+            // Essential: once every inserter is gone, every create fails.
+            .map(|_| {
+                let inserter = direct.clone().run(Arc::clone(&receiver));
+                supervisor.spawn("inserter", Need::Essential, inserter)
+            })
             .collect();
         (Self { queue, direct }, Inserters { tasks })
     }
@@ -132,7 +135,10 @@ impl Inserters {
     pub async fn stopped(self) {
         let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
         for task in self.tasks {
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
+            if tokio::time::timeout_at(deadline, task.stopped())
+                .await
+                .is_err()
+            {
                 tracing::warn!("inserts still queued at shutdown were abandoned");
                 return;
             }

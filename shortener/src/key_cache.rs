@@ -57,6 +57,11 @@ impl KeyOwners {
         })
     }
 
+    /// Whether owners are cached at all (a zero TTL turns caching off, and with it the change listener).
+    pub fn caches(&self) -> bool {
+        self.owners.is_some()
+    }
+
     /// The owner of the live key `key`, from the cache while it is trusted, else from the database.
     ///
     /// # Errors
@@ -95,17 +100,14 @@ impl KeyOwners {
         }
     }
 
-    /// Keeps a connection LISTENing on the change channel until `shutdown`; reconnects after failures. Does
-    /// nothing when caching is off.
+    /// Keeps a connection LISTENing on the change channel until `shutdown`; reconnects after failures. Only
+    /// worth running when [`KeyOwners::caches`].
     pub async fn listen(
         self: Arc<Self>,
         database_url: String,
         timeout: Duration,
         shutdown: Shutdown,
     ) {
-        if self.owners.is_none() {
-            return;
-        }
         loop {
             tokio::select! {
                 () = self.listen_once(&database_url, timeout) => {}

@@ -9,9 +9,12 @@
 
 use std::time::Duration;
 
-use plumbing::shutdown::Shutdown;
+use plumbing::{
+    shutdown::Shutdown,
+    tasks::{Need, Supervisor, Task},
+};
 use prometheus::IntGauge;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::watch;
 use zookeeper_client as zk;
 
 /// Where and how to campaign.
@@ -48,17 +51,23 @@ const CANDIDATE_PREFIX: &str = "candidate-";
 /// A running campaign: whether this instance leads, until shutdown.
 pub struct Election {
     leader: watch::Receiver<bool>,
-    task: JoinHandle<()>,
+    task: Task,
 }
 
 impl Election {
-    /// Starts campaigning in the background; `gauge` follows leadership (1 while held). ZooKeeper being down
-    /// now is not an error: the campaign retries with backoff until shutdown.
-    pub fn start(options: ElectionOptions, gauge: IntGauge, shutdown: Shutdown) -> Self {
+    /// Starts campaigning in a task of `supervisor`; `gauge` follows leadership (1 while held). ZooKeeper being
+    /// down now is not an error: the campaign retries with backoff until the supervisor's shutdown.
+    pub fn start(options: ElectionOptions, gauge: IntGauge, supervisor: &Supervisor) -> Self {
         let (sender, leader) = watch::channel(false);
         gauge.set(0);
         let leadership = Leadership { sender, gauge };
-        let task = tokio::spawn(campaign(options, leadership, shutdown));
+        let shutdown = supervisor.shutdown().clone();
+        // Optional: without it only the expiry cleanup stops; the redirect already answers expired links 410.
+        let task = supervisor.spawn(
+            "cleanup_election",
+            Need::Optional,
+            campaign(options, leadership, shutdown),
+        );
         Self { leader, task }
     }
 
@@ -74,7 +83,7 @@ impl Election {
 
     /// Waits until the campaign has ended and its node is deleted (after shutdown).
     pub async fn stopped(self) {
-        let _ = self.task.await;
+        self.task.stopped().await;
     }
 }
 

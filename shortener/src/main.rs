@@ -2,10 +2,10 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use plumbing::{shutdown::Shutdown, telemetry};
+use plumbing::{server, shutdown::Shutdown, telemetry};
 use shortener::{
     config::{Cli, Command, KeysArgs, KeysCommand},
-    startup::{connect_and_migrate, Application},
+    startup::{build, connect_and_migrate},
 };
 
 #[tokio::main]
@@ -14,15 +14,10 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format, "info");
     match cli.command {
         Command::Serve(args) => {
-            let shutdown = Shutdown::new();
-            shutdown.trigger_on_signals();
-            let app = Application::build(*args, shutdown.clone()).await?;
-            tracing::info!(
-                port = app.port(),
-                admin_port = app.admin_port(),
-                "shortener listening"
-            );
-            app.run_until_stopped(shutdown).await?;
+            server::main("shortener", cli.log_format, |shutdown| {
+                build(*args, shutdown)
+            })
+            .await?;
         }
         Command::Migrate(database) => {
             connect_and_migrate(&database).await?;

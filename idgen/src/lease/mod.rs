@@ -15,8 +15,11 @@ mod mark;
 
 use std::{sync::Arc, time::Duration};
 
-use plumbing::shutdown::Shutdown;
-use tokio::{task::JoinHandle, time::Instant as TokioInstant};
+use plumbing::{
+    shutdown::Shutdown,
+    tasks::{Need, Supervisor, Task},
+};
+use tokio::time::Instant as TokioInstant;
 use zookeeper_client as zk;
 
 use crate::generator::{Generator, Grant};
@@ -88,30 +91,36 @@ pub enum LeaseError {
 
 /// Holds a worker ID for a generator until shutdown.
 pub struct LeaseKeeper {
-    task: JoinHandle<()>,
+    task: Task,
 }
 
 impl LeaseKeeper {
-    /// Claims a worker ID, lets `generator` issue with it, and keeps the lease in the background until
-    /// `shutdown`, when it fences the generator, records its final mark and deletes its node so the ID is free
-    /// at once.
+    /// Claims a worker ID, lets `generator` issue with it, and keeps the lease in a task of `supervisor` until
+    /// its shutdown, when it fences the generator, records its final mark and deletes its node so the ID is
+    /// free at once.
     ///
     /// # Errors
     /// When ZooKeeper is unreachable at start, every worker ID is taken, or the worker ID's mark is absurd.
     pub async fn start(
         options: LeaseOptions,
         generator: Arc<Generator>,
-        shutdown: Shutdown,
+        supervisor: &Supervisor,
     ) -> Result<Self, LeaseError> {
+        let shutdown = supervisor.shutdown().clone();
         let (claim, valid_until) = claim::claim(&options, &generator, &shutdown).await?;
         tracing::info!(worker = claim.worker, path = %claim.path, "worker ID leased");
-        let task = tokio::spawn(keep(claim, valid_until, options, generator, shutdown));
+        // Essential: without the keeper the generator stops issuing for good once its deadline passes.
+        let task = supervisor.spawn(
+            "idgen_lease",
+            Need::Essential,
+            keep(claim, valid_until, options, generator, shutdown),
+        );
         Ok(Self { task })
     }
 
     /// Waits until the keeper has released the lease (after shutdown).
     pub async fn stopped(self) {
-        let _ = self.task.await;
+        self.task.stopped().await;
     }
 }
 

@@ -12,7 +12,7 @@ use idgen::{
     clock::ManualClock, config::IdgenArgs, metrics::IdgenMetrics, Generator, LeaseError,
     LeaseKeeper,
 };
-use plumbing::shutdown::Shutdown;
+use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use zookeeper_client as zk;
 
 /// Worker and mark nodes live under this root inside each chroot (the flag's default).
@@ -51,7 +51,12 @@ pub fn args(connect: &str) -> IdgenArgs {
 /// Leases through `idgen::start`, the embedders' entry point.
 pub async fn lease(args: &IdgenArgs) -> anyhow::Result<Leased> {
     let shutdown = Shutdown::new();
-    let started = idgen::start(args, IdgenMetrics::unregistered(), shutdown.clone()).await?;
+    let started = idgen::start(
+        args,
+        IdgenMetrics::unregistered(),
+        &Supervisor::unregistered(shutdown.clone()),
+    )
+    .await?;
     Ok(Leased {
         generator: started.generator,
         keeper: started.keeper,
@@ -72,7 +77,12 @@ pub fn manual_generator(args: &IdgenArgs, clock: &ManualClock) -> Arc<Generator>
 /// Leases for `generator` through the keeper directly.
 pub async fn lease_for(args: &IdgenArgs, generator: &Arc<Generator>) -> Result<Leased, LeaseError> {
     let shutdown = Shutdown::new();
-    let keeper = LeaseKeeper::start(args.lease(), Arc::clone(generator), shutdown.clone()).await?;
+    let keeper = LeaseKeeper::start(
+        args.lease(),
+        Arc::clone(generator),
+        &Supervisor::unregistered(shutdown.clone()),
+    )
+    .await?;
     Ok(Leased {
         generator: Arc::clone(generator),
         keeper,

@@ -1,7 +1,7 @@
 //! The HTTP service per the Contract: IDs and their decoding, 422 for a bad count or ID, and an admin port
 //! that reports the lease.
 
-use idgen::service::{Application, ServiceArgs};
+use idgen::service::{build, ServiceArgs};
 use plumbing::shutdown::Shutdown;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ async fn spawn_service() -> TestService {
         http_workers: 1,
         idgen: args(&testkit::zookeeper_chroot().await),
     };
-    let app = Application::build(service_args, shutdown.clone())
+    let app = build(service_args, shutdown.clone())
         .await
         .expect("the service starts");
     let (api, admin) = (
@@ -135,4 +135,29 @@ async fn the_admin_port_is_ready_and_reports_the_lease_while_one_is_held() {
         assert!(metrics.contains(series), "no {series} in\n{metrics}");
     }
     service.shutdown.trigger();
+}
+
+#[tokio::test]
+async fn an_admin_address_that_cannot_be_bound_fails_before_a_worker_id_is_leased() {
+    let chroot = testkit::zookeeper_chroot().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let service_args = ServiceArgs {
+        listen: "127.0.0.1:0".into(),
+        admin_listen: taken.local_addr().expect("address").to_string(),
+        http_workers: 1,
+        idgen: args(&chroot),
+    };
+
+    let error = build(service_args, Shutdown::new())
+        .await
+        .err()
+        .expect("the build fails");
+
+    assert!(format!("{error:#}").contains("--admin-listen"), "{error:#}");
+    let observer = crate::helpers::observer(&chroot).await;
+    let workers = observer
+        .list_children(&format!("{}/workers", crate::helpers::ROOT))
+        .await
+        .unwrap_or_default();
+    assert!(workers.is_empty(), "a worker ID was leased: {workers:?}");
 }

@@ -29,7 +29,7 @@ pub async fn spawn_pair() -> TestPair {
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
     let args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
-    let shortener = shortener::startup::Application::build(args, shutdown.clone())
+    let shortener = shortener::startup::build(args, shutdown.clone())
         .await
         .expect("the shortener starts");
     let shortener_address = format!("http://127.0.0.1:{}", shortener.port());
@@ -40,7 +40,7 @@ pub async fn spawn_pair() -> TestPair {
         vec![db.replica_url.clone()],
         redis.clone(),
     );
-    let redirect = redirect::startup::Application::build(args)
+    let redirect = redirect::startup::build(args, shutdown.clone())
         .await
         .expect("the redirect starts");
     let redirect_address = format!("http://127.0.0.1:{}", redirect.port());
@@ -105,7 +105,7 @@ impl TestPair {
 
     /// Starts one more redirect with `args`, stopped by `shutdown`.
     pub async fn spawn_redirect_until(&self, args: RedirectArgs, shutdown: Shutdown) -> Redirect {
-        let app = redirect::startup::Application::build(args)
+        let app = redirect::startup::build(args, shutdown.clone())
             .await
             .expect("the redirect starts");
         Redirect {

@@ -11,14 +11,14 @@ use links::{
     model::Resolution,
     store::Store,
 };
-use plumbing::shutdown::Shutdown;
+use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{IntGauge, Registry};
 use serde_json::json;
 use shortener::{
     cleanup::{run_once, Cleaner, CleanupMetrics},
     config::{CleanupCommandArgs, PurgeArgs, ServeArgs},
     leader::{Election, ElectionOptions},
-    startup::{connect_and_migrate, Application},
+    startup::{build, connect_and_migrate},
 };
 use testkit::TestDb;
 
@@ -292,7 +292,7 @@ impl Instance {
         args.cleanup.enabled = true;
         args.cleanup.cleanup_interval = Duration::from_millis(150);
         let shutdown = Shutdown::new();
-        let app = Application::build(args, shutdown.clone())
+        let app = build(args, shutdown.clone())
             .await
             .expect("the shortener starts");
         let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
@@ -400,10 +400,11 @@ async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
         call_timeout: Duration::from_secs(3),
     };
     let shutdown = Shutdown::new();
+    let supervisor = Supervisor::unregistered(shutdown.clone());
     let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
-    let first = Election::start(options.clone(), gauge("first"), shutdown.clone());
+    let first = Election::start(options.clone(), gauge("first"), &supervisor);
     wait_until("the first candidate leads", || async { first.is_leader() }).await;
-    let second = Election::start(options.clone(), gauge("second"), shutdown.clone());
+    let second = Election::start(options.clone(), gauge("second"), &supervisor);
     let admin = zookeeper_client::Client::connect(&zookeeper)
         .await
         .expect("zookeeper");
@@ -449,11 +450,12 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
         call_timeout: Duration::from_secs(2),
     };
     let shutdown = Shutdown::new();
+    let supervisor = Supervisor::unregistered(shutdown.clone());
     let gauge = |name: &str| IntGauge::new(name, "leader").expect("gauge");
     let through_proxy = format!("127.0.0.1:{}{chroot}", proxy.address().port());
-    let first = Election::start(options(through_proxy), gauge("first"), shutdown.clone());
+    let first = Election::start(options(through_proxy), gauge("first"), &supervisor);
     wait_until("the first candidate leads", || async { first.is_leader() }).await;
-    let second = Election::start(options(direct.clone()), gauge("second"), shutdown.clone());
+    let second = Election::start(options(direct.clone()), gauge("second"), &supervisor);
     let admin = zookeeper_client::Client::connect(&direct)
         .await
         .expect("zookeeper");

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use links::{db::DatabaseArgs, model::RedirectStatus};
+use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{Histogram, HistogramOpts};
 use shortener::{
     group_insert::{GroupInserter, PendingLink},
@@ -46,8 +47,13 @@ async fn blocked_inserter(
         .await
         .expect("lock");
     let histogram = Histogram::with_opts(HistogramOpts::new("rows", "rows")).expect("histogram");
-    let (inserter, _tasks) =
-        GroupInserter::start(store, 1, Duration::from_secs(10), histogram.clone());
+    let (inserter, _tasks) = GroupInserter::start(
+        store,
+        1,
+        Duration::from_secs(10),
+        histogram.clone(),
+        &Supervisor::unregistered(Shutdown::new()),
+    );
     let first = inserter.clone();
     let blocked = tokio::spawn(async move {
         let links = first

@@ -5,7 +5,7 @@ use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs, store::Store};
 use plumbing::shutdown::Shutdown;
 use serde_json::Value;
-use shortener::{config::ServeArgs, startup::Application};
+use shortener::{config::ServeArgs, startup};
 use testkit::TestDb;
 
 pub struct TestApp {
@@ -44,7 +44,7 @@ pub async fn spawn_app_on(
     let mut args = ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
     configure(&mut args);
     let shutdown = Shutdown::new();
-    let app = Application::build(args, shutdown.clone())
+    let app = startup::build(args, shutdown.clone())
         .await
         .expect("the shortener starts");
     let address = format!("http://127.0.0.1:{}", app.port());
