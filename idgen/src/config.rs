@@ -3,19 +3,24 @@
 
 use std::time::Duration;
 
-use crate::{layout::DEFAULT_EPOCH_MS, Layout, LayoutError, LeaseOptions};
+use crate::{
+    layout::{DEFAULT_BITS, DEFAULT_EPOCH_MS},
+    Layout, LayoutError, LeaseOptions,
+};
 
-// Defaults, each written once for its flag and for `IdgenArgs::new`, so the two cannot drift.
+// Defaults, each written once for its flag and for `IdgenArgs::new`, so the two cannot drift. The ID layout's
+// are the layout's own (`Layout::default`).
 const DEFAULT_LEASE_ROOT: &str = "/snowlink/idgen";
 const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
 const DEFAULT_ZOOKEEPER_TIMEOUT_MS: u64 = 3_000;
 const DEFAULT_LEASE_SAFETY_MARGIN_MS: u64 = 2_000;
+// The clock: how often its mark is recorded, how far ahead of it a mark may be, how far back it may step.
 const DEFAULT_MARK_INTERVAL_MS: u64 = 1_000;
 const DEFAULT_MAX_MARK_WAIT_MS: u64 = 30_000;
-const DEFAULT_TIME_BITS: u8 = 41;
-const DEFAULT_WORKER_BITS: u8 = 10;
-const DEFAULT_SEQUENCE_BITS: u8 = 12;
 const DEFAULT_MAX_CLOCK_BACKWARDS_MS: u64 = 5;
+const DEFAULT_TIME_BITS: u8 = DEFAULT_BITS.0;
+const DEFAULT_WORKER_BITS: u8 = DEFAULT_BITS.1;
+const DEFAULT_SEQUENCE_BITS: u8 = DEFAULT_BITS.2;
 
 /// ID layout and worker-ID lease settings.
 #[derive(Debug, Clone, clap::Args)]

@@ -4,13 +4,15 @@ use links::{cache::RedisArgs, db::DatabaseArgs};
 
 // Defaults, each written once for its flag and for `RedirectArgs::for_tests`, so the two cannot drift.
 const DEFAULT_REUSE_PORT: bool = false;
+const DEFAULT_PERMANENT_MAX_AGE_SECS: u64 = 3_600;
+// Lookups: which tier is asked, how long its answer is kept, how long it may take.
 const DEFAULT_CONFIRM_MISSES_ON_PRIMARY: bool = true;
 const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
 const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 60;
 const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
+// The breakers in front of Redis and each database.
 const DEFAULT_BREAKER_FAILURES: u32 = 5;
 const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1_000;
-const DEFAULT_PERMANENT_MAX_AGE_SECS: u64 = 3_600;
 
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
