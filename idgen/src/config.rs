@@ -3,7 +3,24 @@
 
 use std::time::Duration;
 
-use crate::{layout::DEFAULT_EPOCH_MS, Layout, LayoutError, LeaseOptions};
+use crate::{
+    layout::{DEFAULT_BITS, DEFAULT_EPOCH_MS},
+    Layout, LayoutError, LeaseOptions,
+};
+
+// Defaults, each written once for its flag and for `IdgenArgs::new`, so the two cannot drift. The ID layout's
+// are the layout's own (`Layout::default`).
+const DEFAULT_LEASE_ROOT: &str = "/snowlink/idgen";
+const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6_000;
+const DEFAULT_ZOOKEEPER_TIMEOUT_MS: u64 = 3_000;
+const DEFAULT_LEASE_SAFETY_MARGIN_MS: u64 = 2_000;
+// The clock: how often its mark is recorded, how far ahead of it a mark may be, how far back it may step.
+const DEFAULT_MARK_INTERVAL_MS: u64 = 1_000;
+const DEFAULT_MAX_MARK_WAIT_MS: u64 = 30_000;
+const DEFAULT_MAX_CLOCK_BACKWARDS_MS: u64 = 5;
+const DEFAULT_TIME_BITS: u8 = DEFAULT_BITS.0;
+const DEFAULT_WORKER_BITS: u8 = DEFAULT_BITS.1;
+const DEFAULT_SEQUENCE_BITS: u8 = DEFAULT_BITS.2;
 
 /// ID layout and worker-ID lease settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -12,25 +29,25 @@ pub struct IdgenArgs {
     #[arg(long, env = "ZOOKEEPER_CONNECT", default_value = "127.0.0.1:52181")]
     pub zookeeper_connect: String,
     /// ZooKeeper node under which worker IDs are leased.
-    #[arg(long, env = "IDGEN_LEASE_ROOT", default_value = "/snowlink/idgen")]
+    #[arg(long, env = "IDGEN_LEASE_ROOT", default_value = DEFAULT_LEASE_ROOT)]
     pub lease_root: String,
     /// ZooKeeper session timeout in milliseconds: a dead generator's worker ID is free again after this.
-    #[arg(long, env = "IDGEN_SESSION_TIMEOUT_MS", default_value_t = 6_000)]
+    #[arg(long, env = "IDGEN_SESSION_TIMEOUT_MS", default_value_t = DEFAULT_SESSION_TIMEOUT_MS)]
     pub session_timeout_ms: u64,
     /// Bound on every ZooKeeper call, in milliseconds.
-    #[arg(long, env = "IDGEN_ZOOKEEPER_TIMEOUT_MS", default_value_t = 3_000)]
+    #[arg(long, env = "IDGEN_ZOOKEEPER_TIMEOUT_MS", default_value_t = DEFAULT_ZOOKEEPER_TIMEOUT_MS)]
     pub zookeeper_timeout_ms: u64,
     /// Stop issuing IDs this many milliseconds before ZooKeeper could expire a silent session: IDs are issued
     /// only until the last answer from ZooKeeper + session timeout − this margin.
-    #[arg(long, env = "IDGEN_LEASE_SAFETY_MARGIN_MS", default_value_t = 2_000)]
+    #[arg(long, env = "IDGEN_LEASE_SAFETY_MARGIN_MS", default_value_t = DEFAULT_LEASE_SAFETY_MARGIN_MS)]
     pub lease_safety_margin_ms: u64,
     /// How often, in milliseconds, the holder records its clock high-water mark in ZooKeeper (this also
     /// renews the lease).
-    #[arg(long, env = "IDGEN_MARK_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(long, env = "IDGEN_MARK_INTERVAL_MS", default_value_t = DEFAULT_MARK_INTERVAL_MS)]
     pub mark_interval_ms: u64,
     /// Longest wait, in milliseconds, for this clock to pass a worker ID's recorded mark; a mark further ahead
     /// is refused with an error.
-    #[arg(long, env = "IDGEN_MAX_MARK_WAIT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "IDGEN_MAX_MARK_WAIT_MS", default_value_t = DEFAULT_MAX_MARK_WAIT_MS)]
     pub max_mark_wait_ms: u64,
     /// Lease only worker IDs below this number (default: all 2^worker-bits).
     #[arg(long, env = "IDGEN_MAX_WORKERS")]
@@ -39,16 +56,16 @@ pub struct IdgenArgs {
     #[arg(long, env = "IDGEN_EPOCH_MS", default_value_t = DEFAULT_EPOCH_MS)]
     pub epoch_ms: u64,
     /// Bits of milliseconds since the epoch.
-    #[arg(long, env = "IDGEN_TIME_BITS", default_value_t = 41)]
+    #[arg(long, env = "IDGEN_TIME_BITS", default_value_t = DEFAULT_TIME_BITS)]
     pub time_bits: u8,
     /// Bits of worker ID (2^bits generators at most).
-    #[arg(long, env = "IDGEN_WORKER_BITS", default_value_t = 10)]
+    #[arg(long, env = "IDGEN_WORKER_BITS", default_value_t = DEFAULT_WORKER_BITS)]
     pub worker_bits: u8,
     /// Bits of per-millisecond sequence (2^bits IDs per ms per worker).
-    #[arg(long, env = "IDGEN_SEQUENCE_BITS", default_value_t = 12)]
+    #[arg(long, env = "IDGEN_SEQUENCE_BITS", default_value_t = DEFAULT_SEQUENCE_BITS)]
     pub sequence_bits: u8,
     /// Largest backwards clock step, in milliseconds, that is waited out rather than refused.
-    #[arg(long, env = "IDGEN_MAX_CLOCK_BACKWARDS_MS", default_value_t = 5)]
+    #[arg(long, env = "IDGEN_MAX_CLOCK_BACKWARDS_MS", default_value_t = DEFAULT_MAX_CLOCK_BACKWARDS_MS)]
     pub max_clock_backwards_ms: u64,
 }
 
@@ -57,18 +74,18 @@ impl IdgenArgs {
     pub fn new(zookeeper_connect: impl Into<String>) -> Self {
         Self {
             zookeeper_connect: zookeeper_connect.into(),
-            lease_root: "/snowlink/idgen".into(),
-            session_timeout_ms: 6_000,
-            zookeeper_timeout_ms: 3_000,
-            lease_safety_margin_ms: 2_000,
-            mark_interval_ms: 1_000,
-            max_mark_wait_ms: 30_000,
+            lease_root: DEFAULT_LEASE_ROOT.into(),
+            session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
+            zookeeper_timeout_ms: DEFAULT_ZOOKEEPER_TIMEOUT_MS,
+            lease_safety_margin_ms: DEFAULT_LEASE_SAFETY_MARGIN_MS,
+            mark_interval_ms: DEFAULT_MARK_INTERVAL_MS,
+            max_mark_wait_ms: DEFAULT_MAX_MARK_WAIT_MS,
             max_workers: None,
             epoch_ms: DEFAULT_EPOCH_MS,
-            time_bits: 41,
-            worker_bits: 10,
-            sequence_bits: 12,
-            max_clock_backwards_ms: 5,
+            time_bits: DEFAULT_TIME_BITS,
+            worker_bits: DEFAULT_WORKER_BITS,
+            sequence_bits: DEFAULT_SEQUENCE_BITS,
+            max_clock_backwards_ms: DEFAULT_MAX_CLOCK_BACKWARDS_MS,
         }
     }
 

@@ -116,8 +116,7 @@ impl Generator {
         self.ceiling_ms.store(ceiling, Ordering::SeqCst);
         self.valid_until_ns
             .store(self.nanos_since_origin(grant.valid_until), Ordering::SeqCst);
-        let worker_bits =
-            (grant.worker << self.layout.sequence_shift()) & self.layout.worker_mask();
+        let worker_bits = (grant.worker << self.layout.worker_shift()) & self.layout.worker_mask();
         let _ = self
             .state
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |state| {
@@ -143,7 +142,7 @@ impl Generator {
     pub fn worker(&self) -> Option<u64> {
         let state = self.state.load(Ordering::SeqCst);
         (state & FENCE_BIT == 0 && self.lease_valid())
-            .then(|| (state & self.layout.worker_mask()) >> self.layout.sequence_shift())
+            .then(|| (state & self.layout.worker_mask()) >> self.layout.worker_shift())
     }
 
     /// One new ID.

@@ -3,6 +3,8 @@
 
 /// 2026-01-01T00:00:00Z in Unix milliseconds: the default epoch, so 41 bits of time last until 2095.
 pub const DEFAULT_EPOCH_MS: u64 = 1_767_225_600_000;
+/// The default widths of the time, worker and sequence fields (with the sign bit, 64).
+pub const DEFAULT_BITS: (u8, u8, u8) = (41, 10, 12);
 
 /// A layout that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,9 +51,9 @@ impl Default for Layout {
     fn default() -> Self {
         Self {
             epoch_ms: DEFAULT_EPOCH_MS,
-            time_bits: 41,
-            worker_bits: 10,
-            sequence_bits: 12,
+            time_bits: DEFAULT_BITS.0,
+            worker_bits: DEFAULT_BITS.1,
+            sequence_bits: DEFAULT_BITS.2,
         }
     }
 }
@@ -110,8 +112,8 @@ impl Layout {
         self.worker_bits + self.sequence_bits
     }
 
-    /// How far the worker field is shifted left.
-    pub(crate) fn sequence_shift(&self) -> u8 {
+    /// How far the worker field is shifted left: past the sequence field, which sits below it.
+    pub(crate) fn worker_shift(&self) -> u8 {
         self.sequence_bits
     }
 

@@ -1,6 +1,6 @@
 //! PostgreSQL connection pools with a timeout on every step, and the schema migrations.
 
-use std::{str::FromStr, time::Duration};
+use std::{fmt, str::FromStr, sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
@@ -27,18 +27,48 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x736e_6f77_6c69_6e6b; // "snowlink"
 
-/// A database failure as callers need to see it.
-#[derive(Debug, thiserror::Error)]
+/// The cause of a [`DbError`], kept for the logs. Shared rather than owned, because one failed group insert
+/// answers every request in the group with the same failure.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// A database failure as callers need to see it. Each message is short; the PostgreSQL or pool error that
+/// caused it is its `source()`, so a log of the whole chain (see [`crate::chain`]) carries the server's words.
+#[derive(Debug)]
 pub enum DbError {
-    /// The URL does not parse.
-    #[error("invalid database URL: {0}")]
-    Config(String),
+    /// The URL or the pool settings are invalid.
+    Config(Cause),
     /// The database cannot be reached in time (connect, pool wait, closed connection): a 503 for clients.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// A query failed.
-    #[error("database query failed: {0}")]
+    Unavailable(Cause),
+    /// A statement failed on the server.
     Query(tokio_postgres::Error),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Config(_) => "invalid database settings",
+            Self::Unavailable(_) => "database unavailable",
+            Self::Query(_) => "database query failed",
+        })
+    }
+}
+
+// By hand rather than derived: the source is the error inside the `Arc`, not the `Arc`, so that callers can
+// downcast it (to a `tokio_postgres::Error`, say).
+impl std::error::Error for DbError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(cause) | Self::Unavailable(cause) => Some(&**cause),
+            Self::Query(error) => Some(error),
+        }
+    }
+}
+
+impl DbError {
+    /// [`DbError::Unavailable`] for a reason of our own (a timeout, a shutdown) or another error.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(Arc::from(cause.into()))
+    }
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -46,7 +76,7 @@ impl From<tokio_postgres::Error> for DbError {
         // No server error code means the connection itself failed; a cancelled statement is our timeout.
         let timed_out = error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
         if error.as_db_error().is_none() || timed_out {
-            Self::Unavailable(error.to_string())
+            Self::Unavailable(Arc::new(error))
         } else {
             Self::Query(error)
         }
@@ -55,9 +85,14 @@ impl From<tokio_postgres::Error> for DbError {
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(error.to_string())
+        Self::Unavailable(Arc::new(error))
     }
 }
+
+// Defaults, each written once for its flag, for `DatabaseArgs::new` and for `PoolOptions::default`.
+const DEFAULT_POOL_SIZE: usize = 16;
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
 
 /// Pool settings.
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +108,9 @@ pub struct PoolOptions {
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
-            max_size: 16,
-            connect_timeout: Duration::from_secs(2),
-            statement_timeout: Duration::from_secs(5),
+            max_size: DEFAULT_POOL_SIZE,
+            connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
         }
     }
 }
@@ -85,8 +120,8 @@ impl Default for PoolOptions {
 /// # Errors
 /// [`DbError::Config`] when the URL does not parse.
 pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<Pool, DbError> {
-    let mut config = tokio_postgres::Config::from_str(url)
-        .map_err(|error| DbError::Config(error.to_string()))?;
+    let mut config =
+        tokio_postgres::Config::from_str(url).map_err(|error| DbError::Config(Arc::new(error)))?;
     config
         .connect_timeout(options.connect_timeout)
         .application_name(application_name)
@@ -108,7 +143,7 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
         .create_timeout(Some(options.connect_timeout))
         .recycle_timeout(Some(options.connect_timeout))
         .build()
-        .map_err(|error| DbError::Config(error.to_string()))
+        .map_err(|error| DbError::Config(Arc::new(error)))
 }
 
 /// Takes one connection and runs `SELECT 1`: readiness, and the fail-early check at start.
@@ -167,13 +202,13 @@ pub struct DatabaseArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Most connections per pool.
-    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub database_pool_size: usize,
     /// Bound on connecting and on waiting for a pooled connection, in milliseconds.
-    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = 2_000)]
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_CONNECT_TIMEOUT_MS)]
     pub database_connect_timeout_ms: u64,
     /// Server-side bound on every statement, in milliseconds.
-    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = DEFAULT_STATEMENT_TIMEOUT_MS)]
     pub database_statement_timeout_ms: u64,
 }
 
@@ -182,9 +217,9 @@ impl DatabaseArgs {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             database_url: url.into(),
-            database_pool_size: 16,
-            database_connect_timeout_ms: 2_000,
-            database_statement_timeout_ms: 5_000,
+            database_pool_size: DEFAULT_POOL_SIZE,
+            database_connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            database_statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,
         }
     }
 
@@ -195,5 +230,69 @@ impl DatabaseArgs {
             connect_timeout: Duration::from_millis(self.database_connect_timeout_ms),
             statement_timeout: Duration::from_millis(self.database_statement_timeout_ms),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::chain::Chain;
+
+    #[test]
+    fn a_bad_url_keeps_the_parser_error_as_its_source() {
+        let error = pool(
+            "postgres://localhost:notaport/db",
+            "tests",
+            PoolOptions::default(),
+        )
+        .expect_err("the port does not parse");
+
+        assert!(matches!(error, DbError::Config(_)), "{error:?}");
+        let source = error.source().expect("a source");
+        assert!(source.is::<tokio_postgres::Error>(), "{source:?}");
+        assert!(Chain(&error)
+            .to_string()
+            .starts_with("invalid database settings: "));
+    }
+
+    #[tokio::test]
+    async fn a_server_error_keeps_the_servers_message() {
+        let db = testkit::TestDb::create().await;
+        let pool = pool(&db.url, "tests", PoolOptions::default()).expect("pool");
+        let client = pool.get().await.expect("connection");
+
+        let error = DbError::from(
+            client
+                .simple_query("SELECT * FROM no_such_table")
+                .await
+                .expect_err("no such table"),
+        );
+
+        assert!(matches!(error, DbError::Query(_)), "{error:?}");
+        let logged = Chain(&error).to_string();
+        assert!(
+            logged.contains(r#"relation "no_such_table" does not exist"#),
+            "{logged}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable_with_the_connect_error_as_source() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let url = format!("postgres://nobody@127.0.0.1:{closed}/none");
+        let pool = pool(&url, "tests", PoolOptions::default()).expect("pool");
+
+        let error = check(&pool).await.expect_err("nothing listens there");
+
+        assert!(matches!(error, DbError::Unavailable(_)), "{error:?}");
+        assert!(error.source().is_some());
+        let logged = Chain(&error).to_string();
+        assert!(logged.to_lowercase().contains("refused"), "{logged}");
     }
 }

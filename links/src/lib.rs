@@ -2,20 +2,23 @@
 //! made and checked, how it is stored in PostgreSQL and cached in Redis.
 //!
 //! # Layout
-//! - [`model`]: `Link`, `RedirectStatus`, and `Target` (what a redirect needs).
+//! - [`model`]: `Link`, `RedirectStatus`, and `Resolution` (what a redirect needs).
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
 //! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
-//! - [`store`]: the SQL for links and API keys on the hot paths (create, redirect lookup, authentication).
-//! - [`manage`]: the SQL behind managing links and keys: an owner's links, batch inserts, key administration.
+//! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
+//! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
+//!   manages them and keys: an owner's links, key administration.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
-//! - [`cache`]: the Redis client, key names and the compact value codec.
+//! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
+//! - [`chain`]: an error with its causes, for logs.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
 pub mod cache;
+pub mod chain;
 pub mod code;
 pub mod db;
 pub mod manage;

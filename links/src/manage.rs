@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     db::DbError,
     model::Link,
-    store::{link_from_row, NewLink, Store, LINK_COLUMNS},
+    store::{link_columns, link_from_row, NewLink, Store},
 };
 
 /// A link with its total hits.
@@ -32,9 +32,44 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// The link's total hits, as the column after [`LINK_COLUMNS`] (read back by [`with_hits`]).
-const TOTAL_HITS: &str =
-    "COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint";
+/// A link's columns and its total hits after them (read back by [`with_hits`]). A macro so that `concat!` builds
+/// each statement once (see [`link_columns`]).
+macro_rules! link_with_hits_columns {
+    () => {
+        concat!(
+            link_columns!(),
+            ", COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint"
+        )
+    };
+}
+
+/// The owner's live link by code (see [`Store::find_owned`]).
+const FIND_OWNED: &str = concat!(
+    "SELECT ",
+    link_with_hits_columns!(),
+    " FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL"
+);
+
+/// A page of the owner's live links (see [`Store::list_owned`]).
+const LIST_OWNED: &str = concat!(
+    "SELECT ",
+    link_with_hits_columns!(),
+    " FROM links
+     WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
+     ORDER BY id DESC LIMIT $3"
+);
+
+/// Many links in one statement (see [`Store::insert_links`]).
+const INSERT_LINKS: &str = concat!(
+    "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
+                          $6::smallint[], $7::bigint[])
+              AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+     WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
+     ON CONFLICT DO NOTHING
+     RETURNING ",
+    link_columns!()
+);
 
 fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
     LinkWithHits {
@@ -54,11 +89,7 @@ impl Store {
         code: &str,
     ) -> Result<Option<LinkWithHits>, DbError> {
         let client = self.pool().get().await?;
-        let sql = format!(
-            "SELECT {LINK_COLUMNS}, {TOTAL_HITS}
-             FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL"
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(FIND_OWNED).await?;
         let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
         Ok(row.as_ref().map(with_hits))
     }
@@ -75,13 +106,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<LinkWithHits>, DbError> {
         let client = self.pool().get().await?;
-        let sql = format!(
-            "SELECT {LINK_COLUMNS}, {TOTAL_HITS}
-             FROM links
-             WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
-             ORDER BY id DESC LIMIT $3"
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(LIST_OWNED).await?;
         let rows = client
             .query(
                 &statement,
@@ -117,16 +142,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let client = self.pool().get().await?;
-        let sql = format!(
-            "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
-                                  $6::smallint[], $7::bigint[])
-                      AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
-             WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
-             ON CONFLICT DO NOTHING
-             RETURNING {LINK_COLUMNS}"
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(INSERT_LINKS).await?;
         let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
         let codes: Vec<&str> = links.iter().map(|link| link.code).collect();
         let urls: Vec<&str> = links.iter().map(|link| link.long_url).collect();

@@ -66,7 +66,7 @@ pub struct Link {
 
 /// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Resolution {
     /// A live (or since expired) link.
     Live {
         /// Where to send the visitor.
@@ -84,7 +84,7 @@ pub enum Target {
     Unknown,
 }
 
-impl Target {
+impl Resolution {
     /// The target as seen at `now`: a live link past its expiry is `Gone`.
     pub fn at(self, now: DateTime<Utc>) -> Self {
         match self {
@@ -117,13 +117,13 @@ mod tests {
     #[test]
     fn an_expired_live_target_is_gone() {
         let now = Utc::now();
-        let live = |expires_at| Target::Live {
+        let live = |expires_at| Resolution::Live {
             long_url: "https://example.com/".into(),
             redirect: RedirectStatus::Found302,
             expires_at,
             id: 1,
         };
-        assert_eq!(live(Some(now)).at(now), Target::Gone);
+        assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(
             live(Some(now + chrono::Duration::seconds(1))).at(now),
             live(Some(now + chrono::Duration::seconds(1)))

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{error::SqlState, Row};
+use tokio_postgres::Row;
 
 use crate::{
     apikey,
     db::DbError,
-    model::{Link, RedirectStatus, Target},
+    model::{Link, RedirectStatus, Resolution},
 };
 
 /// A link to insert.
@@ -29,25 +29,30 @@ pub struct NewLink<'a> {
     pub owner_id: Option<i64>,
 }
 
-/// Why an insert did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum InsertError {
-    /// The code is already used (by an alias or another link) or retired (a purged link's tombstone).
-    #[error("code already taken")]
-    CodeTaken,
-    /// The database failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
 /// Links and API keys in one PostgreSQL database.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
 }
 
-pub(crate) const LINK_COLUMNS: &str =
-    "id, code, long_url, created_at, expires_at, redirect_status, owner_id";
+/// The columns [`link_from_row`] reads, in its order. A macro, not a `const`, so that `concat!` can build each
+/// statement that names them once, at compile time, instead of a `format!` per call.
+macro_rules! link_columns {
+    () => {
+        "id, code, long_url, created_at, expires_at, redirect_status, owner_id"
+    };
+}
+pub(crate) use link_columns;
+
+/// The caller's newest live link for a URL (see [`Store::find_reusable`]).
+const FIND_REUSABLE: &str = concat!(
+    "SELECT ",
+    link_columns!(),
+    " FROM links
+     WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
+       AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+     ORDER BY id DESC LIMIT 1"
+);
 
 impl Store {
     /// A store on `pool`.
@@ -60,43 +65,12 @@ impl Store {
         &self.pool
     }
 
-    /// Inserts a link; committed when this returns `Ok`.
-    ///
-    /// # Errors
-    /// [`InsertError::CodeTaken`] when the code exists; [`InsertError::Db`] otherwise.
-    pub async fn insert_link(&self, link: &NewLink<'_>) -> Result<Link, InsertError> {
-        let client = self.pool.get().await.map_err(DbError::from)?;
-        let sql = format!(
-            "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LINK_COLUMNS}"
-        );
-        let statement = client.prepare_cached(&sql).await.map_err(DbError::from)?;
-        let status = i16::try_from(link.redirect.code()).unwrap_or(302);
-        let url_hash = Sha256::digest(link.long_url.as_bytes()).to_vec();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &link.id,
-            &link.code,
-            &link.long_url,
-            &url_hash,
-            &link.expires_at,
-            &status,
-            &link.owner_id,
-        ];
-        match client.query_one(&statement, &params).await {
-            Ok(row) => Ok(link_from_row(&row)),
-            Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(InsertError::CodeTaken)
-            }
-            Err(error) => Err(DbError::from(error).into()),
-        }
-    }
-
-    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Target::at`]). The code of a
+    /// What a redirect needs for `code`, whatever its state (expiry is left to [`Resolution::at`]). The code of a
     /// link purged by the cleanup is a tombstone in `retired_codes`: gone, never unknown. One round trip.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn find_target(&self, code: &str) -> Result<Target, DbError> {
+    pub async fn resolve(&self, code: &str) -> Result<Resolution, DbError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
@@ -108,12 +82,12 @@ impl Store {
             )
             .await?;
         let Some(row) = client.query_opt(&statement, &[&code]).await? else {
-            return Ok(Target::Unknown);
+            return Ok(Resolution::Unknown);
         };
         if row.get::<_, bool>(4) {
-            return Ok(Target::Gone);
+            return Ok(Resolution::Gone);
         }
-        Ok(Target::Live {
+        Ok(Resolution::Live {
             id: row.get(0),
             long_url: row.get(1),
             redirect: redirect_from_row(&row, 2),
@@ -182,13 +156,7 @@ impl Store {
         long_url: &str,
     ) -> Result<Option<Link>, DbError> {
         let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT {LINK_COLUMNS} FROM links
-             WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
-               AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-             ORDER BY id DESC LIMIT 1"
-        );
-        let statement = client.prepare_cached(&sql).await?;
+        let statement = client.prepare_cached(FIND_REUSABLE).await?;
         let url_hash = Sha256::digest(long_url.as_bytes()).to_vec();
         let row = client
             .query_opt(&statement, &[&owner_id, &url_hash, &long_url])

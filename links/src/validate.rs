@@ -128,8 +128,11 @@ pub struct Blocklist {
 }
 
 impl Blocklist {
-    /// A blocklist of `domains` (any case, Unicode or punycode, an optional leading `*.` or `.`). Entries that are
-    /// not host names are skipped with their text returned, so the caller can refuse to start on a typo.
+    /// A blocklist of `domains` (any case, Unicode or punycode, an optional leading `*.` or `.`); blank entries
+    /// are skipped.
+    ///
+    /// # Errors
+    /// The first entry that is not a host name, as written, so the caller can refuse to start on a typo.
     pub fn new<I, S>(domains: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = S>,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs, model::Target};
+use links::{cache::RedisArgs, db::DatabaseArgs, model::Resolution};
 use loadtest::seed::{self, Seed};
 use plumbing::shutdown::Shutdown;
 use shortener::{config::ServeArgs, startup};
@@ -42,7 +42,7 @@ async fn seed_creates_the_asked_number_of_codes() {
     assert_eq!(codes.len(), 2_500);
     assert_eq!(codes.iter().collect::<HashSet<_>>().len(), 2_500);
     for (n, code) in codes.iter().enumerate().step_by(499) {
-        let Target::Live { long_url, .. } = store.find_target(code).await.expect("lookup") else {
+        let Resolution::Live { long_url, .. } = store.resolve(code).await.expect("lookup") else {
             panic!("{code} does not resolve");
         };
         assert_eq!(

@@ -9,7 +9,7 @@ use actix_web::{
     HttpRequest, HttpResponse,
 };
 use chrono::{DateTime, Utc};
-use links::model::{RedirectStatus, Target};
+use links::model::{RedirectStatus, Resolution};
 
 use crate::local::Entry;
 
@@ -22,17 +22,17 @@ pub fn respond(
 ) -> HttpResponse {
     match (&entry.target, &entry.location) {
         (
-            Target::Live {
+            Resolution::Live {
                 expires_at: Some(expires_at),
                 ..
             },
             _,
         ) if *expires_at <= now => gone(req),
-        (Target::Live { redirect, .. }, Some(location)) => {
+        (Resolution::Live { redirect, .. }, Some(location)) => {
             redirect_to(*redirect, location, permanent_max_age)
         }
-        (Target::Gone, _) => gone(req),
-        (Target::Live { .. } | Target::Unknown, _) => not_found(req),
+        (Resolution::Gone, _) => gone(req),
+        (Resolution::Live { .. } | Resolution::Unknown, _) => not_found(req),
     }
 }
 

@@ -3,6 +3,18 @@
 use links::{cache::RedisArgs, db::DatabaseArgs};
 use plumbing::clock::SharedClock;
 
+// Defaults, each written once for its flag and for `RedirectArgs::for_tests`, so the two cannot drift.
+const DEFAULT_REUSE_PORT: bool = false;
+const DEFAULT_PERMANENT_MAX_AGE_SECS: u64 = 3_600;
+// Lookups: which tier is asked, how long its answer is kept, how long it may take.
+const DEFAULT_CONFIRM_MISSES_ON_PRIMARY: bool = true;
+const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
+const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 60;
+const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
+// The breakers in front of Redis and each database.
+const DEFAULT_BREAKER_FAILURES: u32 = 5;
+const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1_000;
+
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedirectArgs {
@@ -17,7 +29,7 @@ pub struct RedirectArgs {
     pub http_workers: usize,
     /// Share the listen port with other replicas (SO_REUSEPORT), so several processes serve one port. Never the
     /// admin port: each replica answers its own probes and scrapes.
-    #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = false)]
+    #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = DEFAULT_REUSE_PORT)]
     pub reuse_port: bool,
     /// PostgreSQL read replica for lookups (repeatable, or comma separated); without one, lookups use the primary.
     #[arg(
@@ -28,10 +40,10 @@ pub struct RedirectArgs {
     )]
     pub replica_urls: Vec<String>,
     /// Confirm a code missing on a replica on the primary before answering 404 (replica lag).
-    #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = DEFAULT_CONFIRM_MISSES_ON_PRIMARY, action = clap::ArgAction::Set)]
     pub confirm_misses_on_primary: bool,
     /// How long an unknown code is cached as unknown, in seconds.
-    #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = 5)]
+    #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = DEFAULT_NEGATIVE_TTL_SECS)]
     pub negative_ttl_secs: u64,
     /// Memory for the in-process cache, in MiB (0 turns it off: every lookup goes to Redis). Entries weigh
     /// what they hold in the process (~680 bytes for a 60-byte URL, so 192 MiB is ~290k links); the default
@@ -40,16 +52,16 @@ pub struct RedirectArgs {
     pub local_cache_memory_mb: u64,
     /// How long a found link stays in the in-process cache, in seconds. Invalidation messages drop entries
     /// sooner; this bounds how stale an entry can be when a message was missed.
-    #[arg(long, env = "LOCAL_CACHE_TTL_SECS", default_value_t = 60)]
+    #[arg(long, env = "LOCAL_CACHE_TTL_SECS", default_value_t = DEFAULT_LOCAL_CACHE_TTL_SECS)]
     pub local_cache_ttl_secs: u64,
     /// Bound on one database lookup, in milliseconds (a lookup that takes longer counts as a failure).
-    #[arg(long, env = "DATABASE_LOOKUP_TIMEOUT_MS", default_value_t = 1_000)]
+    #[arg(long, env = "DATABASE_LOOKUP_TIMEOUT_MS", default_value_t = DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS)]
     pub database_lookup_timeout_ms: u64,
     /// Consecutive failures of a dependency (Redis, each database) that open its breaker.
-    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = DEFAULT_BREAKER_FAILURES)]
     pub breaker_failures: u32,
     /// How long an open breaker skips its dependency before one request probes it again, in milliseconds.
-    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = 1_000)]
+    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = DEFAULT_BREAKER_COOLDOWN_MS)]
     pub breaker_cooldown_ms: u64,
     /// How often counted hits are written to PostgreSQL, in milliseconds (a crash loses at most this much).
     #[arg(long, env = "HITS_FLUSH_INTERVAL_MS", default_value_t = 1_000)]
@@ -58,7 +70,7 @@ pub struct RedirectArgs {
     #[arg(long, env = "HITS_PENDING_MAX", default_value_t = 1_000_000)]
     pub hits_pending_max: usize,
     /// `max-age` of 301/308 answers, which browsers and CDNs may keep, in seconds.
-    #[arg(long, env = "PERMANENT_MAX_AGE_SECS", default_value_t = 3_600)]
+    #[arg(long, env = "PERMANENT_MAX_AGE_SECS", default_value_t = DEFAULT_PERMANENT_MAX_AGE_SECS)]
     pub permanent_max_age_secs: u64,
     /// The primary: hit counts, confirming misses, and lookups when there is no replica.
     #[command(flatten)]
@@ -89,18 +101,18 @@ impl RedirectArgs {
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
             http_workers: 2,
-            reuse_port: false,
+            reuse_port: DEFAULT_REUSE_PORT,
             replica_urls,
-            confirm_misses_on_primary: true,
-            negative_ttl_secs: 5,
+            confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
+            negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,
-            local_cache_ttl_secs: 60,
-            database_lookup_timeout_ms: 1_000,
-            breaker_failures: 5,
-            breaker_cooldown_ms: 1_000,
+            local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,
+            database_lookup_timeout_ms: DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown_ms: DEFAULT_BREAKER_COOLDOWN_MS,
             hits_flush_interval_ms: 200,
             hits_pending_max: 100_000,
-            permanent_max_age_secs: 3_600,
+            permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
             database,
             redis,
             clock: plumbing::clock::system(),

@@ -6,7 +6,7 @@ use actix_web::{
     http::{header::HeaderValue, Method},
     web, HttpRequest, HttpResponse,
 };
-use links::{code, model::Target};
+use links::{code, model::Resolution};
 
 use crate::{answer, hits::HitCounter, metrics::Metrics, resolver::Resolver};
 
@@ -39,7 +39,7 @@ pub async fn follow(req: HttpRequest, state: web::Data<RedirectState>) -> HttpRe
                 Ok(entry) => {
                     let now = state.clock.now();
                     let response = answer::respond(&req, &entry, now, &state.permanent_max_age);
-                    if let Target::Live { id, .. } = entry.target {
+                    if let Resolution::Live { id, .. } = entry.target {
                         if response.status().is_redirection() && method == Method::GET {
                             state.hits.record(id, now);
                         }

@@ -13,7 +13,7 @@ use std::{
 };
 
 use chrono::{DateTime, NaiveDate, Utc};
-use links::store::Store;
+use links::{chain::Chain, store::Store};
 use plumbing::shutdown::Shutdown;
 
 use crate::{local::LocalCache, metrics::Metrics};
@@ -172,15 +172,14 @@ impl Flusher {
                     .inc_by(u64::try_from(total).unwrap_or(0));
                 pending.counts.clear();
             }
-            Ok(Err(error)) => self.note_failure(&error),
+            Ok(Err(error)) => self.note_failure(&Chain(&error)),
             Err(_) => self.note_failure(&"timed out"),
         }
     }
 
-    fn note_failure(&self, error: &dyn std::fmt::Debug) {
+    fn note_failure(&self, error: &dyn std::fmt::Display) {
         self.metrics.hit_flush_failures.inc();
-        // Debug, not Display: tokio-postgres only names the server's error (code, message) there.
-        tracing::warn!(?error, "hit flush failed; counts kept for the next one");
+        tracing::warn!(%error, "hit flush failed; counts kept for the next one");
     }
 }
 

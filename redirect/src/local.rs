@@ -19,14 +19,14 @@ use std::{
 };
 
 use actix_web::http::header::HeaderValue;
-use links::model::Target;
+use links::model::Resolution;
 use moka::{sync::Cache, Expiry};
 
 /// A resolved code, shared by every answer that uses it.
 #[derive(Debug)]
 pub struct Entry {
     /// What the tiers said. Expiry is checked on every answer, not here.
-    pub target: Target,
+    pub target: Resolution,
     /// The `Location` header of a live link, built once so an answer clones a reference count, not the URL.
     pub location: Option<HeaderValue>,
 }
@@ -34,9 +34,9 @@ pub struct Entry {
 impl Entry {
     /// The entry for `target`. A URL that is not a valid header value cannot be stored by the shortener; it
     /// is answered as unknown rather than with a broken header.
-    pub fn new(target: Target) -> Self {
+    pub fn new(target: Resolution) -> Self {
         let location = match &target {
-            Target::Live { long_url, .. } => HeaderValue::from_str(long_url).ok(),
+            Resolution::Live { long_url, .. } => HeaderValue::from_str(long_url).ok(),
             _ => None,
         };
         Self { target, location }
@@ -52,7 +52,7 @@ const PER_ENTRY_OVERHEAD: usize = 430;
 /// The bytes `code` and `entry` hold in the cache, for moka's weigher.
 fn weight(code: &str, entry: &Entry) -> u32 {
     let url = match &entry.target {
-        Target::Live { long_url, .. } => long_url.capacity(),
+        Resolution::Live { long_url, .. } => long_url.capacity(),
         _ => 0,
     };
     let location = entry.location.as_ref().map_or(0, |value| value.len());
@@ -80,7 +80,7 @@ impl Expiry<Box<str>, Arc<Entry>> for EntryLifetime {
         _created_at: Instant,
     ) -> Option<Duration> {
         Some(match entry.target {
-            Target::Unknown => self.negative_ttl,
+            Resolution::Unknown => self.negative_ttl,
             _ => self.ttl,
         })
     }
@@ -185,7 +185,7 @@ mod tests {
     use links::model::RedirectStatus;
 
     fn live() -> Arc<Entry> {
-        Arc::new(Entry::new(Target::Live {
+        Arc::new(Entry::new(Resolution::Live {
             long_url: "https://example.com/".into(),
             redirect: RedirectStatus::Found302,
             expires_at: None,
@@ -219,7 +219,7 @@ mod tests {
     }
 
     fn live_to(long_url: String, id: i64) -> Arc<Entry> {
-        Arc::new(Entry::new(Target::Live {
+        Arc::new(Entry::new(Resolution::Live {
             long_url,
             redirect: RedirectStatus::Found302,
             expires_at: None,

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use links::{cache::RedisCache, db::DbError, model::Target, store::Store};
+use links::{cache::RedisCache, chain::Chain, db::DbError, model::Resolution, store::Store};
 use plumbing::clock::SharedClock;
 
 use crate::{breaker::Breaker, metrics::TierCounters};
@@ -71,7 +71,7 @@ impl Tiers {
         code: &str,
         tiers: &TierCounters,
         changed: bool,
-    ) -> Result<Target, Unavailable> {
+    ) -> Result<Resolution, Unavailable> {
         if changed {
             let target = self
                 .ask(&self.primary, code, "primary")
@@ -83,7 +83,7 @@ impl Tiers {
         }
         if let Some(target) = self.ask_redis(code).await {
             match target {
-                Target::Unknown => tiers.negative.inc(),
+                Resolution::Unknown => tiers.negative.inc(),
                 _ => tiers.redis.inc(),
             }
             return Ok(target);
@@ -94,7 +94,7 @@ impl Tiers {
         Ok(target)
     }
 
-    async fn ask_redis(&self, code: &str) -> Option<Target> {
+    async fn ask_redis(&self, code: &str) -> Option<Resolution> {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return None;
@@ -106,15 +106,15 @@ impl Tiers {
             }
             Err(error) => {
                 redis.breaker.failed();
-                tracing::debug!(%error, "redis lookup failed; falling back to PostgreSQL");
+                tracing::debug!(error = %Chain(&error), "redis lookup failed; falling back to PostgreSQL");
                 None
             }
         }
     }
 
-    async fn ask_databases(&self, code: &str) -> Result<Target, Unavailable> {
+    async fn ask_databases(&self, code: &str) -> Result<Resolution, Unavailable> {
         if let Some(found) = self.ask_replicas(code).await {
-            if found != Target::Unknown || !self.confirm_misses_on_primary {
+            if found != Resolution::Unknown || !self.confirm_misses_on_primary {
                 return Ok(found);
             }
         }
@@ -124,7 +124,7 @@ impl Tiers {
     }
 
     /// The first replica's answer, trying each once from the round-robin position; `None` when none answers.
-    async fn ask_replicas(&self, code: &str) -> Option<Target> {
+    async fn ask_replicas(&self, code: &str) -> Option<Resolution> {
         let count = self.replicas.len();
         let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
@@ -137,11 +137,11 @@ impl Tiers {
     }
 
     /// One database's answer; `None` when its breaker is open, or it fails or takes too long.
-    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Target> {
+    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Resolution> {
         if !database.breaker.allow() {
             return None;
         }
-        let lookup = database.store.find_target(code);
+        let lookup = database.store.resolve(code);
         match timed(
             &database.breaker,
             tokio::time::timeout(self.database_timeout, lookup),
@@ -165,20 +165,20 @@ impl Tiers {
         }
     }
 
-    async fn fill_redis(&self, code: &str, target: &Target) {
+    async fn fill_redis(&self, code: &str, target: &Resolution) {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return;
         }
         let ttl = match target {
-            Target::Unknown => self.negative_ttl,
+            Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
         match timed(&redis.breaker, redis.cache.put(code, target, ttl)).await {
             Ok(()) => redis.breaker.succeeded(),
             Err(error) => {
                 redis.breaker.failed();
-                tracing::debug!(%error, "redis fill skipped");
+                tracing::debug!(error = %Chain(&error), "redis fill skipped");
             }
         }
     }
@@ -193,5 +193,5 @@ async fn timed<T>(breaker: &Breaker, call: impl Future<Output = T>) -> T {
 }
 
 fn note_db_failure(which: &str, error: &DbError) {
-    tracing::warn!(%error, which, "database lookup failed");
+    tracing::warn!(error = %Chain(error), which, "database lookup failed");
 }

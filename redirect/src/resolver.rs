@@ -34,7 +34,7 @@ impl Resolver {
         if let Some(entry) = self.local.get(code) {
             let tier = &self.metrics.tier;
             match entry.target {
-                links::model::Target::Unknown => tier.negative.inc(),
+                links::model::Resolution::Unknown => tier.negative.inc(),
                 _ => tier.local.inc(),
             }
             return Ok(entry);

@@ -134,7 +134,7 @@ async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result
         let pool = db::pool(url, "snowlink-redirect", options)
             .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
         if let Err(error) = db::check(&pool).await {
-            tracing::warn!(%error, "a read replica is not reachable yet; lookups skip it until it answers");
+            tracing::warn!(error = %links::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");
         }
         replicas.push(Database {
             store: Store::new(pool),

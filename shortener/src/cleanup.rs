@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use links::{cache::RedisCache, db::DbError, store::Store};
+use links::{cache::RedisCache, chain::Chain, db::DbError, store::Store};
 use plumbing::{
     shutdown::Shutdown,
     tasks::{Need, Supervisor, Task},
@@ -169,30 +169,16 @@ impl Cleaner {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// Drops each code from Redis and announces it, all at once (the client pipelines them; one at a time a
-    /// Redis that is down would cost a timeout per code). Returns the number that failed: logged and counted,
-    /// not fatal, since the cache TTL bounds the staleness and a redirect checks expiry on every answer.
+    /// Drops the codes from Redis and announces them, in one pipeline per batch. Returns the number that failed
+    /// (the whole batch when the pipeline fails): logged and counted, not fatal, since the cache TTL bounds the
+    /// staleness and a redirect checks expiry on every answer.
     async fn invalidate(&self, codes: Vec<String>) -> u64 {
-        let mut tasks = tokio::task::JoinSet::new();
-        for code in codes {
-            let cache = self.cache.clone();
-            tasks.spawn(async move { cache.invalidate(&code).await });
-        }
-        let mut failures = 0;
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let error = match joined {
-                Ok(Ok(())) => continue,
-                Ok(Err(error)) => error.to_string(),
-                Err(panicked) => panicked.to_string(),
-            };
-            failures += 1;
-            first_error.get_or_insert(error);
-        }
-        if let Some(error) = first_error {
-            self.metrics.redis_failures.inc_by(failures);
-            tracing::warn!(failures, %error, "purged links not dropped from Redis; their cache TTL bounds the staleness");
-        }
+        let Err(error) = self.cache.invalidate_all(&codes).await else {
+            return 0;
+        };
+        let failures = codes.len() as u64;
+        self.metrics.redis_failures.inc_by(failures);
+        tracing::warn!(failures, error = %Chain(&error), "purged links not dropped from Redis; their cache TTL bounds the staleness");
         failures
     }
 }
@@ -270,7 +256,9 @@ async fn run(
                 "cleanup pass done"
             ),
             Ok(_) => tracing::debug!("cleanup pass found nothing to purge"),
-            Err(error) => tracing::warn!(%error, "cleanup pass failed; retrying next interval"),
+            Err(error) => {
+                tracing::warn!(error = %Chain(&error), "cleanup pass failed; retrying next interval")
+            }
         }
     }
 }

@@ -69,6 +69,13 @@ pub enum KeysCommand {
     },
 }
 
+// Defaults, each written once for its flag and for `ServeArgs::for_tests`, so the two cannot drift.
+const DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE: u32 = 10;
+const DEFAULT_RATE_LIMIT_ANONYMOUS_BURST: u32 = 5;
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
+const DEFAULT_INSERT_WORKERS: u16 = 2;
+const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
+
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -110,22 +117,22 @@ pub struct ServeArgs {
     #[arg(long, env = "RATE_LIMIT_KEY_BURST", default_value_t = 1_000)]
     pub rate_limit_key_burst: u32,
     /// Anonymous creations per minute per client IP (with --allow-anonymous).
-    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = 10)]
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE)]
     pub rate_limit_anonymous_per_minute: u32,
     /// Burst of anonymous creations per client IP.
-    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = 5)]
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_BURST)]
     pub rate_limit_anonymous_burst: u32,
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 2_000)]
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
     /// Insert statements in flight at once. Links of concurrent creates queue and the next free inserter writes
     /// all of them in one statement and commit, so a few are enough; each holds a database connection.
-    #[arg(long, env = "INSERT_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "INSERT_WORKERS", default_value_t = DEFAULT_INSERT_WORKERS, value_parser = clap::value_parser!(u16).range(1..))]
     pub insert_workers: u16,
     /// Longest an API key's owner is remembered in memory, in seconds (0: ask the database on every request).
     /// A revoke reaches every instance at once through PostgreSQL LISTEN/NOTIFY; this bounds only what a
     /// listening connection that died silently could leave behind.
-    #[arg(long, env = "API_KEY_CACHE_SECS", default_value_t = 60)]
+    #[arg(long, env = "API_KEY_CACHE_SECS", default_value_t = DEFAULT_API_KEY_CACHE_SECS)]
     pub api_key_cache_secs: u64,
     /// PostgreSQL.
     #[command(flatten)]
@@ -162,11 +169,11 @@ impl ServeArgs {
             rate_limit_ip_burst: 0,
             rate_limit_key_per_minute: 0,
             rate_limit_key_burst: 0,
-            rate_limit_anonymous_per_minute: 10,
-            rate_limit_anonymous_burst: 5,
-            request_timeout_ms: 2_000,
-            insert_workers: 2,
-            api_key_cache_secs: 60,
+            rate_limit_anonymous_per_minute: DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE,
+            rate_limit_anonymous_burst: DEFAULT_RATE_LIMIT_ANONYMOUS_BURST,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            insert_workers: DEFAULT_INSERT_WORKERS,
+            api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             database,
             redis,
             idgen,
@@ -252,11 +259,14 @@ impl ServeArgs {
     }
 }
 
+// Defaults, each written once for its flag and for `PurgeArgs::default`, so the two cannot drift.
+const DEFAULT_CLEANUP_BATCH: u32 = 1000;
+
 /// How much one cleanup statement purges.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct PurgeArgs {
     /// Links purged per statement (each batch is one transaction; smaller batches hold row locks shorter).
-    #[arg(long, env = "SHORTENER_CLEANUP_BATCH", default_value_t = 1000,
+    #[arg(long, env = "SHORTENER_CLEANUP_BATCH", default_value_t = DEFAULT_CLEANUP_BATCH,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub cleanup_batch: u32,
 }
@@ -264,10 +274,14 @@ pub struct PurgeArgs {
 impl Default for PurgeArgs {
     fn default() -> Self {
         Self {
-            cleanup_batch: 1000,
+            cleanup_batch: DEFAULT_CLEANUP_BATCH,
         }
     }
 }
+
+// Defaults, each written once for its flag and for `CleanupArgs::default`, so the two cannot drift.
+const DEFAULT_CLEANUP_ELECTION_PATH: &str = "/snowlink/shortener/cleanup";
+const DEFAULT_CLEANUP_INTERVAL_SECS: &str = "60";
 
 /// The expiry cleanup inside `serve`: it runs on the one instance elected leader in ZooKeeper.
 #[derive(Debug, Clone, clap::Args)]
@@ -279,14 +293,14 @@ pub struct CleanupArgs {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub enabled: bool,
     /// Seconds between cleanup passes (fractions allowed).
-    #[arg(long = "cleanup-interval-secs", env = "SHORTENER_CLEANUP_INTERVAL_SECS", default_value = "60",
+    #[arg(long = "cleanup-interval-secs", env = "SHORTENER_CLEANUP_INTERVAL_SECS", default_value = DEFAULT_CLEANUP_INTERVAL_SECS,
           value_name = "SECS", value_parser = parse_seconds)]
     pub cleanup_interval: std::time::Duration,
     /// ZooKeeper node under which shortener instances elect the cleanup leader.
     #[arg(
         long,
         env = "SHORTENER_CLEANUP_ELECTION_PATH",
-        default_value = "/snowlink/shortener/cleanup"
+        default_value = DEFAULT_CLEANUP_ELECTION_PATH
     )]
     pub cleanup_election_path: String,
     /// Batch size.
@@ -298,8 +312,9 @@ impl Default for CleanupArgs {
     fn default() -> Self {
         Self {
             enabled: true,
-            cleanup_interval: std::time::Duration::from_secs(60),
-            cleanup_election_path: "/snowlink/shortener/cleanup".into(),
+            // The flag's parser, so the two cannot disagree; the constant's test below shows it parses.
+            cleanup_interval: parse_seconds(DEFAULT_CLEANUP_INTERVAL_SECS).unwrap_or_default(),
+            cleanup_election_path: DEFAULT_CLEANUP_ELECTION_PATH.into(),
             purge: PurgeArgs::default(),
         }
     }
@@ -330,5 +345,16 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     match std::time::Duration::try_from_secs_f64(seconds) {
         Ok(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(format!("{text:?}: expected a positive number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_cleanup_interval_parses() {
+        assert_eq!(
+            super::CleanupArgs::default().cleanup_interval,
+            std::time::Duration::from_secs(60)
+        );
     }
 }

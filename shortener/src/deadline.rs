@@ -34,7 +34,7 @@ pub async fn enforce(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(%path, "request deadline passed; answered 503");
-            Err(ApiError::Unavailable("a dependency").into())
+            Err(ApiError::unavailable("a dependency").into())
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Every error a client of the shortener can get, mapped in one place to the Contract's status and
-//! `{"error": {"code", "message"}}` body. Unexpected failures are logged here, once, and answered opaquely.
+//! `{"error": {"code", "message"}}` body. An unexpected failure, or a dependency's failure behind a 503, is
+//! logged with its whole chain of causes where it becomes an answer ([`ApiError::log`]: the response, or one
+//! item of a batch), and answered opaquely: the causes never reach the client.
 
 use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use links::{db::DbError, store::InsertError, validate::Invalid};
+use links::{chain::Chain, db::DbError, validate::Invalid};
 use plumbing::http::error_response;
 
 /// What went wrong, as the client sees it.
@@ -35,8 +37,14 @@ pub enum ApiError {
     #[error("too many requests; retry in {} s", crate::limits::retry_after_secs(*.0))]
     RateLimited(std::time::Duration),
     /// A dependency needed to answer is down: retry later.
-    #[error("{0} is unavailable; retry shortly")]
-    Unavailable(&'static str),
+    #[error("{dependency} is unavailable; retry shortly")]
+    Unavailable {
+        /// What is down, as the client may read it: "the database".
+        dependency: &'static str,
+        /// Why, for the log only.
+        #[source]
+        cause: Option<anyhow::Error>,
+    },
     /// Anything else: logged, answered as an opaque 500.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -45,27 +53,46 @@ pub enum ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(reason) => {
-                tracing::warn!(%reason, "database unavailable");
-                Self::Unavailable("the database")
-            }
+            DbError::Unavailable(_) => Self::unavailable_because("the database", error),
             other => Self::Internal(other.into()),
         }
     }
 }
 
-impl From<InsertError> for ApiError {
-    fn from(error: InsertError) -> Self {
-        match error {
-            InsertError::Db(db) => db.into(),
-            InsertError::CodeTaken => {
-                Self::Internal(anyhow::anyhow!("code taken where it cannot be"))
-            }
+impl ApiError {
+    /// `dependency` is down, with no cause worth logging (a deadline that passed says it all).
+    pub fn unavailable(dependency: &'static str) -> Self {
+        Self::Unavailable {
+            dependency,
+            cause: None,
         }
     }
-}
 
-impl ApiError {
+    /// `dependency` is down because of `cause`, which is logged with the answer.
+    pub fn unavailable_because(dependency: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable {
+            dependency,
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// Logs what only the operator may see: the causes of a 500, and of a 503 that has one. Call it once, where
+    /// the error becomes an answer; `item` is the index of a batch item answered with it.
+    pub fn log(&self, item: Option<usize>) {
+        match self {
+            Self::Internal(error) => {
+                tracing::error!(item, error = %Chain(error.as_ref()), "request failed");
+            }
+            Self::Unavailable {
+                dependency,
+                cause: Some(cause),
+            } => {
+                tracing::warn!(item, dependency, error = %Chain(cause.as_ref()), "dependency unavailable");
+            }
+            _ => {}
+        }
+    }
+
     /// The Contract's machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -75,7 +102,7 @@ impl ApiError {
             Self::AliasTaken(_) => "alias_taken",
             Self::NotFound(_) => "not_found",
             Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -89,18 +116,16 @@ impl ResponseError for ApiError {
             Self::AliasTaken(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(error) = self {
-            tracing::error!(error = format!("{error:#}"), "request failed");
-        }
+        self.log(None);
         let mut response = error_response(self.status_code(), self.code(), &self.to_string());
         match self {
-            Self::Unavailable(_) => {
+            Self::Unavailable { .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -120,5 +145,63 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{error::Error as _, str::FromStr, sync::Arc};
+
+    use actix_web::{body::to_bytes, ResponseError as _};
+    use links::db::DbError;
+
+    use super::ApiError;
+
+    /// A real dependency error with text of its own: the parser's complaint about a bad port.
+    fn dependency_error() -> tokio_postgres::Error {
+        tokio_postgres::Config::from_str("postgres://localhost:notaport/db")
+            .expect_err("the port does not parse")
+    }
+
+    /// The status and body the client gets for `error`.
+    async fn answer(error: &ApiError) -> (u16, String) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let body = to_bytes(response.into_body()).await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn an_internal_error_keeps_the_database_error_as_its_cause() {
+        let error = ApiError::from(DbError::Config(Arc::new(dependency_error())));
+
+        let db = error.source().expect("the DbError");
+        let postgres = db.source().expect("the PostgreSQL error");
+
+        assert!(postgres.is::<tokio_postgres::Error>(), "{postgres:?}");
+    }
+
+    #[tokio::test]
+    async fn a_500_body_never_echoes_the_dependency() {
+        let detail = dependency_error().to_string();
+        let error = ApiError::from(DbError::Config(Arc::new(dependency_error())));
+
+        let (status, body) = answer(&error).await;
+
+        assert_eq!(status, 500);
+        assert!(body.contains("\"internal\""), "{body}");
+        assert!(!body.contains(&detail), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_503_body_names_the_dependency_but_not_its_error() {
+        let detail = dependency_error().to_string();
+        let error = ApiError::from(DbError::from(dependency_error()));
+
+        let (status, body) = answer(&error).await;
+
+        assert_eq!(status, 503);
+        assert!(body.contains("the database is unavailable"), "{body}");
+        assert!(!body.contains(&detail), "{body}");
     }
 }

@@ -8,6 +8,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use links::{
+    chain::Chain,
     db::DbError,
     model::{Link, RedirectStatus},
     store::{NewLink, Store},
@@ -120,7 +121,7 @@ impl GroupInserter {
             return self.direct.insert(&rows).await;
         }
         let (answer, answered) = oneshot::channel();
-        let stopped = || DbError::Unavailable("the inserters have stopped (shutting down)".into());
+        let stopped = || DbError::unavailable("the inserters have stopped (shutting down)");
         self.queue
             .send(Job { links, answer })
             .await
@@ -205,7 +206,7 @@ impl Inserter {
             // A statement error belongs to some row (a key deleted meanwhile, say): retry each request alone,
             // so only its own request fails.
             Err(error) => {
-                tracing::warn!(%error, requests = jobs.len(), "group insert failed; inserting each request alone");
+                tracing::warn!(error = %Chain(&error), requests = jobs.len(), "group insert failed; inserting each request alone");
                 for job in jobs {
                     self.insert_alone(job).await;
                 }
@@ -225,7 +226,7 @@ impl Inserter {
         tokio::time::timeout(self.timeout, self.store.insert_links(rows))
             .await
             .unwrap_or_else(|_| {
-                Err(DbError::Unavailable(format!(
+                Err(DbError::unavailable(format!(
                     "an insert took over {:?}",
                     self.timeout
                 )))

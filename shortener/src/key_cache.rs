@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use links::{apikey, db::DbError, store::Store};
+use links::{apikey, chain::Chain, db::DbError, store::Store};
 use plumbing::shutdown::Shutdown;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -127,7 +127,7 @@ impl KeyOwners {
         let mut config = match database_url.parse::<tokio_postgres::Config>() {
             Ok(config) => config,
             Err(error) => {
-                return tracing::warn!(%error, "API key change listener: bad database URL")
+                return tracing::warn!(error = %Chain(&error), "API key change listener: bad database URL")
             }
         };
         // The connection only ever waits: TCP keepalives are what notice a peer that vanished without a word.
@@ -141,7 +141,7 @@ impl KeyOwners {
         let (client, mut connection) = match tokio::time::timeout(timeout, connecting).await {
             Ok(Ok(connected)) => connected,
             Ok(Err(error)) => {
-                return tracing::warn!(%error, "API key change listener cannot connect")
+                return tracing::warn!(error = %Chain(&error), "API key change listener cannot connect")
             }
             Err(_) => return tracing::warn!("API key change listener: connect timed out"),
         };
@@ -172,7 +172,9 @@ impl KeyOwners {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 Some(Ok(AsyncMessage::Notification(_))) => self.forget_all(),
                 Some(Ok(_)) => {}
-                Some(Err(error)) => return tracing::warn!(%error, "API key change listener failed"),
+                Some(Err(error)) => {
+                    return tracing::warn!(error = %Chain(&error), "API key change listener failed")
+                }
                 None => return tracing::warn!("API key change listener: connection closed"),
             }
         }

@@ -39,7 +39,7 @@ enum ElectionError {
 }
 
 /// Why a candidacy ended.
-enum Outcome {
+enum CandidacyEnd {
     /// Shutdown started.
     Shutdown,
     /// The session (and with it our node) is gone, or ZooKeeper failed: campaign again with a new session.
@@ -124,8 +124,8 @@ async fn campaign(options: ElectionOptions, leadership: Leadership, shutdown: Sh
                 leadership.set(false, &options.path);
                 candidate.leave(&options).await;
                 match outcome {
-                    Outcome::Shutdown => break,
-                    Outcome::Lost => backoff = initial_backoff,
+                    CandidacyEnd::Shutdown => break,
+                    CandidacyEnd::Lost => backoff = initial_backoff,
                 }
             }
             Err(error) => {
@@ -176,7 +176,7 @@ impl Candidate {
         options: &ElectionOptions,
         leadership: &Leadership,
         shutdown: &Shutdown,
-    ) -> Outcome {
+    ) -> CandidacyEnd {
         let mut states = self.client.state_watcher();
         loop {
             let watcher = match self.take_place(options).await {
@@ -188,11 +188,11 @@ impl Candidate {
                 Ok(None) => continue,
                 Err(error) => {
                     tracing::warn!(%error, path = %options.path, "election lost its footing; campaigning again");
-                    return Outcome::Lost;
+                    return CandidacyEnd::Lost;
                 }
             };
             tokio::select! {
-                () = shutdown.wait() => return Outcome::Shutdown,
+                () = shutdown.wait() => return CandidacyEnd::Shutdown,
                 // Our predecessor left (or, when leading, our own node changed): where do we stand now?
                 _ = watcher.changed() => {}
                 state = states.changed() => {
@@ -207,7 +207,7 @@ impl Candidate {
                         }
                         state => {
                             tracing::warn!(?state, path = %options.path, "ZooKeeper session ended; campaigning again");
-                            return Outcome::Lost;
+                            return CandidacyEnd::Lost;
                         }
                     }
                 }
@@ -257,16 +257,16 @@ impl Candidate {
 }
 
 /// Waits, while disconnected, for the session to come back (`None`), end, or shutdown.
-async fn reconnected(states: &mut zk::StateWatcher, shutdown: &Shutdown) -> Option<Outcome> {
+async fn reconnected(states: &mut zk::StateWatcher, shutdown: &Shutdown) -> Option<CandidacyEnd> {
     loop {
         let state = tokio::select! {
-            () = shutdown.wait() => return Some(Outcome::Shutdown),
+            () = shutdown.wait() => return Some(CandidacyEnd::Shutdown),
             state = states.changed() => state,
         };
         match state {
             zk::SessionState::SyncConnected => return None,
             zk::SessionState::Disconnected | zk::SessionState::ConnectedReadOnly => {}
-            _ => return Some(Outcome::Lost),
+            _ => return Some(CandidacyEnd::Lost),
         }
     }
 }

@@ -75,7 +75,7 @@ async fn an_unknown_code_is_a_404_that_nobody_caches() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(
         pair.cache().await.get("NoSuchCode").await.expect("redis"),
-        Some(links::model::Target::Unknown),
+        Some(links::model::Resolution::Unknown),
         "the miss is cached negatively"
     );
 }
@@ -351,6 +351,6 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     assert_eq!(follow().await.expect("answer").status(), 410);
     assert_eq!(
         cache.get(&code).await.expect("redis"),
-        Some(links::model::Target::Gone)
+        Some(links::model::Resolution::Gone)
     );
 }

@@ -150,7 +150,7 @@ pub async fn delete(
             .degraded
             .with_label_values(&["redis", "invalidate"])
             .inc();
-        tracing::warn!(%error, %code, "deleted link not invalidated in Redis");
+        tracing::warn!(error = %links::chain::Chain(&error), %code, "deleted link not invalidated in Redis");
     }
     Ok(HttpResponse::NoContent().finish())
 }

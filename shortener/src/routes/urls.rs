@@ -7,7 +7,7 @@ use actix_web::{http::header, web, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use links::{
     code,
-    model::{Link, RedirectStatus, Target},
+    model::{Link, RedirectStatus, Resolution},
     validate,
 };
 use serde::{Deserialize, Serialize};
@@ -110,7 +110,7 @@ fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// How one create request ended.
-enum Outcome {
+enum CreateOutcome {
     Created(Link),
     Reused(Link),
     Failed(ApiError),
@@ -148,14 +148,14 @@ pub async fn create(
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
     match outcome {
-        Outcome::Created(link) => {
+        CreateOutcome::Created(link) => {
             let body = LinkBody::new(&link, &state);
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, body.short_url.clone()))
                 .json(body))
         }
-        Outcome::Reused(link) => Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state))),
-        Outcome::Failed(error) => Err(error),
+        CreateOutcome::Reused(link) => Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state))),
+        CreateOutcome::Failed(error) => Err(error),
     }
 }
 
@@ -241,17 +241,22 @@ pub async fn create_batch(
     };
     let results = outcomes
         .iter()
-        .map(|outcome| match outcome {
-            Outcome::Created(link) => linked(201, link),
-            Outcome::Reused(link) => linked(200, link),
-            Outcome::Failed(error) => BatchResult {
-                status: error.status_code().as_u16(),
-                link: None,
-                error: Some(ErrorDetail {
-                    code: error.code().to_owned(),
-                    message: error.to_string(),
-                }),
-            },
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
+            CreateOutcome::Created(link) => linked(201, link),
+            CreateOutcome::Reused(link) => linked(200, link),
+            CreateOutcome::Failed(error) => {
+                // An item's error is answered here, not by `error_response`: this is its one log.
+                error.log(Some(index));
+                BatchResult {
+                    status: error.status_code().as_u16(),
+                    link: None,
+                    error: Some(ErrorDetail {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    }),
+                }
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(BatchAnswer { results }))
@@ -264,14 +269,14 @@ async fn create_all(
     state: &AppState,
     creator: Creator,
     requests: Vec<Result<Checked, ApiError>>,
-) -> Result<Vec<Outcome>, ApiError> {
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(requests.len());
+) -> Result<Vec<CreateOutcome>, ApiError> {
+    let mut outcomes: Vec<Option<CreateOutcome>> = Vec::with_capacity(requests.len());
     let mut pending: Vec<(usize, Checked)> = Vec::new();
     for (index, request) in requests.into_iter().enumerate() {
         match request {
-            Err(error) => outcomes.push(Some(Outcome::Failed(error))),
+            Err(error) => outcomes.push(Some(CreateOutcome::Failed(error))),
             Ok(checked) => match reusable(state, creator, &checked).await? {
-                Some(link) => outcomes.push(Some(Outcome::Reused(link))),
+                Some(link) => outcomes.push(Some(CreateOutcome::Reused(link))),
                 None => {
                     outcomes.push(None);
                     pending.push((index, checked));
@@ -287,7 +292,7 @@ async fn create_all(
         pending = insert_round(state, creator, pending, &mut outcomes, &mut created).await?;
     }
     for (index, _) in pending {
-        outcomes[index] = Some(Outcome::Failed(ApiError::Internal(anyhow::anyhow!(
+        outcomes[index] = Some(CreateOutcome::Failed(ApiError::Internal(anyhow::anyhow!(
             "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
         ))));
     }
@@ -297,7 +302,7 @@ async fn create_all(
         .into_iter()
         .map(|outcome| {
             outcome.unwrap_or_else(|| {
-                Outcome::Failed(ApiError::Internal(anyhow::anyhow!(
+                CreateOutcome::Failed(ApiError::Internal(anyhow::anyhow!(
                     "a request went unanswered"
                 )))
             })
@@ -311,13 +316,13 @@ async fn insert_round(
     state: &AppState,
     creator: Creator,
     pending: Vec<(usize, Checked)>,
-    outcomes: &mut [Option<Outcome>],
+    outcomes: &mut [Option<CreateOutcome>],
     created: &mut Vec<Link>,
 ) -> Result<Vec<(usize, Checked)>, ApiError> {
-    let ids = state.ids.next_ids(pending.len()).map_err(|error| {
-        tracing::warn!(%error, "no IDs");
-        ApiError::Unavailable("the ID generator")
-    })?;
+    let ids = state
+        .ids
+        .next_ids(pending.len())
+        .map_err(|error| ApiError::unavailable_because("the ID generator", error))?;
     let ids = ids
         .into_iter()
         .map(|id| {
@@ -359,10 +364,10 @@ async fn insert_round(
         match inserted.remove(id) {
             Some(link) => {
                 created.push(link.clone());
-                outcomes[index] = Some(Outcome::Created(link));
+                outcomes[index] = Some(CreateOutcome::Created(link));
             }
             None if checked.alias.is_some() => {
-                outcomes[index] = Some(Outcome::Failed(ApiError::AliasTaken(code)));
+                outcomes[index] = Some(CreateOutcome::Failed(ApiError::AliasTaken(code)));
             }
             None => {
                 tracing::info!(%code, "generated code equals an alias; taking a new ID");
@@ -391,10 +396,10 @@ async fn reusable(
 /// that was unknown a moment ago redirects at once on every replica.
 async fn write_through(state: &AppState, links: &[Link]) {
     let now = state.clock.now();
-    let entries: Vec<(&str, Target, std::time::Duration)> = links
+    let entries: Vec<(&str, Resolution, std::time::Duration)> = links
         .iter()
         .map(|link| {
-            let target = Target::Live {
+            let target = Resolution::Live {
                 long_url: link.long_url.clone(),
                 redirect: link.redirect,
                 expires_at: link.expires_at,
@@ -409,6 +414,6 @@ async fn write_through(state: &AppState, links: &[Link]) {
             .degraded
             .with_label_values(&["redis", "write_through"])
             .inc();
-        tracing::warn!(%error, links = links.len(), "write-through to Redis skipped");
+        tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
     }
 }

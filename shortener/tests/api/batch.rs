@@ -1,6 +1,6 @@
 //! `POST /v1/urls/batch`: one multi-row insert, one result per item, in order.
 
-use links::model::Target;
+use links::model::Resolution;
 use serde_json::{json, Value};
 
 use crate::helpers::{error_code, spawn_app};
@@ -47,8 +47,8 @@ async fn each_item_gets_its_own_result_in_order() {
         let code = results[index]["link"]["code"].as_str().expect("code");
         assert!(
             matches!(
-                app.store.find_target(code).await.expect("lookup"),
-                Target::Live { .. }
+                app.store.resolve(code).await.expect("lookup"),
+                Resolution::Live { .. }
             ),
             "item {index} is stored"
         );
@@ -57,7 +57,7 @@ async fn each_item_gets_its_own_result_in_order() {
             "written through"
         );
     }
-    let Target::Live { long_url, .. } = app.store.find_target("taken").await.expect("lookup")
+    let Resolution::Live { long_url, .. } = app.store.resolve("taken").await.expect("lookup")
     else {
         panic!("the taken alias still exists");
     };

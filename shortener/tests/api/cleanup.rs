@@ -8,8 +8,8 @@ use idgen::config::IdgenArgs;
 use links::{
     cache::{RedisArgs, RedisCache},
     db::DatabaseArgs,
-    model::{RedirectStatus, Target},
-    store::{InsertError, NewLink, Store},
+    model::Resolution,
+    store::Store,
 };
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{IntGauge, Registry};
@@ -158,7 +158,7 @@ async fn a_pass_purges_expired_and_deleted_links_leaves_live_ones_and_keeps_tomb
     }
     assert!(matches!(
         cache.get("still-live").await.expect("redis answers"),
-        Some(Target::Live { .. })
+        Some(Resolution::Live { .. })
     ));
 }
 
@@ -183,34 +183,30 @@ async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
         links::db::pool(&app.db.url, "tests", links::db::PoolOptions::default()).expect("pool"),
     );
 
-    let target = store
-        .find_target("printed-on-a-poster")
+    let target = store.resolve("printed-on-a-poster").await.expect("lookup");
+    // Straight into the table, past the service's own checks: the database itself refuses the code.
+    let inserted = sql(&app.db)
         .await
-        .expect("lookup");
-    let inserted = store
-        .insert_link(&NewLink {
-            id: 1,
-            code: "printed-on-a-poster",
-            long_url: "https://phishing.example/",
-            expires_at: None,
-            redirect: RedirectStatus::default(),
-            owner_id: None,
-        })
+        .execute(
+            "INSERT INTO links (id, code, long_url, url_hash)
+             VALUES (1, 'printed-on-a-poster', 'https://phishing.example/', '\\x00')",
+            &[],
+        )
         .await;
     let through_the_api = app
         .create(json!({"long_url": "https://phishing.example/", "alias": "printed-on-a-poster"}))
         .await;
 
-    assert_eq!(target, Target::Gone);
-    assert!(
-        matches!(inserted, Err(InsertError::CodeTaken)),
-        "{inserted:?}"
+    assert_eq!(target, Resolution::Gone);
+    assert_eq!(
+        inserted.expect_err("refused").code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
     );
     assert_eq!(through_the_api.status(), 409);
     assert_eq!(error_code(through_the_api).await, "alias_taken");
     assert_eq!(
-        store.find_target("never-existed").await.expect("lookup"),
-        Target::Unknown
+        store.resolve("never-existed").await.expect("lookup"),
+        Resolution::Unknown
     );
 }
 

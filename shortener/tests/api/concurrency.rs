@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use links::model::Target;
+use links::model::Resolution;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with};
@@ -51,7 +51,7 @@ async fn a_thousand_concurrent_creates_get_a_thousand_distinct_resolvable_codes(
     let mut codes = HashSet::new();
     while let Some(done) = tasks.join_next().await {
         let (n, code) = done.expect("create task");
-        let Target::Live { long_url, .. } = app.store.find_target(&code).await.expect("lookup")
+        let Resolution::Live { long_url, .. } = app.store.resolve(&code).await.expect("lookup")
         else {
             panic!("{code} does not resolve");
         };

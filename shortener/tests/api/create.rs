@@ -59,7 +59,7 @@ async fn the_link_is_in_postgresql_and_written_through_to_redis() {
         .await
         .expect("redis");
     match cache.get(code).await.expect("redis answers") {
-        Some(links::model::Target::Live {
+        Some(links::model::Resolution::Live {
             long_url, redirect, ..
         }) => {
             assert_eq!(

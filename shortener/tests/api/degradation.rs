@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use links::{cache::RedisArgs, model::Target};
+use links::{cache::RedisArgs, model::Resolution};
 use serde_json::json;
 use testkit::{
     eventually,
@@ -107,7 +107,7 @@ async fn with_redis_down_links_are_still_created_and_resolvable() {
         .shorten(json!({"long_url": "https://example.com/no-redis"}))
         .await;
 
-    let Target::Live { long_url, .. } = app.store.find_target(&code).await.expect("lookup") else {
+    let Resolution::Live { long_url, .. } = app.store.resolve(&code).await.expect("lookup") else {
         panic!("the link is in PostgreSQL");
     };
     assert_eq!(long_url, "https://example.com/no-redis");

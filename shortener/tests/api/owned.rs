@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
-use links::model::Target;
+use links::model::Resolution;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -69,8 +69,8 @@ async fn another_keys_link_cannot_be_read_listed_or_deleted() {
         .expect("json");
     assert_eq!(list["items"], json!([]));
     assert!(matches!(
-        app.store.find_target(&code).await.expect("lookup"),
-        Target::Live { .. }
+        app.store.resolve(&code).await.expect("lookup"),
+        Resolution::Live { .. }
     ));
 }
 
@@ -164,8 +164,8 @@ async fn a_deleted_link_is_gone_everywhere_and_announced() {
 
     assert_eq!(response.status(), 204);
     assert_eq!(
-        app.store.find_target(&code).await.expect("lookup"),
-        Target::Gone
+        app.store.resolve(&code).await.expect("lookup"),
+        Resolution::Gone
     );
     assert_eq!(cache.get(&code).await.expect("redis"), None);
     let message = tokio::time::timeout(Duration::from_secs(5), messages.recv())

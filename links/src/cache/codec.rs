@@ -1,0 +1,108 @@
+//! The compact value cached per code, which the redirect decodes on every Redis hit, and how long it may stay.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::model::{RedirectStatus, Resolution};
+
+/// How long a target may stay cached: `base`, shortened to the time the link has left, and never past it.
+pub fn ttl_for(target: &Resolution, base: Duration, now: DateTime<Utc>) -> Duration {
+    match target {
+        Resolution::Live {
+            expires_at: Some(expires_at),
+            ..
+        } => {
+            let left = (*expires_at - now).to_std().unwrap_or(Duration::ZERO);
+            base.min(left).max(Duration::from_millis(1))
+        }
+        _ => base,
+    }
+}
+
+/// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
+/// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+pub fn encode(target: &Resolution) -> String {
+    match target {
+        Resolution::Live {
+            long_url,
+            redirect,
+            expires_at,
+            id,
+        } => {
+            let expires = expires_at
+                .map(|at| at.timestamp_millis().to_string())
+                .unwrap_or_default();
+            format!("1|{}|{expires}|{id}|{long_url}", redirect.code())
+        }
+        Resolution::Gone => "g".to_owned(),
+        Resolution::Unknown => "u".to_owned(),
+    }
+}
+
+/// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten).
+pub fn decode(value: &str) -> Option<Resolution> {
+    match value {
+        "g" => return Some(Resolution::Gone),
+        "u" => return Some(Resolution::Unknown),
+        _ => {}
+    }
+    let mut fields = value.strip_prefix("1|")?.splitn(4, '|');
+    let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
+    let expires_at = match fields.next()? {
+        "" => None,
+        millis => Some(Utc.timestamp_millis_opt(millis.parse().ok()?).single()?),
+    };
+    let id = fields.next()?.parse().ok()?;
+    let long_url = fields.next()?.to_owned();
+    Some(Resolution::Live {
+        long_url,
+        redirect,
+        expires_at,
+        id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(expires_at: Option<DateTime<Utc>>) -> Resolution {
+        Resolution::Live {
+            long_url: "https://example.com/a|b?c=d".into(),
+            redirect: RedirectStatus::Permanent308,
+            expires_at,
+            id: 42,
+        }
+    }
+
+    #[test]
+    fn every_target_survives_a_round_trip() {
+        let at = Utc.timestamp_millis_opt(1_800_000_000_123).single();
+        for target in [live(None), live(at), Resolution::Gone, Resolution::Unknown] {
+            assert_eq!(decode(&encode(&target)), Some(target));
+        }
+    }
+
+    #[test]
+    fn foreign_values_are_misses() {
+        for junk in ["", "x", "1|", "1|200||1|u", "1|302|abc|1|u", "2|302||1|u"] {
+            assert_eq!(decode(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn the_ttl_never_outlives_the_link() {
+        let now = Utc::now();
+        let base = Duration::from_secs(3600);
+        assert_eq!(ttl_for(&live(None), base, now), base);
+        assert_eq!(
+            ttl_for(&live(Some(now + chrono::Duration::seconds(10))), base, now),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            ttl_for(&live(Some(now - chrono::Duration::seconds(10))), base, now),
+            Duration::from_millis(1)
+        );
+    }
+}

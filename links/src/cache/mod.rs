@@ -1,0 +1,227 @@
+//! The Redis tier: one multiplexed client with timeouts and reconnects, and key names under a configurable
+//! prefix (tests isolate themselves with it). What is stored ([`codec`]), what the invalidation channel carries
+//! ([`channel`]) and the flags ([`args`]) each have their own module; their items are re-exported here.
+
+use std::time::Duration;
+
+use fred::prelude::{
+    ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy,
+};
+
+use crate::model::Resolution;
+
+mod args;
+mod channel;
+mod codec;
+
+pub use args::RedisArgs;
+pub use channel::{announcement, invalidation_channel, Announcement, CREATED_MARK};
+pub use codec::{decode, encode, ttl_for};
+
+/// A Redis failure: the caller degrades (skips write-through, falls back to PostgreSQL) and counts it.
+#[derive(Debug, thiserror::Error)]
+#[error("redis failed")]
+pub struct CacheError(#[from] fred::error::Error);
+
+/// Redis settings.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Prepended to every key, e.g. `snowlink:`.
+    pub prefix: String,
+    /// Bound on every command and on connecting.
+    pub timeout: Duration,
+}
+
+impl CacheOptions {
+    /// A client builder bounded by `timeout` on connecting and on every command, reconnecting with backoff
+    /// (50 ms doubling to 2 s, for ever): the one Redis client setup, shared by the cache and the redirect's
+    /// invalidation subscriber.
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub fn client_builder(&self) -> Result<fred::types::Builder, fred::error::Error> {
+        let timeout = self.timeout;
+        let mut builder = fred::types::Builder::from_config(Config::from_url(&self.url)?);
+        builder
+            .with_connection_config(|connection| {
+                connection.connection_timeout = timeout;
+                connection.internal_command_timeout = timeout;
+            })
+            .with_performance_config(|performance| performance.default_command_timeout = timeout)
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
+        Ok(builder)
+    }
+}
+
+/// The link cache in Redis.
+#[derive(Clone)]
+pub struct RedisCache {
+    client: fred::clients::Client,
+    prefix: String,
+}
+
+impl RedisCache {
+    /// Builds the client and starts connecting. A Redis that is down now is logged, not fatal: the services
+    /// degrade without it and the client keeps reconnecting with backoff.
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub async fn connect(options: &CacheOptions) -> Result<Self, CacheError> {
+        let timeout = options.timeout;
+        // One attempt per command: a request must not wait through retries on a Redis that is going away.
+        let client = options
+            .client_builder()?
+            .with_connection_config(|connection| connection.max_command_attempts = 1)
+            .build()?;
+        let _reconnect_task = client.connect();
+        match tokio::time::timeout(timeout, client.wait_for_connect()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "redis is not reachable yet; continuing without it")
+            }
+            Err(_) => tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "redis did not answer in time; continuing without it"
+            ),
+        }
+        Ok(Self {
+            client,
+            prefix: options.prefix.clone(),
+        })
+    }
+
+    /// The Redis key of a code.
+    pub fn key(&self, code: &str) -> String {
+        format!("{}l:{code}", self.prefix)
+    }
+
+    /// The cached target of `code`; `None` when Redis holds nothing for it.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn get(&self, code: &str) -> Result<Option<Resolution>, CacheError> {
+        let value: Option<String> = self.client.get(self.key(code)).await?;
+        Ok(value.as_deref().and_then(decode))
+    }
+
+    /// Caches `target` for `ttl` (at least one millisecond).
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn put(
+        &self,
+        code: &str,
+        target: &Resolution,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        self.client
+            .set::<(), _, _>(self.key(code), encode(target), Some(px(ttl)), None, false)
+            .await?;
+        Ok(())
+    }
+
+    /// Caches freshly created links and announces their codes on the invalidation channel, in one pipelined
+    /// round trip: a replica that cached "unknown" for one of these codes a moment ago drops that at once.
+    ///
+    /// # Errors
+    /// When Redis fails or times out (the links are durable regardless; the caller counts it).
+    pub async fn put_created(
+        &self,
+        entries: &[(&str, Resolution, Duration)],
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.client.pipeline();
+        let channel = self.invalidation_channel();
+        for (code, target, ttl) in entries {
+            pipeline
+                .set::<(), _, _>(self.key(code), encode(target), Some(px(*ttl)), None, false)
+                .await?;
+            pipeline
+                .publish::<(), _, _>(&channel, format!("{CREATED_MARK}{code}"))
+                .await?;
+        }
+        pipeline.all::<()>().await?;
+        Ok(())
+    }
+
+    /// Drops `code` from Redis.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn delete(&self, code: &str) -> Result<(), CacheError> {
+        self.client.del::<i64, _>(self.key(code)).await?;
+        Ok(())
+    }
+
+    /// The pub/sub channel on which changed codes are announced (`{prefix}invalidate`, one code per message, see
+    /// [`announcement`]): the shortener publishes on delete, cleanup and create; every redirect replica drops the
+    /// code locally.
+    pub fn invalidation_channel(&self) -> String {
+        invalidation_channel(&self.prefix)
+    }
+
+    /// Drops `code` from Redis and tells every redirect replica to forget it.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn invalidate(&self, code: &str) -> Result<(), CacheError> {
+        self.delete(code).await?;
+        self.publish_invalidation(code).await
+    }
+
+    /// Drops `codes` from Redis and tells every redirect replica to forget them, in one pipelined round trip (the
+    /// cleanup purges a thousand at a time; one by one, a Redis that is down would cost a timeout per code).
+    ///
+    /// # Errors
+    /// When Redis fails or times out; then none of them is known to be done.
+    pub async fn invalidate_all(&self, codes: &[String]) -> Result<(), CacheError> {
+        if codes.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.client.pipeline();
+        let keys: Vec<String> = codes.iter().map(|code| self.key(code)).collect();
+        pipeline.del::<(), _>(keys).await?;
+        let channel = self.invalidation_channel();
+        for code in codes {
+            pipeline
+                .publish::<(), _, _>(&channel, code.as_str())
+                .await?;
+        }
+        pipeline.all::<()>().await?;
+        Ok(())
+    }
+
+    /// Announces on the invalidation channel that `code` changed.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn publish_invalidation(&self, code: &str) -> Result<(), CacheError> {
+        self.client
+            .publish::<i64, _, _>(self.invalidation_channel(), code)
+            .await?;
+        Ok(())
+    }
+
+    /// `PING`, for readiness.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.client.ping::<String>(None).await?;
+        Ok(())
+    }
+
+    /// Closes the connection (on shutdown).
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+/// A TTL in milliseconds, at least one (Redis refuses zero).
+fn px(ttl: Duration) -> Expiration {
+    Expiration::PX(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1))
+}
