@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: the benchmark run benchmarkers asked for, in one go on this machine. `make run`'s stack is
 # started (release build), 100,000 links are seeded, then: the ceiling server (a fixed 302), the redirect with a
-# hot Zipf key set, with its local cache off (every request through Redis), with every request a cache miss
-# (fresh codes, database lookups), latency at half the measured redirect maximum (open loop), and creates.
-# Servers under test are pinned to core 0 and the load generator to core 1 (taskset) when there are 2+ cores.
+# hot Zipf key set, latency at half the measured redirect maximum (open loop, the ceiling measured at the same
+# rate), uniform keys over the 100k, its local cache off (every request through Redis), every request a cache
+# miss (fresh codes, database lookups), uniform and Zipf over a million links, and creates. Every redirect run
+# reports the share of answers from each tier (local, Redis, database, negative).
+# Servers under test are pinned to core 0, the load generator and the backing services to core 1 (taskset) when
+# there are 2+ cores.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
@@ -25,8 +28,24 @@ redirect="$bin/redirect"
 
 if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); else server_cpu=(); load_cpu=(); fi
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+# PostgreSQL, Redis and ZooKeeper run beside the load generator, off the servers' core: in a deployment they have
+# machines of their own, and on core 0 every hit flush's upsert (tens of ms of PostgreSQL work each second)
+# preempted the server under test, which showed as its p99 in the open-loop run.
+pin_services() { # cpu list
+  local pidfile pid
+  for pidfile in "$run/pg/primary/postmaster.pid" "$run/pg/replica/postmaster.pid" "$run/redis/redis.pid" \
+    "$run/zk/zookeeper.pid"; do
+    pid="$(head -n 1 "$pidfile" 2>/dev/null)" || continue
+    [ -n "$pid" ] || continue
+    for p in "$pid" $(pgrep -P "$pid" || true); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
+  done
+}
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))"
+}
 trap cleanup EXIT
+[ "${#load_cpu[@]}" -eq 0 ] || pin_services 1
 
 serve() { # name, port, command...
   local name="$1" port="$2"; shift 2
@@ -40,39 +59,83 @@ serve() { # name, port, command...
   echo "$name did not start; see $work/$name.log" >&2; exit 1
 }
 
-measure() { # name, loadtest args...
+# The redirect's answers by tier (local, redis, database, negative) as JSON, from its admin port.
+tier_counts() { # admin port
+  curl -fsS "http://127.0.0.1:$1/metrics" | python3 -c '
+import json, sys
+counts = {}
+for line in sys.stdin:
+    if line.startswith("redirect_tier_answers_total{"):
+        tier = line.split("tier=\"", 1)[1].split("\"", 1)[0]
+        counts[tier] = float(line.rsplit(" ", 1)[1])
+print(json.dumps(counts))'
+}
+
+measure() { # name, loadtest args... (ADMIN=port: also record which tier answered during the run)
   local name="$1"; shift
+  [ -z "${ADMIN:-}" ] || tier_counts "$ADMIN" >"$work/$name.tiers-before"
   "${load_cpu[@]}" "$loadtest" "$@" --duration "$duration" --warmup 2s --label "$name" --json "$work/$name.json"
+  [ -z "${ADMIN:-}" ] || tier_counts "$ADMIN" >"$work/$name.tiers-after"
+}
+
+# A pass over every code once, so a uniform run measures a warm cache rather than its filling.
+warm() { # port, codes file
+  local count; count="$(wc -l <"$2")"
+  "${load_cpu[@]}" "$loadtest" redirect --target "http://127.0.0.1:$1" --codes "$2" --keys sequential \
+    --duration "$((count / 20000 + 5))s" --warmup 0s --connections "$connections" >/dev/null
 }
 
 echo "== seeding 100,000 links through the batch API"
 "$loadtest" seed --count 100000 --concurrency 4 --out "$work/codes.txt" | tee "$work/seed.txt"
 
 # One redirect process with one HTTP worker on core 0, against one ceiling worker on the same core: equal budgets.
+# The ceiling stays up for the open-loop run at the redirect's half maximum, measured on both.
 serve ceiling 8190 "$loadtest" ceiling --listen 127.0.0.1:8190 --workers 1
+ceiling_pid="${pids[-1]}"
 measure ceiling redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" --connections "$connections"
-kill "${pids[-1]}"; unset 'pids[-1]'
 
 serve redirect-hot 8191 "$redirect" --listen 127.0.0.1:8191 --admin-listen 127.0.0.1:9191 --http-workers 1
-measure redirect-hot redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 --connections "$connections"
+ADMIN=9191 measure redirect-hot redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 \
+  --connections "$connections"
 max_rps="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["achieved_rps"]))' "$work/redirect-hot.json")"
 half=$((max_rps / 2))
-measure "redirect-open-loop-at-${half}" redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 \
+ADMIN=9191 measure "redirect-open-loop-at-${half}" redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" \
+  --zipf 1.0 --rate "$half" --connections "$connections"
+measure "ceiling-open-loop-at-${half}" redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" \
   --rate "$half" --connections "$connections"
+warm 8191 "$work/codes.txt"
+ADMIN=9191 measure redirect-uniform-100k redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 0 \
+  --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'
+kill "$ceiling_pid"
 
 # Uniform keys with the local cache off: every request is a Redis GET (Zipf would let single flight merge them).
 serve redirect-redis 8192 "$redirect" --listen 127.0.0.1:8192 --admin-listen 127.0.0.1:9192 --http-workers 1 \
   --local-cache-memory-mb 0
-measure redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
+ADMIN=9192 measure redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'
 
-echo "== fresh links for the cache-miss run (their Redis keys dropped)"
-"$loadtest" seed --count 100000 --concurrency 4 --out "$work/fresh.txt" >/dev/null
+# More fresh codes than the run can ask for (each once, in order), so no request finds one already cached.
+echo "== 400,000 fresh links for the cache-miss run (their Redis keys dropped)"
+"$loadtest" seed --count 400000 --concurrency 4 --out "$work/fresh.txt" >/dev/null
 redis-cli -u "$REDIS_URL" --scan --pattern 'snowlink:l:*' | xargs -r -n 1000 redis-cli -u "$REDIS_URL" del >/dev/null
 serve redirect-miss 8193 "$redirect" --listen 127.0.0.1:8193 --admin-listen 127.0.0.1:9193 --http-workers 1
-measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$work/fresh.txt" --keys sequential \
+ADMIN=9193 measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$work/fresh.txt" --keys sequential \
+  --connections "$connections"
+kill "${pids[-1]}"; unset 'pids[-1]'
+
+# A million links: uniform and Zipf, the cache given the memory a million entries need (the default fits a
+# 512 MiB pod, ~290k links), warmed by one pass over every code.
+echo "== 500,000 more links for the million-link runs"
+"$loadtest" seed --count 500000 --concurrency 4 --out "$work/more.txt" >/dev/null
+cat "$work/codes.txt" "$work/fresh.txt" "$work/more.txt" >"$work/million.txt"
+serve redirect-1m 8195 "$redirect" --listen 127.0.0.1:8195 --admin-listen 127.0.0.1:9195 --http-workers 1 \
+  --local-cache-memory-mb "${BENCH_MILLION_CACHE_MB:-1024}"
+warm 8195 "$work/million.txt"
+ADMIN=9195 measure redirect-uniform-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 0 \
+  --connections "$connections"
+ADMIN=9195 measure redirect-zipf-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 1.0 \
   --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'
 
@@ -87,17 +150,38 @@ python3 - "$work" "$out/$stamp.json" <<'PY'
 import json, os, sys
 work, target = sys.argv[1], sys.argv[2]
 runs = [json.load(open(os.path.join(work, f))) for f in sorted(os.listdir(work)) if f.endswith(".json")]
+for r in runs:
+    before, after = (os.path.join(work, r["label"] + suffix) for suffix in (".tiers-before", ".tiers-after"))
+    if os.path.exists(before) and os.path.exists(after):
+        b, a = json.load(open(before)), json.load(open(after))
+        delta = {tier: a.get(tier, 0) - b.get(tier, 0) for tier in a}
+        total = sum(delta.values()) or 1
+        r["tiers"] = {tier: round(count / total, 4) for tier, count in sorted(delta.items())}
 ceiling = next(r for r in runs if r["label"] == "ceiling")["achieved_rps"]
 seed = open(os.path.join(work, "seed.txt")).read().strip()
 print(f"\nsnowlink benchmark {os.path.basename(work)} on {os.cpu_count()} cores (load generator and servers share the machine)")
 print(f"{seed}")
-print(f"{'run':<34}{'req/s':>10}{'x ceiling':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'errors':>8}")
+print(f"{'run':<34}{'req/s':>10}{'x ceiling':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'errors':>8}  tiers (local/redis/db/negative)")
 for r in runs:
     ratio = f"{r['achieved_rps'] / ceiling:.2f}" if r["label"].startswith(("redirect", "ceiling")) else "-"
     lat = r["latency"]["percentiles"]
+    t = r.get("tiers")
+    tiers = "/".join(f"{t.get(k, 0):.2f}" for k in ("local", "redis", "database", "negative")) if t else ""
     print(f"{r['label']:<34}{r['achieved_rps']:>10.0f}{ratio:>10}{lat['p50']/1000:>9.3f}{lat['p99']/1000:>9.3f}"
-          f"{lat['p99.9']/1000:>10.3f}{sum(r['errors'].values()):>8}")
-json.dump({"cores": os.cpu_count(), "seed": seed, "runs": runs}, open(target, "w"), indent=2)
+          f"{lat['p99.9']/1000:>10.3f}{sum(r['errors'].values()):>8}  {tiers}")
+by_label = {r["label"]: r for r in runs}
+p99 = lambda label: by_label[label]["latency"]["percentiles"]["p99"]
+summary = {}
+open_loop = [l for l in by_label if l.startswith("redirect-open-loop-at-")]
+if open_loop:
+    rate = open_loop[0].rsplit("-", 1)[1]
+    summary["open_loop_p99_vs_ceiling"] = round(p99(open_loop[0]) / p99(f"ceiling-open-loop-at-{rate}"), 2)
+    print(f"open loop at {rate} req/s: p99 redirect / p99 ceiling = {summary['open_loop_p99_vs_ceiling']}")
+if "redirect-uniform-1m" in by_label and "redirect-uniform-100k" in by_label:
+    summary["uniform_1m_vs_100k"] = round(
+        by_label["redirect-uniform-1m"]["achieved_rps"] / by_label["redirect-uniform-100k"]["achieved_rps"], 2)
+    print(f"uniform over 1M / uniform over 100k = {summary['uniform_1m_vs_100k']}")
+json.dump({"cores": os.cpu_count(), "seed": seed, "summary": summary, "runs": runs}, open(target, "w"), indent=2)
 PY
 "$loadtest" plot "$work"/*.json -o "$out/$stamp.svg" --title "snowlink redirect and shorten latency ($stamp)"
 echo "results: $out/$stamp.json, $out/$stamp.svg"

@@ -54,12 +54,21 @@ impl HitCounter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes every count out, leaving empty shards.
+    /// Takes every count out. Each shard gets back the map it had a flush ago, emptied but with its capacity,
+    /// so requests after a flush insert into a map already grown to the traffic instead of re-growing (and
+    /// rehashing) an empty one under the shard's lock.
     fn drain_into(&self, pending: &mut Pending) {
-        for shard in &self.shards {
-            let counts = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
-            pending.merge(counts);
+        for (shard, spare) in self.shards.iter().zip(pending.spares.iter_mut()) {
+            std::mem::swap(
+                &mut *shard.lock().unwrap_or_else(PoisonError::into_inner),
+                spare,
+            );
         }
+        let mut spares = std::mem::take(&mut pending.spares);
+        for spare in &mut spares {
+            pending.merge(spare);
+        }
+        pending.spares = spares;
     }
 }
 
@@ -68,11 +77,24 @@ struct Pending {
     counts: Counts,
     max: usize,
     dropped: u64,
+    /// One map per shard, swapped in at each flush.
+    spares: Vec<Counts>,
 }
 
 impl Pending {
-    fn merge(&mut self, counts: Counts) {
-        for (key, hits) in counts {
+    /// Nothing pending yet; at most `max` (link, day) pairs will be.
+    fn new(max: usize) -> Self {
+        Self {
+            counts: Counts::new(),
+            max,
+            dropped: 0,
+            spares: (0..SHARDS).map(|_| Counts::new()).collect(),
+        }
+    }
+
+    /// Moves `counts` in, leaving it empty with its capacity.
+    fn merge(&mut self, counts: &mut Counts) {
+        for (key, hits) in counts.drain() {
             let room = self.counts.len() < self.max;
             match self.counts.get_mut(&key) {
                 Some(total) => *total += hits,
@@ -125,11 +147,7 @@ pub struct Flusher {
 impl Flusher {
     /// Flushes every interval until `shutdown`, then once more so a clean stop loses nothing.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut pending = Pending {
-            counts: Counts::new(),
-            max: self.pending_max,
-            dropped: 0,
-        };
+        let mut pending = Pending::new(self.pending_max);
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -197,11 +215,7 @@ mod tests {
         counter.record(7, noon);
         counter.record(7, noon + chrono::Duration::days(1));
         counter.record(8, noon);
-        let mut pending = Pending {
-            counts: Counts::new(),
-            max: 10,
-            dropped: 0,
-        };
+        let mut pending = Pending::new(10);
         counter.drain_into(&mut pending);
         let (ids, days, hits) = pending.columns();
         let mut rows: Vec<_> = ids.into_iter().zip(days).zip(hits).collect();
@@ -219,14 +233,29 @@ mod tests {
 
     #[test]
     fn pending_counts_are_bounded_but_known_pairs_keep_adding_up() {
-        let mut pending = Pending {
-            counts: Counts::new(),
-            max: 1,
-            dropped: 0,
-        };
-        pending.merge(Counts::from([((1, 0), 2)]));
-        pending.merge(Counts::from([((1, 0), 3), ((2, 0), 5)]));
+        let mut pending = Pending::new(1);
+        pending.merge(&mut Counts::from([((1, 0), 2)]));
+        pending.merge(&mut Counts::from([((1, 0), 3), ((2, 0), 5)]));
         assert_eq!(pending.counts, Counts::from([((1, 0), 5)]));
         assert_eq!(pending.dropped, 5);
+    }
+
+    #[test]
+    fn a_flush_gives_each_shard_back_a_map_that_keeps_its_capacity() {
+        let counter = HitCounter::default();
+        let now = Utc::now();
+        for id in 0..10_000 {
+            counter.record(id, now);
+        }
+        let mut pending = Pending::new(100_000);
+        counter.drain_into(&mut pending);
+        counter.drain_into(&mut pending);
+        let capacity: usize = counter
+            .shards
+            .iter()
+            .map(|shard| shard.lock().expect("shard").capacity())
+            .sum();
+        assert!(capacity >= 10_000, "{capacity}");
+        assert_eq!(pending.counts.len(), 10_000);
     }
 }

@@ -33,7 +33,8 @@ pub struct Database {
 
 /// Redis behind its breaker.
 pub struct Redis {
-    /// The client.
+    /// The process's client (readiness, and lookups made outside an HTTP worker); each worker asks Redis
+    /// through a client of its own.
     pub cache: RedisCache,
     /// Skips Redis while it keeps failing.
     pub breaker: Breaker,
@@ -67,7 +68,7 @@ impl Tiers {
     /// The target of `code`, from the first tier that knows; counts which tier answered. A code that changed
     /// a moment ago (`changed`) is read from the primary: Redis may have been refilled from a lagging replica
     /// by another instance, and the replicas may not have replayed the change yet. The primary's answer then
-    /// overwrites Redis.
+    /// overwrites Redis. Redis is asked through `client`, the calling worker's own.
     ///
     /// # Errors
     /// [`Unavailable`] when Redis has nothing and no database answers.
@@ -76,6 +77,7 @@ impl Tiers {
         code: &str,
         tiers: &TierCounters,
         changed: bool,
+        client: &RedisCache,
     ) -> Result<Resolution, Unavailable> {
         if changed {
             let target = self
@@ -83,10 +85,10 @@ impl Tiers {
                 .await
                 .ok_or(Unavailable)?;
             tiers.database.inc();
-            self.fill_redis(code, &target).await;
+            self.fill_redis(code, &target, client).await;
             return Ok(target);
         }
-        if let Some(target) = self.ask_redis(code).await {
+        if let Some(target) = self.ask_redis(code, client).await {
             match target {
                 Resolution::Unknown => tiers.negative.inc(),
                 _ => tiers.redis.inc(),
@@ -95,16 +97,16 @@ impl Tiers {
         }
         let target = self.ask_databases(code).await?;
         tiers.database.inc();
-        self.fill_redis(code, &target).await;
+        self.fill_redis(code, &target, client).await;
         Ok(target)
     }
 
-    async fn ask_redis(&self, code: &str) -> Option<Resolution> {
+    async fn ask_redis(&self, code: &str, client: &RedisCache) -> Option<Resolution> {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return None;
         }
-        match timed(&redis.breaker, redis.cache.get(code)).await {
+        match timed(&redis.breaker, client.get(code)).await {
             Ok(found) => {
                 redis.breaker.succeeded();
                 found
@@ -171,7 +173,7 @@ impl Tiers {
         }
     }
 
-    async fn fill_redis(&self, code: &str, target: &Resolution) {
+    async fn fill_redis(&self, code: &str, target: &Resolution, client: &RedisCache) {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return;
@@ -180,7 +182,7 @@ impl Tiers {
             Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
-        match timed(&redis.breaker, redis.cache.put(code, target, ttl)).await {
+        match timed(&redis.breaker, client.put(code, target, ttl)).await {
             Ok(()) => redis.breaker.succeeded(),
             Err(error) => {
                 redis.breaker.failed();

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use links::cache::RedisCache;
+
 use crate::{
     flight::SingleFlight,
     local::{Entry, LocalCache},
@@ -26,11 +28,12 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// The entry for `code`, counting the tier that answered.
+    /// The entry for `code`, counting the tier that answered; Redis is asked through `redis`, the calling
+    /// worker's client.
     ///
     /// # Errors
     /// [`Unavailable`] when the code is not cached and no lower tier answers.
-    pub async fn resolve(&self, code: &str) -> Resolved {
+    pub async fn resolve(&self, code: &str, redis: &RedisCache) -> Resolved {
         if let Some(entry) = self.local.get(code) {
             let tier = &self.metrics.tier;
             match entry.target {
@@ -39,10 +42,10 @@ impl Resolver {
             }
             return Ok(entry);
         }
-        self.flight.run(code, || self.look_up(code)).await
+        self.flight.run(code, || self.look_up(code, redis)).await
     }
 
-    async fn look_up(&self, code: &str) -> Resolved {
+    async fn look_up(&self, code: &str, redis: &RedisCache) -> Resolved {
         // A flight that ended between this request's cache check and its joining filled the cache already;
         // without this check it would start a second lookup.
         if let Some(entry) = self.local.get(code) {
@@ -52,7 +55,7 @@ impl Resolver {
         let changed = self.local.changed_recently(code);
         let target = self
             .tiers
-            .resolve(code, &self.metrics.tier, changed)
+            .resolve(code, &self.metrics.tier, changed, redis)
             .await?;
         let entry = Arc::new(Entry::new(target));
         self.local.fill(code, entry.clone(), generation);

@@ -25,7 +25,7 @@ use crate::{
     breaker::Breaker,
     config::RedirectArgs,
     flight::SingleFlight,
-    follow::{follow, RedirectState},
+    follow::{follow, RedirectState, Worker},
     fresh::Freshness,
     hits::{Flusher, HitCounter},
     invalidation::Subscriber,
@@ -113,9 +113,17 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let readiness = readiness(state.clone());
     // One handler for every path: actix's pattern routes (`/{code}`) match with a regex engine, which showed up
     // as the largest user-space cost in a profile of the hot path. A code is the whole path.
+    // Runs on each HTTP worker's thread: its Redis client connects there. A client that cannot be built (it
+    // could at start, with the same options) leaves the worker on the process's client.
+    let (redis_options, shared_redis) = (args.redis.options(), cache.clone());
     let app = move || {
+        let redis = RedisCache::start(&redis_options).unwrap_or_else(|_| shared_redis.clone());
+        let worker = Worker {
+            shared: state.clone(),
+            redis,
+        };
         App::new()
-            .app_data(state.clone())
+            .app_data(web::Data::new(worker))
             .default_service(web::to(follow))
     };
     let background = supervisor.shutdown().clone();

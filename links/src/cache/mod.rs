@@ -70,13 +70,8 @@ impl RedisCache {
     /// When the URL is invalid.
     pub async fn connect(options: &CacheOptions) -> Result<Self, CacheError> {
         let timeout = options.timeout;
-        // One attempt per command: a request must not wait through retries on a Redis that is going away.
-        let client = options
-            .client_builder()?
-            .with_connection_config(|connection| connection.max_command_attempts = 1)
-            .build()?;
-        let _reconnect_task = client.connect();
-        match tokio::time::timeout(timeout, client.wait_for_connect()).await {
+        let cache = Self::start(options)?;
+        match tokio::time::timeout(timeout, cache.client.wait_for_connect()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::warn!(%error, "redis is not reachable yet; continuing without it")
@@ -86,6 +81,24 @@ impl RedisCache {
                 "redis did not answer in time; continuing without it"
             ),
         }
+        Ok(cache)
+    }
+
+    /// Builds the client and starts connecting on the current runtime, without waiting: commands sent before
+    /// the connection is up queue behind it, each within the command timeout. The redirect starts one per HTTP
+    /// worker this way, so a lookup's command, its answer and the request it serves stay on one thread.
+    ///
+    /// # Errors
+    /// When the URL is invalid.
+    pub fn start(options: &CacheOptions) -> Result<Self, CacheError> {
+        // One attempt per command: a request must not wait through retries on a Redis that is going away. A
+        // first connection that fails is retried like any other (the services start without Redis).
+        let client = options
+            .client_builder()?
+            .with_connection_config(|connection| connection.max_command_attempts = 1)
+            .with_config(|config| config.fail_fast = false)
+            .build()?;
+        let _reconnect_task = client.connect();
         Ok(Self {
             client,
             prefix: options.prefix.clone(),
