@@ -2,6 +2,7 @@
 
 use links::{cache::RedisArgs, db::DatabaseArgs};
 use plumbing::clock::SharedClock;
+use secrecy::SecretString;
 
 // Defaults, each written once for its flag and for `RedirectArgs::for_tests`, so the two cannot drift.
 const DEFAULT_REUSE_PORT: bool = false;
@@ -32,13 +33,14 @@ pub struct RedirectArgs {
     #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = DEFAULT_REUSE_PORT)]
     pub reuse_port: bool,
     /// PostgreSQL read replica for lookups (repeatable, or comma separated); without one, lookups use the primary.
+    /// Secret: each carries a password.
     #[arg(
         long = "replica-url",
         env = "DATABASE_REPLICA_URL",
         value_delimiter = ',',
         hide_env_values = true
     )]
-    pub replica_urls: Vec<String>,
+    pub replica_urls: Vec<SecretString>,
     /// Confirm a code missing on a replica on the primary before answering 404 (replica lag).
     #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = DEFAULT_CONFIRM_MISSES_ON_PRIMARY, action = clap::ArgAction::Set)]
     pub confirm_misses_on_primary: bool,
@@ -102,7 +104,7 @@ impl RedirectArgs {
             admin_listen: "127.0.0.1:0".into(),
             http_workers: 2,
             reuse_port: DEFAULT_REUSE_PORT,
-            replica_urls,
+            replica_urls: replica_urls.into_iter().map(SecretString::from).collect(),
             confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
             negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,

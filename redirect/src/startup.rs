@@ -16,6 +16,7 @@ use plumbing::{
     tasks::{Need, Supervisor},
 };
 use prometheus::Registry;
+use secrecy::ExposeSecret as _;
 
 use crate::{
     breaker::Breaker,
@@ -112,8 +113,12 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
 /// The tiers below the local cache: Redis, the read replicas (each behind its own breaker), and the primary.
 async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result<Tiers> {
     let options = args.database.pool_options();
-    let primary_pool = db::pool(&args.database.database_url, "snowlink-redirect", options)
-        .context("invalid --database-url (DATABASE_URL)")?;
+    let primary_pool = db::pool(
+        args.database.database_url.expose_secret(),
+        "snowlink-redirect",
+        options,
+    )
+    .context("invalid --database-url (DATABASE_URL)")?;
     db::check(&primary_pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
@@ -128,10 +133,10 @@ async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result
     for (index, url) in args
         .replica_urls
         .iter()
-        .filter(|url| !url.is_empty())
+        .filter(|url| !url.expose_secret().is_empty())
         .enumerate()
     {
-        let pool = db::pool(url, "snowlink-redirect", options)
+        let pool = db::pool(url.expose_secret(), "snowlink-redirect", options)
             .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
         if let Err(error) = db::check(&pool).await {
             tracing::warn!(error = %links::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");
