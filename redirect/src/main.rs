@@ -14,16 +14,15 @@ use redirect::{config::RedirectArgs, startup::build};
 struct Cli {
     #[command(flatten)]
     redirect: RedirectArgs,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
-    log_format: telemetry::LogFormat,
+    #[command(flatten)]
+    log: telemetry::LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    server::main("redirect", cli.log_format, |shutdown| {
-        build(cli.redirect, shutdown)
+    let Cli { redirect, log } = Cli::parse();
+    server::main("redirect", log.log_format, |shutdown| {
+        build(redirect, shutdown)
     })
     .await
 }

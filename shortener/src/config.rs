@@ -2,7 +2,7 @@
 
 use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs};
-use plumbing::telemetry::LogFormat;
+use plumbing::telemetry::LogArgs;
 
 /// snowlink shortener: the write API for short links.
 ///
@@ -15,15 +15,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log format.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_enum,
-        default_value = "pretty",
-        global = true
-    )]
-    pub log_format: LogFormat,
+    /// How it logs.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Subcommands.
