@@ -22,6 +22,50 @@ const DEFAULT_TIME_BITS: u8 = DEFAULT_BITS.0;
 const DEFAULT_WORKER_BITS: u8 = DEFAULT_BITS.1;
 const DEFAULT_SEQUENCE_BITS: u8 = DEFAULT_BITS.2;
 
+/// The ID layout: what issues IDs and what reads the time back out of one (the redirect, to tell a code minted
+/// a moment ago from an old or made-up one) must agree on it, so both flatten these flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LayoutArgs {
+    /// Epoch of the ID's time field, in Unix milliseconds (default 2026-01-01T00:00:00Z).
+    #[arg(long, env = "IDGEN_EPOCH_MS", default_value_t = DEFAULT_EPOCH_MS)]
+    pub epoch_ms: u64,
+    /// Bits of milliseconds since the epoch.
+    #[arg(long, env = "IDGEN_TIME_BITS", default_value_t = DEFAULT_TIME_BITS)]
+    pub time_bits: u8,
+    /// Bits of worker ID (2^bits generators at most).
+    #[arg(long, env = "IDGEN_WORKER_BITS", default_value_t = DEFAULT_WORKER_BITS)]
+    pub worker_bits: u8,
+    /// Bits of per-millisecond sequence (2^bits IDs per ms per worker).
+    #[arg(long, env = "IDGEN_SEQUENCE_BITS", default_value_t = DEFAULT_SEQUENCE_BITS)]
+    pub sequence_bits: u8,
+}
+
+impl Default for LayoutArgs {
+    fn default() -> Self {
+        Self {
+            epoch_ms: DEFAULT_EPOCH_MS,
+            time_bits: DEFAULT_TIME_BITS,
+            worker_bits: DEFAULT_WORKER_BITS,
+            sequence_bits: DEFAULT_SEQUENCE_BITS,
+        }
+    }
+}
+
+impl LayoutArgs {
+    /// The layout these flags describe.
+    ///
+    /// # Errors
+    /// When the bits do not fit.
+    pub fn layout(&self) -> Result<Layout, LayoutError> {
+        Layout::new(
+            self.epoch_ms,
+            self.time_bits,
+            self.worker_bits,
+            self.sequence_bits,
+        )
+    }
+}
+
 /// ID layout and worker-ID lease settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdgenArgs {
@@ -52,18 +96,9 @@ pub struct IdgenArgs {
     /// Lease only worker IDs below this number (default: all 2^worker-bits).
     #[arg(long, env = "IDGEN_MAX_WORKERS")]
     pub max_workers: Option<u64>,
-    /// Epoch of the ID's time field, in Unix milliseconds (default 2026-01-01T00:00:00Z).
-    #[arg(long, env = "IDGEN_EPOCH_MS", default_value_t = DEFAULT_EPOCH_MS)]
-    pub epoch_ms: u64,
-    /// Bits of milliseconds since the epoch.
-    #[arg(long, env = "IDGEN_TIME_BITS", default_value_t = DEFAULT_TIME_BITS)]
-    pub time_bits: u8,
-    /// Bits of worker ID (2^bits generators at most).
-    #[arg(long, env = "IDGEN_WORKER_BITS", default_value_t = DEFAULT_WORKER_BITS)]
-    pub worker_bits: u8,
-    /// Bits of per-millisecond sequence (2^bits IDs per ms per worker).
-    #[arg(long, env = "IDGEN_SEQUENCE_BITS", default_value_t = DEFAULT_SEQUENCE_BITS)]
-    pub sequence_bits: u8,
+    /// How IDs are laid out.
+    #[command(flatten)]
+    pub id_layout: LayoutArgs,
     /// Largest backwards clock step, in milliseconds, that is waited out rather than refused.
     #[arg(long, env = "IDGEN_MAX_CLOCK_BACKWARDS_MS", default_value_t = DEFAULT_MAX_CLOCK_BACKWARDS_MS)]
     pub max_clock_backwards_ms: u64,
@@ -81,10 +116,7 @@ impl IdgenArgs {
             mark_interval_ms: DEFAULT_MARK_INTERVAL_MS,
             max_mark_wait_ms: DEFAULT_MAX_MARK_WAIT_MS,
             max_workers: None,
-            epoch_ms: DEFAULT_EPOCH_MS,
-            time_bits: DEFAULT_TIME_BITS,
-            worker_bits: DEFAULT_WORKER_BITS,
-            sequence_bits: DEFAULT_SEQUENCE_BITS,
+            id_layout: LayoutArgs::default(),
             max_clock_backwards_ms: DEFAULT_MAX_CLOCK_BACKWARDS_MS,
         }
     }
@@ -94,12 +126,7 @@ impl IdgenArgs {
     /// # Errors
     /// When the bits do not fit.
     pub fn layout(&self) -> Result<Layout, LayoutError> {
-        Layout::new(
-            self.epoch_ms,
-            self.time_bits,
-            self.worker_bits,
-            self.sequence_bits,
-        )
+        self.id_layout.layout()
     }
 
     /// The lease settings.

@@ -89,6 +89,21 @@ pub fn unavailable(req: &HttpRequest) -> HttpResponse {
     response
 }
 
+/// 429 for an unknown code once the client is past its bound on them; real links still redirect.
+pub fn too_many_unknown(req: &HttpRequest, wait: std::time::Duration) -> HttpResponse {
+    let mut response = missing(
+        req,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many unknown short links asked for. Try again later.",
+    );
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 fn missing(req: &HttpRequest, status: StatusCode, code: &str, message: &str) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     // A cached 404 for a code created a minute later is a broken link (Kutt PR #604).

@@ -12,6 +12,9 @@ const DEFAULT_CONFIRM_MISSES_ON_PRIMARY: bool = true;
 const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
 const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 60;
 const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
+// Misses: the primary's share of the redirect, and how many unknown codes one client may ask for.
+const DEFAULT_PRIMARY_POOL_SIZE: usize = 4;
+const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 600;
 // The breakers in front of Redis and each database.
 const DEFAULT_BREAKER_FAILURES: u32 = 5;
 const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1_000;
@@ -41,9 +44,19 @@ pub struct RedirectArgs {
         hide_env_values = true
     )]
     pub replica_urls: Vec<SecretString>,
-    /// Confirm a code missing on a replica on the primary before answering 404 (replica lag).
+    /// Confirm a code missing on a replica on the primary before answering 404, when replica lag can explain
+    /// the miss: the code was created within the last minute. Any other code is a 404 on the replica's word.
     #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = DEFAULT_CONFIRM_MISSES_ON_PRIMARY, action = clap::ArgAction::Set)]
     pub confirm_misses_on_primary: bool,
+    /// Most connections to the primary (hit flushes, misses confirmed, codes changed a moment ago, lookups while
+    /// every replica fails). Small on purpose: every redirect replica has its own, and the primary's
+    /// connections are what creates need.
+    #[arg(long, env = "REDIRECT_PRIMARY_POOL_SIZE", default_value_t = DEFAULT_PRIMARY_POOL_SIZE)]
+    pub primary_pool_size: usize,
+    /// Unknown codes one client (an IPv4 address, an IPv6 /64) may ask for per minute; past it, its unknown
+    /// codes answer 429 with Retry-After while its real links keep redirecting (0: no bound).
+    #[arg(long, env = "UNKNOWN_CODES_PER_MINUTE", default_value_t = DEFAULT_UNKNOWN_CODES_PER_MINUTE)]
+    pub unknown_codes_per_minute: u32,
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = DEFAULT_NEGATIVE_TTL_SECS)]
     pub negative_ttl_secs: u64,
@@ -80,6 +93,9 @@ pub struct RedirectArgs {
     /// Redis.
     #[command(flatten)]
     pub redis: RedisArgs,
+    /// The generators' ID layout, to read when a generated code was minted.
+    #[command(flatten)]
+    pub id_layout: idgen::config::LayoutArgs,
     /// Not a flag: what decides whether a link has expired and which day a hit counts for. Tests hand in a
     /// manual clock to make expiry exact.
     #[arg(skip = plumbing::clock::system())]
@@ -106,6 +122,8 @@ impl RedirectArgs {
             reuse_port: DEFAULT_REUSE_PORT,
             replica_urls: replica_urls.into_iter().map(SecretString::from).collect(),
             confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
+            primary_pool_size: DEFAULT_PRIMARY_POOL_SIZE,
+            unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
             negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,
             local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,
@@ -117,6 +135,7 @@ impl RedirectArgs {
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
             database,
             redis,
+            id_layout: idgen::config::LayoutArgs::default(),
             clock: plumbing::clock::system(),
         }
     }

@@ -1,6 +1,9 @@
 //! The one route of the redirect: `GET`/`HEAD /{code}`, and the state its handler shares.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
 
 use actix_web::{
     http::{header::HeaderValue, Method},
@@ -8,7 +11,7 @@ use actix_web::{
 };
 use links::{code, model::Resolution};
 
-use crate::{answer, hits::HitCounter, metrics::Metrics, resolver::Resolver};
+use crate::{answer, hits::HitCounter, metrics::Metrics, misses::MissLimit, resolver::Resolver};
 
 /// What the handler shares.
 pub struct RedirectState {
@@ -18,6 +21,8 @@ pub struct RedirectState {
     pub hits: Arc<HitCounter>,
     /// Series the handler updates on every request.
     pub metrics: Arc<Metrics>,
+    /// The bound on unknown codes per client.
+    pub misses: Arc<MissLimit>,
     /// `Cache-Control` of 301/308 answers, built once.
     pub permanent_max_age: HeaderValue,
     /// Decides expiry and the day a hit counts for; injected so tests set the time.
@@ -36,6 +41,12 @@ pub async fn follow(req: HttpRequest, state: web::Data<RedirectState>) -> HttpRe
             answer::not_found(&req)
         } else {
             match state.resolver.resolve(code).await {
+                Ok(entry) if entry.target == Resolution::Unknown => {
+                    match state.misses.count(client_ip(&req)) {
+                        Ok(()) => answer::not_found(&req),
+                        Err(wait) => answer::too_many_unknown(&req, wait),
+                    }
+                }
                 Ok(entry) => {
                     let now = state.clock.now();
                     let response = answer::respond(&req, &entry, now, &state.permanent_max_age);
@@ -52,4 +63,10 @@ pub async fn follow(req: HttpRequest, state: web::Data<RedirectState>) -> HttpRe
     state.metrics.status.of(response.status().as_u16()).inc();
     timer.observe_duration();
     response
+}
+
+/// The client's address; a request without one (not over TCP) counts as one anonymous client.
+fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip())
 }

@@ -13,7 +13,7 @@ use fred::{
 use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
 
-use crate::{local::LocalCache, metrics::Metrics};
+use crate::{fresh::Freshness, local::LocalCache, metrics::Metrics};
 
 /// A connected (or connecting) subscriber.
 pub struct Subscriber {
@@ -55,8 +55,15 @@ impl Subscriber {
         }
     }
 
-    /// Applies messages to `local` until `shutdown`, then closes the connection.
-    pub async fn run(self, local: Arc<LocalCache>, metrics: Arc<Metrics>, shutdown: Shutdown) {
+    /// Applies messages to `local` (and notes created codes in `freshness`) until `shutdown`, then closes the
+    /// connection.
+    pub async fn run(
+        self,
+        local: Arc<LocalCache>,
+        freshness: Arc<Freshness>,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) {
         let mut messages = self.client.message_rx();
         let mut reconnects = self.client.reconnect_rx();
         let code_scope = metrics.invalidations.with_label_values(&["code"]);
@@ -68,7 +75,10 @@ impl Subscriber {
                     Ok(message) => {
                         if let Some(text) = message.value.as_str() {
                             match links::cache::announcement(&text) {
-                                Announcement::Created(code) => local.forget(code),
+                                Announcement::Created(code) => {
+                                    local.forget(code);
+                                    freshness.announced(code);
+                                }
                                 Announcement::Changed(code) => local.invalidate(code),
                             }
                             code_scope.inc();

@@ -7,6 +7,8 @@
 //! - [`config`]: command line.
 //! - [`resolver`]: the read path for one code (local cache, single flight, lower tiers).
 //! - [`local`]: the in-process cache.
+//! - [`fresh`]: which codes a replica may be missing only because it lags (confirmed on the primary).
+//! - [`misses`]: the bound on unknown codes per client (429 past it).
 //! - [`flight`]: single flight for concurrent misses.
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
 //! - [`breaker`]: circuit breakers for Redis and each database.
@@ -23,10 +25,12 @@ pub mod breaker;
 pub mod config;
 pub mod flight;
 pub mod follow;
+pub mod fresh;
 pub mod hits;
 pub mod invalidation;
 pub mod local;
 pub mod lookup;
 pub mod metrics;
+pub mod misses;
 pub mod resolver;
 pub mod startup;

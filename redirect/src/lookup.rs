@@ -6,14 +6,17 @@
 
 use std::{
     future::Future,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
 use links::{cache::RedisCache, chain::Chain, db::DbError, model::Resolution, store::Store};
 use plumbing::clock::SharedClock;
 
-use crate::{breaker::Breaker, metrics::TierCounters};
+use crate::{breaker::Breaker, fresh::Freshness, metrics::TierCounters};
 
 /// No tier could answer: the answer is a 503.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -46,8 +49,10 @@ pub struct Tiers {
     pub replicas: Vec<Database>,
     /// The primary.
     pub primary: Database,
-    /// Confirm replica misses on the primary.
+    /// Confirm replica misses on the primary (those [`Freshness`] says lag can explain).
     pub confirm_misses_on_primary: bool,
+    /// Which codes were created recently enough that a replica may not have them yet.
+    pub freshness: Arc<Freshness>,
     /// TTL of an unknown code.
     pub negative_ttl: Duration,
     /// Bound on one database lookup.
@@ -114,7 +119,8 @@ impl Tiers {
 
     async fn ask_databases(&self, code: &str) -> Result<Resolution, Unavailable> {
         if let Some(found) = self.ask_replicas(code).await {
-            if found != Resolution::Unknown || !self.confirm_misses_on_primary {
+            let lag_explains_it = self.confirm_misses_on_primary && self.freshness.may_lag(code);
+            if found != Resolution::Unknown || !lag_explains_it {
                 return Ok(found);
             }
         }

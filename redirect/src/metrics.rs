@@ -26,6 +26,8 @@ pub struct StatusCounters {
     pub not_found: IntCounter,
     /// 410.
     pub gone: IntCounter,
+    /// 429: past the bound on unknown codes.
+    pub too_many_requests: IntCounter,
     /// 503.
     pub unavailable: IntCounter,
 }
@@ -40,6 +42,7 @@ impl StatusCounters {
             308 => &self.permanent_redirect,
             404 => &self.not_found,
             410 => &self.gone,
+            429 => &self.too_many_requests,
             _ => &self.unavailable,
         }
     }
@@ -228,6 +231,7 @@ impl Metrics {
                 permanent_redirect: status.with_label_values(&["308"]),
                 not_found: status.with_label_values(&["404"]),
                 gone: status.with_label_values(&["410"]),
+                too_many_requests: status.with_label_values(&["429"]),
                 unavailable: status.with_label_values(&["503"]),
             },
             tier: TierCounters {

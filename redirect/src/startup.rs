@@ -8,7 +8,11 @@ use std::{
 
 use actix_web::{http::header::HeaderValue, web, App};
 use anyhow::Context as _;
-use links::{cache::RedisCache, db, store::Store};
+use links::{
+    cache::RedisCache,
+    db::{self, PoolOptions},
+    store::Store,
+};
 use plumbing::{
     admin,
     server::{Application, Listeners},
@@ -23,11 +27,13 @@ use crate::{
     config::RedirectArgs,
     flight::SingleFlight,
     follow::{follow, RedirectState},
+    fresh::Freshness,
     hits::{Flusher, HitCounter},
     invalidation::Subscriber,
     local::LocalCache,
     lookup::{Database, Redis, Tiers},
     metrics::Metrics,
+    misses::MissLimit,
     resolver::Resolver,
 };
 
@@ -41,7 +47,12 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let listeners = Listeners::bind(&args.listen_options())?;
     let registry = Registry::new();
     let metrics = Arc::new(Metrics::register(&registry)?);
-    let tiers = connect_tiers(&args, &metrics).await?;
+    let layout = args
+        .id_layout
+        .layout()
+        .context("invalid ID layout (--epoch-ms, --time-bits, --worker-bits, --sequence-bits)")?;
+    let freshness = Arc::new(Freshness::new(layout, args.clock.clone()));
+    let tiers = connect_tiers(&args, &metrics, freshness.clone()).await?;
     let cache = tiers.redis.cache.clone();
     let subscriber = Subscriber::connect(&args.redis.options())
         .await
@@ -76,9 +87,16 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         Need::Essential,
         subscriber.run(
             local.clone(),
+            freshness,
             metrics.clone(),
             supervisor.shutdown().clone(),
         ),
+    );
+    let misses = Arc::new(MissLimit::new(args.unknown_codes_per_minute));
+    supervisor.spawn(
+        "forget_idle_clients",
+        Need::Optional,
+        Arc::clone(&misses).forget_idle(supervisor.shutdown().clone()),
     );
     let state = web::Data::new(RedirectState {
         resolver: Resolver {
@@ -89,6 +107,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         },
         hits,
         metrics,
+        misses,
         permanent_max_age,
         clock: args.clock.clone(),
     });
@@ -111,12 +130,20 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
 }
 
 /// The tiers below the local cache: Redis, the read replicas (each behind its own breaker), and the primary.
-async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result<Tiers> {
+async fn connect_tiers(
+    args: &RedirectArgs,
+    metrics: &Metrics,
+    freshness: Arc<Freshness>,
+) -> anyhow::Result<Tiers> {
     let options = args.database.pool_options();
+    let primary_options = PoolOptions {
+        max_size: args.primary_pool_size.max(1),
+        ..options
+    };
     let primary_pool = db::pool(
         args.database.database_url.expose_secret(),
         "snowlink-redirect",
-        options,
+        primary_options,
     )
     .context("invalid --database-url (DATABASE_URL)")?;
     db::check(&primary_pool)
@@ -161,6 +188,7 @@ async fn connect_tiers(args: &RedirectArgs, metrics: &Metrics) -> anyhow::Result
             breaker: breaker(metrics.primary.clone()),
         },
         confirm_misses_on_primary: args.confirm_misses_on_primary,
+        freshness,
         negative_ttl: Duration::from_secs(args.negative_ttl_secs),
         database_timeout: Duration::from_millis(args.database_lookup_timeout_ms),
         next_replica: AtomicUsize::new(0),

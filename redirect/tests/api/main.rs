@@ -6,4 +6,5 @@ mod follow;
 mod helpers;
 mod hits;
 mod invalidation;
+mod misses;
 mod tiers;

@@ -1,0 +1,127 @@
+//! A bound on unknown codes per client: a client that keeps asking for codes that do not exist (a scanner, a
+//! broken crawler) gets 429 with `Retry-After` for its unknown codes once past the bound, while its real links
+//! keep redirecting. Only 404 answers count, so the hot path of found links never touches the limiter.
+//!
+//! GCRA per client (the `governor` crate, as the shortener's rate limits). IPv6 clients are grouped by /64,
+//! since one host commonly owns a whole /64. The map of clients is bounded: idle ones are forgotten every
+//! minute, and while it is full, clients not in it get 429 for unknown codes (never for real links).
+
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultKeyedRateLimiter, Quota,
+};
+use plumbing::shutdown::Shutdown;
+
+/// Most clients tracked at once (~100 bytes each in governor's map).
+const MAX_CLIENTS: usize = 100_000;
+
+/// How often clients whose bound has fully recovered are forgotten.
+pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
+
+/// The per-client bound on unknown codes; off when configured with 0.
+pub struct MissLimit {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+impl MissLimit {
+    /// At most `per_minute` unknown codes per client and minute, all of them at once if they come in a burst.
+    pub fn new(per_minute: u32) -> Self {
+        let limiter = NonZeroU32::new(per_minute)
+            .map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)));
+        Self {
+            limiter,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts one unknown code asked for by `client`.
+    ///
+    /// # Errors
+    /// How long the client should wait, once it is past its bound (or the map of clients is full).
+    pub fn count(&self, client: IpAddr) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() >= MAX_CLIENTS {
+            limiter.retain_recent();
+            if limiter.len() >= MAX_CLIENTS {
+                return Err(FORGET_IDLE_EVERY);
+            }
+        }
+        limiter
+            .check_key(&group(client))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Forgets idle clients every [`FORGET_IDLE_EVERY`] until `shutdown`.
+    pub async fn forget_idle(self: std::sync::Arc<Self>, shutdown: Shutdown) {
+        let Some(limiter) = &self.limiter else {
+            return shutdown.wait().await;
+        };
+        let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+                () = shutdown.wait() => return,
+            }
+        }
+    }
+}
+
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
+fn group(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_bound_a_client_waits_and_others_do_not() {
+        let limit = MissLimit::new(3);
+        let client = IpAddr::from([192, 0, 2, 1]);
+        for _ in 0..3 {
+            assert!(limit.count(client).is_ok());
+        }
+        let wait = limit
+            .count(client)
+            .expect_err("the fourth unknown code is refused");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(limit.count(IpAddr::from([192, 0, 2, 2])).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_client() {
+        let limit = MissLimit::new(1);
+        let first: IpAddr = "2001:db8:1:2::1".parse().expect("address");
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().expect("address");
+        assert!(limit.count(first).is_ok());
+        assert!(limit.count(same_64).is_err());
+        assert!(limit.count(other_64).is_ok());
+    }
+
+    #[test]
+    fn zero_turns_it_off() {
+        let limit = MissLimit::new(0);
+        for _ in 0..1000 {
+            assert!(limit.count(IpAddr::from([192, 0, 2, 1])).is_ok());
+        }
+    }
+}
