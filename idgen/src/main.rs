@@ -13,18 +13,14 @@ use plumbing::{server, telemetry};
 struct Cli {
     #[command(flatten)]
     service: ServiceArgs,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
-    log_format: telemetry::LogFormat,
+    #[command(flatten)]
+    log: telemetry::LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    server::main("idgen", cli.log_format, |shutdown| {
-        build(cli.service, shutdown)
-    })
-    .await
+    let Cli { service, log } = Cli::parse();
+    server::main("idgen", log.log_format, |shutdown| build(service, shutdown)).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::{fmt, str::FromStr, sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use secrecy::SecretString;
 use tokio_postgres::NoTls;
 
 /// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema.
@@ -199,8 +200,9 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i64>, DbError> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL primary, `postgres://user:password@host:port/database` (writes, and reads without replicas).
+    /// Secret: it carries the password, so a `Debug` print shows `[REDACTED]`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: SecretString,
     /// Most connections per pool.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub database_pool_size: usize,
@@ -216,7 +218,7 @@ impl DatabaseArgs {
     /// Defaults for `url` (tests build settings this way).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            database_url: url.into(),
+            database_url: SecretString::from(url.into()),
             database_pool_size: DEFAULT_POOL_SIZE,
             database_connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             database_statement_timeout_ms: DEFAULT_STATEMENT_TIMEOUT_MS,

@@ -18,6 +18,7 @@ use loadtest::{
     workload::{Creates, Draw, Redirects, Target},
     zipf::Zipf,
 };
+use secrecy::SecretString;
 
 /// snowlink load tester: seeds links, drives redirect or create traffic at a constant rate (latency measured
 /// from each request's intended send time, so queueing is not hidden) or at maximum throughput, and reports
@@ -50,7 +51,7 @@ struct SeedArgs {
     shortener: String,
     /// An API key (`shortener keys create`).
     #[arg(long, env = "SNOWLINK_API_KEY", hide_env_values = true)]
-    api_key: String,
+    api_key: SecretString,
     /// How many links to create.
     #[arg(long, default_value_t = 100_000)]
     count: usize,
@@ -125,7 +126,7 @@ struct ShortenArgs {
     target: url::Url,
     /// An API key (`shortener keys create`).
     #[arg(long, env = "SNOWLINK_API_KEY", hide_env_values = true)]
-    api_key: String,
+    api_key: SecretString,
     #[command(flatten)]
     run: RunArgs,
 }

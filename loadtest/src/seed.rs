@@ -5,6 +5,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
 /// Items per batch request (the API's maximum).
@@ -15,8 +16,8 @@ pub const BATCH: usize = 1000;
 pub struct Seed {
     /// The shortener's base URL.
     pub shortener: String,
-    /// An API key.
-    pub api_key: String,
+    /// An API key, exposed only to sign requests.
+    pub api_key: SecretString,
     /// How many links.
     pub count: usize,
     /// Batch requests in flight.
@@ -74,7 +75,7 @@ async fn create_batch(
             "{}/v1/urls/batch",
             settings.shortener.trim_end_matches('/')
         ))
-        .bearer_auth(&settings.api_key)
+        .bearer_auth(settings.api_key.expose_secret())
         .json(&json!({ "items": items }))
         .send()
         .await

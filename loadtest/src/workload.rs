@@ -8,6 +8,7 @@ use std::sync::{
 };
 
 use rand::{rngs::SmallRng, SeedableRng};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::{client, engine::Requests, zipf::Zipf};
 
@@ -94,7 +95,7 @@ impl Requests for Redirects {
 /// Create requests for one connection: each a new long URL, so none is deduplicated.
 pub struct Creates {
     target: Target,
-    api_key: String,
+    api_key: SecretString,
     prefix: String,
     sent: u64,
     request: Vec<u8>,
@@ -102,7 +103,7 @@ pub struct Creates {
 
 impl Creates {
     /// Creates for connection `k` of run `run_id`.
-    pub fn new(target: Target, api_key: String, run_id: &str, k: usize) -> Self {
+    pub fn new(target: Target, api_key: SecretString, run_id: &str, k: usize) -> Self {
         Self {
             target,
             api_key,
@@ -120,7 +121,7 @@ impl Requests for Creates {
         self.request = client::post_json(
             &self.target.host,
             &format!("{}/v1/urls", self.target.base_path),
-            &self.api_key,
+            self.api_key.expose_secret(),
             &body,
         );
         &self.request

@@ -30,7 +30,7 @@ async fn seed_creates_the_asked_number_of_codes() {
 
     let settings = Seed {
         shortener,
-        api_key,
+        api_key: api_key.into(),
         count: 2_500,
         concurrency: 3,
         run_id: "test".to_owned(),

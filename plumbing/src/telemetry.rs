@@ -12,6 +12,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// The `--log-format` flag, written once for every binary (global, so it may follow a subcommand).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
 /// Installs the global subscriber. `default_filter` applies when `RUST_LOG` is unset.
 ///
 /// Calling it twice is harmless (tests start several services in one process): the second call keeps the first

@@ -2,6 +2,7 @@
 
 use links::{cache::RedisArgs, db::DatabaseArgs};
 use plumbing::clock::SharedClock;
+use secrecy::SecretString;
 
 // Defaults, each written once for its flag and for `RedirectArgs::for_tests`, so the two cannot drift.
 const DEFAULT_REUSE_PORT: bool = false;
@@ -35,13 +36,14 @@ pub struct RedirectArgs {
     #[arg(long, env = "REDIRECT_REUSE_PORT", default_value_t = DEFAULT_REUSE_PORT)]
     pub reuse_port: bool,
     /// PostgreSQL read replica for lookups (repeatable, or comma separated); without one, lookups use the primary.
+    /// Secret: each carries a password.
     #[arg(
         long = "replica-url",
         env = "DATABASE_REPLICA_URL",
         value_delimiter = ',',
         hide_env_values = true
     )]
-    pub replica_urls: Vec<String>,
+    pub replica_urls: Vec<SecretString>,
     /// Confirm a code missing on a replica on the primary before answering 404, when replica lag can explain
     /// the miss: the code was created within the last minute. Any other code is a 404 on the replica's word.
     #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = DEFAULT_CONFIRM_MISSES_ON_PRIMARY, action = clap::ArgAction::Set)]
@@ -118,7 +120,7 @@ impl RedirectArgs {
             admin_listen: "127.0.0.1:0".into(),
             http_workers: 2,
             reuse_port: DEFAULT_REUSE_PORT,
-            replica_urls,
+            replica_urls: replica_urls.into_iter().map(SecretString::from).collect(),
             confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
             primary_pool_size: DEFAULT_PRIMARY_POOL_SIZE,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,

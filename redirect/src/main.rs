@@ -14,25 +14,50 @@ use redirect::{config::RedirectArgs, startup::build};
 struct Cli {
     #[command(flatten)]
     redirect: RedirectArgs,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
-    log_format: telemetry::LogFormat,
+    #[command(flatten)]
+    log: telemetry::LogArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    server::main("redirect", cli.log_format, |shutdown| {
-        build(cli.redirect, shutdown)
+    let Cli { redirect, log } = Cli::parse();
+    server::main("redirect", log.log_format, |shutdown| {
+        build(redirect, shutdown)
     })
     .await
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+    use secrecy::ExposeSecret as _;
+
+    use super::Cli;
+
     #[test]
     fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_debug_print_of_the_command_line_shows_no_password() {
+        let primary = "postgres://app:s3cr3t@127.0.0.1:55432/db";
+        let replica = "postgres://app:s3cr3t@127.0.0.1:55433/db";
+
+        let cli = Cli::try_parse_from([
+            "redirect",
+            "--database-url",
+            primary,
+            "--replica-url",
+            replica,
+            "--redis-url",
+            "redis://:s3cr3t@127.0.0.1:56379",
+        ])
+        .expect("the command line parses");
+
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert_eq!(cli.redirect.database.database_url.expose_secret(), primary);
+        assert_eq!(cli.redirect.replica_urls[0].expose_secret(), replica);
     }
 }

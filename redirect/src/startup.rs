@@ -20,6 +20,7 @@ use plumbing::{
     tasks::{Need, Supervisor},
 };
 use prometheus::Registry;
+use secrecy::ExposeSecret as _;
 
 use crate::{
     breaker::Breaker,
@@ -148,7 +149,7 @@ async fn connect_tiers(
         ..options
     };
     let primary_pool = db::pool(
-        &args.database.database_url,
+        args.database.database_url.expose_secret(),
         "snowlink-redirect",
         primary_options,
     )
@@ -167,10 +168,10 @@ async fn connect_tiers(
     for (index, url) in args
         .replica_urls
         .iter()
-        .filter(|url| !url.is_empty())
+        .filter(|url| !url.expose_secret().is_empty())
         .enumerate()
     {
-        let pool = db::pool(url, "snowlink-redirect", options)
+        let pool = db::pool(url.expose_secret(), "snowlink-redirect", options)
             .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
         if let Err(error) = db::check(&pool).await {
             tracing::warn!(error = %links::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");

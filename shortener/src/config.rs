@@ -2,7 +2,7 @@
 
 use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs};
-use plumbing::telemetry::LogFormat;
+use plumbing::telemetry::LogArgs;
 
 /// snowlink shortener: the write API for short links.
 ///
@@ -15,15 +15,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log format.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        value_enum,
-        default_value = "pretty",
-        global = true
-    )]
-    pub log_format: LogFormat,
+    /// How it logs.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Subcommands.
@@ -350,6 +344,33 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser as _;
+    use secrecy::ExposeSecret as _;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn a_debug_print_of_the_command_line_shows_no_password() {
+        let url = "postgres://app:s3cr3t@127.0.0.1:55432/db";
+
+        let cli = Cli::try_parse_from([
+            "shortener",
+            "serve",
+            "--database-url",
+            url,
+            "--redis-url",
+            "redis://:s3cr3t@127.0.0.1:56379",
+        ])
+        .expect("the command line parses");
+
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {printed}");
+        };
+        assert_eq!(args.database.database_url.expose_secret(), url);
+    }
+
     #[test]
     fn the_default_cleanup_interval_parses() {
         assert_eq!(

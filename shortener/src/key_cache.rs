@@ -17,6 +17,7 @@ use std::{
 
 use links::{apikey, chain::Chain, db::DbError, store::Store};
 use plumbing::shutdown::Shutdown;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The channel the migration's trigger notifies.
@@ -104,7 +105,7 @@ impl KeyOwners {
     /// worth running when [`KeyOwners::caches`].
     pub async fn listen(
         self: Arc<Self>,
-        database_url: String,
+        database_url: SecretString,
         timeout: Duration,
         shutdown: Shutdown,
     ) {
@@ -123,8 +124,11 @@ impl KeyOwners {
     }
 
     /// One connection's life: connect, LISTEN, then drop the cache on every notification until it fails.
-    async fn listen_once(&self, database_url: &str, timeout: Duration) {
-        let mut config = match database_url.parse::<tokio_postgres::Config>() {
+    async fn listen_once(&self, database_url: &SecretString, timeout: Duration) {
+        let mut config = match database_url
+            .expose_secret()
+            .parse::<tokio_postgres::Config>()
+        {
             Ok(config) => config,
             Err(error) => {
                 return tracing::warn!(error = %Chain(&error), "API key change listener: bad database URL")

@@ -6,6 +6,13 @@
 //! `Expired`, which the client reports only ~1.4 × the session timeout after last contact, when another
 //! candidate may already lead (shared/notes/zookeeper-client.md). It is contested again once the session is back,
 //! or with a new session once it is gone. The node is deleted on shutdown so the next leader takes over at once.
+//!
+//! Not zookeeper-client's lock recipe (`Client::lock`, 0.11.2 `src/client/mod.rs`): it has no `Disconnected`
+//! rule. Waiting, it retries through connection loss (`retry_on_connection_loss`, :360, used at :1092 and :1102)
+//! and gives up only at `SessionExpired` (:1158); holding, the `LockClient` learns of a lost lock only when a
+//! ZooKeeper write it guards fails (:1445), and our cleanup writes to PostgreSQL. It does not watch its own node
+//! either (:1351, ZOOKEEPER-91), and its `Drop` deletes the node in the background (:1459), so [`Election::stopped`]
+//! could not promise the node is gone. Keeping our rules on top of it would leave it only `take_place` to replace.
 
 use std::time::Duration;
 

@@ -11,10 +11,10 @@ use shortener::{
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, "info");
+    telemetry::init(cli.log.log_format, "info");
     match cli.command {
         Command::Serve(args) => {
-            server::main("shortener", cli.log_format, |shutdown| {
+            server::main("shortener", cli.log.log_format, |shutdown| {
                 build(*args, shutdown)
             })
             .await?;

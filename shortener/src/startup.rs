@@ -15,6 +15,7 @@ use plumbing::{
     tasks::{Need, Supervisor},
 };
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use secrecy::ExposeSecret as _;
 
 use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
@@ -37,7 +38,7 @@ const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 /// When the database is unreachable or a migration fails.
 pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
     let pool = db::pool(
-        &database.database_url,
+        database.database_url.expose_secret(),
         "snowlink-shortener",
         database.pool_options(),
     )

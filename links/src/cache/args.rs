@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use super::CacheOptions;
 
 // Defaults, each written once for its flag and for `RedisArgs::new`, so the two cannot drift.
@@ -11,14 +13,14 @@ const DEFAULT_CACHE_TTL_SECS: u64 = 86_400;
 /// Redis flags shared by the services: they must agree on the URL and the prefix.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
-    /// Redis, `redis://host:port[/db]`.
+    /// Redis, `redis://[user:password@]host:port[/db]`. Secret: it may carry a password.
     #[arg(
         long,
         env = "REDIS_URL",
         default_value = "redis://127.0.0.1:56379",
         hide_env_values = true
     )]
-    pub redis_url: String,
+    pub redis_url: SecretString,
     /// Prefix of every key (and channel) this deployment uses in Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "snowlink:")]
     pub redis_prefix: String,
@@ -34,7 +36,7 @@ impl RedisArgs {
     /// Defaults for `url` and `prefix` (tests build settings this way).
     pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
         Self {
-            redis_url: url.into(),
+            redis_url: SecretString::from(url.into()),
             redis_prefix: prefix.into(),
             redis_timeout_ms: DEFAULT_REDIS_TIMEOUT_MS,
             cache_ttl_secs: DEFAULT_CACHE_TTL_SECS,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use fred::prelude::{
     ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::model::Resolution;
 
@@ -26,8 +27,8 @@ pub struct CacheError(#[from] fred::error::Error);
 /// Redis settings.
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
-    /// `redis://host:port[/db]`.
-    pub url: String,
+    /// `redis://[user:password@]host:port[/db]`, exposed only to build the client.
+    pub url: SecretString,
     /// Prepended to every key, e.g. `snowlink:`.
     pub prefix: String,
     /// Bound on every command and on connecting.
@@ -43,7 +44,8 @@ impl CacheOptions {
     /// When the URL is invalid.
     pub fn client_builder(&self) -> Result<fred::types::Builder, fred::error::Error> {
         let timeout = self.timeout;
-        let mut builder = fred::types::Builder::from_config(Config::from_url(&self.url)?);
+        let mut builder =
+            fred::types::Builder::from_config(Config::from_url(self.url.expose_secret())?);
         builder
             .with_connection_config(|connection| {
                 connection.connection_timeout = timeout;

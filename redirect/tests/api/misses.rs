@@ -100,7 +100,7 @@ async fn redirect_on_an_empty_replica(
         .await
         .expect("migrated");
     let mut args = pair.redirect_args();
-    args.replica_urls = vec![lagging.url.clone()];
+    args.replica_urls = vec![lagging.url.clone().into()];
     let redirect = pair.spawn_redirect_app(args).await;
     (lagging, redirect)
 }

@@ -13,6 +13,7 @@ use links::{
 };
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{IntGauge, Registry};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 use shortener::{
     cleanup::{run_once, Cleaner, CleanupMetrics},
@@ -69,10 +70,11 @@ async fn link_exists(db: &TestDb, code: &str) -> bool {
 
 /// Subscribes to the invalidation channel of `redis`; returns a receiver of published codes.
 async fn subscribe(redis: &RedisArgs) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    let client =
-        fred::types::Builder::from_config(Config::from_url(&redis.redis_url).expect("url"))
-            .build()
-            .expect("client");
+    let client = fred::types::Builder::from_config(
+        Config::from_url(redis.redis_url.expose_secret()).expect("url"),
+    )
+    .build()
+    .expect("client");
     client.init().await.expect("redis");
     let mut messages = client.message_rx();
     let channel = links::cache::invalidation_channel(&redis.redis_prefix);

@@ -43,7 +43,7 @@ async fn postgresql_down_is_503_and_the_service_recovers_by_itself() {
     let (db, proxy, proxied_url) = proxied_database().await;
     let (redis_url, prefix) = testkit::redis();
     let app = spawn_app_on(db, RedisArgs::new(redis_url, prefix), |args| {
-        args.database.database_url = proxied_url;
+        args.database.database_url = proxied_url.into();
     })
     .await;
     app.shorten(json!({"long_url": "https://example.com/before"}))
@@ -83,7 +83,7 @@ async fn a_hanging_postgresql_is_503_at_the_request_deadline() {
     let (db, proxy, proxied_url) = proxied_database().await;
     let (redis_url, prefix) = testkit::redis();
     let app = spawn_app_on(db, RedisArgs::new(redis_url, prefix), |args| {
-        args.database.database_url = proxied_url;
+        args.database.database_url = proxied_url.into();
         args.request_timeout_ms = 500;
     })
     .await;

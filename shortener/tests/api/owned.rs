@@ -5,6 +5,7 @@ use std::time::Duration;
 use fred::prelude::{ClientLike, EventInterface, PubsubInterface};
 use links::model::Resolution;
 use reqwest::Method;
+use secrecy::ExposeSecret as _;
 use serde_json::{json, Value};
 
 use crate::helpers::{error_code, spawn_app};
@@ -147,7 +148,7 @@ async fn a_deleted_link_is_gone_everywhere_and_announced() {
         "written through"
     );
     let subscriber = fred::prelude::Builder::from_config(
-        fred::prelude::Config::from_url(&app.redis.redis_url).expect("url"),
+        fred::prelude::Config::from_url(app.redis.redis_url.expose_secret()).expect("url"),
     )
     .build()
     .expect("subscriber");
