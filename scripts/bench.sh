@@ -20,7 +20,8 @@ mkdir -p "$out" "$work"
 
 "$root/scripts/run.sh" >/dev/null
 set -a; . "$run/env"; set +a
-(cd "$root" && cargo build --release --quiet -p loadtest)
+# The same build as run.sh's (one feature set, so nothing is built twice).
+(cd "$root" && cargo build --release --quiet --bins)
 target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$target"
 bin="$target/release"
 loadtest="$bin/loadtest"
@@ -82,7 +83,7 @@ measure() { # name, loadtest args... (ADMIN=port: also record which tier answere
 warm() { # port, codes file
   local count; count="$(wc -l <"$2")"
   "${load_cpu[@]}" "$loadtest" redirect --target "http://127.0.0.1:$1" --codes "$2" --keys sequential \
-    --duration "$((count / 20000 + 5))s" --warmup 0s --connections "$connections" >/dev/null
+    --duration "$((count / 10000 + 5))s" --warmup 0s --connections "$connections" >/dev/null
 }
 
 echo "== seeding 100,000 links through the batch API"
@@ -95,6 +96,8 @@ ceiling_pid="${pids[-1]}"
 measure ceiling redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" --connections "$connections"
 
 serve redirect-hot 8191 "$redirect" --listen 127.0.0.1:8191 --admin-listen 127.0.0.1:9191 --http-workers 1
+# Steady state, as a redirect serves after its first minutes: every code cached once, then the Zipf run.
+warm 8191 "$work/codes.txt"
 ADMIN=9191 measure redirect-hot redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 \
   --connections "$connections"
 max_rps="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["achieved_rps"]))' "$work/redirect-hot.json")"
@@ -103,7 +106,6 @@ ADMIN=9191 measure "redirect-open-loop-at-${half}" redirect --target http://127.
   --zipf 1.0 --rate "$half" --connections "$connections"
 measure "ceiling-open-loop-at-${half}" redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" \
   --rate "$half" --connections "$connections"
-warm 8191 "$work/codes.txt"
 ADMIN=9191 measure redirect-uniform-100k redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'

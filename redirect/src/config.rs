@@ -10,7 +10,7 @@ const DEFAULT_PERMANENT_MAX_AGE_SECS: u64 = 3_600;
 // Lookups: which tier is asked, how long its answer is kept, how long it may take.
 const DEFAULT_CONFIRM_MISSES_ON_PRIMARY: bool = true;
 const DEFAULT_NEGATIVE_TTL_SECS: u64 = 5;
-const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 60;
+const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 600;
 const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
 // Misses: the primary's share of the redirect, and how many unknown codes one client may ask for.
 const DEFAULT_PRIMARY_POOL_SIZE: usize = 4;
@@ -65,8 +65,9 @@ pub struct RedirectArgs {
     /// fits a 512 MiB pod.
     #[arg(long, env = "LOCAL_CACHE_MEMORY_MB", default_value_t = 192)]
     pub local_cache_memory_mb: u64,
-    /// How long a found link stays in the in-process cache, in seconds. Invalidation messages drop entries
-    /// sooner; this bounds how stale an entry can be when a message was missed.
+    /// How long a found link stays in the in-process cache, in seconds. Invalidation messages drop entries at
+    /// once; a message is lost only with its connection, and every reconnect drops the whole cache, so this is a
+    /// backstop. Long enough that a cache of a million links is not refilled from Redis every minute.
     #[arg(long, env = "LOCAL_CACHE_TTL_SECS", default_value_t = DEFAULT_LOCAL_CACHE_TTL_SECS)]
     pub local_cache_ttl_secs: u64,
     /// Bound on one database lookup, in milliseconds (a lookup that takes longer counts as a failure).
