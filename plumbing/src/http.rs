@@ -26,6 +26,11 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResp
     })
 }
 
+/// Seconds for `Retry-After`: the wait rounded up, at least one (a client told 0 would retry at once).
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// JSON extractor configuration: body limit, and 400/413/415 answers in the Contract's shape instead of
 /// actix's plain-text defaults.
 pub fn json_config() -> actix_web::web::JsonConfig {
@@ -69,4 +74,19 @@ pub fn query_config() -> actix_web::web::QueryConfig {
         )
         .into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
+    }
 }

@@ -97,10 +97,10 @@ pub fn too_many_unknown(req: &HttpRequest, wait: std::time::Duration) -> HttpRes
         "rate_limited",
         "Too many unknown short links asked for. Try again later.",
     );
-    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(plumbing::http::retry_after_secs(wait)),
+    );
     response
 }
 

@@ -34,7 +34,7 @@ pub enum ApiError {
     #[error("no link with code {0:?}")]
     NotFound(String),
     /// The caller is over a rate limit: retry after the given wait.
-    #[error("too many requests; retry in {} s", crate::limits::retry_after_secs(*.0))]
+    #[error("too many requests; retry in {} s", plumbing::http::retry_after_secs(*.0))]
     RateLimited(std::time::Duration),
     /// A dependency needed to answer is down: retry later.
     #[error("{dependency} is unavailable; retry shortly")]
@@ -133,7 +133,7 @@ impl ResponseError for ApiError {
             Self::RateLimited(wait) => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
-                    header::HeaderValue::from(crate::limits::retry_after_secs(*wait)),
+                    header::HeaderValue::from(plumbing::http::retry_after_secs(*wait)),
                 );
             }
             Self::Unauthorized => {

@@ -2,7 +2,7 @@
 //! key once the caller is known, and a stricter per-IP limit for anonymous creation. A refused request gets 429
 //! `rate_limited` with `Retry-After`.
 
-use std::{hash::Hash, net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
 
 use governor::{
     clock::{Clock, DefaultClock},
@@ -97,13 +97,10 @@ impl RateLimits {
     }
 }
 
-/// Seconds for `Retry-After`: the wait rounded up, at least one.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -135,13 +132,5 @@ mod tests {
             limits.check_ip(IpAddr::from([127, 0, 0, 1])).is_ok(),
             "a zero rate is off"
         );
-    }
-
-    #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
-        assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
     }
 }

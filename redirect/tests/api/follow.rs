@@ -163,25 +163,6 @@ async fn head_answers_like_get_without_a_body() {
     assert_eq!(response.headers()["location"], "https://example.com/head");
 }
 
-/// A "replica" that lacks the row (a migrated but empty database) stands in for one that lags behind.
-async fn lagging_replica_redirect(
-    pair: &crate::helpers::TestPair,
-    confirm: bool,
-) -> (testkit::TestDb, String) {
-    let lagging = testkit::TestDb::create().await;
-    shortener::startup::connect_and_migrate(&links::db::DatabaseArgs::new(&lagging.url))
-        .await
-        .expect("migrated");
-    let mut args = redirect::config::RedirectArgs::for_tests(
-        links::db::DatabaseArgs::new(&pair.db.url),
-        vec![lagging.url.clone()],
-        pair.redis.clone(),
-    );
-    args.confirm_misses_on_primary = confirm;
-    let address = pair.spawn_redirect(args).await;
-    (lagging, address)
-}
-
 #[tokio::test]
 async fn a_code_missing_on_a_lagging_replica_is_confirmed_on_the_primary() {
     let pair = spawn_pair().await;
@@ -191,11 +172,13 @@ async fn a_code_missing_on_a_lagging_replica_is_confirmed_on_the_primary() {
         .delete(&code)
         .await
         .expect("redis delete");
-    let (_lagging, redirect) = lagging_replica_redirect(&pair, true).await;
+    let (_lagging, redirect) = pair
+        .spawn_redirect_on_an_empty_replica(|args| args.confirm_misses_on_primary = true)
+        .await;
 
     let response = pair
         .client
-        .get(format!("{redirect}/{code}"))
+        .get(format!("{}/{code}", redirect.address))
         .send()
         .await
         .expect("answer");
@@ -212,11 +195,13 @@ async fn without_confirmation_a_lagging_replica_decides() {
         .delete(&code)
         .await
         .expect("redis delete");
-    let (_lagging, redirect) = lagging_replica_redirect(&pair, false).await;
+    let (_lagging, redirect) = pair
+        .spawn_redirect_on_an_empty_replica(|args| args.confirm_misses_on_primary = false)
+        .await;
 
     let response = pair
         .client
-        .get(format!("{redirect}/{code}"))
+        .get(format!("{}/{code}", redirect.address))
         .send()
         .await
         .expect("answer");

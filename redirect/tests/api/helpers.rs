@@ -133,6 +133,23 @@ impl TestPair {
         args
     }
 
+    /// Starts one more redirect whose one replica is a migrated but empty database: a replica that has not
+    /// replayed anything yet. The database is returned so that it lives as long as the test.
+    pub async fn spawn_redirect_on_an_empty_replica(
+        &self,
+        configure: impl FnOnce(&mut RedirectArgs),
+    ) -> (TestDb, Redirect) {
+        let lagging = TestDb::create().await;
+        shortener::startup::connect_and_migrate(&DatabaseArgs::new(&lagging.url))
+            .await
+            .expect("migrated");
+        let mut args = self.redirect_args();
+        args.replica_urls = vec![lagging.url.clone().into()];
+        configure(&mut args);
+        let redirect = self.spawn_redirect_app(args).await;
+        (lagging, redirect)
+    }
+
     /// `GET {base}/{code}` on any redirect.
     pub async fn follow_on(&self, base: &str, code: &str) -> reqwest::Response {
         self.client

@@ -91,20 +91,6 @@ async fn a_flood_of_random_codes_makes_at_most_one_primary_query_in_a_hundred() 
     );
 }
 
-/// A "replica" that lacks every row (a migrated but empty database) stands in for one that lags behind.
-async fn redirect_on_an_empty_replica(
-    pair: &TestPair,
-) -> (testkit::TestDb, crate::helpers::Redirect) {
-    let lagging = testkit::TestDb::create().await;
-    shortener::startup::connect_and_migrate(&links::db::DatabaseArgs::new(&lagging.url))
-        .await
-        .expect("migrated");
-    let mut args = pair.redirect_args();
-    args.replica_urls = vec![lagging.url.clone().into()];
-    let redirect = pair.spawn_redirect_app(args).await;
-    (lagging, redirect)
-}
-
 #[tokio::test]
 async fn a_code_minted_an_hour_ago_and_missing_on_the_replica_is_a_404_without_a_primary_query() {
     let pair = spawn_pair().await;
@@ -122,7 +108,7 @@ async fn a_code_minted_an_hour_ago_and_missing_on_the_replica_is_a_404_without_a
         )
         .await
         .expect("the row, on the primary only");
-    let (_lagging, redirect) = redirect_on_an_empty_replica(&pair).await;
+    let (_lagging, redirect) = pair.spawn_redirect_on_an_empty_replica(|_| {}).await;
     let before = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
 
     let status = pair.follow_on(&redirect.address, &code).await.status();
@@ -134,7 +120,7 @@ async fn a_code_minted_an_hour_ago_and_missing_on_the_replica_is_a_404_without_a
 #[tokio::test]
 async fn an_alias_created_a_moment_ago_and_missing_on_the_replica_still_redirects() {
     let pair = spawn_pair().await;
-    let (_lagging, redirect) = redirect_on_an_empty_replica(&pair).await;
+    let (_lagging, redirect) = pair.spawn_redirect_on_an_empty_replica(|_| {}).await;
     let heard = || {
         metric(
             &redirect.admin,
