@@ -16,6 +16,7 @@ chart-lint:
 
 test: chart-lint
 	SNOWLINK_FAST_PG=1 $(SERVICES) up
+	for t in scripts/tests/*.sh; do bash "$$t"; done
 	scripts/browser.sh
 	set -a; . <($(SERVICES) env); set +a
 	cargo test --workspace

@@ -58,19 +58,21 @@ wait_http shortener http://127.0.0.1:9080/readyz
 wait_http redirect-1 http://127.0.0.1:9081/readyz
 wait_http redirect-2 http://127.0.0.1:9091/readyz
 
+# The key and .run/env are created unreadable to others (umask in a subshell), not chmod-ed after: between the
+# two, another user of the machine could open them.
 keyfile="$run/dev-api-key"
 if [ ! -s "$keyfile" ] || ! grep -q "^SNOWLINK_API_KEY=$(cat "$keyfile")$" "$run/env" 2>/dev/null; then
-  "$bin/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile"
-  chmod 600 "$keyfile"
+  rm -f "$keyfile"
+  (umask 077 && "$bin/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile")
 fi
-{
+rm -f "$run/env" # an existing file would keep its old mode
+(umask 077 && {
   echo "SNOWLINK_API_KEY=$(cat "$keyfile")"
   echo "SHORTENER_URL=http://127.0.0.1:8080"
   echo "REDIRECT_URL=http://127.0.0.1:8081"
   echo "IDGEN_URL=http://127.0.0.1:8082"
   "$root/scripts/services.sh" env
-} > "$run/env"
-chmod 600 "$run/env"
+} > "$run/env")
 
 cat <<MSG
 snowlink is running (logs in .run/logs/, settings in .run/env; stop with 'make down').

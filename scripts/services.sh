@@ -10,13 +10,18 @@
 #   scripts/services.sh clean   down, then delete the data dirs
 #
 # Environment: PG_PORT (55432), PG_REPLICA_PORT (55433), REDIS_PORT (56379),
-# ZK_PORT (52181), SERVICES_TIMEOUT (30 s per service), SNOWLINK_FAST_PG=1 at
-# first init to turn off fsync & co. (tests only).
+# REDIS_TLS_PORT (56390), ZK_PORT (52181), SERVICES_TIMEOUT (30 s per service),
+# SNOWLINK_FAST_PG=1 at first init to turn off fsync & co. (tests only).
+#
+# TLS: a throwaway CA under .run/tls signs a certificate for 127.0.0.1 and
+# localhost; PostgreSQL accepts TLS on its port and Redis listens with TLS on
+# REDIS_TLS_PORT, so that sslmode=verify-full and rediss:// can be tested here.
 set -euo pipefail
 
 PG_PORT="${PG_PORT:-55432}"
 PG_REPLICA_PORT="${PG_REPLICA_PORT:-55433}"
 REDIS_PORT="${REDIS_PORT:-56379}"
+REDIS_TLS_PORT="${REDIS_TLS_PORT:-56390}"
 ZK_PORT="${ZK_PORT:-52181}"
 SERVICES_TIMEOUT="${SERVICES_TIMEOUT:-30}"
 HOST=127.0.0.1
@@ -26,12 +31,7 @@ SCRIPT_DIR="$(cd -- "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")" && p
 ROOT="$(cd -- "$SCRIPT_DIR/.." && pwd -P)"
 RUN="$ROOT/.run"
 LOGS="$RUN/logs"
-PG_DIR="$RUN/pg"
-PG_PRIMARY="$PG_DIR/primary"
-PG_REPLICA="$PG_DIR/replica"
-PG_SOCK="$PG_DIR/sock"
-PG_APP_PASSWORD_FILE="$PG_DIR/app-password"
-PG_SUPER_PASSWORD_FILE="$PG_DIR/superuser-password"
+TLS_DIR="$RUN/tls"
 REDIS_DIR="$RUN/redis"
 REDIS_PID="$REDIS_DIR/redis.pid"
 ZK_DIR="$RUN/zk"
@@ -43,6 +43,33 @@ log() { printf '%s\n' "$*"; }
 die() { printf 'services.sh: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# As root, PostgreSQL runs as the postgres user, which must be able to reach its data. A checkout it cannot reach
+# (a clone under /root, mode 0700, as root: how containers and fresh VMs run) keeps PostgreSQL's data under
+# /var/lib/snowlink/<checkout id>/ instead, with .run/pg a link to it: the one place outside the project, chosen
+# over loosening the permissions of the user's home. Decided once: an existing link is followed.
+pg_dir() {
+  if [ -L "$RUN/pg" ]; then
+    readlink -f "$RUN/pg"
+  elif is_root && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$ROOT"; then
+    echo "/var/lib/snowlink/$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)/pg"
+  else
+    echo "$RUN/pg"
+  fi
+}
+
+pg_paths() {
+  PG_DIR="$(pg_dir)"
+  PG_PRIMARY="$PG_DIR/primary"
+  PG_REPLICA="$PG_DIR/replica"
+  PG_SOCK="$PG_DIR/sock"
+  PG_TLS="$PG_DIR/tls"
+  PG_APP_PASSWORD_FILE="$PG_DIR/app-password"
+  PG_SUPER_PASSWORD_FILE="$PG_DIR/superuser-password"
+  # pg_ctl opens its log file as the postgres user, so the log lives beside the data (linked from .run/logs).
+  if [ "$PG_DIR" = "$RUN/pg" ]; then PG_LOGS="$LOGS"; else PG_LOGS="$PG_DIR/log"; fi
+}
+pg_paths
 
 # Print the last lines of a log file to stderr, then fail naming the service.
 fail_with_log() { # service logfile message
@@ -126,6 +153,7 @@ ensure_installed() {
   [ -f "$JAVA_DIR/zookeeper.jar" ] || missing+=(zookeeper)
   command -v java >/dev/null || missing+=(java)
   command -v nc >/dev/null || missing+=(nc)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ "${#missing[@]}" -eq 0 ] && return 0
 
   local sudo=()
@@ -134,14 +162,39 @@ ensure_installed() {
     sudo=(sudo)
   fi
   mkdir -p "$LOGS"
-  log "installing postgresql redis-server zookeeper netcat-openbsd (missing: ${missing[*]}; log: $LOGS/apt.log)"
+  log "installing postgresql redis-server zookeeper netcat-openbsd openssl (missing: ${missing[*]}; log: $LOGS/apt.log)"
   # The distro's own package scripts may or may not start their default
   # instances; that does not matter, we only ever use our own ports and dirs.
   if ! { "${sudo[@]}" apt-get update &&
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      postgresql redis-server zookeeper netcat-openbsd; } >>"$LOGS/apt.log" 2>&1; then
+      postgresql redis-server zookeeper netcat-openbsd openssl; } >>"$LOGS/apt.log" 2>&1; then
     fail_with_log apt "$LOGS/apt.log" "package installation failed"
   fi
+}
+
+# ---------------------------------------------------------------------- tls
+
+# A CA of our own and a server certificate for 127.0.0.1/localhost, made once. P-256 keys: quick to make, and
+# rustls (the services' TLS) takes them; the server certificate is a leaf (CA:FALSE) with a SAN, as webpki requires.
+tls_up() {
+  [ -s "$TLS_DIR/server.pem" ] && return 0
+  mkdir -p "$TLS_DIR"
+  (
+    umask 077
+    cd "$TLS_DIR"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=snowlink development CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem
+    openssl ecparam -name prime256v1 -genkey -noout -out server.key
+    openssl req -new -key server.key -subj "/CN=127.0.0.1" -out server.csr
+    printf '%s\n' subjectAltName=IP:127.0.0.1,DNS:localhost basicConstraints=critical,CA:FALSE \
+      keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days 825 \
+      -extfile server.ext -out server.pem.new
+    rm -f server.csr server.ext
+    mv server.pem.new server.pem
+    chmod 644 ca.pem server.pem
+  ) >>"$LOGS/tls.log" 2>&1 || fail_with_log tls "$LOGS/tls.log" "making the development CA failed"
 }
 
 # --------------------------------------------------------------- postgresql
@@ -185,15 +238,20 @@ pg_locale() {
 }
 
 pg_prepare_dirs() {
-  mkdir -p "$PG_DIR" "$PG_SOCK" "$LOGS"
+  mkdir -p "$PG_DIR" "$PG_SOCK" "$PG_LOGS" "$LOGS"
   chmod 700 "$PG_DIR" "$PG_SOCK"
+  if [ "$PG_DIR" != "$RUN/pg" ]; then
+    ln -sfn "$PG_DIR" "$RUN/pg"
+    ln -sf "$PG_LOGS/postgres-primary.log" "$LOGS/postgres-primary.log"
+    ln -sf "$PG_LOGS/postgres-replica.log" "$LOGS/postgres-replica.log"
+  fi
   if is_root; then
     chown postgres:postgres "$PG_DIR" "$PG_SOCK"
-    # The server's log files live outside .run/pg; pre-create them for postgres.
-    touch "$LOGS/postgres-primary.log" "$LOGS/postgres-replica.log"
-    chown postgres:postgres "$LOGS/postgres-primary.log" "$LOGS/postgres-replica.log"
+    # The server's log files are opened by pg_ctl as postgres; pre-create them for it.
+    touch "$PG_LOGS/postgres-primary.log" "$PG_LOGS/postgres-replica.log"
+    chown postgres:postgres "$PG_LOGS/postgres-primary.log" "$PG_LOGS/postgres-replica.log"
     runuser -u postgres -- test -w "$PG_DIR" ||
-      die "postgres: the postgres user cannot reach $PG_DIR (a parent directory is not world-searchable)"
+      die "postgres: the postgres user cannot reach $PG_DIR (a parent directory is not searchable by it)"
   fi
   if [ ! -s "$PG_APP_PASSWORD_FILE" ]; then
     (umask 077 && new_password >"$PG_APP_PASSWORD_FILE")
@@ -305,12 +363,25 @@ pg_make_replica() {
   printf '# replica\nport = %s\n' "$PG_REPLICA_PORT" | as_pg tee -a "$PG_REPLICA/postgresql.conf" >/dev/null
 }
 
+# PostgreSQL wants its key owned by the user it runs as and unreadable by others: a copy inside its own dir.
+pg_tls_options() {
+  echo "-c ssl=on -c ssl_cert_file=$PG_TLS/server.pem -c ssl_key_file=$PG_TLS/server.key"
+}
+
+pg_install_tls() {
+  mkdir -p "$PG_TLS"
+  install -m 600 "$TLS_DIR/server.key" "$PG_TLS/server.key"
+  install -m 644 "$TLS_DIR/server.pem" "$PG_TLS/server.pem"
+  if is_root; then chown -R postgres:postgres "$PG_TLS"; fi
+}
+
 pg_up() {
   PG_BIN="$(pg_bin_dir)"
   pg_prepare_dirs
+  pg_install_tls
   pg_initdb
   if ! pg_running "$PG_PRIMARY"; then
-    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$LOGS/postgres-primary.log" "$PG_PRIMARY_OPTIONS"
+    pg_start postgres "$PG_PRIMARY" "$PG_PORT" "$PG_LOGS/postgres-primary.log" "$PG_PRIMARY_OPTIONS $(pg_tls_options)"
   fi
   if ! pg_primary_answers; then
     wait_for postgres "$LOGS/postgres-primary.log" pg_primary_running pg_super_sql "$PG_PORT" 'select 1' >/dev/null
@@ -320,7 +391,7 @@ pg_up() {
   pg_discard_broken_replica
   pg_make_replica
   if ! pg_running "$PG_REPLICA"; then
-    pg_start postgres-replica "$PG_REPLICA" "$PG_REPLICA_PORT" "$LOGS/postgres-replica.log"
+    pg_start postgres-replica "$PG_REPLICA" "$PG_REPLICA_PORT" "$PG_LOGS/postgres-replica.log"
   fi
   wait_for postgres-replica "$LOGS/postgres-replica.log" pg_replica_running pg_replica_streams
 }
@@ -344,6 +415,8 @@ redis_up() {
       die "redis: 127.0.0.1:$REDIS_PORT is already in use by something that is not ours"
     fi
     redis-server --port "$REDIS_PORT" --bind "$HOST" --save '' --appendonly no --daemonize yes \
+      --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" \
+      --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
       --pidfile "$REDIS_PID" --logfile "$LOGS/redis.log" --dir "$REDIS_DIR" ||
       fail_with_log redis "$LOGS/redis.log" "redis-server failed to start"
   fi
@@ -440,12 +513,14 @@ print_status_line() { # name addr state
 
 cmd_up() {
   ensure_installed
+  pg_paths # the postgres user exists now: where its data goes can be decided
   mkdir -p "$LOGS"
+  tls_up
   pg_up
   redis_up
   zk_up
   print_status_line postgres "$HOST:$PG_PORT (replica $HOST:$PG_REPLICA_PORT)" ok
-  print_status_line redis "$HOST:$REDIS_PORT" ok
+  print_status_line redis "$HOST:$REDIS_PORT (tls $HOST:$REDIS_TLS_PORT)" ok
   print_status_line zookeeper "$HOST:$ZK_PORT" ok
 }
 
@@ -461,7 +536,11 @@ cmd_down() {
 
 cmd_clean() {
   cmd_down
-  rm -rf "$PG_DIR" "$REDIS_DIR" "$ZK_DIR"
+  rm -rf "$PG_DIR" "$REDIS_DIR" "$ZK_DIR" "$TLS_DIR"
+  if [ -L "$RUN/pg" ]; then
+    rm -f "$RUN/pg" "$LOGS/postgres-primary.log" "$LOGS/postgres-replica.log"
+    rmdir "$(dirname "$PG_DIR")" 2>/dev/null || true
+  fi
 }
 
 # state_of running-check answer-check port -> running | not answering | stopped | port busy
@@ -496,6 +575,9 @@ cmd_env() {
   echo "DATABASE_REPLICA_URL=postgres://snowlink:$pw@$HOST:$PG_REPLICA_PORT/snowlink"
   echo "REDIS_URL=redis://$HOST:$REDIS_PORT"
   echo "ZOOKEEPER_CONNECT=$HOST:$ZK_PORT"
+  # Not in the Contract: for tests of TLS to PostgreSQL (sslrootcert) and Redis.
+  echo "SNOWLINK_TLS_CA=$TLS_DIR/ca.pem"
+  echo "REDIS_TLS_URL=rediss://$HOST:$REDIS_TLS_PORT"
 }
 
 usage() { echo "usage: $0 up|down|status|env|clean" >&2; exit 2; }
