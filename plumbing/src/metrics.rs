@@ -115,11 +115,11 @@ mod tests {
         registry
             .gather()
             .iter()
-            .filter(|family| family.get_name() == "http_requests_total")
+            .filter(|family| family.name() == "http_requests_total")
             .flat_map(|family| family.get_metric().iter())
             .flat_map(|metric| metric.get_label().iter())
-            .filter(|label| label.get_name() == "method")
-            .map(|label| label.get_value().to_owned())
+            .filter(|label| label.name() == "method")
+            .map(|label| label.value().to_owned())
             .collect()
     }
 
