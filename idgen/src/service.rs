@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{http::StatusCode, middleware, web, App, HttpResponse};
 use plumbing::{
-    admin,
+    admin::{self, Readiness},
     http::error_response,
     metrics::HttpMetrics,
     server::{Application, ListenOptions, Listeners},
@@ -75,15 +75,18 @@ pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Appl
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
 }
 
-/// `/readyz`: ready only while a worker ID is leased.
+/// `/readyz`: ready only while a worker ID is leased (ZooKeeper is reported up while the lease holds).
 fn readiness(generator: Arc<Generator>) -> admin::ReadinessCheck {
     Arc::new(move || {
         let leased = generator.worker().is_some();
         Box::pin(async move {
-            if leased {
-                Ok(())
-            } else {
-                Err(vec!["zookeeper_lease".to_owned()])
+            Readiness {
+                blocking: if leased {
+                    Vec::new()
+                } else {
+                    vec!["zookeeper_lease".to_owned()]
+                },
+                dependencies: vec![("zookeeper".to_owned(), leased)],
             }
         })
     })

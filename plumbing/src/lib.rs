@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
+//! - [`breaker`]: a circuit breaker per dependency, and each dependency's series.
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod breaker;
 pub mod clock;
 pub mod http;
 pub mod metrics;

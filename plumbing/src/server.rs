@@ -74,7 +74,7 @@ pub struct Application {
 
 impl Application {
     /// Starts the API server (`app` builds one `App` per worker) and the admin server on `listeners`.
-    /// `/readyz` fails while `readiness` does or while an essential task of `supervisor` has ended.
+    /// `/readyz` is 503 while `readiness` names something blocking or an essential task of `supervisor` has ended.
     /// `stopping` runs after the servers have drained.
     ///
     /// # Errors
@@ -149,18 +149,14 @@ impl Application {
     }
 }
 
-/// `readiness`, failing also while an essential background task has ended.
+/// `readiness`, blocked also while an essential background task has ended.
 fn with_tasks(readiness: ReadinessCheck, supervisor: Supervisor) -> ReadinessCheck {
     Arc::new(move || {
         let (check, dead) = (readiness(), supervisor.dead());
         Box::pin(async move {
-            let mut failing = check.await.err().unwrap_or_default();
-            failing.extend(dead);
-            if failing.is_empty() {
-                Ok(())
-            } else {
-                Err(failing)
-            }
+            let mut readiness = check.await;
+            readiness.blocking.extend(dead);
+            readiness
         })
     })
 }

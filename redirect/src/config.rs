@@ -15,9 +15,6 @@ const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
 // Misses: the primary's share of the redirect, and how many unknown codes one client may ask for.
 const DEFAULT_PRIMARY_POOL_SIZE: usize = 4;
 const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 600;
-// The breakers in front of Redis and each database.
-const DEFAULT_BREAKER_FAILURES: u32 = 5;
-const DEFAULT_BREAKER_COOLDOWN_MS: u64 = 1_000;
 
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
@@ -73,12 +70,8 @@ pub struct RedirectArgs {
     /// Bound on one database lookup, in milliseconds (a lookup that takes longer counts as a failure).
     #[arg(long, env = "DATABASE_LOOKUP_TIMEOUT_MS", default_value_t = DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS)]
     pub database_lookup_timeout_ms: u64,
-    /// Consecutive failures of a dependency (Redis, each database) that open its breaker.
-    #[arg(long, env = "BREAKER_FAILURES", default_value_t = DEFAULT_BREAKER_FAILURES)]
-    pub breaker_failures: u32,
-    /// How long an open breaker skips its dependency before one request probes it again, in milliseconds.
-    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = DEFAULT_BREAKER_COOLDOWN_MS)]
-    pub breaker_cooldown_ms: u64,
+    #[command(flatten)]
+    pub breaker: plumbing::breaker::BreakerArgs,
     /// How often counted hits are written to PostgreSQL, in milliseconds (a crash loses at most this much).
     #[arg(long, env = "HITS_FLUSH_INTERVAL_MS", default_value_t = 1_000)]
     pub hits_flush_interval_ms: u64,
@@ -129,8 +122,7 @@ impl RedirectArgs {
             local_cache_memory_mb: 16,
             local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,
             database_lookup_timeout_ms: DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS,
-            breaker_failures: DEFAULT_BREAKER_FAILURES,
-            breaker_cooldown_ms: DEFAULT_BREAKER_COOLDOWN_MS,
+            breaker: plumbing::breaker::BreakerArgs::default(),
             hits_flush_interval_ms: 200,
             hits_pending_max: 100_000,
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,

@@ -11,7 +11,6 @@
 //! - [`misses`]: the bound on unknown codes per client (429 past it).
 //! - [`flight`]: single flight for concurrent misses.
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
-//! - [`breaker`]: circuit breakers for Redis and each database.
 //! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
 //! - [`hits`]: hit counting and the batched flush.
 //! - [`metrics`]: the Prometheus series, resolved once for the hot path.
@@ -21,7 +20,6 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
-pub mod breaker;
 pub mod config;
 pub mod flight;
 pub mod follow;

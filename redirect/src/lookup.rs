@@ -5,7 +5,6 @@
 //! request nothing once its breaker is open.
 
 use std::{
-    future::Future,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -16,7 +15,9 @@ use std::{
 use links::{cache::RedisCache, chain::Chain, db::DbError, model::Resolution, store::Store};
 use plumbing::clock::SharedClock;
 
-use crate::{breaker::Breaker, fresh::Freshness, metrics::TierCounters};
+use plumbing::breaker::Breaker;
+
+use crate::{fresh::Freshness, metrics::TierCounters};
 
 /// No tier could answer: the answer is a 503.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -106,7 +107,7 @@ impl Tiers {
         if !redis.breaker.allow() {
             return None;
         }
-        match timed(&redis.breaker, client.get(code)).await {
+        match redis.breaker.timed(client.get(code)).await {
             Ok(found) => {
                 redis.breaker.succeeded();
                 found
@@ -150,11 +151,10 @@ impl Tiers {
             return None;
         }
         let lookup = database.store.resolve(code);
-        match timed(
-            &database.breaker,
-            tokio::time::timeout(self.database_timeout, lookup),
-        )
-        .await
+        match database
+            .breaker
+            .timed(tokio::time::timeout(self.database_timeout, lookup))
+            .await
         {
             Ok(Ok(target)) => {
                 database.breaker.succeeded();
@@ -182,7 +182,7 @@ impl Tiers {
             Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
-        match timed(&redis.breaker, client.put(code, target, ttl)).await {
+        match redis.breaker.timed(client.put(code, target, ttl)).await {
             Ok(()) => redis.breaker.succeeded(),
             Err(error) => {
                 redis.breaker.failed();
@@ -190,14 +190,6 @@ impl Tiers {
             }
         }
     }
-}
-
-/// Runs `call` and records its duration in the breaker's latency series.
-async fn timed<T>(breaker: &Breaker, call: impl Future<Output = T>) -> T {
-    let timer = breaker.metrics().latency.start_timer();
-    let result = call.await;
-    timer.observe_duration();
-    result
 }
 
 fn note_db_failure(which: &str, error: &DbError) {

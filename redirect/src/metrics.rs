@@ -1,16 +1,9 @@
 //! The redirect's Prometheus series. Every labelled child the hot path touches is resolved once here, so a
 //! request increments a plain atomic instead of hashing label values (`with_label_values`) each time.
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
-
-/// Buckets from 50 µs: cached answers live well under a millisecond, a database round trip around one.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5,
-];
+pub use plumbing::breaker::BackendMetrics;
+use plumbing::{breaker::BackendSeries, metrics::LATENCY_BUCKETS};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Answers by HTTP status.
 pub struct StatusCounters {
@@ -60,19 +53,6 @@ pub struct TierCounters {
     pub negative: IntCounter,
 }
 
-/// Latency and count of calls to one backend.
-#[derive(Clone)]
-pub struct BackendMetrics {
-    /// Time per call, success or not.
-    pub latency: Histogram,
-    /// Calls that failed or timed out (degraded around).
-    pub failures: IntCounter,
-    /// Breaker state: 0 closed, 1 open, 2 half-open.
-    pub breaker_state: IntGauge,
-    /// Times the breaker opened.
-    pub breaker_opened: IntCounter,
-}
-
 /// Every series of the redirect.
 pub struct Metrics {
     /// Answers by status.
@@ -99,26 +79,7 @@ pub struct Metrics {
     pub local_cache_bytes: IntGauge,
     /// Invalidation messages applied, and whole-cache drops after reconnects.
     pub invalidations: IntCounterVec,
-    backends: BackendVecs,
-}
-
-/// The labelled families behind [`BackendMetrics`], kept to make the children of replicas named at startup.
-struct BackendVecs {
-    latency: HistogramVec,
-    failures: IntCounterVec,
-    breaker_state: IntGaugeVec,
-    breaker_opened: IntCounterVec,
-}
-
-impl BackendVecs {
-    fn backend(&self, name: &str) -> BackendMetrics {
-        BackendMetrics {
-            latency: self.latency.with_label_values(&[name]),
-            failures: self.failures.with_label_values(&[name]),
-            breaker_state: self.breaker_state.with_label_values(&[name]),
-            breaker_opened: self.breaker_opened.with_label_values(&[name]),
-        }
-    }
+    backends: BackendSeries,
 }
 
 impl Metrics {
@@ -145,35 +106,8 @@ impl Metrics {
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
         )?;
-        let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "redirect_backend_duration_seconds",
-                "Time of one call to a backend, by backend (redis, replicaN, primary)",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["backend"],
-        )?;
-        let failures = IntCounterVec::new(
-            Opts::new(
-                "redirect_backend_failures_total",
-                "Backend calls that failed or timed out, by backend",
-            ),
-            &["backend"],
-        )?;
-        let breaker_state = IntGaugeVec::new(
-            Opts::new(
-                "redirect_breaker_state",
-                "Breaker state by backend: 0 closed, 1 open, 2 half-open",
-            ),
-            &["backend"],
-        )?;
-        let breaker_opened = IntCounterVec::new(
-            Opts::new(
-                "redirect_breaker_opened_total",
-                "Times a backend's breaker opened",
-            ),
-            &["backend"],
-        )?;
+        // Backends: redis, replicaN, primary.
+        let backends = BackendSeries::register(registry, "redirect")?;
         let single_flight_merged = IntCounter::new(
             "redirect_single_flight_merged_total",
             "Requests that shared another request's lookup of the same code",
@@ -206,10 +140,6 @@ impl Metrics {
         registry.register(Box::new(status.clone()))?;
         registry.register(Box::new(tier.clone()))?;
         registry.register(Box::new(request_latency.clone()))?;
-        registry.register(Box::new(latency.clone()))?;
-        registry.register(Box::new(failures.clone()))?;
-        registry.register(Box::new(breaker_state.clone()))?;
-        registry.register(Box::new(breaker_opened.clone()))?;
         registry.register(Box::new(single_flight_merged.clone()))?;
         registry.register(Box::new(hits_flushed.clone()))?;
         registry.register(Box::new(hits_dropped.clone()))?;
@@ -217,12 +147,6 @@ impl Metrics {
         registry.register(Box::new(local_cache_entries.clone()))?;
         registry.register(Box::new(local_cache_bytes.clone()))?;
         registry.register(Box::new(invalidations.clone()))?;
-        let backends = BackendVecs {
-            latency,
-            failures,
-            breaker_state,
-            breaker_opened,
-        };
         Ok(Self {
             status: StatusCounters {
                 moved_permanently: status.with_label_values(&["301"]),

@@ -14,7 +14,7 @@ use links::{
     store::Store,
 };
 use plumbing::{
-    admin,
+    admin::{self, Readiness},
     server::{Application, Listeners},
     shutdown::Shutdown,
     tasks::{Need, Supervisor},
@@ -23,7 +23,6 @@ use prometheus::Registry;
 use secrecy::ExposeSecret as _;
 
 use crate::{
-    breaker::Breaker,
     config::RedirectArgs,
     flight::SingleFlight,
     follow::{follow, RedirectState, Worker},
@@ -157,13 +156,7 @@ async fn connect_tiers(
     db::check(&primary_pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
-    let breaker = |backend| {
-        Breaker::new(
-            args.breaker_failures,
-            Duration::from_millis(args.breaker_cooldown_ms),
-            backend,
-        )
-    };
+    let breaker = |backend| args.breaker.breaker(backend);
     let mut replicas = Vec::new();
     for (index, url) in args
         .replica_urls
@@ -204,8 +197,8 @@ async fn connect_tiers(
     })
 }
 
-/// `/readyz`: ready while every dependency answers; otherwise the names of those that do not (`postgresql`,
-/// `postgresql-replicaN`, `redis`). The redirect keeps answering from what still works meanwhile.
+/// `/readyz`: the redirect serves from whatever still answers, so nothing it depends on blocks it (only a dead
+/// essential task does). Each dependency's state (`postgresql`, `postgresql-replicaN`, `redis`) is reported.
 fn readiness(state: web::Data<RedirectState>) -> admin::ReadinessCheck {
     Arc::new(move || {
         let state = state.clone();
@@ -214,23 +207,16 @@ fn readiness(state: web::Data<RedirectState>) -> admin::ReadinessCheck {
             let redis = tiers.redis.cache.ping();
             let primary = db::check(tiers.primary.store.pool());
             let (redis, primary) = tokio::join!(redis, primary);
-            let mut failing = Vec::new();
-            if primary.is_err() {
-                failing.push("postgresql".to_owned());
-            }
+            let mut dependencies = vec![("postgresql".to_owned(), primary.is_ok())];
             // Few replicas: checking them in turn is bounded by the pool's connect timeout each.
             for (index, replica) in tiers.replicas.iter().enumerate() {
-                if db::check(replica.store.pool()).await.is_err() {
-                    failing.push(format!("postgresql-replica{index}"));
-                }
+                let up = db::check(replica.store.pool()).await.is_ok();
+                dependencies.push((format!("postgresql-replica{index}"), up));
             }
-            if redis.is_err() {
-                failing.push("redis".to_owned());
-            }
-            if failing.is_empty() {
-                Ok(())
-            } else {
-                Err(failing)
+            dependencies.push(("redis".to_owned(), redis.is_ok()));
+            Readiness {
+                blocking: Vec::new(),
+                dependencies,
             }
         })
     })

@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// Redis.
     #[command(flatten)]
     pub redis: RedisArgs,
+    /// The breaker in front of Redis: while open, creates skip the write-through instead of each waiting out
+    /// Redis's command timeout.
+    #[command(flatten)]
+    pub breaker: plumbing::breaker::BreakerArgs,
     /// ID generation.
     #[command(flatten)]
     pub idgen: IdgenArgs,
@@ -170,6 +174,7 @@ impl ServeArgs {
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             database,
             redis,
+            breaker: plumbing::breaker::BreakerArgs::default(),
             idgen,
             // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
             cleanup: CleanupArgs {

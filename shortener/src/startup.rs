@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use idgen::{metrics::IdgenMetrics, LeasedGenerator};
 use links::{cache::RedisCache, db, pool_metrics::PoolMetrics, store::Store};
 use plumbing::{
-    admin,
+    admin::{self, Readiness},
+    breaker::BackendSeries,
     http::error_response,
     metrics::HttpMetrics,
     server::{Application, Listeners},
@@ -73,6 +74,9 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     let supervisor = Supervisor::new(&registry, shutdown)?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let (created, degraded) = write_metrics(&registry)?;
+    let redis_breaker = args
+        .breaker
+        .breaker(BackendSeries::register(&registry, "shortener")?.backend("redis"));
     registry.register(Box::new(PoolMetrics::new(store.pool().clone(), "primary")?))?;
     let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
     let limits = Arc::new(args.rate_limits());
@@ -106,12 +110,13 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             ),
         )
     });
-    let readiness = readiness(store.clone(), &leased);
+    let readiness = readiness(store.clone(), cache.clone(), &leased);
     let state = web::Data::new(AppState {
         store,
         key_owners,
         inserter,
         cache: cache.clone(),
+        redis_breaker,
         ids: Arc::clone(&leased.generator),
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
@@ -193,23 +198,26 @@ fn write_metrics(registry: &Registry) -> prometheus::Result<(IntCounter, IntCoun
     Ok((created, degraded))
 }
 
-/// `/readyz`: PostgreSQL answers and a worker ID is leased.
-fn readiness(store: Store, leased: &LeasedGenerator) -> admin::ReadinessCheck {
+/// `/readyz`: blocked only without a worker lease (no IDs, so no creates). PostgreSQL and Redis are reported:
+/// every replica shares them, so their loss is no reason to take this one out of the Service.
+fn readiness(store: Store, cache: RedisCache, leased: &LeasedGenerator) -> admin::ReadinessCheck {
     let generator = Arc::clone(&leased.generator);
     Arc::new(move || {
-        let (store, leased) = (store.clone(), generator.worker().is_some());
+        let (store, cache) = (store.clone(), cache.clone());
+        let leased = generator.worker().is_some();
         Box::pin(async move {
-            let mut failing = Vec::new();
-            if db::check(store.pool()).await.is_err() {
-                failing.push("postgresql".to_owned());
-            }
-            if !leased {
-                failing.push("zookeeper_lease".to_owned());
-            }
-            if failing.is_empty() {
-                Ok(())
-            } else {
-                Err(failing)
+            let (postgresql, redis) = tokio::join!(db::check(store.pool()), cache.ping());
+            Readiness {
+                blocking: if leased {
+                    Vec::new()
+                } else {
+                    vec!["zookeeper_lease".to_owned()]
+                },
+                dependencies: vec![
+                    ("postgresql".to_owned(), postgresql.is_ok()),
+                    ("redis".to_owned(), redis.is_ok()),
+                    ("zookeeper".to_owned(), leased),
+                ],
             }
         })
     })

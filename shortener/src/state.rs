@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use idgen::Generator;
 use links::validate::Blocklist;
 use links::{cache::RedisCache, store::Store};
+use plumbing::breaker::Breaker;
 use prometheus::{IntCounter, IntCounterVec};
 
 use crate::{group_insert::GroupInserter, key_cache::KeyOwners, limits::RateLimits};
@@ -19,6 +20,8 @@ pub struct AppState {
     pub inserter: GroupInserter,
     /// The Redis tier, written through on create.
     pub cache: RedisCache,
+    /// In front of the write-through, so a hung Redis does not add its timeout to every create.
+    pub redis_breaker: Breaker,
     /// The embedded ID generator; issues only while its worker ID is leased.
     pub ids: Arc<Generator>,
     /// Base of short URLs (ends with `/`).

@@ -1,4 +1,5 @@
-//! Dependencies that die: Redis behind a breaker, PostgreSQL behind the caches, and /readyz naming them.
+//! Dependencies that die: Redis behind a breaker, PostgreSQL behind the caches, and /readyz reporting them while
+//! staying ready (every replica shares them: readiness never depends on them).
 
 use links::{cache::RedisArgs, db::DatabaseArgs};
 use redirect::config::RedirectArgs;
@@ -16,7 +17,7 @@ async fn with_redis_unreachable_known_links_still_redirect_and_the_breaker_opens
         vec![pair.db.replica_url.clone()],
         dead_redis,
     );
-    args.breaker_failures = 3;
+    args.breaker.breaker_failures = 3;
     let redirect = pair.spawn_redirect_app(args).await;
     let mut codes = Vec::new();
     for index in 0..5 {
@@ -40,9 +41,13 @@ async fn with_redis_unreachable_known_links_still_redirect_and_the_breaker_opens
     let ready = reqwest::get(format!("{}/readyz", redirect.admin))
         .await
         .expect("readyz");
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200, "still serving, so still ready");
     let body: serde_json::Value = ready.json().await.expect("json");
-    assert_eq!(body["failing"], serde_json::json!(["redis"]));
+    assert_eq!(body["dependencies"]["redis"], "down", "{body}");
+    assert_eq!(body["dependencies"]["postgresql"], "up", "{body}");
+    assert_eq!(body["failing"], serde_json::json!([]), "{body}");
+    let up = metric(&redirect.admin, "dependency_up{dependency=\"redis\"}").await;
+    assert_eq!(up, 0.0);
 }
 
 #[tokio::test]
@@ -82,9 +87,10 @@ async fn with_postgresql_gone_cached_links_redirect_and_a_true_miss_is_a_503_wit
     let ready = reqwest::get(format!("{}/readyz", redirect.admin))
         .await
         .expect("readyz");
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200, "still serving what is cached, so still ready");
     let body: serde_json::Value = ready.json().await.expect("json");
-    assert_eq!(body["failing"], serde_json::json!(["postgresql"]));
+    assert_eq!(body["dependencies"]["postgresql"], "down", "{body}");
+    assert_eq!(body["dependencies"]["redis"], "up", "{body}");
 }
 
 #[tokio::test]
@@ -96,6 +102,10 @@ async fn readyz_is_ready_while_every_dependency_answers() {
         .expect("readyz");
 
     assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    let dependencies = body["dependencies"].as_object().expect("dependencies");
+    assert!(!dependencies.is_empty(), "{body}");
+    assert!(dependencies.values().all(|state| state == "up"), "{body}");
 }
 
 /// `host:port` of a `postgres://user:password@host:port/db` URL.

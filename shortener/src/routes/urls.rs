@@ -393,8 +393,17 @@ async fn reusable(
 }
 
 /// Best effort: the links are already durable. Overwrites any negative entry and announces the codes, so a code
-/// that was unknown a moment ago redirects at once on every replica.
+/// that was unknown a moment ago redirects at once on every replica. Behind a breaker: while Redis fails, creates
+/// skip it at once (the redirect finds the links in PostgreSQL) instead of each waiting out the command timeout.
 async fn write_through(state: &AppState, links: &[Link]) {
+    let breaker = &state.redis_breaker;
+    if !breaker.allow() {
+        state
+            .degraded
+            .with_label_values(&["redis", "write_through"])
+            .inc();
+        return;
+    }
     let now = state.clock.now();
     let entries: Vec<(&str, Resolution, std::time::Duration)> = links
         .iter()
@@ -409,11 +418,15 @@ async fn write_through(state: &AppState, links: &[Link]) {
             (link.code.as_str(), target, ttl)
         })
         .collect();
-    if let Err(error) = state.cache.put_created(&entries).await {
-        state
-            .degraded
-            .with_label_values(&["redis", "write_through"])
-            .inc();
-        tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
+    match breaker.timed(state.cache.put_created(&entries)).await {
+        Ok(()) => breaker.succeeded(),
+        Err(error) => {
+            breaker.failed();
+            state
+                .degraded
+                .with_label_values(&["redis", "write_through"])
+                .inc();
+            tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
+        }
     }
 }

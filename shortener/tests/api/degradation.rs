@@ -61,7 +61,10 @@ async fn postgresql_down_is_503_and_the_service_recovers_by_itself() {
         .send()
         .await
         .expect("readyz");
-    assert_eq!(ready.status(), 503, "not ready without PostgreSQL");
+    // Every replica shares PostgreSQL: its loss is reported, and no reason to leave the Service.
+    assert_eq!(ready.status(), 200, "ready: the lease holds");
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["dependencies"]["postgresql"], "down", "{body}");
 
     proxy.set(ProxyMode::Forward);
     let recovered = || async {
@@ -126,4 +129,49 @@ async fn with_redis_down_links_are_still_created_and_resolvable() {
         ),
         "the skipped write-through is counted:\n{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_hung_redis_opens_the_breaker_and_creates_stop_waiting_for_it() {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let upstream = url::Url::parse(&redis_url).expect("redis url");
+    let proxy = TcpProxy::start(&format!(
+        "{}:{}",
+        upstream.host_str().expect("host"),
+        upstream.port().unwrap_or(6379)
+    ))
+    .await;
+    let mut redis = RedisArgs::new(format!("redis://{}", proxy.address()), prefix);
+    redis.redis_timeout_ms = 1_000;
+    let app = spawn_app_on(db, redis, |args| args.breaker.breaker_failures = 2).await;
+    app.shorten(json!({"long_url": "https://example.com/before"}))
+        .await;
+
+    proxy.set(ProxyMode::Stall);
+    for index in 0..2 {
+        app.shorten(json!({"long_url": format!("https://example.com/slow{index}")}))
+            .await;
+    }
+    let started = Instant::now();
+    for index in 0..5 {
+        app.shorten(json!({"long_url": format!("https://example.com/fast{index}")}))
+            .await;
+    }
+
+    // Without the breaker each of these waits out Redis's 1 s timeout: 5 s at least.
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "creates skipped the hung Redis (took {:?})",
+        started.elapsed()
+    );
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.admin_address))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200, "Redis is shared: reported, not blocking");
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["dependencies"]["redis"], "down", "{body}");
 }

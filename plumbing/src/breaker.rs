@@ -1,13 +1,131 @@
 //! A circuit breaker per dependency: after a run of failures it opens and requests skip the dependency
 //! instead of each waiting out its timeout; after a cooldown one request probes it (half-open), and an answer
-//! closes the breaker again. Lock-free (three atomics), since every lookup that misses the local cache asks it.
+//! closes the breaker again. Lock-free (three atomics), since every redirect that misses its local cache asks it.
+//! With it, the series every service reports per dependency (`{service}_backend_*`, `{service}_breaker_*`).
 
 use std::{
     sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering},
     time::{Duration, Instant},
 };
 
-use crate::metrics::BackendMetrics;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+use crate::metrics::LATENCY_BUCKETS;
+
+/// How breakers trip and recover; the same flags on every service that has them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BreakerArgs {
+    /// Consecutive failures of a dependency (Redis, each database) that open its breaker.
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+    /// How long an open breaker skips its dependency before one request probes it again, in milliseconds.
+    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = 1_000)]
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for BreakerArgs {
+    fn default() -> Self {
+        Self {
+            breaker_failures: 5,
+            breaker_cooldown_ms: 1_000,
+        }
+    }
+}
+
+impl BreakerArgs {
+    /// A closed breaker with these settings, reporting to `metrics`.
+    pub fn breaker(&self, metrics: BackendMetrics) -> Breaker {
+        Breaker::new(
+            self.breaker_failures,
+            Duration::from_millis(self.breaker_cooldown_ms),
+            metrics,
+        )
+    }
+}
+
+/// The series of one dependency, children resolved once so a call increments plain atomics.
+#[derive(Clone)]
+pub struct BackendMetrics {
+    /// Time per call, success or not.
+    pub latency: Histogram,
+    /// Calls that failed or timed out (degraded around).
+    pub failures: IntCounter,
+    /// Breaker state: 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGauge,
+    /// Times the breaker opened.
+    pub breaker_opened: IntCounter,
+}
+
+/// The labelled families behind [`BackendMetrics`] (label `backend`), kept to name dependencies found at startup.
+pub struct BackendSeries {
+    latency: HistogramVec,
+    failures: IntCounterVec,
+    breaker_state: IntGaugeVec,
+    breaker_opened: IntCounterVec,
+}
+
+impl BackendSeries {
+    /// Creates `{service}_backend_duration_seconds`, `{service}_backend_failures_total`, `{service}_breaker_state`
+    /// and `{service}_breaker_opened_total` and registers them in `registry`.
+    ///
+    /// # Errors
+    /// When series of the same name are already registered.
+    pub fn register(registry: &Registry, service: &str) -> prometheus::Result<Self> {
+        let label = &["backend"];
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{service}_backend_duration_seconds"),
+                "Time of one call to a backend, by backend",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            label,
+        )?;
+        let failures = IntCounterVec::new(
+            Opts::new(
+                format!("{service}_backend_failures_total"),
+                "Backend calls that failed or timed out, by backend",
+            ),
+            label,
+        )?;
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                format!("{service}_breaker_state"),
+                "Breaker state by backend: 0 closed, 1 open, 2 half-open",
+            ),
+            label,
+        )?;
+        let breaker_opened = IntCounterVec::new(
+            Opts::new(
+                format!("{service}_breaker_opened_total"),
+                "Times a backend's breaker opened",
+            ),
+            label,
+        )?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(failures.clone()))?;
+        registry.register(Box::new(breaker_state.clone()))?;
+        registry.register(Box::new(breaker_opened.clone()))?;
+        Ok(Self {
+            latency,
+            failures,
+            breaker_state,
+            breaker_opened,
+        })
+    }
+
+    /// The series of the backend called `name` (a name from the code or the configuration, never a request).
+    pub fn backend(&self, name: &str) -> BackendMetrics {
+        BackendMetrics {
+            latency: self.latency.with_label_values(&[name]),
+            failures: self.failures.with_label_values(&[name]),
+            breaker_state: self.breaker_state.with_label_values(&[name]),
+            breaker_opened: self.breaker_opened.with_label_values(&[name]),
+        }
+    }
+}
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
@@ -86,6 +204,14 @@ impl Breaker {
         }
     }
 
+    /// Runs `call` and records its duration in the dependency's latency series.
+    pub async fn timed<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let timer = self.metrics.latency.start_timer();
+        let result = call.await;
+        timer.observe_duration();
+        result
+    }
+
     /// Whether requests currently skip the dependency.
     pub fn is_open(&self) -> bool {
         self.state.load(Ordering::Acquire) != CLOSED
@@ -116,8 +242,8 @@ mod tests {
 
     fn breaker(cooldown: Duration) -> Breaker {
         let registry = prometheus::Registry::new();
-        let metrics = crate::metrics::Metrics::register(&registry).expect("metrics");
-        Breaker::new(3, cooldown, metrics.redis)
+        let series = BackendSeries::register(&registry, "test").expect("metrics");
+        Breaker::new(3, cooldown, series.backend("redis"))
     }
 
     #[test]
