@@ -95,13 +95,25 @@ pub fn normalize_long_url(raw: &str, own_hosts: &[String]) -> Result<url::Url, I
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Invalid::UrlCredentials);
     }
-    if own_hosts.iter().any(|own| own.eq_ignore_ascii_case(host)) {
+    // `sho.rt.` is `sho.rt` to DNS, and `www.sho.rt` may well be served by the shortener too: both would loop.
+    let host = host.trim_end_matches('.');
+    let own = |suffix: &str| {
+        own_hosts
+            .iter()
+            .any(|own| own.trim_end_matches('.').eq_ignore_ascii_case(suffix))
+    };
+    if host_and_parents(host).any(own) {
         return Err(Invalid::OwnHost(host.to_owned()));
     }
     if url.as_str().len() > MAX_URL_LEN {
         return Err(Invalid::UrlTooLong);
     }
     Ok(url)
+}
+
+/// `a.b.example`, then `b.example`, `example`: the domains a host belongs to.
+fn host_and_parents(host: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(host).chain(host.match_indices('.').map(|(dot, _)| &host[dot + 1..]))
 }
 
 /// Checks a custom alias.
@@ -189,9 +201,7 @@ impl Blocklist {
             return Ok(());
         };
         let host = host.trim_end_matches('.');
-        let blocked = std::iter::once(host)
-            .chain(host.match_indices('.').map(|(dot, _)| &host[dot + 1..]))
-            .any(|suffix| self.domains.contains(suffix));
+        let blocked = host_and_parents(host).any(|suffix| self.domains.contains(suffix));
         if blocked {
             return Err(Invalid::BlockedDomain(host.to_owned()));
         }
@@ -253,6 +263,25 @@ mod tests {
             normalize_long_url("http://127.0.0.1:8081/abc", &own()),
             Err(Invalid::OwnHost("127.0.0.1".into()))
         );
+    }
+
+    #[test]
+    fn a_url_to_the_shortener_under_another_spelling_is_refused_too() {
+        for looping in [
+            "https://sho.rt./x",
+            "https://www.sho.rt/x",
+            "https://a.b.SHO.RT./x",
+        ] {
+            assert!(
+                matches!(
+                    normalize_long_url(looping, &own()),
+                    Err(Invalid::OwnHost(_))
+                ),
+                "{looping}"
+            );
+        }
+        assert!(normalize_long_url("https://notsho.rt/x", &own()).is_ok());
+        assert!(normalize_long_url("https://sho.rt.example/x", &own()).is_ok());
     }
 
     #[test]
