@@ -12,7 +12,13 @@ use std::{
     time::Duration,
 };
 
-use links::{cache::RedisCache, chain::Chain, db::DbError, model::Resolution, store::Store};
+use links::{
+    cache::{Cached, RedisCache},
+    chain::Chain,
+    db::DbError,
+    model::Resolution,
+    store::Store,
+};
 use plumbing::clock::SharedClock;
 
 use plumbing::breaker::Breaker;
@@ -89,33 +95,40 @@ impl Tiers {
             self.fill_redis(code, &target, client).await;
             return Ok(target);
         }
-        if let Some(target) = self.ask_redis(code, client).await {
-            match target {
-                Resolution::Unknown => tiers.negative.inc(),
-                _ => tiers.redis.inc(),
+        let target = match self.ask_redis(code, client).await {
+            Cached::Found(target) => {
+                match target {
+                    Resolution::Unknown => tiers.negative.inc(),
+                    _ => tiers.redis.inc(),
+                }
+                return Ok(target);
             }
-            return Ok(target);
-        }
-        let target = self.ask_databases(code).await?;
+            // Changed a moment ago, maybe on a replica not yet: whether or not we heard the announcement.
+            Cached::RecentlyChanged => self
+                .ask(&self.primary, code, "primary")
+                .await
+                .ok_or(Unavailable)?,
+            Cached::Nothing => self.ask_databases(code).await?,
+        };
         tiers.database.inc();
         self.fill_redis(code, &target, client).await;
         Ok(target)
     }
 
-    async fn ask_redis(&self, code: &str, client: &RedisCache) -> Option<Resolution> {
+    async fn ask_redis(&self, code: &str, client: &RedisCache) -> Cached {
         let redis = &self.redis;
         if !redis.breaker.allow() {
-            return None;
+            return Cached::Nothing;
         }
-        match redis.breaker.timed(client.get(code)).await {
-            Ok(found) => {
+        match redis.breaker.timed(client.lookup(code)).await {
+            Ok(cached) => {
                 redis.breaker.succeeded();
-                found
+                cached
             }
             Err(error) => {
                 redis.breaker.failed();
                 tracing::debug!(error = %Chain(&error), "redis lookup failed; falling back to PostgreSQL");
-                None
+                Cached::Nothing
             }
         }
     }
@@ -182,8 +195,9 @@ impl Tiers {
             Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
-        match redis.breaker.timed(client.put(code, target, ttl)).await {
-            Ok(()) => redis.breaker.succeeded(),
+        // `fill`, not `put`: a change made while this lookup was in flight has left its mark, which stays.
+        match redis.breaker.timed(client.fill(code, target, ttl)).await {
+            Ok(_) => redis.breaker.succeeded(),
             Err(error) => {
                 redis.breaker.failed();
                 tracing::debug!(error = %Chain(&error), "redis fill skipped");

@@ -20,6 +20,46 @@ pub fn ttl_for(target: &Resolution, base: Duration, now: DateTime<Utc>) -> Durat
     }
 }
 
+/// The value that replaces a code's entry when the link changes (deleted, disabled, expired), for
+/// [`RECENTLY_CHANGED`]: a fill from a lookup that started before the change (or read a lagging replica) must not
+/// write the old link back. Fills only set an absent key (`NX`), so they cannot overwrite it; a reader takes it
+/// as "ask the primary". Not a valid value for [`decode`], so a reader that does not know it sees a miss.
+pub const CHANGED_MARK: &str = "c";
+
+/// How long [`CHANGED_MARK`] stays: past any replica lag the redirect tolerates (it confirms misses on the primary
+/// for a minute too) and any lookup in flight (each is bounded by a second).
+pub const RECENTLY_CHANGED: Duration = Duration::from_secs(60);
+
+/// What Redis holds for a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// A target.
+    Found(Resolution),
+    /// The link changed within [`RECENTLY_CHANGED`]: only the primary's answer is current.
+    RecentlyChanged,
+    /// Nothing (or a value this version cannot read).
+    Nothing,
+}
+
+impl Cached {
+    /// Reads a stored value.
+    pub fn from_value(value: Option<&str>) -> Self {
+        match value {
+            Some(CHANGED_MARK) => Self::RecentlyChanged,
+            Some(value) => decode(value).map_or(Self::Nothing, Self::Found),
+            None => Self::Nothing,
+        }
+    }
+
+    /// The target, if one is cached.
+    pub fn found(self) -> Option<Resolution> {
+        match self {
+            Self::Found(target) => Some(target),
+            Self::RecentlyChanged | Self::Nothing => None,
+        }
+    }
+}
+
 /// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
 /// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
 pub fn encode(target: &Resolution) -> String {

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use fred::prelude::{
-    ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy,
+use fred::{
+    prelude::{ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy},
+    types::SetOptions,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -17,7 +18,7 @@ mod codec;
 
 pub use args::RedisArgs;
 pub use channel::{announcement, invalidation_channel, Announcement, CREATED_MARK};
-pub use codec::{decode, encode, ttl_for};
+pub use codec::{decode, encode, ttl_for, Cached, CHANGED_MARK, RECENTLY_CHANGED};
 
 /// A Redis failure: the caller degrades (skips write-through, falls back to PostgreSQL) and counts it.
 #[derive(Debug, thiserror::Error)]
@@ -112,13 +113,45 @@ impl RedisCache {
         format!("{}l:{code}", self.prefix)
     }
 
-    /// The cached target of `code`; `None` when Redis holds nothing for it.
+    /// The cached target of `code`; `None` when Redis holds nothing for it (or only the mark of a recent change).
     ///
     /// # Errors
     /// When Redis fails or times out.
     pub async fn get(&self, code: &str) -> Result<Option<Resolution>, CacheError> {
+        Ok(self.lookup(code).await?.found())
+    }
+
+    /// What Redis holds for `code`, a recent change included.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn lookup(&self, code: &str) -> Result<Cached, CacheError> {
         let value: Option<String> = self.client.get(self.key(code)).await?;
-        Ok(value.as_deref().and_then(decode))
+        Ok(Cached::from_value(value.as_deref()))
+    }
+
+    /// Caches what a database said of `code`, unless Redis holds something already: another fill, a create's
+    /// write-through, or the mark of a change made while this lookup was in flight. Returns whether it was stored.
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn fill(
+        &self,
+        code: &str,
+        target: &Resolution,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        let stored: Option<String> = self
+            .client
+            .set(
+                self.key(code),
+                encode(target),
+                Some(px(ttl)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await?;
+        Ok(stored.is_some())
     }
 
     /// Caches `target` for `ttl` (at least one millisecond).
@@ -179,17 +212,17 @@ impl RedisCache {
         invalidation_channel(&self.prefix)
     }
 
-    /// Drops `code` from Redis and tells every redirect replica to forget it.
+    /// Replaces `code`'s entry with the mark of a change (see [`CHANGED_MARK`]) and tells every redirect replica
+    /// to forget it, in one pipelined round trip.
     ///
     /// # Errors
     /// When Redis fails or times out.
     pub async fn invalidate(&self, code: &str) -> Result<(), CacheError> {
-        self.delete(code).await?;
-        self.publish_invalidation(code).await
+        self.invalidate_all(&[code.to_owned()]).await
     }
 
-    /// Drops `codes` from Redis and tells every redirect replica to forget them, in one pipelined round trip (the
-    /// cleanup purges a thousand at a time; one by one, a Redis that is down would cost a timeout per code).
+    /// [`invalidate`](Self::invalidate) for many codes in one pipelined round trip (the cleanup purges a thousand
+    /// at a time; one by one, a Redis that is down would cost a timeout per code).
     ///
     /// # Errors
     /// When Redis fails or times out; then none of them is known to be done.
@@ -198,10 +231,17 @@ impl RedisCache {
             return Ok(());
         }
         let pipeline = self.client.pipeline();
-        let keys: Vec<String> = codes.iter().map(|code| self.key(code)).collect();
-        pipeline.del::<(), _>(keys).await?;
         let channel = self.invalidation_channel();
         for code in codes {
+            pipeline
+                .set::<(), _, _>(
+                    self.key(code),
+                    CHANGED_MARK,
+                    Some(px(RECENTLY_CHANGED)),
+                    None,
+                    false,
+                )
+                .await?;
             pipeline
                 .publish::<(), _, _>(&channel, code.as_str())
                 .await?;

@@ -87,7 +87,11 @@ async fn with_postgresql_gone_cached_links_redirect_and_a_true_miss_is_a_503_wit
     let ready = reqwest::get(format!("{}/readyz", redirect.admin))
         .await
         .expect("readyz");
-    assert_eq!(ready.status(), 200, "still serving what is cached, so still ready");
+    assert_eq!(
+        ready.status(),
+        200,
+        "still serving what is cached, so still ready"
+    );
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["dependencies"]["postgresql"], "down", "{body}");
     assert_eq!(body["dependencies"]["redis"], "up", "{body}");

@@ -1,5 +1,11 @@
 //! `GET`/`HEAD /{code}`.
 
+use std::time::Duration;
+
+use links::{
+    cache::Cached,
+    model::{RedirectStatus, Resolution},
+};
 use plumbing::clock::Clock as _;
 use serde_json::json;
 use testkit::eventually;
@@ -332,10 +338,27 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     };
     let what = "410: the stale replica's copy is no longer served after the invalidation";
     eventually(std::time::Duration::from_secs(10), what, invalidated).await;
-    // And it stays gone: Redis now holds the primary's answer, not the replica's.
+    // And it stays gone: Redis holds the mark of the change, which no fill (from this stale replica or a lookup
+    // that overlapped the delete) may write over for a minute.
     assert_eq!(follow().await.expect("answer").status(), 410);
     assert_eq!(
-        cache.get(&code).await.expect("redis"),
-        Some(links::model::Resolution::Gone)
+        cache.lookup(&code).await.expect("redis"),
+        Cached::RecentlyChanged
     );
+    let stale_copy = Resolution::Live {
+        long_url: "https://example.com/going".into(),
+        redirect: RedirectStatus::Found302,
+        expires_at: None,
+        id: 1,
+    };
+    let filled = cache.fill(&code, &stale_copy, Duration::from_secs(60));
+    assert!(!filled.await.expect("redis"), "the mark is not overwritten");
+    // A redirect that never heard the invalidation (it starts now) asks the primary on seeing the mark.
+    let args = redirect::config::RedirectArgs::for_tests(
+        links::db::DatabaseArgs::new(&pair.db.url),
+        vec![stale.url.clone()],
+        pair.redis.clone(),
+    );
+    let late = pair.spawn_redirect(args).await;
+    assert_eq!(pair.follow_on(&late, &code).await.status(), 410);
 }

@@ -171,7 +171,11 @@ async fn a_hung_redis_opens_the_breaker_and_creates_stop_waiting_for_it() {
         .send()
         .await
         .expect("readyz");
-    assert_eq!(ready.status(), 200, "Redis is shared: reported, not blocking");
+    assert_eq!(
+        ready.status(),
+        200,
+        "Redis is shared: reported, not blocking"
+    );
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_eq!(body["dependencies"]["redis"], "down", "{body}");
 }
