@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use tokio_postgres::{error::SqlState, types::ToSql};
 
 use crate::{
     db::DbError,
@@ -157,12 +158,24 @@ impl Store {
             .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
             .collect();
         let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
-        let rows = client
-            .query(
-                &statement,
-                &[&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners],
-            )
-            .await?;
+        let params: [&(dyn ToSql + Sync); 7] =
+            [&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners];
+        // `ON CONFLICT DO NOTHING` and the `retired_codes` filter skip every taken code, but the filter reads the
+        // statement's snapshot: an insert that waited on the cleanup purging the same code (deleted link →
+        // tombstone, one transaction) is refused by the trigger instead, with unique_violation. Run again, the
+        // statement sees the tombstone and skips that code; the cleanup purges a code only once.
+        let mut attempts_left = 2;
+        let rows = loop {
+            match client.query(&statement, &params).await {
+                Err(error)
+                    if attempts_left > 0
+                        && error.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+                {
+                    attempts_left -= 1;
+                }
+                result => break result?,
+            }
+        };
         Ok(rows.iter().map(link_from_row).collect())
     }
 

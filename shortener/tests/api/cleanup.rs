@@ -484,3 +484,30 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     first.stopped().await;
     second.stopped().await;
 }
+
+/// A create of an alias the cleanup is purging at that moment waits on the purge, then meets its tombstone.
+#[tokio::test]
+async fn a_create_racing_the_purge_of_its_alias_is_a_409_not_a_500() {
+    let app = spawn_app().await;
+    let alias = "purged-meanwhile";
+    let body = json!({"long_url": "https://example.com/", "alias": alias});
+    assert_eq!(app.create(body.clone()).await.status(), 201);
+    let purge = sql(&app.db).await;
+    // The cleanup's purge of this code, held open: deleted link out, tombstone in, in one transaction.
+    purge
+        .batch_execute(&format!(
+            "BEGIN; DELETE FROM links WHERE code = '{alias}';
+             INSERT INTO retired_codes (code) VALUES ('{alias}');"
+        ))
+        .await
+        .expect("purge begun");
+    let commit_meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        purge.batch_execute("COMMIT").await.expect("purge committed");
+    };
+
+    let (response, ()) = tokio::join!(app.create(body), commit_meanwhile);
+
+    assert_eq!(response.status(), 409);
+    assert_eq!(error_code(response).await, "alias_taken");
+}
