@@ -110,7 +110,7 @@ impl TestDb {
                 .get::<_, bool>(0)
         };
         let what = format!("the replica replayed up to {lsn}");
-        eventually(Duration::from_secs(10), &what, caught_up).await;
+        eventually(REPLICA_PATIENCE, &what, caught_up).await;
     }
 }
 
@@ -177,6 +177,11 @@ async fn sweep(admin: &tokio_postgres::Client) {
     }
 }
 
+/// How long a test waits for the replica to replay what the primary did. Replay takes milliseconds on a quiet
+/// machine, but a test run's hundreds of CREATE/DROP DATABASE (each a checkpoint) on 2 busy cores were seen
+/// to take over 10 s; a wait is not an assertion on speed.
+const REPLICA_PATIENCE: Duration = Duration::from_secs(30);
+
 async fn wait_for_replica(url: &str) {
     let shows_it = || async {
         let Ok(Ok((client, connection))) =
@@ -188,7 +193,7 @@ async fn wait_for_replica(url: &str) {
         client.simple_query("SELECT 1").await.is_ok()
     };
     let what = format!("the replica at {} shows the test database", redact(url));
-    eventually(Duration::from_secs(10), &what, shows_it).await;
+    eventually(REPLICA_PATIENCE, &what, shows_it).await;
 }
 
 fn with_database(url: &str, name: &str) -> String {
