@@ -77,6 +77,8 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "snowlink.env.zookeeper" -}}
 {{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_CONNECT" "key" "zookeeperConnect" "optional" false) }}
+{{- /* Optional: without credentials the nodes are world-writable, as on a ZooKeeper without authentication. */}}
+{{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_AUTH" "key" "zookeeperAuth" "optional" true) }}
 {{- end }}
 
 {{- define "snowlink.env.logging" -}}

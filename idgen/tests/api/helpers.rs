@@ -73,7 +73,7 @@ pub fn manual_generator(args: &IdgenArgs, clock: &ManualClock) -> Arc<Generator>
 pub async fn lease_for(args: &IdgenArgs, generator: &Arc<Generator>) -> Result<Leased, LeaseError> {
     let shutdown = Shutdown::new();
     let keeper = LeaseKeeper::start(
-        args.lease(),
+        args.lease().expect("valid lease settings"),
         Arc::clone(generator),
         &Supervisor::unregistered(shutdown.clone()),
     )
@@ -104,7 +104,7 @@ pub fn mark_path(worker: u64) -> String {
     format!("{ROOT}/marks/{worker:04}")
 }
 
-/// The mark recorded for `worker`, as a number.
+/// The mark recorded for `worker`, as a number (the writer's session that may follow it left out).
 pub async fn read_mark(observer: &zk::Client, worker: u64) -> u64 {
     let (data, _) = observer
         .get_data(&mark_path(worker))
@@ -112,6 +112,9 @@ pub async fn read_mark(observer: &zk::Client, worker: u64) -> u64 {
         .expect("the mark node exists");
     String::from_utf8(data)
         .expect("text")
+        .split_whitespace()
+        .next()
+        .expect("a mark")
         .parse()
         .expect("a number")
 }
