@@ -10,10 +10,9 @@
 //! raising the new holder's mark, and stops issuing. The worker node's own version cannot serve as that fence:
 //! a node created again at the same path starts at version 0 just as ours did.
 //!
-//! The node holds `{unix_ms} {session id in hex}`: the writer's session follows the number so that a holder
-//! whose write landed but whose answer was lost (a partition, a timeout) can tell its own write from a new
-//! holder's by the tag, and adopt the version instead of giving up a lease it still holds. A bare number
-//! (older marks, or a hand-written one) reads as a mark with no writer.
+//! A write of ours can land while its answer is lost (a partition, a timeout), leaving the version we expect
+//! behind. A refused write is ours to retry when our session still owns the worker node: nobody else can take
+//! the worker ID over while that node exists, so the newer version is our own write's, and is adopted.
 
 use std::time::Duration;
 
@@ -54,7 +53,7 @@ pub(super) async fn take(
     for _ in 0..TAKE_ATTEMPTS {
         let written = match read(client, path, timeout).await? {
             Some((unix_ms, version)) => {
-                let data = encode(client, unix_ms);
+                let data = unix_ms.to_string();
                 call(
                     timeout,
                     client.set_data(path, data.as_bytes(), Some(version)),
@@ -67,8 +66,7 @@ pub(super) async fn take(
             }
             None => {
                 let persistent = zk::CreateMode::Persistent.with_acls(options.zookeeper.acls());
-                let data = encode(client, 0);
-                call(timeout, client.create(path, data.as_bytes(), &persistent))
+                call(timeout, client.create(path, b"0", &persistent))
                     .await
                     .map(|(stat, _)| Taken {
                         unix_ms: 0,
@@ -87,18 +85,6 @@ pub(super) async fn take(
     Err(LeaseError::ZooKeeper(zk::Error::BadVersion))
 }
 
-/// What our session writes into a mark node.
-fn encode(client: &zk::Client, unix_ms: u64) -> String {
-    format!("{unix_ms} {:x}", client.session_id().0)
-}
-
-/// A mark node's number and, when tagged, its writer's session (hex).
-fn decode(data: &[u8]) -> Option<(u64, Option<&str>)> {
-    let mut fields = std::str::from_utf8(data).ok()?.split_whitespace();
-    let unix_ms = fields.next()?.parse().ok()?;
-    Some((unix_ms, fields.next()))
-}
-
 /// The recorded mark and its node's version, `None` when none was ever recorded.
 async fn read(
     client: &zk::Client,
@@ -106,25 +92,29 @@ async fn read(
     timeout: Duration,
 ) -> Result<Option<(u64, i32)>, LeaseError> {
     match call(timeout, client.get_data(path)).await {
-        Ok((data, stat)) => decode(&data)
-            .map(|(unix_ms, _)| Some((unix_ms, stat.version)))
+        Ok((data, stat)) => std::str::from_utf8(&data)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .map(|unix_ms| Some((unix_ms, stat.version)))
             .ok_or_else(|| LeaseError::MarkUnreadable(path.to_owned())),
         Err(LeaseError::ZooKeeper(zk::Error::NoNode)) => Ok(None),
         Err(error) => Err(error),
     }
 }
 
-/// The mark node's version when our session wrote it last, else `None`.
+/// The mark node's version now, when our session still owns the worker node (so that version is our own
+/// write's); else `None`.
 async fn version_if_ours(
     client: &zk::Client,
-    path: &str,
+    fence: &Fence<'_>,
     timeout: Duration,
 ) -> Result<Option<i32>, LeaseError> {
-    let (data, stat) = call(timeout, client.get_data(path)).await?;
-    let ours = format!("{:x}", client.session_id().0);
-    Ok(decode(&data)
-        .filter(|(_, writer)| *writer == Some(ours.as_str()))
-        .map(|_| stat.version))
+    let worker = call(timeout, client.check_stat(fence.worker_path)).await?;
+    if worker.is_none_or(|stat| stat.ephemeral_owner != client.session_id().0) {
+        return Ok(None);
+    }
+    let mark = call(timeout, client.check_stat(fence.mark_path)).await?;
+    Ok(mark.map(|stat| stat.version))
 }
 
 /// Where a holder's writes go and what they must find there.
@@ -148,7 +138,7 @@ pub(super) async fn advance(
     unix_ms: u64,
     timeout: Duration,
 ) -> Result<i32, LeaseError> {
-    let data = encode(client, unix_ms);
+    let data = unix_ms.to_string();
     let results = commit_fenced(client, fence, timeout, |writer, mark_version| {
         writer.add_check_version(fence.worker_path, fence.worker_version)?;
         writer.add_set_data(fence.mark_path, data.as_bytes(), Some(mark_version))
@@ -173,7 +163,7 @@ pub(super) async fn finish(
     unix_ms: u64,
     timeout: Duration,
 ) -> Result<(), LeaseError> {
-    let data = encode(client, unix_ms);
+    let data = unix_ms.to_string();
     commit_fenced(client, fence, timeout, |writer, mark_version| {
         writer.add_set_data(fence.mark_path, data.as_bytes(), Some(mark_version))?;
         writer.add_delete(fence.worker_path, Some(fence.worker_version))
@@ -183,8 +173,8 @@ pub(super) async fn finish(
 }
 
 /// Commits the operations `add` puts in a multi-op for the mark version given. When that version is stale
-/// because a write of ours landed without its answer reaching us, adopts the version our write left and
-/// commits once more; when someone else wrote the mark, fails with `BadVersion`.
+/// while our session still owns the worker node (a write of ours landed without its answer reaching us),
+/// adopts the current version and commits once more; otherwise fails with `BadVersion`.
 async fn commit_fenced(
     client: &zk::Client,
     fence: &Fence<'_>,
@@ -199,7 +189,7 @@ async fn commit_fenced(
         let committed = writer.commit();
         match call(timeout, async { committed.await.map_err(zk::Error::from) }).await {
             Err(LeaseError::ZooKeeper(zk::Error::BadVersion)) => {
-                match version_if_ours(client, fence.mark_path, timeout).await? {
+                match version_if_ours(client, fence, timeout).await? {
                     Some(version) if version != mark_version => mark_version = version,
                     _ => return Err(LeaseError::ZooKeeper(zk::Error::BadVersion)),
                 }
@@ -239,21 +229,5 @@ pub(super) async fn wait_past(
             () = shutdown.wait() => return Err(LeaseError::ShuttingDown),
             () = tokio::time::sleep(pause) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_mark_reads_with_or_without_its_writer() {
-        assert_eq!(
-            decode(b"1764690000000 1000a2b3c"),
-            Some((1_764_690_000_000, Some("1000a2b3c")))
-        );
-        assert_eq!(decode(b"1764690000000"), Some((1_764_690_000_000, None)));
-        assert_eq!(decode(b"soon"), None);
-        assert_eq!(decode(b""), None);
     }
 }

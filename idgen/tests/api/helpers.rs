@@ -104,7 +104,7 @@ pub fn mark_path(worker: u64) -> String {
     format!("{ROOT}/marks/{worker:04}")
 }
 
-/// The mark recorded for `worker`, as a number (the writer's session that may follow it left out).
+/// The mark recorded for `worker`, as a number.
 pub async fn read_mark(observer: &zk::Client, worker: u64) -> u64 {
     let (data, _) = observer
         .get_data(&mark_path(worker))
@@ -112,9 +112,6 @@ pub async fn read_mark(observer: &zk::Client, worker: u64) -> u64 {
         .expect("the mark node exists");
     String::from_utf8(data)
         .expect("text")
-        .split_whitespace()
-        .next()
-        .expect("a mark")
         .parse()
         .expect("a number")
 }
