@@ -103,6 +103,29 @@ async fn a_holder_whose_worker_id_was_taken_over_loses_the_lease_and_leaves_the_
 }
 
 #[tokio::test]
+async fn a_holder_whose_worker_node_was_deleted_loses_the_lease_at_its_next_renewal_and_leases_again(
+) {
+    let chroot = testkit::zookeeper_chroot().await;
+    let leased = lease(&args(&chroot)).await.expect("a lease");
+    let observer = observer(&chroot).await;
+
+    observer
+        .delete(&worker_path(leased.worker()), None)
+        .await
+        .expect("operator deletes the node");
+
+    eventually(DEADLINE, "the lease is reported lost", || async {
+        leased.generator.metrics().lease_losses.get() == 1
+    })
+    .await;
+    eventually(DEADLINE, "a worker ID is leased again", || async {
+        leased.generator.next_id().is_ok()
+    })
+    .await;
+    leased.stop().await;
+}
+
+#[tokio::test]
 async fn release_leaves_alone_a_worker_node_another_session_made_at_the_same_path() {
     let chroot = testkit::zookeeper_chroot().await;
     let mut settings = args(&chroot);
