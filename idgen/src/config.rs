@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::{
     layout::{DEFAULT_BITS, DEFAULT_EPOCH_MS},
+    zookeeper::{BadZooKeeperAuth, ZooKeeperAuth, ZooKeeperOptions},
     Layout, LayoutError, LeaseOptions,
 };
 
@@ -72,6 +75,11 @@ pub struct IdgenArgs {
     /// ZooKeeper connect string (`host:port[,host:port…][/chroot]`).
     #[arg(long, env = "ZOOKEEPER_CONNECT", default_value = "127.0.0.1:52181")]
     pub zookeeper_connect: String,
+    /// ZooKeeper digest credentials, `user:password`: sessions authenticate with them and every node is created
+    /// readable and writable by this identity only. Unset: nodes are world-writable (a ZooKeeper only snowlink
+    /// reaches). Every snowlink service of a deployment must use the same value.
+    #[arg(long, env = "ZOOKEEPER_AUTH", hide_env_values = true)]
+    pub zookeeper_auth: Option<SecretString>,
     /// ZooKeeper node under which worker IDs are leased.
     #[arg(long, env = "IDGEN_LEASE_ROOT", default_value = DEFAULT_LEASE_ROOT)]
     pub lease_root: String,
@@ -109,6 +117,7 @@ impl IdgenArgs {
     pub fn new(zookeeper_connect: impl Into<String>) -> Self {
         Self {
             zookeeper_connect: zookeeper_connect.into(),
+            zookeeper_auth: None,
             lease_root: DEFAULT_LEASE_ROOT.into(),
             session_timeout_ms: DEFAULT_SESSION_TIMEOUT_MS,
             zookeeper_timeout_ms: DEFAULT_ZOOKEEPER_TIMEOUT_MS,
@@ -129,17 +138,35 @@ impl IdgenArgs {
         self.id_layout.layout()
     }
 
-    /// The lease settings.
-    pub fn lease(&self) -> LeaseOptions {
-        LeaseOptions {
+    /// How to reach ZooKeeper: the connect string, session timeout and identity every session of ours uses.
+    ///
+    /// # Errors
+    /// Credentials that are not `user:password`.
+    pub fn zookeeper(&self) -> Result<ZooKeeperOptions, BadZooKeeperAuth> {
+        Ok(ZooKeeperOptions {
             connect: self.zookeeper_connect.clone(),
-            root: self.lease_root.clone(),
             session_timeout: Duration::from_millis(self.session_timeout_ms),
+            auth: self
+                .zookeeper_auth
+                .clone()
+                .map(ZooKeeperAuth::new)
+                .transpose()?,
+        })
+    }
+
+    /// The lease settings.
+    ///
+    /// # Errors
+    /// Credentials that are not `user:password`.
+    pub fn lease(&self) -> Result<LeaseOptions, BadZooKeeperAuth> {
+        Ok(LeaseOptions {
+            zookeeper: self.zookeeper()?,
+            root: self.lease_root.clone(),
             call_timeout: Duration::from_millis(self.zookeeper_timeout_ms),
             safety_margin: Duration::from_millis(self.lease_safety_margin_ms),
             mark_interval: Duration::from_millis(self.mark_interval_ms),
             max_mark_wait: Duration::from_millis(self.max_mark_wait_ms),
             max_workers: self.max_workers,
-        }
+        })
     }
 }

@@ -11,6 +11,8 @@
 //! - [`lease`]: the worker-ID lease and clock high-water mark in ZooKeeper, and the task that keeps them.
 //! - [`metrics`]: the generator's Prometheus series.
 //! - [`service`]: the HTTP service (`GET /v1/ids`, `GET /v1/ids/{id}`).
+//! - [`zookeeper`]: connecting to ZooKeeper with our identity, and the ACL of our nodes (shared with the
+//!   shortener's election).
 #![forbid(unsafe_code)]
 
 pub mod clock;
@@ -20,6 +22,7 @@ pub mod layout;
 pub mod lease;
 pub mod metrics;
 pub mod service;
+pub mod zookeeper;
 
 use std::{sync::Arc, time::Duration};
 
@@ -65,7 +68,8 @@ pub async fn start(
         max_backwards,
         metrics,
     ));
-    let keeper = LeaseKeeper::start(args.lease(), Arc::clone(&generator), supervisor)
+    let lease = args.lease()?;
+    let keeper = LeaseKeeper::start(lease, Arc::clone(&generator), supervisor)
         .await
         .with_context(|| {
             format!(

@@ -1,6 +1,8 @@
 //! The generator's and lease's Prometheus series.
 
-use prometheus::{IntCounter, IntGauge, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::lease::SKIPPED_MARK_AHEAD;
 
 /// Counters and gauges shared by the generator and the lease keeper.
 #[derive(Clone)]
@@ -15,6 +17,10 @@ pub struct IdgenMetrics {
     pub worker_id: IntGauge,
     /// Times the lease was lost or fenced.
     pub lease_losses: IntCounter,
+    /// Worker IDs passed over while claiming, by `reason` (`mark_ahead`: its recorded clock mark was further
+    /// ahead of this clock than is waited out). A rising count means a clock far behind, or marks from one
+    /// far ahead.
+    pub worker_ids_skipped: IntCounterVec,
 }
 
 impl IdgenMetrics {
@@ -39,8 +45,20 @@ impl IdgenMetrics {
                 "Times the worker-ID lease was lost or fenced",
             )
             .unwrap(),
+            worker_ids_skipped: IntCounterVec::new(
+                Opts::new(
+                    "idgen_worker_ids_skipped_total",
+                    "Worker IDs passed over while claiming one, by reason",
+                ),
+                &["reason"],
+            )
+            .unwrap(),
         };
         series.worker_id.set(-1);
+        // Present at 0 from the start, so an alert on its rate needs no `absent()`.
+        series
+            .worker_ids_skipped
+            .with_label_values(&[SKIPPED_MARK_AHEAD]);
         series
     }
 
@@ -55,6 +73,7 @@ impl IdgenMetrics {
         registry.register(Box::new(series.lease_held.clone()))?;
         registry.register(Box::new(series.worker_id.clone()))?;
         registry.register(Box::new(series.lease_losses.clone()))?;
+        registry.register(Box::new(series.worker_ids_skipped.clone()))?;
         Ok(series)
     }
 }

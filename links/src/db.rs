@@ -1,10 +1,9 @@
 //! PostgreSQL connection pools with a timeout on every step, and the schema migrations.
 
-use std::{fmt, str::FromStr, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use secrecy::SecretString;
-use tokio_postgres::NoTls;
 
 /// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -116,13 +115,13 @@ impl Default for PoolOptions {
     }
 }
 
-/// A pool for `url`. Creating it connects nothing (deadpool is lazy): call [`check`] to fail early.
+/// A pool for `url`, over TLS when its `sslmode` asks (see [`crate::tls`]). Creating it connects nothing
+/// (deadpool is lazy): call [`check`] to fail early.
 ///
 /// # Errors
-/// [`DbError::Config`] when the URL does not parse.
+/// [`DbError::Config`] when the URL does not parse or its TLS settings cannot be met.
 pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<Pool, DbError> {
-    let mut config =
-        tokio_postgres::Config::from_str(url).map_err(|error| DbError::Config(Arc::new(error)))?;
+    let crate::tls::PgTarget { mut config, tls } = crate::tls::postgres(url)?;
     config
         .connect_timeout(options.connect_timeout)
         .application_name(application_name)
@@ -132,7 +131,7 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
         ));
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -200,6 +199,7 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i64>, DbError> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL primary, `postgres://user:password@host:port/database` (writes, and reads without replicas).
+    /// TLS: `?sslmode=require|verify-ca|verify-full`, a private CA with `&sslrootcert=PATH` (as libpq).
     /// Secret: it carries the password, so a `Debug` print shows `[REDACTED]`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: SecretString,

@@ -14,6 +14,7 @@
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
 //! - [`chain`]: an error with its causes, for logs.
+//! - [`tls`]: TLS to PostgreSQL (`sslmode`, `sslrootcert`) and Redis (`rediss://`), with rustls.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
@@ -26,4 +27,5 @@ pub mod model;
 pub mod pool_metrics;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod validate;

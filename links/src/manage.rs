@@ -168,8 +168,7 @@ impl Store {
         let rows = loop {
             match client.query(&statement, &params).await {
                 Err(error)
-                    if attempts_left > 0
-                        && error.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+                    if attempts_left > 0 && error.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
                 {
                     attempts_left -= 1;
                 }

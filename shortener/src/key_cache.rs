@@ -18,7 +18,7 @@ use std::{
 use links::{apikey, chain::Chain, db::DbError, store::Store};
 use plumbing::shutdown::Shutdown;
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// The channel the migration's trigger notifies.
 const CHANNEL: &str = "snowlink_api_keys";
@@ -125,11 +125,11 @@ impl KeyOwners {
 
     /// One connection's life: connect, LISTEN, then drop the cache on every notification until it fails.
     async fn listen_once(&self, database_url: &SecretString, timeout: Duration) {
-        let mut config = match database_url
-            .expose_secret()
-            .parse::<tokio_postgres::Config>()
-        {
-            Ok(config) => config,
+        // The same URL, TLS included, as the pools (links::tls).
+        let links::tls::PgTarget { mut config, tls } = match links::tls::postgres(
+            database_url.expose_secret(),
+        ) {
+            Ok(target) => target,
             Err(error) => {
                 return tracing::warn!(error = %Chain(&error), "API key change listener: bad database URL")
             }
@@ -141,7 +141,7 @@ impl KeyOwners {
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES);
-        let connecting = config.connect(NoTls);
+        let connecting = config.connect(tls);
         let (client, mut connection) = match tokio::time::timeout(timeout, connecting).await {
             Ok(Ok(connected)) => connected,
             Ok(Err(error)) => {

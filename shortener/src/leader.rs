@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use idgen::zookeeper::ZooKeeperOptions;
 use plumbing::{
     shutdown::Shutdown,
     tasks::{Need, Supervisor, Task},
@@ -27,12 +28,11 @@ use zookeeper_client as zk;
 /// Where and how to campaign.
 #[derive(Debug, Clone)]
 pub struct ElectionOptions {
-    /// ZooKeeper connect string, optionally with a chroot.
-    pub connect: String,
+    /// Where ZooKeeper is and as whom we connect (the ACL of our nodes follows); its session timeout is how
+    /// long a silent leader keeps its node.
+    pub zookeeper: ZooKeeperOptions,
     /// The election's node; candidates are its children.
     pub path: String,
-    /// ZooKeeper session timeout: how long a silent leader keeps its node.
-    pub session_timeout: Duration,
     /// Bound on every ZooKeeper call.
     pub call_timeout: Duration,
 }
@@ -156,13 +156,13 @@ struct Candidate {
 
 impl Candidate {
     async fn enter(options: &ElectionOptions) -> Result<Self, ElectionError> {
-        let connector = zk::Client::connector().with_session_timeout(options.session_timeout);
-        let client = call(options, connector.connect(&options.connect)).await?;
-        let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let zookeeper = &options.zookeeper;
+        let client = call(options, zookeeper.connector().connect(&zookeeper.connect)).await?;
+        let persistent = zk::CreateMode::Persistent.with_acls(zookeeper.acls());
         call(options, client.mkdir(&options.path, &persistent)).await?;
         let prefix = format!("{}/{CANDIDATE_PREFIX}", options.path);
         let owner = format!("{}:{}", plumbing::hostname(), std::process::id());
-        let ephemeral = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+        let ephemeral = zk::CreateMode::EphemeralSequential.with_acls(zookeeper.acls());
         let (_, sequence) = call(
             options,
             client.create(&prefix, owner.as_bytes(), &ephemeral),

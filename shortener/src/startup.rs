@@ -244,9 +244,8 @@ fn start_cleanup(
     let metrics = CleanupMetrics::register(registry)?;
     let election = Election::start(
         ElectionOptions {
-            connect: args.idgen.zookeeper_connect.clone(),
+            zookeeper: args.idgen.zookeeper()?,
             path: args.cleanup.cleanup_election_path.clone(),
-            session_timeout: std::time::Duration::from_millis(args.idgen.session_timeout_ms),
             call_timeout: std::time::Duration::from_millis(args.idgen.zookeeper_timeout_ms),
         },
         metrics.leader.clone(),

@@ -218,6 +218,18 @@ pub fn redis() -> (String, String) {
     (service_env("REDIS_URL"), format!("{}:", unique_name()))
 }
 
+/// The PEM file of the throwaway CA that signed the local PostgreSQL's and Redis's TLS certificates
+/// (`SNOWLINK_TLS_CA`, from `scripts/services.sh env`).
+pub fn tls_ca() -> String {
+    service_env("SNOWLINK_TLS_CA")
+}
+
+/// Redis over TLS for one test: `rediss://` to the local Redis's TLS port (`REDIS_TLS_URL`) and a key prefix no
+/// other test uses.
+pub fn redis_tls() -> (String, String) {
+    (service_env("REDIS_TLS_URL"), format!("{}:", unique_name()))
+}
+
 /// A ZooKeeper connect string chrooted to a fresh node of this test's own (created here).
 pub async fn zookeeper_chroot() -> String {
     logs::capture();

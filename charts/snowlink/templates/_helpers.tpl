@@ -77,6 +77,24 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "snowlink.env.zookeeper" -}}
 {{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_CONNECT" "key" "zookeeperConnect" "optional" false) }}
+{{- /* Optional: without credentials the nodes are world-writable, as on a ZooKeeper without authentication. */}}
+{{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_AUTH" "key" "zookeeperAuth" "optional" true) }}
+{{- end }}
+
+{{/* The private CA for TLS to PostgreSQL and Redis, mounted where the URLs' sslrootcert points (root context;
+callers include these only when connections.tlsCa.secretName is set). */}}
+{{- define "snowlink.tlsCa.volumeMounts" -}}
+volumeMounts:
+  - name: tls-ca
+    mountPath: {{ .Values.connections.tlsCa.mountPath }}
+    readOnly: true
+{{- end }}
+
+{{- define "snowlink.tlsCa.volumes" -}}
+volumes:
+  - name: tls-ca
+    secret:
+      secretName: {{ .Values.connections.tlsCa.secretName }}
 {{- end }}
 
 {{- define "snowlink.env.logging" -}}

@@ -29,4 +29,8 @@ spec:
         {{- toYaml $root.Values.jobs.resources | nindent 8 }}
       securityContext:
         {{- include "snowlink.containerSecurityContext" $root | nindent 8 }}
+      {{- if $root.Values.connections.tlsCa.secretName }}
+      {{- include "snowlink.tlsCa.volumeMounts" $root | nindent 6 }}
+  {{- include "snowlink.tlsCa.volumes" $root | nindent 2 }}
+      {{- end }}
 {{- end }}

@@ -123,6 +123,10 @@ spec:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
             {{- include "snowlink.containerSecurityContext" $root | nindent 12 }}
+          {{- if $root.Values.connections.tlsCa.secretName }}
+          {{- include "snowlink.tlsCa.volumeMounts" $root | nindent 10 }}
+      {{- include "snowlink.tlsCa.volumes" $root | nindent 6 }}
+          {{- end }}
 {{- end }}
 
 {{- define "snowlink.services" -}}

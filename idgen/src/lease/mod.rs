@@ -9,6 +9,10 @@
 //! deadline runs out on its own, and an answer on the same session before then (or after, since a live
 //! session still owns its node) lets the generator issue again. `Expired` or `Closed` fence at once, and the
 //! keeper claims a worker ID again, possibly another one, with a new session.
+//!
+//! Renewals write the mark only while the worker node and the mark are still ours (one multi-op, [`mark`]): a
+//! renewal refused so means someone else holds the worker ID, and the lease is lost at once. A worker ID whose
+//! mark is further ahead of our clock than we wait out is skipped for the next free one ([`claim`]).
 
 mod claim;
 mod mark;
@@ -22,18 +26,21 @@ use plumbing::{
 use tokio::time::Instant as TokioInstant;
 use zookeeper_client as zk;
 
-use crate::generator::{Generator, Grant};
+use crate::{
+    generator::{Generator, Grant},
+    zookeeper::ZooKeeperOptions,
+};
 use claim::Claim;
+pub(crate) use claim::SKIPPED_MARK_AHEAD;
 
 /// Where and how to lease.
 #[derive(Debug, Clone)]
 pub struct LeaseOptions {
-    /// ZooKeeper connect string, optionally with a chroot (`host:port,host:port/chroot`).
-    pub connect: String,
+    /// Where ZooKeeper is and as whom we connect; its session timeout is how long the lease survives a silent
+    /// generator.
+    pub zookeeper: ZooKeeperOptions,
     /// Root under which worker and mark nodes live, e.g. `/snowlink/idgen`.
     pub root: String,
-    /// ZooKeeper session timeout asked for: how long the lease survives a silent generator.
-    pub session_timeout: Duration,
     /// Bound on every ZooKeeper call.
     pub call_timeout: Duration,
     /// Stop issuing this long before ZooKeeper could expire our session (covers clock-rate differences and
@@ -71,13 +78,13 @@ pub enum LeaseError {
         /// The session timeout the server granted.
         session_ms: u128,
     },
-    /// The worker ID's recorded mark is implausibly far ahead of our clock.
-    #[error("worker ID {worker} has a recorded clock mark {ahead_ms} ms ahead of this clock (at most {max_ms} ms is waited out): is this clock far behind, or was the mark written by a clock far ahead?")]
-    MarkTooFarAhead {
-        /// The worker ID.
-        worker: u64,
-        /// How far ahead the mark is.
-        ahead_ms: u64,
+    /// Every worker ID not leased by another generator has a recorded mark implausibly far ahead of our clock.
+    #[error("none of the {count} worker IDs can be leased: {mark_ahead} have a recorded clock mark more than {max_ms} ms ahead of this clock (is this clock far behind, or were the marks written by a clock far ahead?), the rest are leased by other generators")]
+    NoneUsable {
+        /// Worker IDs tried.
+        count: u64,
+        /// Of those, skipped for a mark too far ahead.
+        mark_ahead: u64,
         /// The most we wait.
         max_ms: u64,
     },
@@ -141,7 +148,7 @@ async fn call<T>(
 /// ZooKeeper has taken it, returns the grant it earns: until `sent + horizon`, with the mark as ceiling. The
 /// write reached the server after `sent`, so the server cannot have expired us before `sent + session timeout`.
 async fn renew(
-    claim: &Claim,
+    claim: &mut Claim,
     timeout: Duration,
     generator: &Generator,
 ) -> Result<Grant, LeaseError> {
@@ -151,12 +158,22 @@ async fn renew(
         .now_unix_ms()
         .max(generator.last_unix_ms())
         .saturating_add(reach);
-    mark::write(&claim.client, &claim.mark_path, mark, timeout).await?;
+    claim.mark_version = mark::advance(&claim.client, &fence(claim), mark, timeout).await?;
     Ok(Grant {
         worker: claim.worker,
         valid_until: sent + claim.horizon,
         ceiling_unix_ms: mark,
     })
+}
+
+/// What our writes must find in ZooKeeper for the worker ID to still be ours.
+fn fence(claim: &Claim) -> mark::Fence<'_> {
+    mark::Fence {
+        worker_path: &claim.path,
+        worker_version: claim.worker_version,
+        mark_path: &claim.mark_path,
+        mark_version: claim.mark_version,
+    }
 }
 
 /// How holding a claim ended.
@@ -173,7 +190,7 @@ async fn keep(
     shutdown: Shutdown,
 ) {
     loop {
-        match hold(&claim, valid_until, &options, &generator, &shutdown).await {
+        match hold(&mut claim, valid_until, &options, &generator, &shutdown).await {
             Held::ShuttingDown => break,
             Held::Lost(why) => {
                 tracing::warn!(
@@ -196,7 +213,7 @@ async fn keep(
 /// Renews the lease until it is lost or shutdown starts; fences the generator when the deadline passes
 /// without a renewal.
 async fn hold(
-    claim: &Claim,
+    claim: &mut Claim,
     mut valid_until: std::time::Instant,
     options: &LeaseOptions,
     generator: &Generator,
@@ -204,6 +221,7 @@ async fn hold(
 ) -> Held {
     let mut states = claim.client.state_watcher();
     let every = claim.renew_every(options);
+    let worker = claim.worker;
     let mut ticks = tokio::time::interval_at(TokioInstant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut issuing = true;
@@ -214,7 +232,7 @@ async fn hold(
         generator.metrics().lease_losses.inc();
         *issuing = false;
         tracing::warn!(
-            worker = claim.worker,
+            worker,
             "nothing heard from ZooKeeper for the session timeout less the safety margin; IDs fenced"
         );
     };
@@ -230,7 +248,7 @@ async fn hold(
                 zk::SessionState::SyncConnected => true,
                 zk::SessionState::Disconnected | zk::SessionState::ConnectedReadOnly => {
                     tracing::warn!(
-                        worker = claim.worker,
+                        worker,
                         issuing_for_ms = valid_until.saturating_duration_since(std::time::Instant::now()).as_millis(),
                         "ZooKeeper connection lost; issuing until the lease deadline unless it is back"
                     );
@@ -251,17 +269,26 @@ async fn hold(
             Ok(grant) => {
                 generator.grant(grant);
                 if !issuing {
-                    tracing::info!(worker = claim.worker, "ZooKeeper answered again; issuing");
+                    tracing::info!(worker, "ZooKeeper answered again; issuing");
                 }
                 (valid_until, issuing) = (grant.valid_until, true);
+            }
+            // The worker node is gone or not the one we made, or another holder has written the mark.
+            Err(LeaseError::ZooKeeper(zk::Error::NoNode | zk::Error::BadVersion)) => {
+                return lost(
+                    generator,
+                    issuing,
+                    "worker node or mark no longer ours".into(),
+                )
             }
             Err(LeaseError::ZooKeeper(
                 error @ (zk::Error::SessionExpired
                 | zk::Error::SessionMoved
                 | zk::Error::ClientClosed
-                | zk::Error::AuthFailed),
+                | zk::Error::AuthFailed
+                | zk::Error::NoAuth),
             )) => return lost(generator, issuing, error.to_string()),
-            Err(error) => tracing::debug!(worker = claim.worker, %error, "lease renewal failed"),
+            Err(error) => tracing::debug!(worker, %error, "lease renewal failed"),
         }
     }
 }
@@ -291,7 +318,10 @@ async fn reclaim(
     generator: &Generator,
     shutdown: &Shutdown,
 ) -> Option<(Claim, std::time::Instant)> {
-    let cap = options.session_timeout.min(Duration::from_secs(5));
+    let cap = options
+        .zookeeper
+        .session_timeout
+        .min(Duration::from_secs(5));
     let mut backoff = Duration::from_millis(100);
     loop {
         match claim::claim(options, generator, shutdown).await {
@@ -310,20 +340,24 @@ async fn reclaim(
 }
 
 /// Fences, records the exact final mark (so the next holder need not wait out our reservation) and frees the
-/// worker ID. Best effort: if ZooKeeper does not answer, the reservation stays and the node expires with us.
+/// worker ID, both only while the worker ID is still ours. Best effort: if ZooKeeper does not answer, the
+/// reservation stays and the node expires with us.
 async fn release(claim: &Claim, options: &LeaseOptions, generator: &Generator) {
     let last_issued = generator.fence();
     let final_mark = last_issued.max(claim.inherited_mark);
-    if let Err(error) = mark::write(
+    match mark::finish(
         &claim.client,
-        &claim.mark_path,
+        &fence(claim),
         final_mark,
         options.call_timeout,
     )
     .await
     {
-        tracing::warn!(worker = claim.worker, %error, "cannot record the final clock mark");
+        Ok(()) => tracing::info!(worker = claim.worker, "worker ID released"),
+        Err(error) => tracing::warn!(
+            worker = claim.worker,
+            %error,
+            "cannot record the final clock mark and free the worker ID; they go with the session"
+        ),
     }
-    let _ = call(options.call_timeout, claim.client.delete(&claim.path, None)).await;
-    tracing::info!(worker = claim.worker, "worker ID released");
 }

@@ -73,7 +73,7 @@ pub fn manual_generator(args: &IdgenArgs, clock: &ManualClock) -> Arc<Generator>
 pub async fn lease_for(args: &IdgenArgs, generator: &Arc<Generator>) -> Result<Leased, LeaseError> {
     let shutdown = Shutdown::new();
     let keeper = LeaseKeeper::start(
-        args.lease(),
+        args.lease().expect("valid lease settings"),
         Arc::clone(generator),
         &Supervisor::unregistered(shutdown.clone()),
     )

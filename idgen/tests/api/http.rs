@@ -130,6 +130,7 @@ async fn the_admin_port_is_ready_and_reports_the_lease_while_one_is_held() {
         "idgen_ids_issued_total 3",
         "idgen_clock_backwards_total 0",
         "idgen_lease_losses_total 0",
+        r#"idgen_worker_ids_skipped_total{reason="mark_ahead"} 0"#,
         "http_request_duration_seconds_bucket",
     ] {
         assert!(metrics.contains(series), "no {series} in\n{metrics}");

@@ -7,4 +7,5 @@ mod expiry;
 mod helpers;
 mod http;
 mod marks;
+mod ownership;
 mod workers;

@@ -1,11 +1,12 @@
 //! The clock high-water mark: a new holder waits until its clock has passed the mark recorded for its worker
-//! ID, refuses a mark absurdly far ahead, and a clean shutdown records the exact last timestamp.
+//! ID, skips a worker ID whose mark is absurdly far ahead for another one, and a clean shutdown records the
+//! exact last timestamp.
 
 use std::time::Duration;
 
 use idgen::{
     clock::{Clock, ManualClock, SystemClock},
-    GenerateError, LeaseError,
+    GenerateError, Generator, LeaseError,
 };
 
 use crate::helpers::{
@@ -51,7 +52,33 @@ async fn a_new_holder_whose_recorded_mark_lies_in_its_future_waits_until_past_it
 }
 
 #[tokio::test]
-async fn a_mark_absurdly_far_ahead_is_a_clear_error_and_frees_the_worker_id() {
+async fn a_worker_id_whose_mark_is_absurdly_far_ahead_is_skipped_for_the_next_free_one_and_counted()
+{
+    let chroot = testkit::zookeeper_chroot().await;
+    let observer = observer(&chroot).await;
+    let now = SystemClock.now_ms();
+    write_mark(&observer, 0, now + 86_400_000).await;
+    let settings = args(&chroot);
+    let generator = manual_generator(&settings, &ManualClock::at(now));
+
+    let leased = lease_for(&settings, &generator)
+        .await
+        .expect("another worker ID");
+
+    assert_eq!(leased.worker(), 1);
+    assert!(generator.next_id().is_ok());
+    assert_eq!(skipped_for_mark_ahead(&generator), 1);
+    assert_eq!(
+        observer.check_stat(&worker_path(0)).await.expect("stat"),
+        None,
+        "the skipped worker ID is free again"
+    );
+    leased.stop().await;
+}
+
+#[tokio::test]
+async fn when_every_free_worker_id_has_a_mark_absurdly_far_ahead_leasing_fails_with_a_clear_error()
+{
     let chroot = testkit::zookeeper_chroot().await;
     let observer = observer(&chroot).await;
     let now = SystemClock.now_ms();
@@ -66,15 +93,31 @@ async fn a_mark_absurdly_far_ahead_is_a_clear_error_and_frees_the_worker_id() {
         .expect("refused");
 
     assert!(
-        matches!(error, LeaseError::MarkTooFarAhead { worker: 0, .. }),
+        matches!(
+            error,
+            LeaseError::NoneUsable {
+                count: 1,
+                mark_ahead: 1,
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("recorded clock mark"), "{error}");
+    assert_eq!(skipped_for_mark_ahead(&generator), 1);
     assert_eq!(
         observer.check_stat(&worker_path(0)).await.expect("stat"),
         None,
         "the worker ID is free again"
     );
+}
+
+fn skipped_for_mark_ahead(generator: &Generator) -> u64 {
+    generator
+        .metrics()
+        .worker_ids_skipped
+        .with_label_values(&["mark_ahead"])
+        .get()
 }
 
 #[tokio::test]

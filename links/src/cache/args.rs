@@ -13,7 +13,8 @@ const DEFAULT_CACHE_TTL_SECS: u64 = 86_400;
 /// Redis flags shared by the services: they must agree on the URL and the prefix.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
-    /// Redis, `redis://[user:password@]host:port[/db]`. Secret: it may carry a password.
+    /// Redis, `redis://[user:password@]host:port[/db]`; TLS with `rediss://`, a private CA with
+    /// `?sslrootcert=PATH`. Secret: it may carry a password.
     #[arg(
         long,
         env = "REDIS_URL",

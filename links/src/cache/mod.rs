@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fred::{
-    prelude::{ClientLike, Config, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy},
+    prelude::{ClientLike, Expiration, KeysInterface, PubsubInterface, ReconnectPolicy},
     types::SetOptions,
 };
 use secrecy::{ExposeSecret as _, SecretString};
@@ -28,7 +28,8 @@ pub struct CacheError(#[from] fred::error::Error);
 /// Redis settings.
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
-    /// `redis://[user:password@]host:port[/db]`, exposed only to build the client.
+    /// `redis://[user:password@]host:port[/db]` (`rediss://…[?sslrootcert=PATH]` for TLS), exposed only to
+    /// build the client.
     pub url: SecretString,
     /// Prepended to every key, e.g. `snowlink:`.
     pub prefix: String,
@@ -42,11 +43,11 @@ impl CacheOptions {
     /// invalidation subscriber.
     ///
     /// # Errors
-    /// When the URL is invalid.
+    /// When the URL is invalid or its TLS settings cannot be met (`rediss://`, `sslrootcert`: [`crate::tls`]).
     pub fn client_builder(&self) -> Result<fred::types::Builder, fred::error::Error> {
         let timeout = self.timeout;
         let mut builder =
-            fred::types::Builder::from_config(Config::from_url(self.url.expose_secret())?);
+            fred::types::Builder::from_config(crate::tls::redis(self.url.expose_secret())?);
         builder
             .with_connection_config(|connection| {
                 connection.connection_timeout = timeout;

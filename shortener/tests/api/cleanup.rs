@@ -4,7 +4,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use fred::prelude::{ClientLike, Config, EventInterface, PubsubInterface};
-use idgen::config::IdgenArgs;
+use idgen::{
+    config::IdgenArgs,
+    zookeeper::{ZooKeeperAuth, ZooKeeperOptions},
+};
 use links::{
     cache::{RedisArgs, RedisCache},
     db::DatabaseArgs,
@@ -382,9 +385,12 @@ async fn only_the_leader_cleans_and_another_instance_takes_over_when_it_stops() 
 async fn a_leader_whose_node_vanishes_steps_down_and_stands_again() {
     let zookeeper = testkit::zookeeper_chroot().await;
     let options = ElectionOptions {
-        connect: zookeeper.clone(),
+        zookeeper: ZooKeeperOptions {
+            connect: zookeeper.clone(),
+            session_timeout: Duration::from_secs(4),
+            auth: None,
+        },
         path: "/election".into(),
-        session_timeout: Duration::from_secs(4),
         call_timeout: Duration::from_secs(3),
     };
     let shutdown = Shutdown::new();
@@ -438,9 +444,12 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     let (server, chroot) = direct.split_at(direct.find('/').expect("a chroot"));
     let proxy = testkit::proxy::TcpProxy::start(server).await;
     let options = |connect: String| ElectionOptions {
-        connect,
+        zookeeper: ZooKeeperOptions {
+            connect,
+            session_timeout: Duration::from_secs(2),
+            auth: None,
+        },
         path: "/election".into(),
-        session_timeout: Duration::from_secs(2),
         call_timeout: Duration::from_secs(2),
     };
     let shutdown = Shutdown::new();
@@ -503,11 +512,56 @@ async fn a_create_racing_the_purge_of_its_alias_is_a_409_not_a_500() {
         .expect("purge begun");
     let commit_meanwhile = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        purge.batch_execute("COMMIT").await.expect("purge committed");
+        purge
+            .batch_execute("COMMIT")
+            .await
+            .expect("purge committed");
     };
 
     let (response, ()) = tokio::join!(app.create(body), commit_meanwhile);
 
     assert_eq!(response.status(), 409);
     assert_eq!(error_code(response).await, "alias_taken");
+}
+
+#[tokio::test]
+async fn with_zookeeper_credentials_a_session_without_them_cannot_touch_the_election() {
+    let chroot = testkit::zookeeper_chroot().await;
+    let zookeeper = ZooKeeperOptions {
+        connect: chroot.clone(),
+        session_timeout: Duration::from_secs(4),
+        auth: Some(ZooKeeperAuth::new("snowlink:s3cret".into()).expect("user:password")),
+    };
+    let options = ElectionOptions {
+        zookeeper: zookeeper.clone(),
+        path: "/election".into(),
+        call_timeout: Duration::from_secs(3),
+    };
+    let shutdown = Shutdown::new();
+    let supervisor = Supervisor::unregistered(shutdown.clone());
+    let gauge = IntGauge::new("leader", "leader").expect("gauge");
+    let election = Election::start(options, gauge, &supervisor);
+    eventually(DEADLINE, "the candidate leads", || async {
+        election.is_leader()
+    })
+    .await;
+    let ours = zookeeper
+        .connector()
+        .connect(&chroot)
+        .await
+        .expect("zookeeper");
+    let anonymous = zookeeper_client::Client::connect(&chroot)
+        .await
+        .expect("zookeeper");
+    let candidates = ours.list_children("/election").await.expect("children");
+    let node = format!("/election/{}", candidates[0]);
+
+    let deleted = anonymous.delete(&node, None).await;
+    let listed = anonymous.list_children("/election").await;
+
+    assert_eq!(deleted, Err(zookeeper_client::Error::NoAuth));
+    assert_eq!(listed, Err(zookeeper_client::Error::NoAuth));
+    assert!(election.is_leader());
+    shutdown.trigger();
+    election.stopped().await;
 }

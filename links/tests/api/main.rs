@@ -1,0 +1,3 @@
+//! links' tests against the real PostgreSQL and Redis started by `make test`: connecting over TLS.
+
+mod tls;
