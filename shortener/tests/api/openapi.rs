@@ -73,3 +73,65 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         );
     }
 }
+
+/// The document's calls, as (path, methods) with methods upper-case.
+fn documented_methods(document: &Value) -> Vec<(String, BTreeSet<String>)> {
+    document["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(path, item)| {
+            let methods = item
+                .as_object()
+                .expect("path item")
+                .keys()
+                .map(|method| method.to_uppercase())
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_method_a_documented_path_lacks_is_a_405_whose_allow_lists_the_documented_ones() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.address))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+
+    for (path, methods) in documented_methods(&document) {
+        let url = format!("{}{}", app.address, path.replace("{code}", "abc123"));
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if methods.contains(method) {
+                continue;
+            }
+            let response = app
+                .client
+                .request(method.parse().expect("method"), &url)
+                .bearer_auth(&app.api_key)
+                .send()
+                .await
+                .expect("answer");
+
+            assert_eq!(response.status(), 405, "{method} {path}");
+            let allow: BTreeSet<String> = response.headers()["allow"]
+                .to_str()
+                .expect("ASCII")
+                .split(',')
+                .map(|method| method.trim().to_owned())
+                .collect();
+            assert_eq!(allow, methods, "Allow of {method} {path}");
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(
+                body["error"]["code"], "method_not_allowed",
+                "{method} {path}"
+            );
+        }
+    }
+}
