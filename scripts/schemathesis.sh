@@ -37,10 +37,10 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# DATABASE_URL with its database name replaced by $1.
+# ADMIN_URL with its database name replaced by $1.
 database_url() {
   python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
-    "$DATABASE_URL" "$1"
+    "$ADMIN_URL" "$1"
 }
 
 stop() {
@@ -48,7 +48,10 @@ stop() {
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
   fi
-  psql --quiet "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" >/dev/null 2>&1 || true
+  if [[ -n ${ADMIN_URL:-} ]]; then
+    psql --quiet "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DATABASE WITH (FORCE)" >/dev/null ||
+      say "could not drop database $DATABASE"
+  fi
   rm -rf "$WORK"
 }
 
@@ -67,9 +70,11 @@ if [[ -z ${DATABASE_URL:-} ]]; then
 fi
 install_schemathesis
 (cd "$ROOT" && cargo build --quiet -p shortener --bin shortener)
+# The services' database, from which this run's own is created and dropped.
+ADMIN_URL="$DATABASE_URL"
 trap stop EXIT
 
-psql --quiet "$DATABASE_URL" -c "CREATE DATABASE $DATABASE" >/dev/null
+psql --quiet "$ADMIN_URL" -c "CREATE DATABASE $DATABASE" >/dev/null
 api_port="$(free_port)" admin_port="$(free_port)"
 export DATABASE_URL="$(database_url "$DATABASE")" \
   REDIS_PREFIX="schemathesis:$$:" \
