@@ -20,6 +20,7 @@ test: chart-lint
 	scripts/browser.sh
 	set -a; . <($(SERVICES) env); set +a
 	cargo test --workspace
+	scripts/schemathesis.sh
 
 # Benchmarks, never timed tests: idgen's criterion benchmarks (its HTTP one leases from the ZooKeeper started
 # here), then scripts/bench.sh (release stack, 100k seeded links, redirect vs ceiling, creates; table + JSON + SVG).

@@ -193,3 +193,80 @@ mod tests {
         assert_eq!(layout.decode(1 << 62), None);
     }
 }
+
+/// Compose/decode round trips over every layout that fits and every in-range part, not only the default.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any layout `Layout::new` accepts, with an epoch between 1970 and about 2100.
+    fn layouts() -> impl Strategy<Value = Layout> {
+        (32u8..=61)
+            .prop_flat_map(|time| (Just(time), 1u8..=(62 - time)))
+            .prop_flat_map(|(time, worker)| (Just(time), Just(worker), 1u8..=(63 - time - worker)))
+            .prop_flat_map(|(time, worker, sequence)| {
+                (0u64..4_102_444_800_000).prop_map(move |epoch| {
+                    Layout::new(epoch, time, worker, sequence).expect("fits by construction")
+                })
+            })
+    }
+
+    /// Bits an ID of `layout` uses (at most 63).
+    fn width(layout: &Layout) -> u8 {
+        layout.time_bits + layout.worker_bits + layout.sequence_bits
+    }
+
+    /// A layout with in-range parts of an ID.
+    fn layout_and_parts() -> impl Strategy<Value = (Layout, u64, u64, u64)> {
+        layouts().prop_flat_map(|layout| {
+            (
+                Just(layout),
+                0..=layout.max_elapsed_ms(),
+                0..layout.worker_count(),
+                0..=layout.max_sequence(),
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn an_id_decodes_to_the_parts_it_was_composed_of((layout, elapsed, worker, sequence) in layout_and_parts()) {
+            let id = layout.compose(elapsed, worker, sequence);
+            prop_assert_eq!(
+                layout.decode(id),
+                Some(Decoded { unix_ms: layout.epoch_ms() + elapsed, worker, sequence })
+            );
+            prop_assert!(i64::try_from(id).is_ok(), "the sign bit stays 0: {id}");
+        }
+
+        #[test]
+        fn every_id_inside_the_layout_composes_back_from_its_parts(
+            (layout, id) in layouts().prop_flat_map(|layout| (Just(layout), 0..(1u64 << width(&layout))))
+        ) {
+            let decoded = layout.decode(id).expect("inside the layout");
+            let elapsed = decoded.unix_ms - layout.epoch_ms();
+            prop_assert_eq!(layout.compose(elapsed, decoded.worker, decoded.sequence), id);
+        }
+
+        // IDs sort by time, then worker, then sequence: what makes codes and cursors time-ordered.
+        #[test]
+        fn ids_sort_like_their_parts(
+            (layout, a, b) in layout_and_parts().prop_flat_map(|(layout, e, w, s)| {
+                (Just(layout), Just((e, w, s)), (0..=layout.max_elapsed_ms(), 0..layout.worker_count(), 0..=layout.max_sequence()))
+            })
+        ) {
+            let id_a = layout.compose(a.0, a.1, a.2);
+            let id_b = layout.compose(b.0, b.1, b.2);
+            prop_assert_eq!(id_a.cmp(&id_b), a.cmp(&b));
+        }
+
+        #[test]
+        fn ids_with_bits_above_the_layout_do_not_decode(
+            (layout, id) in layouts().prop_flat_map(|layout| (Just(layout), (1u64 << width(&layout))..))
+        ) {
+            prop_assert_eq!(layout.decode(id), None);
+        }
+    }
+}

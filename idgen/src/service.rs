@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::{http::StatusCode, middleware, web, App, HttpResponse};
 use plumbing::{
     admin::{self, Readiness},
-    http::error_response,
+    http::{error_response, method_not_allowed},
     metrics::HttpMetrics,
     server::{Application, ListenOptions, Listeners},
     shutdown::Shutdown,
@@ -68,8 +68,17 @@ pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Appl
             .app_data(plumbing::http::query_config())
             .wrap(middleware::from_fn(plumbing::metrics::record))
             .wrap(middleware::from_fn(plumbing::request_id::trace))
-            .route("/v1/ids", web::get().to(take_ids))
-            .route("/v1/ids/{id}", web::get().to(decode_id))
+            // One resource per path, so another method is a 405 with `Allow`, not a 404.
+            .service(
+                web::resource("/v1/ids")
+                    .route(web::get().to(take_ids))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/v1/ids/{id}")
+                    .route(web::get().to(decode_id))
+                    .default_service(method_not_allowed("GET")),
+            )
     };
     let stopping = Box::pin(leased.keeper.stopped());
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await

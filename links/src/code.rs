@@ -66,3 +66,52 @@ mod tests {
         assert!(!is_plausible("ü"));
     }
 }
+
+/// Properties over every ID and any text, where the examples above pick a handful.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn every_id_round_trips_through_its_code(id in any::<u64>()) {
+            prop_assert_eq!(decode(&encode(id)), Some(id));
+        }
+
+        #[test]
+        fn a_generated_code_is_a_plausible_alphanumeric_code_of_at_most_11_chars(id in any::<u64>()) {
+            let code = encode(id);
+            prop_assert!((1..=11).contains(&code.len()), "{code}");
+            prop_assert!(code.bytes().all(|byte| byte.is_ascii_alphanumeric()), "{code}");
+            prop_assert!(is_plausible(&code), "{code}");
+        }
+
+        // The alphabet is in ASCII order, so codes sort like their IDs (shorter first): keyset cursors rely on it.
+        #[test]
+        fn codes_sort_like_their_ids(a in any::<u64>(), b in any::<u64>()) {
+            let (code_a, code_b) = (encode(a), encode(b));
+            prop_assert_eq!(a.cmp(&b), (code_a.len(), &code_a).cmp(&(code_b.len(), &code_b)));
+        }
+
+        #[test]
+        fn decoding_any_text_never_panics_and_only_accepts_canonical_codes_up_to_leading_zeros(
+            text in prop_oneof![any::<String>(), "[0-9A-Za-z]{0,13}", "[0-9A-Za-z_.-]{0,13}"]
+        ) {
+            if let Some(id) = decode(&text) {
+                let canonical = text.trim_start_matches('0');
+                prop_assert_eq!(encode(id), if canonical.is_empty() { "0" } else { canonical });
+            }
+        }
+
+        #[test]
+        fn plausible_codes_are_exactly_1_to_64_code_characters(
+            text in prop_oneof![any::<String>(), "[A-Za-z0-9_-]{0,70}", "[A-Za-z0-9_./ü -]{0,70}"]
+        ) {
+            let expected = (1..=MAX_CODE_LEN).contains(&text.chars().count())
+                && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            prop_assert_eq!(is_plausible(&text), expected, "{:?}", text);
+        }
+    }
+}

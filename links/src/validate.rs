@@ -350,3 +350,117 @@ mod tests {
         );
     }
 }
+
+/// Properties of the validators over generated input: they never panic, what they accept keeps every rule, and
+/// aliases are accepted exactly when the documented rule says so.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn own() -> Vec<String> {
+        vec!["sho.rt".to_owned(), "127.0.0.1".to_owned()]
+    }
+
+    /// Text that is often nearly a URL: a scheme, userinfo, a host (sometimes the shortener's), a port, a path.
+    fn url_like() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                "https?",
+                "(ftp|javascript|mailto|HTTP|Https|data)",
+                "[a-z]{0,6}"
+            ],
+            prop_oneof![Just("://"), Just(":"), Just(":///"), Just("")],
+            prop_oneof![Just(String::new()), "[a-z:]{1,8}@"],
+            prop_oneof![
+                "[a-z0-9-]{1,20}(\\.[a-z]{2,6}){0,3}\\.?",
+                Just("SHO.RT".to_owned()),
+                Just("127.0.0.1".to_owned()),
+                "\\[[0-9a-f:]{2,20}\\]",
+                "[^/?#]{0,20}",
+            ],
+            prop_oneof![Just(String::new()), ":[0-9]{1,6}"],
+            "(/[^ ]{0,40}){0,3}",
+        )
+            .prop_map(|(scheme, separator, userinfo, host, port, path)| {
+                format!("{scheme}{separator}{userinfo}{host}{port}{path}")
+            })
+    }
+
+    fn any_url_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => url_like(),
+            1 => any::<String>(),
+            1 => "https://example.com/[a-z]{2000,2100}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn an_accepted_url_keeps_every_rule(raw in any_url_text()) {
+            if let Ok(url) = normalize_long_url(&raw, &own()) {
+                prop_assert!(matches!(url.scheme(), "http" | "https"), "{url}");
+                let host = url.host_str().unwrap_or_default();
+                prop_assert!(!host.is_empty(), "{url}");
+                prop_assert!(url.as_str().len() <= MAX_URL_LEN, "{url}");
+                prop_assert!(url.username().is_empty() && url.password().is_none(), "{url}");
+                prop_assert!(!own().iter().any(|own| own.eq_ignore_ascii_case(host)), "{url}");
+            }
+        }
+
+        #[test]
+        fn a_refused_url_says_invalid_url(raw in any_url_text()) {
+            if let Err(invalid) = normalize_long_url(&raw, &own()) {
+                prop_assert_eq!(invalid.code(), "invalid_url");
+            }
+        }
+
+        #[test]
+        fn input_over_the_length_bound_is_always_refused(
+            path in "[a-z/]{0,100}", padding in MAX_URL_LEN..MAX_URL_LEN + 200
+        ) {
+            let raw = format!("https://example.com/{path}{}", "a".repeat(padding));
+            prop_assert_eq!(normalize_long_url(&raw, &own()), Err(Invalid::UrlTooLong));
+        }
+
+        // Normalising is idempotent: a stored URL submitted again is the same URL (reuse matches on it).
+        #[test]
+        fn normalising_a_normalised_url_changes_nothing(raw in any_url_text()) {
+            if let Ok(url) = normalize_long_url(&raw, &own()) {
+                prop_assert_eq!(normalize_long_url(url.as_str(), &own()), Ok(url));
+            }
+        }
+
+        #[test]
+        fn plain_http_urls_to_other_hosts_are_accepted(
+            scheme in "https?",
+            host in "[a-z][a-z0-9-]{0,20}\\.(com|org|example|xn--bcher-kva)",
+            path in "(/[A-Za-z0-9._~-]{0,20}){0,4}",
+        ) {
+            let raw = format!("{scheme}://{host}{path}");
+            prop_assert!(normalize_long_url(&raw, &own()).is_ok(), "{raw}");
+        }
+
+        #[test]
+        fn an_alias_is_accepted_exactly_when_it_matches_the_documented_rule(
+            alias in prop_oneof![
+                "[A-Za-z0-9_-]{0,70}",
+                "[A-Za-z0-9_.ü -]{0,70}",
+                proptest::sample::select(RESERVED_ALIASES).prop_map(str::to_owned),
+                proptest::sample::select(RESERVED_ALIASES).prop_map(|word| word.to_uppercase()),
+                any::<String>(),
+            ]
+        ) {
+            let matches_pattern = (3..=64).contains(&alias.chars().count())
+                && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let reserved = RESERVED_ALIASES.iter().any(|word| word.to_lowercase() == alias.to_lowercase());
+            let expected = match (matches_pattern, reserved) {
+                (false, _) => Err("invalid_alias"),
+                (true, true) => Err("reserved_alias"),
+                (true, false) => Ok(()),
+            };
+            prop_assert_eq!(check_alias(&alias).map_err(|invalid| invalid.code()), expected, "{:?}", alias);
+        }
+    }
+}

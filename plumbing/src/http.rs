@@ -26,6 +26,24 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResp
     })
 }
 
+/// The default service of a resource: a method it has no route for answers 405 with `Allow` and the Contract's
+/// body (`method_not_allowed`), not the app's 404, since the path does exist. `allow` lists the resource's methods
+/// as the header says them, e.g. `"GET, POST"`.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    actix_web::web::to(move || async move {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("this path answers only {allow}"),
+        );
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    })
+}
+
 /// Seconds for `Retry-After`: the wait rounded up, at least one (a client told 0 would retry at once).
 pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)

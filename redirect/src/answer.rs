@@ -75,6 +75,20 @@ pub fn not_found(req: &HttpRequest) -> HttpResponse {
     )
 }
 
+/// 405 for a method other than `GET`/`HEAD` on a code's path, whether or not the code exists (no backend is asked).
+pub fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
+    let mut response = missing(
+        req,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "A short link answers only GET and HEAD.",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
 /// 503 while no tier can answer.
 pub fn unavailable(req: &HttpRequest) -> HttpResponse {
     let mut response = missing(

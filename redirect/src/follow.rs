@@ -40,8 +40,8 @@ pub struct RedirectState {
     pub clock: plumbing::clock::SharedClock,
 }
 
-/// `GET`/`HEAD /{code}`; anything else is a 404. Codes that cannot exist (other characters, a `/`, too long)
-/// are 404 before any backend is asked. The hot path: no allocation beyond the response, no lock shared by all
+/// `GET`/`HEAD /{code}`; another method on a code's path is a 405, any other path a 404. Codes that cannot exist
+/// (other characters, a `/`, too long) are 404 before any backend is asked. The hot path: no allocation beyond the response, no lock shared by all
 /// requests, no log line.
 pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse {
     let state = &worker.shared;
@@ -50,7 +50,11 @@ pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse
     let method = req.method();
     let response =
         if !(method == Method::GET || method == Method::HEAD) || !code::is_plausible(code) {
-            answer::not_found(&req)
+            if code::is_plausible(code) {
+                answer::method_not_allowed(&req)
+            } else {
+                answer::not_found(&req)
+            }
         } else {
             match state.resolver.resolve(code, &worker.redis).await {
                 Ok(entry) if entry.target == Resolution::Unknown => {

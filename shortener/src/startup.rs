@@ -9,7 +9,7 @@ use links::{cache::RedisCache, db, pool_metrics::PoolMetrics, store::Store};
 use plumbing::{
     admin::{self, Readiness},
     breaker::BackendSeries,
-    http::error_response,
+    http::{error_response, method_not_allowed},
     metrics::HttpMetrics,
     server::{Application, Listeners},
     shutdown::Shutdown,
@@ -158,23 +158,53 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
 }
 
-/// The API's routes.
+/// The API's routes. Each path is one resource, so a method it lacks answers 405 with `Allow` (listing what its
+/// routes take, which the OpenAPI test compares with the document) rather than falling through to the 404.
 fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/v1/openapi.json", web::get().to(routes::openapi::serve))
-        .route("/v1/urls", web::post().to(routes::urls::create))
-        .route("/v1/urls", web::get().to(routes::owned::list))
+        .service(
+            web::resource("/v1/openapi.json")
+                .route(web::get().to(routes::openapi::serve))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/urls")
+                .route(web::post().to(routes::urls::create))
+                .route(web::get().to(routes::owned::list))
+                .default_service(method_not_allowed("GET, POST")),
+        )
         .service(
             web::resource("/v1/urls/batch")
                 .app_data(plumbing::http::json_config().limit(routes::urls::MAX_BATCH_BODY))
-                .route(web::post().to(routes::urls::create_batch)),
+                .route(web::post().to(routes::urls::create_batch))
+                .default_service(method_not_allowed("POST")),
         )
-        .route("/v1/urls/{code}", web::get().to(routes::owned::get))
-        .route("/v1/urls/{code}", web::delete().to(routes::owned::delete))
-        .route("/v1/urls/{code}/qr", web::get().to(routes::qr::qr))
-        .route("/v1/urls/{code}/hits", web::get().to(routes::hits::hits))
-        .route("/", web::get().to(routes::web::index))
-        .route("/static/{file}", web::get().to(routes::web::asset))
+        .service(
+            web::resource("/v1/urls/{code}")
+                .route(web::get().to(routes::owned::get))
+                .route(web::delete().to(routes::owned::delete))
+                .default_service(method_not_allowed("DELETE, GET")),
+        )
+        .service(
+            web::resource("/v1/urls/{code}/qr")
+                .route(web::get().to(routes::qr::qr))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/urls/{code}/hits")
+                .route(web::get().to(routes::hits::hits))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/")
+                .route(web::get().to(routes::web::index))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/static/{file}")
+                .route(web::get().to(routes::web::asset))
+                .default_service(method_not_allowed("GET")),
+        )
         .default_service(web::to(|| async {
             error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
         }));

@@ -102,6 +102,28 @@ async fn a_bad_count_or_id_is_a_422_with_the_contract_error() {
 }
 
 #[tokio::test]
+async fn another_method_on_a_known_path_is_a_405_naming_the_allowed_ones() {
+    let service = spawn_service().await;
+
+    for path in ["/v1/ids", "/v1/ids/123"] {
+        let response = service
+            .client
+            .post(format!("{}{path}", service.api))
+            .send()
+            .await
+            .expect("an answer");
+
+        assert_eq!(response.status(), 405, "POST {path}");
+        assert_eq!(response.headers()["allow"], "GET", "POST {path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], "method_not_allowed", "POST {path}");
+    }
+    let (status, _) = service.get(format!("{}/v1/nothing", service.api)).await;
+    assert_eq!(status, 404, "an unknown path stays a 404");
+    service.shutdown.trigger();
+}
+
+#[tokio::test]
 async fn the_admin_port_is_ready_and_reports_the_lease_while_one_is_held() {
     let service = spawn_service().await;
     let (status, _) = service.get(format!("{}/v1/ids?count=3", service.api)).await;

@@ -282,19 +282,23 @@ async fn with_redis_down_links_are_served_from_postgresql() {
 }
 
 #[tokio::test]
-async fn other_methods_and_deeper_paths_are_404s() {
+async fn another_method_on_a_code_is_a_405_naming_get_and_head_and_a_deeper_path_a_404() {
     let pair = spawn_pair().await;
     let code = pair.shorten(link("https://example.com/only-get")).await;
 
     let posted = pair
         .client
         .post(format!("{}/{code}", pair.redirect))
+        .header("accept", "application/json")
         .send()
         .await
         .expect("answer");
     let deeper = pair.follow(&format!("{code}/more")).await;
 
-    assert_eq!(posted.status(), 404);
+    assert_eq!(posted.status(), 405);
+    assert_eq!(posted.headers()["allow"], "GET, HEAD");
+    let body: serde_json::Value = posted.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
     assert_eq!(deeper.status(), 404);
     assert_eq!(pair.follow(&code).await.status(), 302);
 }

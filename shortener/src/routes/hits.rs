@@ -16,6 +16,7 @@ const MAX_DAYS: i32 = 365;
 #[into_params(parameter_in = Query)]
 pub struct HitsQuery {
     /// Days to show, ending today (UTC): 1 to 365 (default 30).
+    #[param(minimum = 1, maximum = 365)]
     days: Option<i32>,
 }
 
@@ -52,6 +53,7 @@ pub struct DayBody {
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 422, description = "invalid_days, invalid_query", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))

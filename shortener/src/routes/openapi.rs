@@ -16,7 +16,8 @@ use crate::routes::{hits, owned, qr, urls};
         title = "snowlink shortener",
         description = "Create, read, list and delete short links; their QR codes and hits per day. Every call \
                        needs `Authorization: Bearer <key>` \
-                       (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`."
+                       (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`; \
+                       a method a path does not list is 405 `method_not_allowed` with `Allow`."
     ),
     paths(
         urls::create,
@@ -47,6 +48,23 @@ impl Modify for BearerKey {
             ),
         );
     }
+}
+
+/// The schema of a link's `redirect` field: one of the four redirect statuses, or null for the default (302).
+/// utoipa has no field attribute for an enum of integers.
+pub fn redirect_status() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .enum_values(Some([
+            serde_json::json!(301),
+            serde_json::json!(302),
+            serde_json::json!(307),
+            serde_json::json!(308),
+            serde_json::Value::Null,
+        ]))
+        .examples([serde_json::json!(302)])
+        .build()
 }
 
 /// The document as JSON, built once: it never changes while the process runs.

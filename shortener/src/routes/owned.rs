@@ -26,6 +26,7 @@ const MAX_LIMIT: i64 = 100;
         (status = 200, description = "The link with `hits`", body = LinkBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -50,8 +51,10 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: up to 11 base62 digits.
+    #[param(pattern = "^[0-9A-Za-z]{1,11}$")]
     cursor: Option<String>,
 }
 
@@ -75,6 +78,7 @@ pub struct Page {
         (status = 200, description = "A page of the caller's links", body = Page),
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 422, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -111,13 +115,20 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
+/// A cursor is any base62 number of up to 11 digits, as the document says: one above every ID (no real
+/// `next_cursor` is) simply means "from the newest".
 fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
-    code::decode(cursor)
-        .and_then(|id| i64::try_from(id).ok())
-        .ok_or_else(|| ApiError::InvalidField {
+    let well_formed =
+        (1..=11).contains(&cursor.len()) && cursor.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    if !well_formed {
+        return Err(ApiError::InvalidField {
             code: "invalid_cursor",
             message: "cursor must be the next_cursor of a previous page".into(),
-        })
+        });
+    }
+    Ok(code::decode(cursor)
+        .and_then(|id| i64::try_from(id).ok())
+        .unwrap_or(i64::MAX))
 }
 
 /// `DELETE /v1/urls/{code}`: 204; the short URL answers 410 from then on. Redis is told at once so every
@@ -132,6 +143,7 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
         (status = 204, description = "Deleted; the short URL answers 410 from now on"),
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))

@@ -22,8 +22,10 @@ const CACHE_CONTROL: &str = "private, max-age=86400";
 #[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `svg` (default) or `png`.
+    #[param(pattern = "^(svg|png)$")]
     format: Option<String>,
     /// Side in pixels, 64 to 1024 (default 256).
+    #[param(minimum = 64, maximum = 1024)]
     size: Option<u32>,
 }
 
@@ -74,6 +76,7 @@ impl QrQuery {
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 422, description = "invalid_format, invalid_size, invalid_query", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))

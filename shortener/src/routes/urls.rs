@@ -33,17 +33,22 @@ pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    /// The URL to shorten: absolute http or https, at most 2048 bytes.
-    #[schema(example = "https://example.com/a/long/path")]
+    /// The URL to shorten: an absolute http or https URL with a host and without a user name or password, at
+    /// most 2048 bytes as sent and once normalised, not on the shortener's own hosts nor on the operator's
+    /// blocklist. JSON Schema cannot state all of that: a URL that breaks a rule is 422 `invalid_url` or
+    /// `blocked_domain`.
+    #[schema(example = "https://example.com/a/long/path", max_length = 2048)]
     pub long_url: String,
-    /// A custom code: 3 to 64 of `A-Z a-z 0-9 _ -`, not a reserved word.
-    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$")]
+    /// A custom code: 3 to 64 of `A-Z a-z 0-9 _ -`, and not a reserved word (`v1`, `api`, `healthz`, `static`,
+    /// … in any case: 422 `reserved_alias`). 409 `alias_taken` when another link has it.
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,64}$", min_length = 3, max_length = 64)]
     pub alias: Option<String>,
-    /// RFC 3339 instant after which the link answers 410.
+    /// RFC 3339 instant after which the link answers 410. It must be in the future, which JSON Schema cannot
+    /// express: an instant already past is 422 `expires_in_past`.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
-    /// 301, 302 (default), 307 or 308.
-    #[schema(example = 302)]
+    /// The redirect's status: 301, 302 (default), 307 or 308.
+    #[schema(schema_with = crate::routes::openapi::redirect_status)]
     pub redirect: Option<u16>,
     /// Return the caller's existing live link for the same URL instead of creating one.
     #[serde(default)]
@@ -123,7 +128,8 @@ enum CreateOutcome {
     tag = "links",
     request_body = CreateRequest,
     responses(
-        (status = 201, description = "Created (committed); `Location` is the short URL", body = LinkBody),
+        (status = 201, description = "Created (committed); `Location` is the short URL", body = LinkBody,
+            headers(("Location" = String, description = "The short URL"))),
         (status = 200, description = "`reuse`: the caller's existing live link for this URL", body = LinkBody),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
@@ -163,8 +169,9 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// 1 to 1000 create bodies.
-    #[schema(value_type = Vec<CreateRequest>)]
+    /// 1 to 1000 create bodies (`CreateRequest`). Any JSON value is taken as an item: one that is not a valid
+    /// create body fails alone, as its own result (422 `invalid_item`), so the schema of an item is open.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
     pub items: Vec<serde_json::Value>,
 }
 
@@ -196,8 +203,10 @@ pub struct BatchResult {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "One result per item, in order", body = BatchAnswer),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "invalid_batch_size: not 1 to 1000 items", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),

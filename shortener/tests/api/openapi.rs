@@ -73,3 +73,146 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         );
     }
 }
+
+/// The document's calls, as (path, methods) with methods upper-case.
+fn documented_methods(document: &Value) -> Vec<(String, BTreeSet<String>)> {
+    document["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(path, item)| {
+            let methods = item
+                .as_object()
+                .expect("path item")
+                .keys()
+                .map(|method| method.to_uppercase())
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_method_a_documented_path_lacks_is_a_405_whose_allow_lists_the_documented_ones() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.address))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+
+    for (path, methods) in documented_methods(&document) {
+        let url = format!("{}{}", app.address, path.replace("{code}", "abc123"));
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if methods.contains(method) {
+                continue;
+            }
+            let response = app
+                .client
+                .request(method.parse().expect("method"), &url)
+                .bearer_auth(&app.api_key)
+                .send()
+                .await
+                .expect("answer");
+
+            assert_eq!(response.status(), 405, "{method} {path}");
+            let allow: BTreeSet<String> = response.headers()["allow"]
+                .to_str()
+                .expect("ASCII")
+                .split(',')
+                .map(|method| method.trim().to_owned())
+                .collect();
+            assert_eq!(allow, methods, "Allow of {method} {path}");
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(
+                body["error"]["code"], "method_not_allowed",
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+/// The schema of query parameter `name` of `GET path`.
+fn query_schema<'a>(document: &'a Value, path: &str, name: &str) -> &'a Value {
+    document["paths"][path]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|parameter| parameter["name"] == name)
+        .map(|parameter| &parameter["schema"])
+        .unwrap_or_else(|| panic!("GET {path} documents {name}"))
+}
+
+#[tokio::test]
+async fn the_document_states_the_bounds_the_server_enforces_and_every_status_with_the_error_body() {
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.address))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+
+    let bounds = |path, name| {
+        let schema = query_schema(&document, path, name);
+        (schema["minimum"].as_u64(), schema["maximum"].as_u64())
+    };
+    assert_eq!(bounds("/v1/urls", "limit"), (Some(1), Some(100)));
+    assert_eq!(bounds("/v1/urls/{code}/hits", "days"), (Some(1), Some(365)));
+    assert_eq!(
+        bounds("/v1/urls/{code}/qr", "size"),
+        (
+            Some(shortener::routes::qr::MIN_SIZE.into()),
+            Some(shortener::routes::qr::MAX_SIZE.into())
+        )
+    );
+    let schemas = &document["components"]["schemas"];
+    let batch = &schemas["BatchRequest"]["properties"]["items"];
+    assert_eq!(batch["minItems"], 1);
+    assert_eq!(batch["maxItems"], shortener::routes::urls::MAX_BATCH);
+    let create = &schemas["CreateRequest"]["properties"];
+    assert_eq!(
+        create["long_url"]["maxLength"],
+        links::validate::MAX_URL_LEN
+    );
+    assert_eq!(create["alias"]["pattern"], "^[A-Za-z0-9_-]{3,64}$");
+    assert!(create["expires_at"]["description"]
+        .as_str()
+        .is_some_and(|text| text.contains("future")));
+    assert_eq!(
+        create["redirect"]["enum"],
+        serde_json::json!([301, 302, 307, 308, null])
+    );
+
+    for (path, methods) in documented_methods(&document) {
+        for method in methods {
+            let responses = &document["paths"][&path][method.to_lowercase()]["responses"];
+            for status in ["401", "429", "503"] {
+                assert_eq!(
+                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} documents {status} with the error body"
+                );
+            }
+        }
+    }
+    let create = &document["paths"]["/v1/urls"]["post"]["responses"];
+    let batch = &document["paths"]["/v1/urls/batch"]["post"]["responses"];
+    for status in ["400", "413", "415", "422"] {
+        assert!(
+            create[status].is_object(),
+            "POST /v1/urls documents {status}"
+        );
+        assert!(
+            batch[status].is_object(),
+            "POST /v1/urls/batch documents {status}"
+        );
+    }
+}

@@ -137,6 +137,29 @@ async fn bad_list_parameters_are_422() {
 }
 
 #[tokio::test]
+async fn a_cursor_of_11_base62_digits_above_every_id_lists_from_the_newest() {
+    let app = spawn_app().await;
+    let code = app
+        .shorten(json!({"long_url": "https://example.com/newest"}))
+        .await;
+
+    // Above u64::MAX, and between i64::MAX and u64::MAX: the document allows both.
+    for cursor in ["zzzzzzzzzzz", "LygHa16AHYF"] {
+        let response = app
+            .call(
+                Method::GET,
+                &format!("/v1/urls?cursor={cursor}"),
+                &app.api_key,
+            )
+            .await;
+
+        assert_eq!(response.status(), 200, "{cursor}");
+        let page: Value = response.json().await.expect("json");
+        assert_eq!(page["items"][0]["code"], code.as_str(), "{cursor}");
+    }
+}
+
+#[tokio::test]
 async fn a_deleted_link_is_gone_everywhere_and_announced() {
     let app = spawn_app().await;
     let code = app
