@@ -11,7 +11,7 @@ use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 use crate::shutdown::Shutdown;
 
 /// What a readiness check found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Readiness {
     /// Why this instance cannot serve (`zookeeper_lease`, `task:NAME`): `/readyz` is 503 while there is any.
     pub blocking: Vec<String>,
@@ -57,9 +57,9 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .route("/metrics", web::get().to(metrics))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
+            .service(get_only("/metrics").route(web::get().to(metrics)))
+            .service(get_only("/healthz").route(web::get().to(healthz)))
+            .service(get_only("/readyz").route(web::get().to(readyz)))
     })
     .workers(1)
     .disable_signals()
@@ -67,6 +67,11 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// A path that answers GET only: other methods get 405 with `Allow`, as on the APIs.
+fn get_only(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(crate::http::method_not_allowed("GET"))
 }
 
 async fn metrics(state: web::Data<AdminState>) -> HttpResponse {
@@ -150,4 +155,78 @@ fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::
     joined
         .map_err(std::io::Error::other)
         .and_then(|served| served)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::{serve, Readiness, ReadinessCheck};
+
+    /// One raw HTTP/1.1 exchange: the admin port has no client of its own in this crate.
+    async fn exchange(address: std::net::SocketAddr, method: &str, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    async fn admin(readiness: Readiness) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let check: ReadinessCheck = Arc::new(move || {
+            let readiness = readiness.clone();
+            Box::pin(async move { readiness })
+        });
+        let server = serve(listener, prometheus::Registry::new(), check).expect("serve");
+        tokio::spawn(server);
+        address
+    }
+
+    #[actix_web::test]
+    async fn a_dependency_down_is_reported_but_only_a_blocker_makes_it_not_ready() {
+        let degraded = admin(Readiness {
+            blocking: Vec::new(),
+            dependencies: vec![("redis".into(), false), ("postgresql".into(), true)],
+        })
+        .await;
+        let answer = exchange(degraded, "GET", "/readyz").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(r#""redis":"down""#), "{answer}");
+        let metrics = exchange(degraded, "GET", "/metrics").await;
+        assert!(
+            metrics.contains(r#"dependency_up{dependency="redis"} 0"#),
+            "{metrics}"
+        );
+
+        let blocked = admin(Readiness {
+            blocking: vec!["zookeeper_lease".into()],
+            dependencies: Vec::new(),
+        })
+        .await;
+        let answer = exchange(blocked, "GET", "/readyz").await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("zookeeper_lease"), "{answer}");
+    }
+
+    #[actix_web::test]
+    async fn another_method_on_an_admin_path_is_a_405_naming_get() {
+        let address = admin(Readiness::default()).await;
+        for path in ["/metrics", "/healthz", "/readyz"] {
+            let answer = exchange(address, "POST", path).await;
+            assert!(answer.starts_with("HTTP/1.1 405"), "{path}: {answer}");
+            assert!(
+                answer.to_ascii_lowercase().contains("allow: get"),
+                "{answer}"
+            );
+        }
+    }
 }
