@@ -2,6 +2,7 @@
 //! the same way.
 //!
 //! # Layout
+//! - [`client_ip`]: who the client is behind trusted proxies (`--trusted-proxies`), as limits key it.
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod client_ip;
 pub mod clock;
 pub mod http;
 pub mod metrics;

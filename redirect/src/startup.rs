@@ -108,6 +108,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         hits,
         metrics,
         misses,
+        trusted_proxies: args.client_ip.trusted(),
         permanent_max_age,
         clock: args.clock.clone(),
     });

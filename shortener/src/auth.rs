@@ -3,9 +3,10 @@
 //! anonymous callers when the operator allows them (with the stricter anonymous limit); [`Viewer`] too, without
 //! spending that limit, for reads of what anonymous callers made (a QR code of their new link).
 
-use std::{future::Future, net::IpAddr, pin::Pin};
+use std::{future::Future, pin::Pin};
 
 use actix_web::{http::header, web, FromRequest, HttpRequest};
+use plumbing::client_ip::ClientKey;
 
 use crate::{errors::ApiError, state::AppState};
 
@@ -40,7 +41,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, _client, key) = request?;
             let key = key.ok_or(ApiError::Unauthorized)?;
             Ok(Caller {
                 owner_id: authenticate(&state, &key).await?,
@@ -55,15 +56,14 @@ impl FromRequest for Creator {
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
-        let ip = client_ip(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, client, key) = request?;
             match key {
                 Some(key) => Ok(Creator {
                     owner_id: Some(authenticate(&state, &key).await?),
                 }),
                 None if state.allow_anonymous => {
-                    state.limits.check_anonymous(ip)?;
+                    state.limits.check_anonymous(client)?;
                     Ok(Creator { owner_id: None })
                 }
                 None => Err(ApiError::Unauthorized),
@@ -79,7 +79,7 @@ impl FromRequest for Viewer {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, _client, key) = request?;
             match key {
                 Some(key) => Ok(Viewer {
                     owner_id: Some(authenticate(&state, &key).await?),
@@ -91,14 +91,18 @@ impl FromRequest for Viewer {
     }
 }
 
-/// What a request presents: the state and the bearer key, if any, once the per-IP limit let it through.
-fn presented(req: &HttpRequest) -> Result<(web::Data<AppState>, Option<String>), ApiError> {
+/// What a request presents: the state, who the client is and the bearer key, if any, once the per-client limit
+/// let it through.
+fn presented(
+    req: &HttpRequest,
+) -> Result<(web::Data<AppState>, ClientKey, Option<String>), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-    state.limits.check_ip(client_ip(req))?;
-    Ok((state, bearer_key(req)))
+    let client = state.trusted_proxies.client(req);
+    state.limits.check_ip(client)?;
+    Ok((state, client, bearer_key(req)))
 }
 
 async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
@@ -109,12 +113,6 @@ async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
         .ok_or(ApiError::Unauthorized)?;
     state.limits.check_key(owner_id)?;
     Ok(owner_id)
-}
-
-/// The TCP peer. Behind a proxy this is the proxy; trusting `X-Forwarded-For` is left to the ingress.
-fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
 fn bearer_key(req: &HttpRequest) -> Option<String> {

@@ -98,10 +98,10 @@ pub struct ServeArgs {
     /// Let requests without an API key create links (a public demo); they get the anonymous rate limit.
     #[arg(long, env = "ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
-    /// Requests per minute per client IP on /v1 (0: no limit).
+    /// Requests per minute per client (an IPv4 address or IPv6 /64; see --trusted-proxies) on /v1 (0: no limit).
     #[arg(long, env = "RATE_LIMIT_IP_PER_MINUTE", default_value_t = 60_000)]
     pub rate_limit_ip_per_minute: u32,
-    /// Burst allowed per client IP.
+    /// Burst allowed per client.
     #[arg(long, env = "RATE_LIMIT_IP_BURST", default_value_t = 2_000)]
     pub rate_limit_ip_burst: u32,
     /// Requests per minute per API key (0: no limit).
@@ -110,10 +110,10 @@ pub struct ServeArgs {
     /// Burst allowed per API key.
     #[arg(long, env = "RATE_LIMIT_KEY_BURST", default_value_t = 1_000)]
     pub rate_limit_key_burst: u32,
-    /// Anonymous creations per minute per client IP (with --allow-anonymous).
+    /// Anonymous creations per minute per client (with --allow-anonymous).
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE)]
     pub rate_limit_anonymous_per_minute: u32,
-    /// Burst of anonymous creations per client IP.
+    /// Burst of anonymous creations per client.
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_BURST)]
     pub rate_limit_anonymous_burst: u32,
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
@@ -128,6 +128,9 @@ pub struct ServeArgs {
     /// listening connection that died silently could leave behind.
     #[arg(long, env = "API_KEY_CACHE_SECS", default_value_t = DEFAULT_API_KEY_CACHE_SECS)]
     pub api_key_cache_secs: u64,
+    /// Who the client is behind proxies (the key of the per-client limits).
+    #[command(flatten)]
+    pub client_ip: plumbing::client_ip::ClientIpArgs,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -168,6 +171,7 @@ impl ServeArgs {
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
+            client_ip: plumbing::client_ip::ClientIpArgs::default(),
             database,
             redis,
             idgen,

@@ -1,13 +1,15 @@
-//! Rate limits (GCRA, the `governor` crate): per client IP on every /v1 call before any database work, per API
-//! key once the caller is known, and a stricter per-IP limit for anonymous creation. A refused request gets 429
+//! Rate limits (GCRA, the `governor` crate): per client on every /v1 call before any database work, per API
+//! key once the caller is known, and a stricter per-client limit for anonymous creation. A client is an IPv4
+//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. A refused request gets 429
 //! `rate_limited` with `Retry-After`.
 
-use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
+use std::{hash::Hash, num::NonZeroU32};
 
 use governor::{
     clock::{Clock, DefaultClock},
     DefaultKeyedRateLimiter, Quota,
 };
+use plumbing::client_ip::ClientKey;
 
 use crate::errors::ApiError;
 
@@ -22,9 +24,9 @@ pub struct Limit {
 
 /// The configured limiters.
 pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_ip: Option<DefaultKeyedRateLimiter<ClientKey>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
-    anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    anonymous: Option<DefaultKeyedRateLimiter<ClientKey>>,
     clock: DefaultClock,
 }
 
@@ -47,12 +49,12 @@ impl RateLimits {
         }
     }
 
-    /// Counts a request from `ip`.
+    /// Counts a request from `client`.
     ///
     /// # Errors
     /// [`ApiError::RateLimited`] when the IP is over its limit.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(self.per_ip.as_ref(), &ip)
+    pub fn check_ip(&self, client: ClientKey) -> Result<(), ApiError> {
+        self.check(self.per_ip.as_ref(), &client)
     }
 
     /// Counts a request signed by the key `owner_id`.
@@ -63,12 +65,12 @@ impl RateLimits {
         self.check(self.per_key.as_ref(), &owner_id)
     }
 
-    /// Counts an anonymous creation from `ip`.
+    /// Counts an anonymous creation from `client`.
     ///
     /// # Errors
     /// [`ApiError::RateLimited`] when the IP is over the anonymous limit.
-    pub fn check_anonymous(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(self.anonymous.as_ref(), &ip)
+    pub fn check_anonymous(&self, client: ClientKey) -> Result<(), ApiError> {
+        self.check(self.anonymous.as_ref(), &client)
     }
 
     fn check<K: Clone + Hash + Eq>(
@@ -129,7 +131,9 @@ mod tests {
         );
         assert!(limits.check_key(8).is_ok(), "keys are limited separately");
         assert!(
-            limits.check_ip(IpAddr::from([127, 0, 0, 1])).is_ok(),
+            limits
+                .check_ip(ClientKey::of([127, 0, 0, 1].into()))
+                .is_ok(),
             "a zero rate is off"
         );
     }

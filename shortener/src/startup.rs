@@ -117,6 +117,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         public_base_url: args.public_base_url(),
         redis: args.redis.clone(),
         blocklist,
+        trusted_proxies: args.client_ip.trusted(),
         limits,
         allow_anonymous: args.allow_anonymous,
         created,

@@ -29,7 +29,9 @@ pub struct AppState {
     pub redis: links::cache::RedisArgs,
     /// Domains long URLs may not point at.
     pub blocklist: Blocklist,
-    /// Per-IP, per-key and anonymous rate limits.
+    /// Which proxies' `X-Forwarded-For` names the client the per-client limits count.
+    pub trusted_proxies: plumbing::client_ip::TrustedProxies,
+    /// Per-client, per-key and anonymous rate limits.
     pub limits: Arc<RateLimits>,
     /// Whether requests without a key may create links.
     pub allow_anonymous: bool,
