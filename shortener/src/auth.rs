@@ -1,14 +1,16 @@
-//! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-IP limit counted
-//! before the database is asked and the per-key limit after. [`Caller`] needs a key; [`Creator`] also accepts
+//! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-client limit
+//! counted before the database is asked and the per-key limit after. A key that cannot be one of ours is refused
+//! without a query, and keys the cache does not know cost each client a bounded number of queries. [`Caller`] needs a key; [`Creator`] also accepts
 //! anonymous callers when the operator allows them (with the stricter anonymous limit); [`Viewer`] too, without
 //! spending that limit, for reads of what anonymous callers made (a QR code of their new link).
 
 use std::{future::Future, pin::Pin};
 
 use actix_web::{http::header, web, FromRequest, HttpRequest};
+use links::apikey;
 use plumbing::client_ip::ClientKey;
 
-use crate::{errors::ApiError, state::AppState};
+use crate::{errors::ApiError, key_cache::Cached, state::AppState};
 
 /// An authenticated caller: the ID of the API key that signed the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +43,10 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, _client, key) = request?;
+            let (state, client, key) = request?;
             let key = key.ok_or(ApiError::Unauthorized)?;
             Ok(Caller {
-                owner_id: authenticate(&state, &key).await?,
+                owner_id: authenticate(&state, client, &key).await?,
             })
         })
     }
@@ -60,7 +62,7 @@ impl FromRequest for Creator {
             let (state, client, key) = request?;
             match key {
                 Some(key) => Ok(Creator {
-                    owner_id: Some(authenticate(&state, &key).await?),
+                    owner_id: Some(authenticate(&state, client, &key).await?),
                 }),
                 None if state.allow_anonymous => {
                     state.limits.check_anonymous(client)?;
@@ -79,10 +81,10 @@ impl FromRequest for Viewer {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, _client, key) = request?;
+            let (state, client, key) = request?;
             match key {
                 Some(key) => Ok(Viewer {
-                    owner_id: Some(authenticate(&state, &key).await?),
+                    owner_id: Some(authenticate(&state, client, &key).await?),
                 }),
                 None if state.allow_anonymous => Ok(Viewer { owner_id: None }),
                 None => Err(ApiError::Unauthorized),
@@ -105,12 +107,21 @@ fn presented(
     Ok((state, client, bearer_key(req)))
 }
 
-async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
-    let owner_id = state
-        .key_owners
-        .owner_of(&state.store, key)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+async fn authenticate(state: &AppState, client: ClientKey, key: &str) -> Result<i64, ApiError> {
+    if !apikey::is_well_formed(key) {
+        return Err(ApiError::Unauthorized);
+    }
+    let hash = apikey::hash(key);
+    let owner_id = match state.key_owners.cached(&hash) {
+        Cached::Owner(owner_id) => Some(owner_id),
+        Cached::Unknown => None,
+        Cached::NotCached => {
+            state.limits.check_key_lookup(client)?;
+            state.key_owners.look_up(&state.store, hash).await?
+        }
+        Cached::Untrusted => state.key_owners.look_up(&state.store, hash).await?,
+    }
+    .ok_or(ApiError::Unauthorized)?;
     state.limits.check_key(owner_id)?;
     Ok(owner_id)
 }

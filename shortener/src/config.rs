@@ -69,6 +69,8 @@ const DEFAULT_RATE_LIMIT_ANONYMOUS_BURST: u32 = 5;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_INSERT_WORKERS: u16 = 2;
 const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
+const DEFAULT_RATE_LIMIT_KEY_LOOKUPS_PER_MINUTE: u32 = 60;
+const DEFAULT_RATE_LIMIT_KEY_LOOKUPS_BURST: u32 = 20;
 
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -116,6 +118,13 @@ pub struct ServeArgs {
     /// Burst of anonymous creations per client.
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_BURST)]
     pub rate_limit_anonymous_burst: u32,
+    /// Database lookups per minute per client of API keys not cached in memory (a known key is looked up once
+    /// per --api-key-cache-secs, so this bounds only clients trying keys nobody knows; 0: no bound).
+    #[arg(long, env = "RATE_LIMIT_KEY_LOOKUPS_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_KEY_LOOKUPS_PER_MINUTE)]
+    pub rate_limit_key_lookups_per_minute: u32,
+    /// Burst of such lookups per client.
+    #[arg(long, env = "RATE_LIMIT_KEY_LOOKUPS_BURST", default_value_t = DEFAULT_RATE_LIMIT_KEY_LOOKUPS_BURST)]
+    pub rate_limit_key_lookups_burst: u32,
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
@@ -168,6 +177,8 @@ impl ServeArgs {
             rate_limit_key_burst: 0,
             rate_limit_anonymous_per_minute: DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE,
             rate_limit_anonymous_burst: DEFAULT_RATE_LIMIT_ANONYMOUS_BURST,
+            rate_limit_key_lookups_per_minute: DEFAULT_RATE_LIMIT_KEY_LOOKUPS_PER_MINUTE,
+            rate_limit_key_lookups_burst: DEFAULT_RATE_LIMIT_KEY_LOOKUPS_BURST,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
@@ -254,6 +265,10 @@ impl ServeArgs {
                 burst: self.rate_limit_anonymous_burst,
             },
         )
+        .with_key_lookups(Limit {
+            per_minute: self.rate_limit_key_lookups_per_minute,
+            burst: self.rate_limit_key_lookups_burst,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Rate limits (GCRA, the `governor` crate): per client on every /v1 call before any database work, per API
 //! key once the caller is known, and a stricter per-client limit for anonymous creation. A client is an IPv4
-//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. A refused request gets 429
+//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. Database lookups of API
+//! keys the cache does not hold are bounded per client too, so a flood of made-up keys cannot cost a query each. A refused request gets 429
 //! `rate_limited` with `Retry-After`.
 
 use std::{hash::Hash, num::NonZeroU32};
@@ -27,6 +28,7 @@ pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<ClientKey>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
     anonymous: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    key_lookups: Option<DefaultKeyedRateLimiter<ClientKey>>,
     clock: DefaultClock,
 }
 
@@ -39,12 +41,13 @@ fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter
 }
 
 impl RateLimits {
-    /// Limiters for the three limits.
+    /// Limiters for the three limits, without a bound on key lookups (see [`RateLimits::with_key_lookups`]).
     pub fn new(per_ip: Limit, per_key: Limit, anonymous: Limit) -> Self {
         Self {
             per_ip: limiter(per_ip),
             per_key: limiter(per_key),
             anonymous: limiter(anonymous),
+            key_lookups: None,
             clock: DefaultClock::default(),
         }
     }
@@ -55,6 +58,23 @@ impl RateLimits {
     /// [`ApiError::RateLimited`] when the IP is over its limit.
     pub fn check_ip(&self, client: ClientKey) -> Result<(), ApiError> {
         self.check(self.per_ip.as_ref(), &client)
+    }
+
+    /// These limits, and at most `key_lookups` database lookups of API keys not in the cache per client.
+    #[must_use]
+    pub fn with_key_lookups(self, key_lookups: Limit) -> Self {
+        Self {
+            key_lookups: limiter(key_lookups),
+            ..self
+        }
+    }
+
+    /// Counts a database lookup of an API key that `client` presented and the cache does not hold.
+    ///
+    /// # Errors
+    /// [`ApiError::RateLimited`] when the client is over its bound: it keeps trying keys nobody knows.
+    pub fn check_key_lookup(&self, client: ClientKey) -> Result<(), ApiError> {
+        self.check(self.key_lookups.as_ref(), &client)
     }
 
     /// Counts a request signed by the key `owner_id`.
@@ -88,7 +108,10 @@ impl RateLimits {
 
     /// Forgets keys whose limit has fully recovered, so the maps stay as small as the set of recent clients.
     pub fn forget_idle(&self) {
-        for limiter in [&self.per_ip, &self.anonymous].into_iter().flatten() {
+        for limiter in [&self.per_ip, &self.anonymous, &self.key_lookups]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }

@@ -93,7 +93,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         group_insert::rows_per_statement(&registry)?,
         &supervisor,
     );
-    let key_owners = KeyOwners::new(Duration::from_secs(args.api_key_cache_secs));
+    let key_owners = KeyOwners::register(Duration::from_secs(args.api_key_cache_secs), &registry)?;
     let key_listener = key_owners.caches().then(|| {
         // Essential: a cache that no longer hears key changes would keep honouring revoked keys.
         supervisor.spawn(

@@ -57,3 +57,82 @@ async fn a_key_is_created_listed_used_and_revoked() {
     let again = shortener_keys(&app.db.url, &["revoke", "ci-robot"]);
     assert!(!again.status.success(), "revoking nothing is an error");
 }
+
+const KEY_LOOKUPS: &str = "shortener_api_key_lookups_total";
+
+/// Waits until the shortener hears key changes, so keys are answered from memory.
+async fn until_keys_are_cached(app: &crate::helpers::TestApp) {
+    let trusted = || async { app.metric("shortener_api_key_cache_trusted").await == 1.0 };
+    eventually(
+        Duration::from_secs(5),
+        "the API key cache is trusted",
+        trusted,
+    )
+    .await;
+}
+
+async fn list_as(app: &crate::helpers::TestApp, key: &str) -> u16 {
+    app.call(reqwest::Method::GET, "/v1/urls", key)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_flood_of_made_up_keys_costs_a_bounded_number_of_database_lookups() {
+    let app = spawn_app().await;
+    until_keys_are_cached(&app).await;
+    assert_eq!(list_as(&app, &app.api_key).await, 200);
+    let before = app.metric(KEY_LOOKUPS).await;
+
+    let bad = links::apikey::generate();
+    for _ in 0..50 {
+        assert_eq!(list_as(&app, &bad).await, 401);
+    }
+    assert_eq!(
+        app.metric(KEY_LOOKUPS).await - before,
+        1.0,
+        "a repeated bad key is looked up once"
+    );
+    let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+    for _ in 0..300 {
+        *statuses
+            .entry(list_as(&app, &links::apikey::generate()).await)
+            .or_default() += 1;
+    }
+
+    let lookups = app.metric(KEY_LOOKUPS).await - before;
+    // The default bound: a burst of 20, then one a second; the loop takes a few seconds at most.
+    assert!(
+        lookups <= 1.0 + 20.0 + 10.0,
+        "{lookups} lookups: {statuses:?}"
+    );
+    assert!(
+        statuses.keys().all(|status| [401, 429].contains(status)),
+        "{statuses:?}"
+    );
+    assert!(statuses.get(&429) > Some(&200), "{statuses:?}");
+    assert_eq!(
+        list_as(&app, &app.api_key).await,
+        200,
+        "a key in use keeps working for the same client"
+    );
+}
+
+#[tokio::test]
+async fn a_key_created_after_it_was_refused_works_within_a_second() {
+    let app = spawn_app().await;
+    until_keys_are_cached(&app).await;
+    let key = links::apikey::generate();
+    assert_eq!(list_as(&app, &key).await, 401);
+    assert_eq!(list_as(&app, &key).await, 401, "now cached as unknown");
+
+    app.sql(
+        "INSERT INTO api_keys (name, key_hash) VALUES ('late', $1)",
+        &[&links::apikey::hash(&key)],
+    )
+    .await;
+
+    let works = || async { list_as(&app, &key).await == 200 };
+    eventually(Duration::from_secs(1), "the new key is accepted", works).await;
+}
