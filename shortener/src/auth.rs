@@ -1,6 +1,6 @@
 //! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-client limit
 //! counted before the database is asked and the per-key limit after. A key that cannot be one of ours is refused
-//! without a query, and keys the cache does not know cost each client a bounded number of queries. [`Caller`] needs a key; [`Creator`] also accepts
+//! without a query, and keys the database does not know cost each client a bounded number of queries. [`Caller`] needs a key; [`Creator`] also accepts
 //! anonymous callers when the operator allows them (with the stricter anonymous limit); [`Viewer`] too, without
 //! spending that limit, for reads of what anonymous callers made (a QR code of their new link).
 
@@ -117,7 +117,11 @@ async fn authenticate(state: &AppState, client: ClientKey, key: &str) -> Result<
         Cached::Unknown => None,
         Cached::NotCached => {
             state.limits.check_key_lookup(client)?;
-            state.key_owners.look_up(&state.store, hash).await?
+            let owner_id = state.key_owners.look_up(&state.store, hash).await?;
+            if owner_id.is_none() {
+                state.limits.count_unknown_key(client);
+            }
+            owner_id
         }
         Cached::Untrusted => state.key_owners.look_up(&state.store, hash).await?,
     }

@@ -1,10 +1,14 @@
 //! Rate limits (GCRA, the `governor` crate): per client on every /v1 call before any database work, per API
 //! key once the caller is known, and a stricter per-client limit for anonymous creation. A client is an IPv4
-//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. Database lookups of API
-//! keys the cache does not hold are bounded per client too, so a flood of made-up keys cannot cost a query each. A refused request gets 429
+//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. API keys the database does
+//! not know are bounded per client too ([`UnknownKeys`]), so a flood of made-up keys cannot cost a query each. A refused request gets 429
 //! `rate_limited` with `Retry-After`.
 
-use std::{hash::Hash, num::NonZeroU32};
+use std::{
+    hash::Hash,
+    num::NonZeroU32,
+    time::{Duration, Instant},
+};
 
 use governor::{
     clock::{Clock, DefaultClock},
@@ -28,8 +32,23 @@ pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<ClientKey>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
     anonymous: Option<DefaultKeyedRateLimiter<ClientKey>>,
-    key_lookups: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    unknown_keys: Option<UnknownKeys>,
     clock: DefaultClock,
+}
+
+/// Most clients refused for unknown keys at once: past it, the oldest refusals are forgotten early.
+const MAX_REFUSED_CLIENTS: u64 = 100_000;
+
+/// Longest a refusal is remembered; the wait a limit gives is far shorter unless its rate is tiny.
+const REFUSED_AT_MOST: Duration = Duration::from_secs(60);
+
+/// The bound on keys the database does not know, per client. Only unknown keys count, so a client using many
+/// good keys (a backend holding its customers' keys) is never refused when the cache is cold; a client past the
+/// bound is refused before the lookup, so its made-up keys stop costing queries.
+struct UnknownKeys {
+    limiter: DefaultKeyedRateLimiter<ClientKey>,
+    /// Clients past the bound, until when.
+    refused_until: moka::sync::Cache<ClientKey, Instant>,
 }
 
 fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -41,13 +60,13 @@ fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter
 }
 
 impl RateLimits {
-    /// Limiters for the three limits, without a bound on key lookups (see [`RateLimits::with_key_lookups`]).
+    /// Limiters for the three limits, without a bound on unknown keys (see [`RateLimits::with_unknown_keys`]).
     pub fn new(per_ip: Limit, per_key: Limit, anonymous: Limit) -> Self {
         Self {
             per_ip: limiter(per_ip),
             per_key: limiter(per_key),
             anonymous: limiter(anonymous),
-            key_lookups: None,
+            unknown_keys: None,
             clock: DefaultClock::default(),
         }
     }
@@ -60,21 +79,47 @@ impl RateLimits {
         self.check(self.per_ip.as_ref(), &client)
     }
 
-    /// These limits, and at most `key_lookups` database lookups of API keys not in the cache per client.
+    /// These limits, and at most `unknown_keys` API keys per client that the database does not know.
     #[must_use]
-    pub fn with_key_lookups(self, key_lookups: Limit) -> Self {
+    pub fn with_unknown_keys(self, unknown_keys: Limit) -> Self {
         Self {
-            key_lookups: limiter(key_lookups),
+            unknown_keys: limiter(unknown_keys).map(|limiter| UnknownKeys {
+                limiter,
+                refused_until: moka::sync::Cache::builder()
+                    .max_capacity(MAX_REFUSED_CLIENTS)
+                    .time_to_live(REFUSED_AT_MOST)
+                    .build(),
+            }),
             ..self
         }
     }
 
-    /// Counts a database lookup of an API key that `client` presented and the cache does not hold.
+    /// Whether `client` may have a key looked up in the database: not while it is past its bound on unknown keys.
     ///
     /// # Errors
-    /// [`ApiError::RateLimited`] when the client is over its bound: it keeps trying keys nobody knows.
+    /// [`ApiError::RateLimited`] while the client is past its bound.
     pub fn check_key_lookup(&self, client: ClientKey) -> Result<(), ApiError> {
-        self.check(self.key_lookups.as_ref(), &client)
+        let Some(unknown) = &self.unknown_keys else {
+            return Ok(());
+        };
+        match unknown.refused_until.get(&client) {
+            Some(until) if until > Instant::now() => {
+                Err(ApiError::RateLimited(until - Instant::now()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a key `client` presented that the database did not know; past the bound, its next lookups are
+    /// refused until the bound has recovered.
+    pub fn count_unknown_key(&self, client: ClientKey) {
+        let Some(unknown) = &self.unknown_keys else {
+            return;
+        };
+        if let Err(not_until) = unknown.limiter.check_key(&client) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            unknown.refused_until.insert(client, Instant::now() + wait);
+        }
     }
 
     /// Counts a request signed by the key `owner_id`.
@@ -108,7 +153,8 @@ impl RateLimits {
 
     /// Forgets keys whose limit has fully recovered, so the maps stay as small as the set of recent clients.
     pub fn forget_idle(&self) {
-        for limiter in [&self.per_ip, &self.anonymous, &self.key_lookups]
+        let unknown_keys = self.unknown_keys.as_ref().map(|unknown| &unknown.limiter);
+        for limiter in [self.per_ip.as_ref(), self.anonymous.as_ref(), unknown_keys]
             .into_iter()
             .flatten()
         {

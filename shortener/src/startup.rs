@@ -25,6 +25,7 @@ use crate::{
     key_cache::KeyOwners,
     leader::{Election, ElectionOptions},
     limits::RateLimits,
+    outbox::Invalidations,
     routes,
     state::AppState,
 };
@@ -106,12 +107,15 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             ),
         )
     });
+    let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
+    let outbox = invalidations.start_retrying(&supervisor);
     let readiness = readiness(store.clone(), &leased);
     let state = web::Data::new(AppState {
         store,
         key_owners,
         inserter,
         cache: cache.clone(),
+        invalidations,
         ids: Arc::clone(&leased.generator),
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
@@ -149,6 +153,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             task.stopped().await;
             election.stopped().await;
         }
+        outbox.stopped().await;
         cache.quit().await;
     });
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await

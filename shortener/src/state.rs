@@ -19,6 +19,8 @@ pub struct AppState {
     pub inserter: GroupInserter,
     /// The Redis tier, written through on create.
     pub cache: RedisCache,
+    /// Invalidations of deleted links: delivered at once, retried from the outbox while Redis fails.
+    pub invalidations: crate::outbox::Invalidations,
     /// The embedded ID generator; issues only while its worker ID is leased.
     pub ids: Arc<Generator>,
     /// Base of short URLs (ends with `/`).
