@@ -85,8 +85,8 @@ impl Invalidations {
         })
     }
 
-    /// Delivers one invalidation whose change just committed. A failure is logged and counted, not returned: the
-    /// outbox row stays and the retry task delivers it.
+    /// Delivers one invalidation whose change just committed; `false` when Redis did not take it, which is logged
+    /// and counted, not an error: the outbox row stays and the retry task delivers it.
     pub async fn deliver(&self, owed: Owed) -> bool {
         if let Err(error) = self.cache.invalidate(&owed.code).await {
             self.deliveries.with_label_values(&["failed"]).inc();
