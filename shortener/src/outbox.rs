@@ -125,6 +125,11 @@ impl Invalidations {
         }
     }
 
+    /// Closes the Redis connection (a command that delivered once and exits).
+    pub async fn quit(&self) {
+        self.cache.quit().await;
+    }
+
     /// Starts the retry task in `supervisor`: a round every [`POLL_EVERY`], at once while full batches come back,
     /// with backoff while rounds fail; it stops on shutdown after its round in flight.
     pub fn start_retrying(&self, supervisor: &Supervisor) -> Task {

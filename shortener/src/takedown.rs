@@ -40,34 +40,51 @@ pub enum Change {
 /// When PostgreSQL is unreachable or Redis's URL is invalid.
 pub async fn run(args: LinksArgs) -> anyhow::Result<ExitCode> {
     let store = crate::startup::connect_and_migrate(&args.database).await?;
-    let code = match &args.command {
-        LinksCommand::Show { code }
-        | LinksCommand::Disable { code, .. }
-        | LinksCommand::Enable { code } => code.clone(),
-    };
-    if let LinksCommand::Show { .. } = args.command {
-        let found = store
-            .find_for_operator(&code)
-            .await
-            .context("cannot read the link")?;
-        return Ok(show(&code, &found, Utc::now()));
+    match &args.command {
+        LinksCommand::Show { code } => {
+            let found = store
+                .find_for_operator(code)
+                .await
+                .context("cannot read the link")?;
+            Ok(show(code, &found, Utc::now()))
+        }
+        LinksCommand::Disable { code, reason } => {
+            let invalidations = connect(&args, &store).await?;
+            let change = disable(&store, &invalidations, code, reason).await;
+            invalidations.quit().await;
+            Ok(report(
+                code,
+                change.context("cannot change the link")?,
+                "disabled: every redirect replica answers 410",
+            ))
+        }
+        LinksCommand::Enable { code } => {
+            let invalidations = connect(&args, &store).await?;
+            let change = enable(&store, &invalidations, code).await;
+            invalidations.quit().await;
+            Ok(report(
+                code,
+                change.context("cannot change the link")?,
+                "enabled: every redirect replica redirects again",
+            ))
+        }
     }
+}
+
+async fn connect(args: &LinksArgs, store: &Store) -> anyhow::Result<Invalidations> {
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
-    let invalidations = Invalidations::register(store.clone(), cache.clone(), &Registry::new())?;
-    let change = match &args.command {
-        LinksCommand::Disable { reason, .. } => {
-            disable(&store, &invalidations, &code, reason).await
-        }
-        _ => enable(&store, &invalidations, &code).await,
-    };
-    cache.quit().await;
-    let done = match &args.command {
-        LinksCommand::Disable { .. } => "disabled: every redirect replica answers 410",
-        _ => "enabled: every redirect replica redirects again",
-    };
-    Ok(match change.context("cannot change the link")? {
+    Ok(Invalidations::register(
+        store.clone(),
+        cache,
+        &Registry::new(),
+    )?)
+}
+
+/// Says what a disable or enable did, and exits accordingly.
+fn report(code: &str, change: Change, done: &str) -> ExitCode {
+    match change {
         Change::Delivered => {
             println!("{code} {done} within a second");
             ExitCode::SUCCESS
@@ -76,8 +93,8 @@ pub async fn run(args: LinksArgs) -> anyhow::Result<ExitCode> {
             println!("{code} {done} once Redis is reachable (the invalidation is queued; running shorteners retry it)");
             ExitCode::SUCCESS
         }
-        Change::NoSuchLink => no_such_link(&code),
-    })
+        Change::NoSuchLink => no_such_link(code),
+    }
 }
 
 /// Disables `code` for `reason` and delivers its invalidation.
