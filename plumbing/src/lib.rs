@@ -6,6 +6,7 @@
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
+//! - [`flight`]: single flight: concurrent lookups of one key share one.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod client_ip;
 pub mod clock;
+pub mod flight;
 pub mod http;
 pub mod metrics;
 pub mod request_id;

@@ -15,6 +15,7 @@ use links::{
 };
 use plumbing::{
     admin,
+    flight::SingleFlight,
     server::{Application, Listeners},
     shutdown::Shutdown,
     tasks::{Need, Supervisor},
@@ -25,7 +26,6 @@ use secrecy::ExposeSecret as _;
 use crate::{
     breaker::Breaker,
     config::RedirectArgs,
-    flight::SingleFlight,
     follow::{follow, RedirectState, Worker},
     fresh::Freshness,
     hits::{Flusher, HitCounter},

@@ -19,8 +19,8 @@ use std::{
 };
 
 use links::{chain::Chain, db::DbError, store::Store};
-use plumbing::shutdown::Shutdown;
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use plumbing::{flight::SingleFlight, shutdown::Shutdown};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -70,6 +70,9 @@ pub struct KeyOwners {
     lookups: IntCounterVec,
     /// 1 while the caches are trusted (the change listener is up).
     trusted: IntGauge,
+    /// Concurrent lookups of one key share one query (a client's burst while the cache is cold, or right after
+    /// a key change dropped it). `None`: the shared query failed.
+    flight: SingleFlight<Option<Option<i64>>>,
 }
 
 struct Caches {
@@ -105,14 +108,20 @@ impl KeyOwners {
             "shortener_api_key_cache_trusted",
             "1 while API key changes are heard, so keys are answered from memory",
         )?;
+        let merged = IntCounter::new(
+            "shortener_api_key_lookups_merged_total",
+            "API key lookups that joined the same key's query already running",
+        )?;
         registry.register(Box::new(lookups.clone()))?;
         registry.register(Box::new(trusted.clone()))?;
+        registry.register(Box::new(merged.clone()))?;
         Ok(Arc::new(Self {
             owners,
             listening: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             lookups,
             trusted,
+            flight: SingleFlight::new(merged),
         }))
     }
 
@@ -135,26 +144,38 @@ impl KeyOwners {
         }
     }
 
-    /// The owner of the live key whose hash is `hash`, from the database; the answer is cached while the cache
-    /// is trusted.
+    /// The owner of the live key whose hash is `hash`, from the database, one query for all concurrent callers;
+    /// the answer is cached while the cache is trusted.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn look_up(&self, store: &Store, hash: Vec<u8>) -> Result<Option<i64>, DbError> {
+        let key: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+        let shared = self
+            .flight
+            .run(&key, || async { self.ask(store, &hash).await.ok() });
+        match shared.await {
+            Some(owner) => Ok(owner),
+            // The shared query failed: ask again for an error of this caller's own to answer with.
+            None => self.ask(store, &hash).await,
+        }
+    }
+
+    async fn ask(&self, store: &Store, hash: &[u8]) -> Result<Option<i64>, DbError> {
         let changes = self.changes.load(Ordering::Acquire);
-        let owner = store.owner_of_key_hash(&hash).await?;
+        let owner = store.owner_of_key_hash(hash).await?;
         let outcome = if owner.is_some() { "found" } else { "unknown" };
         self.lookups.with_label_values(&[outcome]).inc();
         if let Some(caches) = self.trusted() {
             // Insert, then look again: a change heard in between (or a lost listener, which also counts as one)
             // takes the entry back out, whichever way the two interleave.
             match owner {
-                Some(owner) => caches.known.insert(hash.clone(), owner),
-                None => caches.unknown.insert(hash.clone(), ()),
+                Some(owner) => caches.known.insert(hash.to_vec(), owner),
+                None => caches.unknown.insert(hash.to_vec(), ()),
             }
             if self.changes.load(Ordering::Acquire) != changes {
-                caches.known.invalidate(&hash);
-                caches.unknown.invalidate(&hash);
+                caches.known.invalidate(hash);
+                caches.unknown.invalidate(hash);
             }
         }
         Ok(owner)

@@ -5,7 +5,7 @@ use std::{process::Command, time::Duration};
 use serde_json::json;
 use testkit::eventually;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_on};
 
 fn shortener_keys(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_shortener"))
@@ -161,4 +161,52 @@ async fn a_client_with_many_good_keys_is_not_refused_while_the_cache_is_cold() {
             "more good keys than the bound on unknown ones"
         );
     }
+}
+
+#[tokio::test]
+async fn a_burst_with_one_key_while_the_cache_is_cold_costs_one_lookup() {
+    let (db, proxy, proxied_url) = crate::degradation::proxied_database().await;
+    let (redis_url, prefix) = testkit::redis();
+    let app = spawn_app_on(
+        db,
+        links::cache::RedisArgs::new(redis_url, prefix),
+        |args| {
+            args.database.database_url = proxied_url.into();
+            // Generous deadlines: this counts queries, not speed, on a busy machine.
+            args.database.database_connect_timeout_ms = 20_000;
+            args.request_timeout_ms = 20_000;
+        },
+    )
+    .await;
+    let app = std::sync::Arc::new(app);
+    until_keys_are_cached(&app).await;
+    let before = app.metric(KEY_LOOKUPS).await;
+
+    // A slow database makes the burst's lookups overlap, as a busy primary would.
+    proxy.set(testkit::proxy::ProxyMode::Stall);
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let app = std::sync::Arc::clone(&app);
+        requests.spawn(async move {
+            let response = app
+                .call(reqwest::Method::GET, "/v1/urls/NoSuchCode", &app.api_key)
+                .await;
+            response.status().as_u16()
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.set(testkit::proxy::ProxyMode::Forward);
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(
+            status.expect("request task"),
+            404,
+            "authenticated, then not found"
+        );
+    }
+
+    let lookups = app.metric(KEY_LOOKUPS).await - before;
+    assert_eq!(
+        lookups, 1.0,
+        "concurrent lookups of one key share one query"
+    );
 }
