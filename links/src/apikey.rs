@@ -14,6 +14,16 @@ pub fn generate() -> String {
     format!("{KEY_PREFIX}{}", hex::encode(bytes))
 }
 
+/// Whether `key` has the shape [`generate`] gives every key: anything else is refused without a database query.
+pub fn is_well_formed(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX).is_some_and(|digits| {
+        digits.len() == 48
+            && digits
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 /// The stored form of a key.
 pub fn hash(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()
@@ -29,6 +39,20 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(KEY_PREFIX));
         assert_eq!(a.len(), KEY_PREFIX.len() + 48);
+    }
+
+    #[test]
+    fn only_the_shape_of_generated_keys_is_well_formed() {
+        assert!(is_well_formed(&generate()));
+        for bad in [
+            "",
+            "sl_",
+            "sl_not_a_key",
+            &generate().to_uppercase(),
+            &format!("{}0", generate()),
+        ] {
+            assert!(!is_well_formed(bad), "{bad:?}");
+        }
     }
 
     #[test]

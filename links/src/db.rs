@@ -22,6 +22,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_key_changes",
         include_str!("../migrations/0003_api_key_changes.sql"),
     ),
+    (
+        4,
+        "api_key_inserts",
+        include_str!("../migrations/0004_api_key_inserts.sql"),
+    ),
+    (
+        5,
+        "takedown",
+        include_str!("../migrations/0005_takedown.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.

@@ -10,6 +10,8 @@
 //! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
 //! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
 //!   manages them and keys: an owner's links, key administration.
+//! - [`outbox`]: invalidations owed to Redis and the redirect replicas, queued with the change that needs them.
+//! - [`takedown`]: the operator's view of a link (owner, state) and disabling or enabling it.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
@@ -24,8 +26,10 @@ pub mod code;
 pub mod db;
 pub mod manage;
 pub mod model;
+pub mod outbox;
 pub mod pool_metrics;
 pub mod stats;
 pub mod store;
+pub mod takedown;
 pub mod tls;
 pub mod validate;

@@ -1,5 +1,5 @@
 //! The SQL behind managing links and API keys: one owner's links (read with hits, list newest first by keyset,
-//! soft delete), batch inserts in one statement, and the operator's key administration.
+//! soft delete with its invalidation queued), batch inserts in one statement, and the operator's key administration.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -8,6 +8,7 @@ use tokio_postgres::{error::SqlState, types::ToSql};
 use crate::{
     db::DbError,
     model::Link,
+    outbox::{queue_changed, Owed},
     store::{link_columns, link_from_row, NewLink, Store},
 };
 
@@ -58,6 +59,12 @@ const LIST_OWNED: &str = concat!(
     " FROM links
      WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
      ORDER BY id DESC LIMIT $3"
+);
+
+/// The owner's soft delete, with its invalidation queued (see [`Store::delete_owned`]).
+const DELETE_OWNED: &str = queue_changed!(
+    "UPDATE links SET deleted_at = now()
+     WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL RETURNING code"
 );
 
 /// Many links in one statement (see [`Store::insert_links`]).
@@ -117,19 +124,16 @@ impl Store {
         Ok(rows.iter().map(with_hits).collect())
     }
 
-    /// Marks the owner's link `code` deleted; `false` when there is no such live link of theirs.
+    /// Marks the owner's link `code` deleted and queues its invalidation in the same statement; `None` when there
+    /// is no such live link of theirs.
     ///
     /// # Errors
-    /// When the database fails.
-    pub async fn delete_owned(&self, owner_id: i64, code: &str) -> Result<bool, DbError> {
+    /// When the database fails (then nothing changed).
+    pub async fn delete_owned(&self, owner_id: i64, code: &str) -> Result<Option<Owed>, DbError> {
         let client = self.pool().get().await?;
-        let statement = client
-            .prepare_cached(
-                "UPDATE links SET deleted_at = now()
-                 WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
-            )
-            .await?;
-        Ok(client.execute(&statement, &[&code, &owner_id]).await? == 1)
+        let statement = client.prepare_cached(DELETE_OWNED).await?;
+        let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
+        Ok(row.as_ref().map(Owed::from_row))
     }
 
     /// Inserts many links with one multi-row statement, committed when this returns. A link whose code or ID is

@@ -2,10 +2,12 @@
 //! the same way.
 //!
 //! # Layout
+//! - [`client_ip`]: who the client is behind trusted proxies (`--trusted-proxies`), as limits key it.
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`breaker`]: a circuit breaker per dependency, and each dependency's series.
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
+//! - [`flight`]: single flight: concurrent lookups of one key share one.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
@@ -16,7 +18,9 @@
 
 pub mod admin;
 pub mod breaker;
+pub mod client_ip;
 pub mod clock;
+pub mod flight;
 pub mod http;
 pub mod metrics;
 pub mod request_id;

@@ -50,7 +50,7 @@ pub struct RedirectArgs {
     /// connections are what creates need.
     #[arg(long, env = "REDIRECT_PRIMARY_POOL_SIZE", default_value_t = DEFAULT_PRIMARY_POOL_SIZE)]
     pub primary_pool_size: usize,
-    /// Unknown codes one client (an IPv4 address, an IPv6 /64) may ask for per minute; past it, its unknown
+    /// Unknown codes one client (an IPv4 address, an IPv6 /64; see --trusted-proxies) may ask for per minute; past it, its unknown
     /// codes answer 429 with Retry-After while its real links keep redirecting (0: no bound).
     #[arg(long, env = "UNKNOWN_CODES_PER_MINUTE", default_value_t = DEFAULT_UNKNOWN_CODES_PER_MINUTE)]
     pub unknown_codes_per_minute: u32,
@@ -81,6 +81,9 @@ pub struct RedirectArgs {
     /// `max-age` of 301/308 answers, which browsers and CDNs may keep, in seconds.
     #[arg(long, env = "PERMANENT_MAX_AGE_SECS", default_value_t = DEFAULT_PERMANENT_MAX_AGE_SECS)]
     pub permanent_max_age_secs: u64,
+    /// Who the client is behind proxies (the key of the bound on unknown codes).
+    #[command(flatten)]
+    pub client_ip: plumbing::client_ip::ClientIpArgs,
     /// The primary: hit counts, confirming misses, and lookups when there is no replica.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -126,6 +129,7 @@ impl RedirectArgs {
             hits_flush_interval_ms: 200,
             hits_pending_max: 100_000,
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
+            client_ip: plumbing::client_ip::ClientIpArgs::default(),
             database,
             redis,
             id_layout: idgen::config::LayoutArgs::default(),

@@ -1,9 +1,6 @@
 //! The one route of the redirect: `GET`/`HEAD /{code}`, and the state its handler shares.
 
-use std::{
-    net::{IpAddr, Ipv4Addr},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 use actix_web::{
     http::{header::HeaderValue, Method},
@@ -34,6 +31,8 @@ pub struct RedirectState {
     pub metrics: Arc<Metrics>,
     /// The bound on unknown codes per client.
     pub misses: Arc<MissLimit>,
+    /// Which proxies' `X-Forwarded-For` names the client that bound counts.
+    pub trusted_proxies: plumbing::client_ip::TrustedProxies,
     /// `Cache-Control` of 301/308 answers, built once.
     pub permanent_max_age: HeaderValue,
     /// Decides expiry and the day a hit counts for; injected so tests set the time.
@@ -58,7 +57,7 @@ pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse
         } else {
             match state.resolver.resolve(code, &worker.redis).await {
                 Ok(entry) if entry.target == Resolution::Unknown => {
-                    match state.misses.count(client_ip(&req)) {
+                    match state.misses.count(state.trusted_proxies.client(&req)) {
                         Ok(()) => answer::not_found(&req),
                         Err(wait) => answer::too_many_unknown(&req, wait),
                     }
@@ -79,10 +78,4 @@ pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse
     state.metrics.status.of(response.status().as_u16()).inc();
     timer.observe_duration();
     response
-}
-
-/// The client's address; a request without one (not over TCP) counts as one anonymous client.
-fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip())
 }

@@ -9,7 +9,6 @@
 //! - [`local`]: the in-process cache.
 //! - [`fresh`]: which codes a replica may be missing only because it lags (confirmed on the primary).
 //! - [`misses`]: the bound on unknown codes per client (429 past it).
-//! - [`flight`]: single flight for concurrent misses.
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
 //! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
 //! - [`hits`]: hit counting and the batched flush.
@@ -21,7 +20,6 @@
 
 pub mod answer;
 pub mod config;
-pub mod flight;
 pub mod follow;
 pub mod fresh;
 pub mod hits;

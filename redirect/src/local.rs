@@ -2,7 +2,7 @@
 //!
 //! moka's `sync::Cache` rather than its `future::Cache`: a hit is a plain function call on a lock-free hash
 //! table (no future to build and poll), and nothing here needs to await inside the cache, since misses are
-//! coalesced by [`crate::flight`] before they reach the lower tiers. Values are `Arc`s, so a hit copies a
+//! coalesced by [`plumbing::flight`] before they reach the lower tiers. Values are `Arc`s, so a hit copies a
 //! pointer, not a URL.
 //!
 //! Bounded by memory, not by entry count: each entry weighs the bytes it holds (code, URL twice, as text and as

@@ -2,17 +2,17 @@
 //! broken crawler) gets 429 with `Retry-After` for its unknown codes once past the bound, while its real links
 //! keep redirecting. Only 404 answers count, so the hot path of found links never touches the limiter.
 //!
-//! GCRA per client (the `governor` crate, as the shortener's rate limits). IPv6 clients are grouped by /64,
-//! since one host commonly owns a whole /64. The map of clients is bounded: idle ones are forgotten every
+//! GCRA per client (the `governor` crate, as the shortener's rate limits); a client is what
+//! [`plumbing::client_ip`] says (an IPv4 address or an IPv6 /64, behind trusted proxies). The map of clients is bounded: idle ones are forgotten every
 //! minute, and while it is full, clients not in it get 429 for unknown codes (never for real links).
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{num::NonZeroU32, time::Duration};
 
 use governor::{
     clock::{Clock, DefaultClock},
     DefaultKeyedRateLimiter, Quota,
 };
-use plumbing::shutdown::Shutdown;
+use plumbing::{client_ip::ClientKey, shutdown::Shutdown};
 
 /// Most clients tracked at once (~100 bytes each in governor's map).
 const MAX_CLIENTS: usize = 100_000;
@@ -22,7 +22,7 @@ pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
 /// The per-client bound on unknown codes; off when configured with 0.
 pub struct MissLimit {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
     clock: DefaultClock,
 }
 
@@ -41,7 +41,7 @@ impl MissLimit {
     ///
     /// # Errors
     /// How long the client should wait, once it is past its bound (or the map of clients is full).
-    pub fn count(&self, client: IpAddr) -> Result<(), Duration> {
+    pub fn count(&self, client: ClientKey) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -52,7 +52,7 @@ impl MissLimit {
             }
         }
         limiter
-            .check_key(&group(client))
+            .check_key(&client)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
@@ -74,17 +74,6 @@ impl MissLimit {
     }
 }
 
-/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
-fn group(client: IpAddr) -> IpAddr {
-    match client {
-        IpAddr::V4(_) => client,
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(prefix.into())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,7 +81,7 @@ mod tests {
     #[test]
     fn past_the_bound_a_client_waits_and_others_do_not() {
         let limit = MissLimit::new(3);
-        let client = IpAddr::from([192, 0, 2, 1]);
+        let client = ClientKey::of([192, 0, 2, 1].into());
         for _ in 0..3 {
             assert!(limit.count(client).is_ok());
         }
@@ -103,25 +92,14 @@ mod tests {
             wait > Duration::ZERO && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
-        assert!(limit.count(IpAddr::from([192, 0, 2, 2])).is_ok());
-    }
-
-    #[test]
-    fn an_ipv6_slash_64_is_one_client() {
-        let limit = MissLimit::new(1);
-        let first: IpAddr = "2001:db8:1:2::1".parse().expect("address");
-        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("address");
-        let other_64: IpAddr = "2001:db8:1:3::1".parse().expect("address");
-        assert!(limit.count(first).is_ok());
-        assert!(limit.count(same_64).is_err());
-        assert!(limit.count(other_64).is_ok());
+        assert!(limit.count(ClientKey::of([192, 0, 2, 2].into())).is_ok());
     }
 
     #[test]
     fn zero_turns_it_off() {
         let limit = MissLimit::new(0);
         for _ in 0..1000 {
-            assert!(limit.count(IpAddr::from([192, 0, 2, 1])).is_ok());
+            assert!(limit.count(ClientKey::of([192, 0, 2, 1].into())).is_ok());
         }
     }
 }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use links::cache::RedisCache;
+use plumbing::flight::SingleFlight;
 
 use crate::{
-    flight::SingleFlight,
     local::{Entry, LocalCache},
     lookup::{Tiers, Unavailable},
     metrics::Metrics,

@@ -15,6 +15,7 @@ use links::{
 };
 use plumbing::{
     admin::{self, Readiness},
+    flight::SingleFlight,
     server::{Application, Listeners},
     shutdown::Shutdown,
     tasks::{Need, Supervisor},
@@ -24,7 +25,6 @@ use secrecy::ExposeSecret as _;
 
 use crate::{
     config::RedirectArgs,
-    flight::SingleFlight,
     follow::{follow, RedirectState, Worker},
     fresh::Freshness,
     hits::{Flusher, HitCounter},
@@ -107,6 +107,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         hits,
         metrics,
         misses,
+        trusted_proxies: args.client_ip.trusted(),
         permanent_max_age,
         clock: args.clock.clone(),
     });

@@ -1,13 +1,16 @@
-//! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-IP limit counted
-//! before the database is asked and the per-key limit after. [`Caller`] needs a key; [`Creator`] also accepts
+//! Who is calling: `Authorization: Bearer <key>` resolved to the key's owner ID, with the per-client limit
+//! counted before the database is asked and the per-key limit after. A key that cannot be one of ours is refused
+//! without a query, and keys the database does not know cost each client a bounded number of queries. [`Caller`] needs a key; [`Creator`] also accepts
 //! anonymous callers when the operator allows them (with the stricter anonymous limit); [`Viewer`] too, without
 //! spending that limit, for reads of what anonymous callers made (a QR code of their new link).
 
-use std::{future::Future, net::IpAddr, pin::Pin};
+use std::{future::Future, pin::Pin};
 
 use actix_web::{http::header, web, FromRequest, HttpRequest};
+use links::apikey;
+use plumbing::client_ip::ClientKey;
 
-use crate::{errors::ApiError, state::AppState};
+use crate::{errors::ApiError, key_cache::Cached, state::AppState};
 
 /// An authenticated caller: the ID of the API key that signed the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +43,10 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, client, key) = request?;
             let key = key.ok_or(ApiError::Unauthorized)?;
             Ok(Caller {
-                owner_id: authenticate(&state, &key).await?,
+                owner_id: authenticate(&state, client, &key).await?,
             })
         })
     }
@@ -55,15 +58,14 @@ impl FromRequest for Creator {
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
-        let ip = client_ip(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, client, key) = request?;
             match key {
                 Some(key) => Ok(Creator {
-                    owner_id: Some(authenticate(&state, &key).await?),
+                    owner_id: Some(authenticate(&state, client, &key).await?),
                 }),
                 None if state.allow_anonymous => {
-                    state.limits.check_anonymous(ip)?;
+                    state.limits.check_anonymous(client)?;
                     Ok(Creator { owner_id: None })
                 }
                 None => Err(ApiError::Unauthorized),
@@ -79,10 +81,10 @@ impl FromRequest for Viewer {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let request = presented(req);
         Box::pin(async move {
-            let (state, key) = request?;
+            let (state, client, key) = request?;
             match key {
                 Some(key) => Ok(Viewer {
-                    owner_id: Some(authenticate(&state, &key).await?),
+                    owner_id: Some(authenticate(&state, client, &key).await?),
                 }),
                 None if state.allow_anonymous => Ok(Viewer { owner_id: None }),
                 None => Err(ApiError::Unauthorized),
@@ -91,30 +93,41 @@ impl FromRequest for Viewer {
     }
 }
 
-/// What a request presents: the state and the bearer key, if any, once the per-IP limit let it through.
-fn presented(req: &HttpRequest) -> Result<(web::Data<AppState>, Option<String>), ApiError> {
+/// What a request presents: the state, who the client is and the bearer key, if any, once the per-client limit
+/// let it through.
+fn presented(
+    req: &HttpRequest,
+) -> Result<(web::Data<AppState>, ClientKey, Option<String>), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-    state.limits.check_ip(client_ip(req))?;
-    Ok((state, bearer_key(req)))
+    let client = state.trusted_proxies.client(req);
+    state.limits.check_ip(client)?;
+    Ok((state, client, bearer_key(req)))
 }
 
-async fn authenticate(state: &AppState, key: &str) -> Result<i64, ApiError> {
-    let owner_id = state
-        .key_owners
-        .owner_of(&state.store, key)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+async fn authenticate(state: &AppState, client: ClientKey, key: &str) -> Result<i64, ApiError> {
+    if !apikey::is_well_formed(key) {
+        return Err(ApiError::Unauthorized);
+    }
+    let hash = apikey::hash(key);
+    let owner_id = match state.key_owners.cached(&hash) {
+        Cached::Owner(owner_id) => Some(owner_id),
+        Cached::Unknown => None,
+        Cached::NotCached => {
+            state.limits.check_key_lookup(client)?;
+            let owner_id = state.key_owners.look_up(&state.store, hash).await?;
+            if owner_id.is_none() {
+                state.limits.count_unknown_key(client);
+            }
+            owner_id
+        }
+        Cached::Untrusted => state.key_owners.look_up(&state.store, hash).await?,
+    }
+    .ok_or(ApiError::Unauthorized)?;
     state.limits.check_key(owner_id)?;
     Ok(owner_id)
-}
-
-/// The TCP peer. Behind a proxy this is the proxy; trusting `X-Forwarded-For` is left to the ingress.
-fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip())
 }
 
 fn bearer_key(req: &HttpRequest) -> Option<String> {

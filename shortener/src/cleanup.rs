@@ -197,8 +197,18 @@ pub async fn run_once(
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     let metrics = CleanupMetrics::register(&Registry::new())?;
-    let cleaner = Cleaner::new(store, cache.clone(), args.purge.cleanup_batch, metrics);
+    let cleaner = Cleaner::new(
+        store.clone(),
+        cache.clone(),
+        args.purge.cleanup_batch,
+        metrics,
+    );
     let summary = cleaner.pass(|| !shutdown.is_triggered()).await;
+    // Serving instances retry owed invalidations too; a CronJob's pass is one more chance, not the only one.
+    let outbox = crate::outbox::Invalidations::register(store, cache.clone(), &Registry::new())?;
+    if let Err(error) = outbox.drain_once().await {
+        tracing::warn!(error = %Chain(&error), "owed invalidations not delivered; running shorteners retry them");
+    }
     cache.quit().await;
     summary.context("the cleanup pass failed")
 }

@@ -7,8 +7,8 @@ use plumbing::telemetry::LogArgs;
 /// snowlink shortener: the write API for short links.
 ///
 /// `serve` runs the API (/v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
-/// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys. `cleanup --once`
-/// purges expired and deleted links once (for a CronJob).
+/// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys. `links` shows,
+/// disables and enables a link. `cleanup --once` purges expired and deleted links once (for a CronJob).
 #[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
@@ -29,6 +29,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Manage API keys.
     Keys(KeysArgs),
+    /// Look at a link, and take it down or put it back (abuse reports). Exit status 3: no link has that code.
+    Links(LinksArgs),
     /// Purge expired and deleted links once, then exit (for a Kubernetes CronJob; run `serve` with
     /// `--cleanup off` then). Concurrent runs are safe.
     Cleanup(CleanupCommandArgs),
@@ -63,12 +65,52 @@ pub enum KeysCommand {
     },
 }
 
+/// `links` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LinksArgs {
+    /// What to do with the link.
+    #[command(subcommand)]
+    pub command: LinksCommand,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Redis (the cached copy to drop, the invalidation channel to publish on).
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+/// `links` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LinksCommand {
+    /// Print a link: code, long URL, owner, created, expires, state, hits.
+    Show {
+        /// The short code.
+        code: String,
+    },
+    /// Disable a link: every redirect replica answers 410 within a second (once Redis is reachable, if it is
+    /// down now). Its owner still sees it in the API.
+    Disable {
+        /// The short code.
+        code: String,
+        /// Why (an abuse report's reference, say), shown by `links show`.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        reason: String,
+    },
+    /// Enable a disabled link again.
+    Enable {
+        /// The short code.
+        code: String,
+    },
+}
+
 // Defaults, each written once for its flag and for `ServeArgs::for_tests`, so the two cannot drift.
 const DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE: u32 = 10;
 const DEFAULT_RATE_LIMIT_ANONYMOUS_BURST: u32 = 5;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_INSERT_WORKERS: u16 = 2;
 const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
+const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE: u32 = 60;
+const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST: u32 = 20;
 
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -98,10 +140,10 @@ pub struct ServeArgs {
     /// Let requests without an API key create links (a public demo); they get the anonymous rate limit.
     #[arg(long, env = "ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
-    /// Requests per minute per client IP on /v1 (0: no limit).
+    /// Requests per minute per client (an IPv4 address or IPv6 /64; see --trusted-proxies) on /v1 (0: no limit).
     #[arg(long, env = "RATE_LIMIT_IP_PER_MINUTE", default_value_t = 60_000)]
     pub rate_limit_ip_per_minute: u32,
-    /// Burst allowed per client IP.
+    /// Burst allowed per client.
     #[arg(long, env = "RATE_LIMIT_IP_BURST", default_value_t = 2_000)]
     pub rate_limit_ip_burst: u32,
     /// Requests per minute per API key (0: no limit).
@@ -110,12 +152,19 @@ pub struct ServeArgs {
     /// Burst allowed per API key.
     #[arg(long, env = "RATE_LIMIT_KEY_BURST", default_value_t = 1_000)]
     pub rate_limit_key_burst: u32,
-    /// Anonymous creations per minute per client IP (with --allow-anonymous).
+    /// Anonymous creations per minute per client (with --allow-anonymous).
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE)]
     pub rate_limit_anonymous_per_minute: u32,
-    /// Burst of anonymous creations per client IP.
+    /// Burst of anonymous creations per client.
     #[arg(long, env = "RATE_LIMIT_ANONYMOUS_BURST", default_value_t = DEFAULT_RATE_LIMIT_ANONYMOUS_BURST)]
     pub rate_limit_anonymous_burst: u32,
+    /// API keys the database does not know, per client and minute; past it, the client's keys that are not
+    /// in memory are refused with 429 before any query (keys it uses successfully keep working; 0: no bound).
+    #[arg(long, env = "RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE)]
+    pub rate_limit_unknown_keys_per_minute: u32,
+    /// Burst of unknown keys per client.
+    #[arg(long, env = "RATE_LIMIT_UNKNOWN_KEYS_BURST", default_value_t = DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST)]
+    pub rate_limit_unknown_keys_burst: u32,
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
@@ -128,6 +177,9 @@ pub struct ServeArgs {
     /// listening connection that died silently could leave behind.
     #[arg(long, env = "API_KEY_CACHE_SECS", default_value_t = DEFAULT_API_KEY_CACHE_SECS)]
     pub api_key_cache_secs: u64,
+    /// Who the client is behind proxies (the key of the per-client limits).
+    #[command(flatten)]
+    pub client_ip: plumbing::client_ip::ClientIpArgs,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -169,9 +221,12 @@ impl ServeArgs {
             rate_limit_key_burst: 0,
             rate_limit_anonymous_per_minute: DEFAULT_RATE_LIMIT_ANONYMOUS_PER_MINUTE,
             rate_limit_anonymous_burst: DEFAULT_RATE_LIMIT_ANONYMOUS_BURST,
+            rate_limit_unknown_keys_per_minute: DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE,
+            rate_limit_unknown_keys_burst: DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
+            client_ip: plumbing::client_ip::ClientIpArgs::default(),
             database,
             redis,
             breaker: plumbing::breaker::BreakerArgs::default(),
@@ -255,6 +310,10 @@ impl ServeArgs {
                 burst: self.rate_limit_anonymous_burst,
             },
         )
+        .with_unknown_keys(Limit {
+            per_minute: self.rate_limit_unknown_keys_per_minute,
+            burst: self.rate_limit_unknown_keys_burst,
+        })
     }
 }
 

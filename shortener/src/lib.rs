@@ -3,7 +3,7 @@
 //! Redis so the first redirect is already a cache hit.
 //!
 //! # Layout
-//! - [`config`]: command line: `serve`, `migrate`, `keys`, `cleanup --once`.
+//! - [`config`]: command line: `serve`, `migrate`, `keys`, `links`, `cleanup --once`.
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
 //! - [`auth`]: the API-key extractors.
@@ -12,6 +12,8 @@
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
+//! - [`outbox`]: invalidations of deleted and disabled links, delivered at once and retried while Redis fails.
+//! - [`takedown`]: the operator's `links show|disable|enable CODE`.
 //! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.
 //! - [`leader`]: leader election in ZooKeeper.
 //! - [`qr`]: QR codes of short URLs as SVG or PNG.
@@ -27,7 +29,9 @@ pub mod group_insert;
 pub mod key_cache;
 pub mod leader;
 pub mod limits;
+pub mod outbox;
 pub mod qr;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod takedown;

@@ -1,13 +1,20 @@
-//! Rate limits (GCRA, the `governor` crate): per client IP on every /v1 call before any database work, per API
-//! key once the caller is known, and a stricter per-IP limit for anonymous creation. A refused request gets 429
+//! Rate limits (GCRA, the `governor` crate): per client on every /v1 call before any database work, per API
+//! key once the caller is known, and a stricter per-client limit for anonymous creation. A client is an IPv4
+//! address or an IPv6 /64, found behind trusted proxies by [`plumbing::client_ip`]. API keys the database does
+//! not know are bounded per client too ([`UnknownKeys`]), so a flood of made-up keys cannot cost a query each. A refused request gets 429
 //! `rate_limited` with `Retry-After`.
 
-use std::{hash::Hash, net::IpAddr, num::NonZeroU32};
+use std::{
+    hash::Hash,
+    num::NonZeroU32,
+    time::{Duration, Instant},
+};
 
 use governor::{
     clock::{Clock, DefaultClock},
     DefaultKeyedRateLimiter, Quota,
 };
+use plumbing::client_ip::ClientKey;
 
 use crate::errors::ApiError;
 
@@ -22,10 +29,26 @@ pub struct Limit {
 
 /// The configured limiters.
 pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_ip: Option<DefaultKeyedRateLimiter<ClientKey>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
-    anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    anonymous: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    unknown_keys: Option<UnknownKeys>,
     clock: DefaultClock,
+}
+
+/// Most clients refused for unknown keys at once: past it, the oldest refusals are forgotten early.
+const MAX_REFUSED_CLIENTS: u64 = 100_000;
+
+/// Longest a refusal is remembered; the wait a limit gives is far shorter unless its rate is tiny.
+const REFUSED_AT_MOST: Duration = Duration::from_secs(60);
+
+/// The bound on keys the database does not know, per client. Only unknown keys count, so a client using many
+/// good keys (a backend holding its customers' keys) is never refused when the cache is cold; a client past the
+/// bound is refused before the lookup, so its made-up keys stop costing queries.
+struct UnknownKeys {
+    limiter: DefaultKeyedRateLimiter<ClientKey>,
+    /// Clients past the bound, until when.
+    refused_until: moka::sync::Cache<ClientKey, Instant>,
 }
 
 fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -37,22 +60,66 @@ fn limiter<K: Clone + Hash + Eq>(limit: Limit) -> Option<DefaultKeyedRateLimiter
 }
 
 impl RateLimits {
-    /// Limiters for the three limits.
+    /// Limiters for the three limits, without a bound on unknown keys (see [`RateLimits::with_unknown_keys`]).
     pub fn new(per_ip: Limit, per_key: Limit, anonymous: Limit) -> Self {
         Self {
             per_ip: limiter(per_ip),
             per_key: limiter(per_key),
             anonymous: limiter(anonymous),
+            unknown_keys: None,
             clock: DefaultClock::default(),
         }
     }
 
-    /// Counts a request from `ip`.
+    /// Counts a request from `client`.
     ///
     /// # Errors
     /// [`ApiError::RateLimited`] when the IP is over its limit.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(self.per_ip.as_ref(), &ip)
+    pub fn check_ip(&self, client: ClientKey) -> Result<(), ApiError> {
+        self.check(self.per_ip.as_ref(), &client)
+    }
+
+    /// These limits, and at most `unknown_keys` API keys per client that the database does not know.
+    #[must_use]
+    pub fn with_unknown_keys(self, unknown_keys: Limit) -> Self {
+        Self {
+            unknown_keys: limiter(unknown_keys).map(|limiter| UnknownKeys {
+                limiter,
+                refused_until: moka::sync::Cache::builder()
+                    .max_capacity(MAX_REFUSED_CLIENTS)
+                    .time_to_live(REFUSED_AT_MOST)
+                    .build(),
+            }),
+            ..self
+        }
+    }
+
+    /// Whether `client` may have a key looked up in the database: not while it is past its bound on unknown keys.
+    ///
+    /// # Errors
+    /// [`ApiError::RateLimited`] while the client is past its bound.
+    pub fn check_key_lookup(&self, client: ClientKey) -> Result<(), ApiError> {
+        let Some(unknown) = &self.unknown_keys else {
+            return Ok(());
+        };
+        match unknown.refused_until.get(&client) {
+            Some(until) if until > Instant::now() => {
+                Err(ApiError::RateLimited(until - Instant::now()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a key `client` presented that the database did not know; past the bound, its next lookups are
+    /// refused until the bound has recovered.
+    pub fn count_unknown_key(&self, client: ClientKey) {
+        let Some(unknown) = &self.unknown_keys else {
+            return;
+        };
+        if let Err(not_until) = unknown.limiter.check_key(&client) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            unknown.refused_until.insert(client, Instant::now() + wait);
+        }
     }
 
     /// Counts a request signed by the key `owner_id`.
@@ -63,12 +130,12 @@ impl RateLimits {
         self.check(self.per_key.as_ref(), &owner_id)
     }
 
-    /// Counts an anonymous creation from `ip`.
+    /// Counts an anonymous creation from `client`.
     ///
     /// # Errors
     /// [`ApiError::RateLimited`] when the IP is over the anonymous limit.
-    pub fn check_anonymous(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(self.anonymous.as_ref(), &ip)
+    pub fn check_anonymous(&self, client: ClientKey) -> Result<(), ApiError> {
+        self.check(self.anonymous.as_ref(), &client)
     }
 
     fn check<K: Clone + Hash + Eq>(
@@ -86,7 +153,11 @@ impl RateLimits {
 
     /// Forgets keys whose limit has fully recovered, so the maps stay as small as the set of recent clients.
     pub fn forget_idle(&self) {
-        for limiter in [&self.per_ip, &self.anonymous].into_iter().flatten() {
+        let unknown_keys = self.unknown_keys.as_ref().map(|unknown| &unknown.limiter);
+        for limiter in [self.per_ip.as_ref(), self.anonymous.as_ref(), unknown_keys]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -129,7 +200,9 @@ mod tests {
         );
         assert!(limits.check_key(8).is_ok(), "keys are limited separately");
         assert!(
-            limits.check_ip(IpAddr::from([127, 0, 0, 1])).is_ok(),
+            limits
+                .check_ip(ClientKey::of([127, 0, 0, 1].into()))
+                .is_ok(),
             "a zero rate is off"
         );
     }

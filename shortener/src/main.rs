@@ -9,7 +9,7 @@ use shortener::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     telemetry::init(cli.log.log_format, "info");
     match cli.command {
@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database schema is up to date");
         }
         Command::Keys(args) => keys(args).await?,
+        Command::Links(args) => return shortener::takedown::run(args).await,
         Command::Cleanup(args) => {
             let shutdown = Shutdown::new();
             shutdown.trigger_on_signals();
@@ -37,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 async fn keys(args: KeysArgs) -> anyhow::Result<()> {

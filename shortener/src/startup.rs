@@ -26,6 +26,7 @@ use crate::{
     key_cache::KeyOwners,
     leader::{Election, ElectionOptions},
     limits::RateLimits,
+    outbox::Invalidations,
     routes,
     state::AppState,
 };
@@ -97,7 +98,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         group_insert::rows_per_statement(&registry)?,
         &supervisor,
     );
-    let key_owners = KeyOwners::new(Duration::from_secs(args.api_key_cache_secs));
+    let key_owners = KeyOwners::register(Duration::from_secs(args.api_key_cache_secs), &registry)?;
     let key_listener = key_owners.caches().then(|| {
         // Essential: a cache that no longer hears key changes would keep honouring revoked keys.
         supervisor.spawn(
@@ -110,6 +111,8 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             ),
         )
     });
+    let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
+    let outbox = invalidations.start_retrying(&supervisor);
     let readiness = readiness(store.clone(), cache.clone(), &leased);
     let state = web::Data::new(AppState {
         store,
@@ -117,11 +120,13 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         inserter,
         cache: cache.clone(),
         redis_breaker,
+        invalidations,
         ids: Arc::clone(&leased.generator),
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
         redis: args.redis.clone(),
         blocklist,
+        trusted_proxies: args.client_ip.trusted(),
         limits,
         allow_anonymous: args.allow_anonymous,
         created,
@@ -153,6 +158,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
             task.stopped().await;
             election.stopped().await;
         }
+        outbox.stopped().await;
         cache.quit().await;
     });
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await

@@ -22,6 +22,8 @@ pub struct AppState {
     pub cache: RedisCache,
     /// In front of the write-through, so a hung Redis does not add its timeout to every create.
     pub redis_breaker: Breaker,
+    /// Invalidations of deleted links: delivered at once, retried from the outbox while Redis fails.
+    pub invalidations: crate::outbox::Invalidations,
     /// The embedded ID generator; issues only while its worker ID is leased.
     pub ids: Arc<Generator>,
     /// Base of short URLs (ends with `/`).
@@ -32,7 +34,9 @@ pub struct AppState {
     pub redis: links::cache::RedisArgs,
     /// Domains long URLs may not point at.
     pub blocklist: Blocklist,
-    /// Per-IP, per-key and anonymous rate limits.
+    /// Which proxies' `X-Forwarded-For` names the client the per-client limits count.
+    pub trusted_proxies: plumbing::client_ip::TrustedProxies,
+    /// Per-client, per-key and anonymous rate limits.
     pub limits: Arc<RateLimits>,
     /// Whether requests without a key may create links.
     pub allow_anonymous: bool,

@@ -105,6 +105,12 @@ volumes:
 {{- end }}
 
 {{/* Cleanup settings shared by `serve` (in-process mode) and the CronJob. */}}
+{{/* Who the client is behind the ingress, for the shortener's rate limits and the redirect's unknown-code bound. */}}
+{{- define "snowlink.env.clientIp" -}}
+- name: TRUSTED_PROXIES
+  value: {{ join "," .Values.trustedProxies | quote }}
+{{- end }}
+
 {{- define "snowlink.env.cleanupBatch" -}}
 - name: SHORTENER_CLEANUP_BATCH
   value: {{ .Values.shortener.cleanup.batch | quote }}

@@ -7,4 +7,5 @@ mod helpers;
 mod hits;
 mod invalidation;
 mod misses;
+mod takedown;
 mod tiers;

@@ -180,3 +180,66 @@ async fn past_its_bound_a_client_gets_429_for_unknown_codes_and_302_for_real_lin
     assert_eq!(refused.headers()["cache-control"], "no-store");
     assert_eq!(real.status(), 302);
 }
+
+/// `GET {base}/{code}` as `client`, forwarded by whatever proxy sends it.
+async fn follow_as(pair: &TestPair, base: &str, code: &str, client: &str) -> u16 {
+    pair.client
+        .get(format!("{base}/{code}"))
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .expect("the redirect answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_scanner_does_not_get_other_clients_429() {
+    let pair = spawn_pair().await;
+    let mut args = pair.redirect_args();
+    args.unknown_codes_per_minute = 3;
+    args.client_ip.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a CIDR block")];
+    let redirect = pair.spawn_redirect_app(args).await;
+    let mut state = 11;
+    for _ in 0..3 {
+        let code = random_code(&mut state);
+        assert_eq!(
+            follow_as(&pair, &redirect.address, &code, "203.0.113.1").await,
+            404
+        );
+    }
+    let code = random_code(&mut state);
+    assert_eq!(
+        follow_as(&pair, &redirect.address, &code, "203.0.113.1").await,
+        429
+    );
+
+    assert_eq!(
+        follow_as(&pair, &redirect.address, &code, "203.0.113.2").await,
+        404,
+        "another client behind the same proxy has its own bound"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_spoof_its_way_past_the_bound_on_unknown_codes() {
+    let pair = spawn_pair().await;
+    let mut args = pair.redirect_args();
+    args.unknown_codes_per_minute = 3;
+    let redirect = pair.spawn_redirect_app(args).await;
+    let mut state = 13;
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let code = random_code(&mut state);
+        assert_eq!(
+            follow_as(&pair, &redirect.address, &code, client).await,
+            404
+        );
+    }
+
+    let code = random_code(&mut state);
+    assert_eq!(
+        follow_as(&pair, &redirect.address, &code, "203.0.113.4").await,
+        429,
+        "X-Forwarded-For from a peer that is not a trusted proxy is ignored"
+    );
+}

@@ -131,9 +131,9 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
         .unwrap_or(i64::MAX))
 }
 
-/// `DELETE /v1/urls/{code}`: 204; the short URL answers 410 from then on. Redis is told at once so every
-/// redirect replica drops the code; if Redis is down, its TTL and the replicas' expiry of cached entries bound
-/// how long a stale redirect can be served, and the failure is counted.
+/// `DELETE /v1/urls/{code}`: 204 once the delete is committed; the short URL answers 410 from then on. The
+/// invalidation is queued in the same statement and delivered at once, so every redirect replica drops the code;
+/// if Redis fails, the outbox retries it until Redis is back ([`crate::outbox`]), and the failure is counted.
 #[utoipa::path(
     delete,
     path = "/v1/urls/{code}",
@@ -154,15 +154,14 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = path.into_inner();
-    if !state.store.delete_owned(caller.owner_id, &code).await? {
+    let Some(owed) = state.store.delete_owned(caller.owner_id, &code).await? else {
         return Err(ApiError::NotFound(code));
-    }
-    if let Err(error) = state.cache.invalidate(&code).await {
+    };
+    if !state.invalidations.deliver(owed).await {
         state
             .degraded
             .with_label_values(&["redis", "invalidate"])
             .inc();
-        tracing::warn!(error = %links::chain::Chain(&error), %code, "deleted link not invalidated in Redis");
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,7 +14,7 @@ use testkit::{
 use crate::helpers::{closed_port, error_code, spawn_app_on};
 
 /// A test database reached through a proxy the test controls.
-async fn proxied_database() -> (TestDb, TcpProxy, String) {
+pub async fn proxied_database() -> (TestDb, TcpProxy, String) {
     let db = TestDb::create().await;
     let mut url = url::Url::parse(&db.url).expect("database url");
     let upstream = format!(

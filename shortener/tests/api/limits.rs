@@ -156,3 +156,116 @@ fn tempfile_with(text: &str) -> TempFile {
         .expect("temp file");
     TempFile { path }
 }
+
+/// A request with an API key that does not exist, as `client` behind whatever proxy sends it.
+async fn unknown_key_from(app: &crate::helpers::TestApp, forwarded_for: &str) -> u16 {
+    app.client
+        .get(format!("{}/v1/urls", app.address))
+        .bearer_auth("sl_not_a_key")
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("the shortener answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = spawn_app_with(|args| {
+        args.rate_limit_ip_per_minute = 1;
+        args.rate_limit_ip_burst = 2;
+        args.client_ip.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a CIDR block")];
+    })
+    .await;
+
+    for _ in 0..2 {
+        assert_eq!(unknown_key_from(&app, "203.0.113.1").await, 401);
+    }
+    assert_eq!(
+        unknown_key_from(&app, "203.0.113.1").await,
+        429,
+        "the noisy client is limited"
+    );
+
+    assert_eq!(
+        unknown_key_from(&app, "203.0.113.2").await,
+        401,
+        "another client behind the same proxy keeps its own budget"
+    );
+    assert_eq!(
+        unknown_key_from(&app, "1.1.1.1, 203.0.113.1").await,
+        429,
+        "what a client writes left of its own address does not change who it is"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_forward_its_way_out_of_the_limit() {
+    let app = spawn_app_with(|args| {
+        args.rate_limit_ip_per_minute = 1;
+        args.rate_limit_ip_burst = 2;
+    })
+    .await;
+
+    assert_eq!(unknown_key_from(&app, "203.0.113.1").await, 401);
+    assert_eq!(unknown_key_from(&app, "203.0.113.2").await, 401);
+
+    assert_eq!(
+        unknown_key_from(&app, "203.0.113.3").await,
+        429,
+        "X-Forwarded-For from a peer that is not a trusted proxy is ignored"
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_slash_64_share_a_bucket() {
+    let app = spawn_app_with(|args| {
+        args.rate_limit_ip_per_minute = 1;
+        args.rate_limit_ip_burst = 2;
+        args.client_ip.trusted_proxies = vec!["127.0.0.1".parse().expect("an address")];
+    })
+    .await;
+
+    assert_eq!(unknown_key_from(&app, "2001:db8:1:2::1").await, 401);
+    assert_eq!(unknown_key_from(&app, "2001:db8:1:2::2").await, 401);
+
+    assert_eq!(unknown_key_from(&app, "2001:db8:1:2:ffff::9").await, 429);
+    assert_eq!(
+        unknown_key_from(&app, "2001:db8:1:3::1").await,
+        401,
+        "the next /64 is another client"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_creators_behind_a_trusted_proxy_are_limited_one_by_one() {
+    let app = spawn_app_with(|args| {
+        args.allow_anonymous = true;
+        args.rate_limit_anonymous_per_minute = 1;
+        args.rate_limit_anonymous_burst = 1;
+        args.client_ip.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR block")];
+    })
+    .await;
+    let anonymous = |client: &'static str| {
+        app.client
+            .post(format!("{}/v1/urls", app.address))
+            .header("x-forwarded-for", client)
+            .json(&json!({"long_url": "https://example.com/demo"}))
+            .send()
+    };
+
+    assert_eq!(
+        anonymous("203.0.113.1").await.expect("answer").status(),
+        201
+    );
+    assert_eq!(
+        anonymous("203.0.113.1").await.expect("answer").status(),
+        429
+    );
+
+    assert_eq!(
+        anonymous("203.0.113.2").await.expect("answer").status(),
+        201
+    );
+}

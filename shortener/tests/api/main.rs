@@ -13,4 +13,5 @@ mod limits;
 mod openapi;
 mod owned;
 mod qr;
+mod takedown;
 mod web;

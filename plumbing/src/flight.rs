@@ -1,8 +1,9 @@
-//! Single flight: concurrent misses for one code share one lookup, so a link that turns hot (or a burst of
-//! requests for a code nobody cached yet) costs Redis and PostgreSQL one request, not one per visitor.
+//! Single flight: concurrent misses for one key share one lookup. The redirect's misses for one code (a link that
+//! turns hot, or a burst of requests for a code nobody cached yet) cost Redis and PostgreSQL one request, not one
+//! per visitor; the shortener's lookups of one API key while its cache is cold cost one query.
 //!
-//! Only misses come here (a local hit never does), and the in-flight map is split into shards by code, so even
-//! with the local cache off no lock is shared by all requests. The lookup runs outside the lock, inside a
+//! Only misses come here (a cache hit never does), and the in-flight map is split into shards by key, so even
+//! with a cache off no lock is shared by all requests. The lookup runs outside the lock, inside a
 //! `OnceCell` that every request for the code awaits.
 
 use std::{
@@ -19,7 +20,7 @@ type Shard<T> = Mutex<HashMap<Box<str>, Cell<T>>>;
 
 const SHARDS: usize = 16;
 
-/// The lookups in flight, by code.
+/// The lookups in flight, by key.
 pub struct SingleFlight<T> {
     shards: [Shard<T>; SHARDS],
     merged: IntCounter,
