@@ -10,6 +10,7 @@
 //! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
 //! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
 //!   manages them and keys: an owner's links, key administration.
+//! - [`idempotency`]: stored answers for `Idempotency-Key`, claimed and recorded with the links they answer for.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
@@ -21,6 +22,7 @@ pub mod cache;
 pub mod chain;
 pub mod code;
 pub mod db;
+pub mod idempotency;
 pub mod manage;
 pub mod model;
 pub mod pool_metrics;

@@ -1,6 +1,7 @@
 //! The API's resources: creating links (one or a batch), the caller's own links, their QR codes and hits per
 //! day, and the web page that uses them.
 
+pub mod batch_items;
 pub mod body;
 pub mod hits;
 pub mod openapi;

@@ -1,21 +1,28 @@
 //! Creating short links: `POST /v1/urls` (one) and `POST /v1/urls/batch` (up to 1000 in one multi-row insert).
-//! Both share validation, reuse, collision handling and write-through, so one link behaves the same either way.
+//! Both share validation, reuse, collision handling and write-through, so one link behaves the same either way,
+//! and both take an `Idempotency-Key` (see [`crate::idempotency`]).
 
 use std::collections::HashMap;
 
-use actix_web::{http::header, web, HttpResponse, ResponseError};
+use actix_web::{http::StatusCode, web, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
 use links::{
     code,
+    db::DbError,
     model::{Link, RedirectStatus, Resolution},
     validate,
 };
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
+pub use crate::routes::batch_items::MAX_BATCH;
 use crate::{
-    auth::Creator,
+    auth::{Caller, Creator},
+    deadline::Deadline,
     errors::ApiError,
     group_insert::PendingLink,
+    idempotency::{self, Answer, IdempotencyKey, Outcome},
+    routes::batch_items::BatchItems,
     routes::body::{ErrorBody, ErrorDetail, LinkBody},
     state::AppState,
 };
@@ -23,14 +30,11 @@ use crate::{
 /// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
 const GENERATED_CODE_ATTEMPTS: usize = 3;
 
-/// Most items in one batch.
-pub const MAX_BATCH: usize = 1000;
-
 /// Largest batch body: 1000 items of the longest URL and every field, with room for JSON overhead.
 pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 
-/// The body of `POST /v1/urls`, and one item of a batch.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/urls`, and one item of a batch. Serialised only for the idempotency fingerprint.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     /// The URL to shorten: absolute http or https, at most 2048 bytes.
@@ -122,15 +126,16 @@ enum CreateOutcome {
     path = "/v1/urls",
     tag = "links",
     request_body = CreateRequest,
+    params(IdempotencyHeader),
     responses(
         (status = 201, description = "Created (committed); `Location` is the short URL", body = LinkBody),
         (status = 200, description = "`reuse`: the caller's existing live link for this URL", body = LinkBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
-        (status = 409, description = "alias_taken", body = ErrorBody),
+        (status = 409, description = "alias_taken; idempotency_key_in_flight (see Retry-After)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect", body = ErrorBody),
+        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, idempotency_key_reused", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
@@ -140,23 +145,70 @@ enum CreateOutcome {
 pub async fn create(
     state: web::Data<AppState>,
     creator: Creator,
+    deadline: Deadline,
+    key: IdempotencyKey,
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = check(body.into_inner(), &state, state.clock.now())?;
-    let outcome = create_all(&state, creator, vec![Ok(checked)])
-        .await?
+    let request = body.into_inner();
+    let fingerprint = idempotency::fingerprint("/v1/urls", &request)?;
+    idempotency::answer_once(
+        &state,
+        creator.owner_id,
+        key,
+        fingerprint,
+        deadline,
+        async |writer| create_one(&state, creator, request, writer).await,
+    )
+    .await
+}
+
+async fn create_one(
+    state: &AppState,
+    creator: Creator,
+    request: CreateRequest,
+    writer: Writer<'_>,
+) -> Result<Outcome, ApiError> {
+    let checked = check(request, state, state.clock.now())?;
+    let (mut outcomes, created) = create_all(state, creator, vec![Ok(checked)], &writer).await?;
+    let outcome = outcomes
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
-    match outcome {
+    let answer = match outcome {
         CreateOutcome::Created(link) => {
-            let body = LinkBody::new(&link, &state);
-            Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, body.short_url.clone()))
-                .json(body))
+            let body = LinkBody::new(&link, state);
+            Answer::json(StatusCode::CREATED, Some(body.short_url.clone()), &body)?
         }
-        CreateOutcome::Reused(link) => Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state))),
-        CreateOutcome::Failed(error) => Err(error),
-    }
+        CreateOutcome::Reused(link) => {
+            Answer::json(StatusCode::OK, None, &LinkBody::new(&link, state))?
+        }
+        CreateOutcome::Failed(error) => return Err(error),
+    };
+    Ok(Outcome {
+        answer,
+        server_error: false,
+        created,
+    })
+}
+
+/// The `Idempotency-Key` header, for the document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes the header for the OpenAPI document; the header is read by IdempotencyKey"
+)]
+struct IdempotencyHeader {
+    /// 1 to 255 visible ASCII characters, e.g. a UUID. The same key and request within 24 hours get the first
+    /// answer again, with `Idempotent-Replayed: true`; the key with another request is 422
+    /// `idempotency_key_reused`; while the first is still being answered, 409 `idempotency_key_in_flight`.
+    /// Needs an API key. 5xx answers are not kept: retry them with the same key.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
 }
 
 /// The body of `POST /v1/urls/batch`. Items are parsed one by one, so a malformed item fails alone.
@@ -165,7 +217,7 @@ pub async fn create(
 pub struct BatchRequest {
     /// 1 to 1000 create bodies.
     #[schema(value_type = Vec<CreateRequest>)]
-    pub items: Vec<serde_json::Value>,
+    pub items: BatchItems,
 }
 
 /// One result per item, in order.
@@ -188,38 +240,66 @@ pub struct BatchResult {
 }
 
 /// `POST /v1/urls/batch`: every item validated on its own, all new links inserted by one statement, one result
-/// per item in order (`201` + link, `200` + reused link, or the item's error status + error).
+/// per item in order (`201` + link, `200` + reused link, or the item's error status + error). Anonymous callers
+/// may not send batches (the Contract wants a key on every /v1 call; anonymous creation is the web page's single
+/// link, limited per request, and a batch would spend one token on a thousand links).
 #[utoipa::path(
     post,
     path = "/v1/urls/batch",
     tag = "links",
     request_body = BatchRequest,
+    params(IdempotencyHeader),
     responses(
         (status = 200, description = "One result per item, in order", body = BatchAnswer),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
+        (status = 401, description = "No or bad API key (anonymous callers included)", body = ErrorBody),
+        (status = 409, description = "idempotency_key_in_flight; see Retry-After", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
-        (status = 422, description = "invalid_batch_size: not 1 to 1000 items", body = ErrorBody),
+        (status = 422, description = "invalid_batch_size: not 1 to 1000 items; idempotency_key_reused", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
-#[tracing::instrument(skip_all, fields(owner_id = creator.owner_id, items = body.items.len()))]
+#[tracing::instrument(skip_all, fields(owner_id = caller.owner_id, items = body.items.total))]
 pub async fn create_batch(
     state: web::Data<AppState>,
-    creator: Creator,
+    caller: Caller,
+    deadline: Deadline,
+    key: IdempotencyKey,
     body: web::Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let items = body.into_inner().items;
-    if items.is_empty() || items.len() > MAX_BATCH {
+    if items.total == 0 || items.total > MAX_BATCH {
         return Err(ApiError::InvalidField {
             code: "invalid_batch_size",
             message: format!(
                 "items must hold 1 to {MAX_BATCH} links, not {}",
-                items.len()
+                items.total
             ),
         });
     }
+    let fingerprint = idempotency::fingerprint("/v1/urls/batch", &items.kept)?;
+    let creator = Creator {
+        owner_id: Some(caller.owner_id),
+    };
+    idempotency::answer_once(
+        &state,
+        creator.owner_id,
+        key,
+        fingerprint,
+        deadline,
+        async |writer| create_many(&state, creator, items.kept, writer).await,
+    )
+    .await
+}
+
+async fn create_many(
+    state: &AppState,
+    creator: Creator,
+    items: Vec<serde_json::Value>,
+    writer: Writer<'_>,
+) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
     let checked = items
         .into_iter()
@@ -230,16 +310,16 @@ pub async fn create_batch(
                     message: format!("this item is not a valid create request: {error}"),
                 }
             })?;
-            check(request, &state, now)
+            check(request, state, now)
         })
         .collect();
-    let outcomes = create_all(&state, creator, checked).await?;
+    let (outcomes, created) = create_all(state, creator, checked, &writer).await?;
     let linked = |status, link| BatchResult {
         status,
-        link: Some(LinkBody::new(link, &state)),
+        link: Some(LinkBody::new(link, state)),
         error: None,
     };
-    let results = outcomes
+    let results: Vec<BatchResult> = outcomes
         .iter()
         .enumerate()
         .map(|(index, outcome)| match outcome {
@@ -259,23 +339,77 @@ pub async fn create_batch(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(BatchAnswer { results }))
+    let server_error = results.iter().any(|result| result.status >= 500);
+    Ok(Outcome {
+        answer: Answer::json(StatusCode::OK, None, &BatchAnswer { results })?,
+        server_error,
+        created,
+    })
 }
 
-/// Creates every valid request: reuse lookups first, then one multi-row insert per round; generated codes that
-/// collided with an alias get new IDs for the next round, taken aliases fail with 409. Returns outcomes in the
-/// order of `requests`. A database or ID failure fails the whole call (nothing is half-reported).
+/// Where a create reads and writes.
+pub enum Writer<'a> {
+    /// Through the group inserter, sharing statements with concurrent requests; each round of a batch commits
+    /// on its own, bounded by the request's deadline.
+    Grouped(Instant),
+    /// In a transaction the caller commits (with the `Idempotency-Key` record), bounded already.
+    Transaction(&'a deadpool_postgres::Transaction<'a>),
+}
+
+impl Writer<'_> {
+    /// Whether a round's links are committed before the next round runs (so a later failure must not hide them).
+    fn commits_each_round(&self) -> bool {
+        matches!(self, Self::Grouped(_))
+    }
+
+    async fn find_reusable(
+        &self,
+        state: &AppState,
+        owner_id: i64,
+        long_urls: &[&str],
+    ) -> Result<HashMap<String, Link>, ApiError> {
+        Ok(match self {
+            Self::Grouped(_) => {
+                let client = state.store.pool().get().await.map_err(DbError::from)?;
+                links::store::find_reusable(&client, owner_id, long_urls).await?
+            }
+            Self::Transaction(tx) => links::store::find_reusable(*tx, owner_id, long_urls).await?,
+        })
+    }
+
+    async fn insert(
+        &self,
+        state: &AppState,
+        rows: Vec<PendingLink>,
+    ) -> Result<Vec<Link>, ApiError> {
+        Ok(match self {
+            Self::Grouped(deadline) => state.inserter.insert(rows, *deadline).await?,
+            Self::Transaction(tx) => {
+                let rows: Vec<_> = rows.iter().map(PendingLink::as_new).collect();
+                links::manage::insert_links(*tx, &rows).await?
+            }
+        })
+    }
+}
+
+/// Creates every valid request: one reuse lookup for all, then one multi-row insert per round; generated codes
+/// that collided with an alias get new IDs for the next round, taken aliases fail with 409. Returns outcomes in
+/// the order of `requests`, and the links created. A failure before anything was committed fails the whole
+/// call; a round failing after an earlier round committed fails only the items still pending, so the links
+/// already made are reported, never lost behind a 503 (a retry would duplicate them).
 async fn create_all(
     state: &AppState,
     creator: Creator,
     requests: Vec<Result<Checked, ApiError>>,
-) -> Result<Vec<CreateOutcome>, ApiError> {
+    writer: &Writer<'_>,
+) -> Result<(Vec<CreateOutcome>, Vec<Link>), ApiError> {
+    let reusable = reusable(state, creator, &requests, writer).await?;
     let mut outcomes: Vec<Option<CreateOutcome>> = Vec::with_capacity(requests.len());
     let mut pending: Vec<(usize, Checked)> = Vec::new();
     for (index, request) in requests.into_iter().enumerate() {
         match request {
             Err(error) => outcomes.push(Some(CreateOutcome::Failed(error))),
-            Ok(checked) => match reusable(state, creator, &checked).await? {
+            Ok(checked) => match reusable_for(&reusable, &checked) {
                 Some(link) => outcomes.push(Some(CreateOutcome::Reused(link))),
                 None => {
                     outcomes.push(None);
@@ -289,16 +423,26 @@ async fn create_all(
         if pending.is_empty() {
             break;
         }
-        pending = insert_round(state, creator, pending, &mut outcomes, &mut created).await?;
+        let round = std::mem::take(&mut pending);
+        let indexes: Vec<usize> = round.iter().map(|(index, _)| *index).collect();
+        match insert_round(state, creator, round, &mut outcomes, &mut created, writer).await {
+            Ok(retry) => pending = retry,
+            Err(error) if writer.commits_each_round() && !created.is_empty() => {
+                error.log(None);
+                for index in indexes {
+                    outcomes[index] = Some(CreateOutcome::Failed(after_committed(&error)));
+                }
+                break;
+            }
+            Err(error) => return Err(error),
+        }
     }
     for (index, _) in pending {
         outcomes[index] = Some(CreateOutcome::Failed(ApiError::Internal(anyhow::anyhow!(
             "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
         ))));
     }
-    state.created.inc_by(created.len() as u64);
-    write_through(state, &created).await;
-    Ok(outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|outcome| {
             outcome.unwrap_or_else(|| {
@@ -307,10 +451,19 @@ async fn create_all(
                 )))
             })
         })
-        .collect())
+        .collect();
+    Ok((outcomes, created))
 }
 
-/// One multi-row insert of `pending` with fresh IDs (shared with concurrent requests by the group inserter). Inserted links are recorded as created; taken aliases as
+/// What an item still pending gets when a later round failed (the cause is logged once, by the caller).
+fn after_committed(error: &ApiError) -> ApiError {
+    match error {
+        ApiError::Unavailable { dependency, .. } => ApiError::unavailable(dependency),
+        _ => ApiError::Internal(anyhow::anyhow!("a later insert round of this batch failed")),
+    }
+}
+
+/// One multi-row insert of `pending` with fresh IDs. Inserted links are recorded as created; taken aliases as
 /// 409; generated codes that were taken are returned for another round.
 async fn insert_round(
     state: &AppState,
@@ -318,6 +471,7 @@ async fn insert_round(
     pending: Vec<(usize, Checked)>,
     outcomes: &mut [Option<CreateOutcome>],
     created: &mut Vec<Link>,
+    writer: &Writer<'_>,
 ) -> Result<Vec<(usize, Checked)>, ApiError> {
     let ids = state
         .ids
@@ -352,9 +506,8 @@ async fn insert_round(
             owner_id: creator.owner_id,
         })
         .collect();
-    let mut inserted: HashMap<i64, Link> = state
-        .inserter
-        .insert(rows)
+    let mut inserted: HashMap<i64, Link> = writer
+        .insert(state, rows)
         .await?
         .into_iter()
         .map(|link| (link.id, link))
@@ -378,23 +531,40 @@ async fn insert_round(
     Ok(retry)
 }
 
+/// The caller's live links for the URLs of every request that asked for reuse, looked up by one statement.
 async fn reusable(
     state: &AppState,
     creator: Creator,
-    checked: &Checked,
-) -> Result<Option<Link>, ApiError> {
-    match creator.owner_id {
-        Some(owner_id) if checked.reuse && checked.alias.is_none() => Ok(state
-            .store
-            .find_reusable(owner_id, &checked.long_url)
-            .await?),
-        _ => Ok(None),
-    }
+    requests: &[Result<Checked, ApiError>],
+    writer: &Writer<'_>,
+) -> Result<HashMap<String, Link>, ApiError> {
+    let Some(owner_id) = creator.owner_id else {
+        return Ok(HashMap::new());
+    };
+    let urls: Vec<&str> = requests
+        .iter()
+        .flatten()
+        .filter(|checked| checked.reuse && checked.alias.is_none())
+        .map(|checked| checked.long_url.as_str())
+        .collect();
+    writer.find_reusable(state, owner_id, &urls).await
 }
 
-/// Best effort: the links are already durable. Overwrites any negative entry and announces the codes, so a code
-/// that was unknown a moment ago redirects at once on every replica.
-async fn write_through(state: &AppState, links: &[Link]) {
+/// The link `checked` may reuse, if it asked for reuse and there is one. Several items may reuse one link.
+fn reusable_for(reusable: &HashMap<String, Link>, checked: &Checked) -> Option<Link> {
+    (checked.reuse && checked.alias.is_none())
+        .then(|| reusable.get(&checked.long_url).cloned())
+        .flatten()
+}
+
+/// Counts the links created and writes them through to Redis, once they are durable (committed). Best effort:
+/// overwrites any negative entry and announces the codes, so a code that was unknown a moment ago redirects at
+/// once on every replica.
+pub async fn write_through(state: &AppState, links: &[Link]) {
+    if links.is_empty() {
+        return;
+    }
+    state.created.inc_by(links.len() as u64);
     let now = state.clock.now();
     let entries: Vec<(&str, Resolution, std::time::Duration)> = links
         .iter()

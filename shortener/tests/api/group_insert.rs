@@ -14,6 +14,11 @@ use testkit::{eventually, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A request deadline far enough off not to matter.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + DEADLINE
+}
+
 fn link(id: i64, code: &str, owner_id: Option<i64>) -> PendingLink {
     PendingLink {
         id,
@@ -50,14 +55,14 @@ async fn blocked_inserter(
     let (inserter, _tasks) = GroupInserter::start(
         store,
         1,
-        Duration::from_secs(10),
+        1,
         histogram.clone(),
         &Supervisor::unregistered(Shutdown::new()),
     );
     let first = inserter.clone();
     let blocked = tokio::spawn(async move {
         let links = first
-            .insert(vec![link(1, "first", None)])
+            .insert(vec![link(1, "first", None)], later())
             .await
             .expect("the first insert succeeds once the lock is gone");
         assert_eq!(links.len(), 1);
@@ -79,7 +84,7 @@ async fn requests_queued_behind_a_statement_share_the_next_one_and_each_gets_its
                 link(1000 + 2 * n, &format!("a{n}"), None),
                 link(1001 + 2 * n, &format!("b{n}"), None),
             ];
-            tokio::spawn(async move { inserter.insert(links).await })
+            tokio::spawn(async move { inserter.insert(links, later()).await })
         })
         .collect();
     eventually(DEADLINE, "the 50 requests queue", || {
@@ -110,7 +115,7 @@ async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out
 
     let send = |links: Vec<PendingLink>| {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(links).await })
+        tokio::spawn(async move { inserter.insert(links, later()).await })
     };
     let good = send(vec![link(10, "good", None)]);
     // No API key 424242 exists: the foreign key refuses this row, and with it the whole group statement.
@@ -155,11 +160,15 @@ async fn a_request_whose_caller_left_while_queued_creates_nothing() {
 
     let abandoned = {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(vec![link(20, "abandoned", None)]).await })
+        tokio::spawn(async move {
+            inserter
+                .insert(vec![link(20, "abandoned", None)], later())
+                .await
+        })
     };
     let kept = {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)]).await })
+        tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)], later()).await })
     };
     eventually(DEADLINE, "the two requests queue", || {
         ready(inserter.queued() == 2)
