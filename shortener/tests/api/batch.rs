@@ -249,6 +249,8 @@ async fn creates_still_succeed_while_batches_wait_in_every_direct_insert_slot() 
         async move { app.lock_waiters().await >= 1 }
     })
     .await;
+    // Not a timing assertion: time for the other batches to arrive and take (or wait for) a slot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let create = app
         .create(json!({"long_url": "https://example.com/meanwhile"}))
