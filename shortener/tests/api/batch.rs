@@ -178,8 +178,12 @@ async fn anonymous_callers_cannot_send_batches_even_where_they_may_create() {
 #[tokio::test]
 async fn reuse_in_a_batch_finds_each_of_the_callers_links_in_one_lookup() {
     let app = spawn_app().await;
-    let a = app.shorten(json!({"long_url": "https://example.com/a"})).await;
-    let b = app.shorten(json!({"long_url": "https://example.com/b"})).await;
+    let a = app
+        .shorten(json!({"long_url": "https://example.com/a"}))
+        .await;
+    let b = app
+        .shorten(json!({"long_url": "https://example.com/b"}))
+        .await;
     let someone_else = app.other_key().await;
     let theirs = app
         .create_as(&someone_else, json!({"long_url": "https://example.com/c"}))

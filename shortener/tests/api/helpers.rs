@@ -158,7 +158,10 @@ impl TestApp {
     pub async fn links_to(&self, long_url: &str) -> i64 {
         self.locker()
             .await
-            .query_one("SELECT count(*) FROM links WHERE long_url = $1", &[&long_url])
+            .query_one(
+                "SELECT count(*) FROM links WHERE long_url = $1",
+                &[&long_url],
+            )
             .await
             .expect("count")
             .get(0)

@@ -69,7 +69,11 @@ async fn the_same_key_with_another_body_is_a_422_and_keys_belong_to_their_api_ke
 
     assert_eq!(other_body.status(), 422);
     assert_eq!(error_code(other_body).await, "idempotency_key_reused");
-    assert_eq!(batch_under_the_key.status(), 422, "another route is another request");
+    assert_eq!(
+        batch_under_the_key.status(),
+        422,
+        "another route is another request"
+    );
     assert_eq!(their_own.status(), 201, "another API key's key space");
     assert_eq!(app.links_to("https://example.com/b").await, 1);
 }
@@ -86,7 +90,11 @@ async fn a_client_error_is_kept_and_replayed() {
     let retry = create_with(&app, "alias-try", &body).await;
 
     assert_eq!(first.status(), 409);
-    assert_eq!(retry.status(), 409, "the first answer, although the alias is free now");
+    assert_eq!(
+        retry.status(),
+        409,
+        "the first answer, although the alias is free now"
+    );
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
     assert_eq!(error_code(retry).await, "alias_taken");
 }
@@ -102,9 +110,13 @@ async fn a_key_still_in_flight_is_a_409_and_the_first_request_then_answers() {
     let first = {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
-            create_with(&app, "slow", &json!({"long_url": "https://example.com/slow"}))
-                .await
-                .status()
+            create_with(
+                &app,
+                "slow",
+                &json!({"long_url": "https://example.com/slow"}),
+            )
+            .await
+            .status()
         })
     };
     eventually(WITHIN, "the first request waits for the lock", || {
@@ -113,7 +125,12 @@ async fn a_key_still_in_flight_is_a_409_and_the_first_request_then_answers() {
     })
     .await;
 
-    let second = create_with(&app, "slow", &json!({"long_url": "https://example.com/slow"})).await;
+    let second = create_with(
+        &app,
+        "slow",
+        &json!({"long_url": "https://example.com/slow"}),
+    )
+    .await;
 
     assert_eq!(second.status(), 409);
     assert_eq!(second.headers()["retry-after"], "1");
@@ -152,7 +169,12 @@ async fn a_batch_with_a_key_is_answered_once() {
     .to_string();
 
     let first = app
-        .post("/v1/urls/batch", Some(&app.api_key), Some("b"), body.clone())
+        .post(
+            "/v1/urls/batch",
+            Some(&app.api_key),
+            Some("b"),
+            body.clone(),
+        )
         .await;
     let first_body = first.bytes().await.expect("body");
     let retry = app
@@ -173,10 +195,20 @@ async fn a_malformed_key_or_an_anonymous_caller_with_a_key_is_a_400() {
     let body = json!({"long_url": "https://example.com/k"}).to_string();
 
     let spaced = app
-        .post("/v1/urls", Some(&app.api_key), Some("has space"), body.clone())
+        .post(
+            "/v1/urls",
+            Some(&app.api_key),
+            Some("has space"),
+            body.clone(),
+        )
         .await;
     let long = app
-        .post("/v1/urls", Some(&app.api_key), Some(&"k".repeat(256)), body.clone())
+        .post(
+            "/v1/urls",
+            Some(&app.api_key),
+            Some(&"k".repeat(256)),
+            body.clone(),
+        )
         .await;
     let anonymous = app.post("/v1/urls", None, Some("anon"), body.clone()).await;
     let anonymous_without = app.post("/v1/urls", None, None, body).await;
