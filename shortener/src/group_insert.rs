@@ -217,10 +217,17 @@ impl Inserter {
         while let Some(jobs) = next_group(&receiver).await {
             // A request that was already answered (its deadline passed, the client left) must not create a link
             // behind its back: the client saw an error and may well retry.
-            let jobs: Vec<Job> = jobs
+            // One whose deadline leaves PostgreSQL no time is answered at once, so that it cannot cut the
+            // statement of the whole group short (the group is bounded by its earliest deadline).
+            let (jobs, too_late): (Vec<Job>, Vec<Job>) = jobs
                 .into_iter()
                 .filter(|job| !job.answer.is_closed())
-                .collect();
+                .partition(|job| crate::deadline::server_budget(job.deadline).is_some());
+            for job in too_late {
+                let _ = job.answer.send(Err(DbError::unavailable(
+                    "the request deadline left no time to insert",
+                )));
+            }
             if !jobs.is_empty() {
                 self.insert_group(jobs).await;
             }

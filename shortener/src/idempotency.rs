@@ -30,7 +30,7 @@ use crate::{
     deadline::{self, Deadline},
     errors::ApiError,
     routes::body::{ErrorBody, ErrorDetail},
-    routes::urls::{write_through, Writer},
+    routes::create_links::{write_through, Writer},
     state::AppState,
 };
 

@@ -3,6 +3,7 @@
 
 pub mod batch_items;
 pub mod body;
+pub mod create_links;
 pub mod hits;
 pub mod openapi;
 pub mod owned;
