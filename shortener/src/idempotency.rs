@@ -127,8 +127,9 @@ pub struct Outcome {
     pub created: Vec<Link>,
 }
 
-/// A fingerprint of a request: SHA-256 of its route and its body as parsed (so key order and spacing do not
-/// matter), to tell a retry from another request that reuses the key.
+/// A fingerprint of a request: SHA-256 of its route and its body as parsed (so spacing and key order do not
+/// matter: serde_json's maps are sorted while no crate turns on its `preserve_order`), to tell a retry from
+/// another request that reuses the key.
 ///
 /// # Errors
 /// When the body does not serialise (a bug).

@@ -1,5 +1,6 @@
 //! The group inserter against the real PostgreSQL: requests that queue while a statement is in flight go in the
-//! next one together, each gets exactly its own links, and a request whose row the database refuses fails alone.
+//! next one together, each gets exactly its own links, and a request whose row the database refuses (or whose
+//! deadline left no time) fails alone.
 
 use std::{future::ready, time::Duration};
 
@@ -197,5 +198,41 @@ async fn a_request_whose_caller_left_while_queued_creates_nothing() {
     assert!(
         (histogram.get_sample_sum() - 2.0).abs() < f64::EPSILON,
         "statements carried only the first and the kept link"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_request_whose_deadline_left_no_time_fails_alone() {
+    let db = TestDb::create().await;
+    let (inserter, _histogram, locker, blocked) = blocked_inserter(&db).await;
+    let soon = tokio::time::Instant::now() + Duration::from_millis(300);
+
+    let late = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move { inserter.insert(vec![link(30, "late", None)], soon).await })
+    };
+    let in_time = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move {
+            inserter
+                .insert(vec![link(31, "in-time", None)], later())
+                .await
+        })
+    };
+    eventually(DEADLINE, "the two requests queue", || {
+        ready(inserter.queued() == 2)
+    })
+    .await;
+    tokio::time::sleep_until(soon).await;
+    locker.batch_execute("COMMIT").await.expect("unlock");
+    blocked.await.expect("first request");
+
+    let late = late.await.expect("task");
+    assert!(late.is_err(), "no time was left for it: {late:?}");
+    let in_time = in_time.await.expect("task").expect("inserted");
+    assert_eq!(
+        in_time.len(),
+        1,
+        "not cut short by the late request's deadline"
     );
 }
