@@ -233,6 +233,10 @@ async fn reusable(
         .filter(|checked| checked.reuse && checked.alias.is_none())
         .map(|checked| checked.long_url.as_str())
         .collect();
+    if urls.is_empty() {
+        // The common case: no connection taken for a lookup nobody asked for.
+        return Ok(HashMap::new());
+    }
     writer.find_reusable(state, owner_id, &urls).await
 }
 
