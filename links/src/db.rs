@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "takedown",
         include_str!("../migrations/0005_takedown.sql"),
     ),
+    (
+        6,
+        "idempotency_keys",
+        include_str!("../migrations/0006_idempotency_keys.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.
@@ -51,6 +56,13 @@ pub enum DbError {
     Unavailable(Cause),
     /// A statement failed on the server.
     Query(tokio_postgres::Error),
+}
+
+impl DbError {
+    /// Whether the server refused a row as a duplicate (`unique_violation`).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Query(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+    }
 }
 
 impl fmt::Display for DbError {
@@ -154,6 +166,30 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
         .recycle_timeout(Some(options.connect_timeout))
         .build()
         .map_err(|error| DbError::Config(Arc::new(error)))
+}
+
+/// Makes PostgreSQL cancel any statement, lock wait or idle gap of the transaction `tx` that outlasts `within`
+/// (at least 1 ms: PostgreSQL reads 0 as "no limit"). `SET LOCAL` through `set_config(…, true)`, so the bound
+/// ends with the transaction and a pooled connection goes back with the pool's own settings.
+///
+/// # Errors
+/// When the database fails.
+pub async fn bound_transaction(
+    tx: &deadpool_postgres::Transaction<'_>,
+    within: Duration,
+) -> Result<(), DbError> {
+    let millis = within
+        .as_millis()
+        .clamp(1, u128::from(u32::MAX))
+        .to_string();
+    let statement = tx
+        .prepare_cached(
+            "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
+                    set_config('idle_in_transaction_session_timeout', $1, true)",
+        )
+        .await?;
+    tx.query_one(&statement, &[&millis]).await?;
+    Ok(())
 }
 
 /// Takes one connection and runs `SELECT 1`: readiness, and the fail-early check at start.

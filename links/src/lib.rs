@@ -12,6 +12,7 @@
 //!   manages them and keys: an owner's links, key administration.
 //! - [`outbox`]: invalidations owed to Redis and the redirect replicas, queued with the change that needs them.
 //! - [`takedown`]: the operator's view of a link (owner, state) and disabling or enabling it.
+//! - [`idempotency`]: stored answers for `Idempotency-Key`, claimed and recorded with the links they answer for.
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod chain;
 pub mod code;
 pub mod db;
+pub mod idempotency;
 pub mod manage;
 pub mod model;
 pub mod outbox;

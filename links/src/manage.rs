@@ -2,11 +2,11 @@
 //! soft delete with its invalidation queued), batch inserts in one statement, and the operator's key administration.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
-use tokio_postgres::{error::SqlState, types::ToSql};
 
 use crate::{
-    db::DbError,
+    db::{self, DbError},
     model::Link,
     outbox::{queue_changed, Owed},
     store::{link_columns, link_from_row, NewLink, Store},
@@ -67,7 +67,7 @@ const DELETE_OWNED: &str = queue_changed!(
      WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL RETURNING code"
 );
 
-/// Many links in one statement (see [`Store::insert_links`]).
+/// Many links in one statement (see [`insert_links`]).
 const INSERT_LINKS: &str = concat!(
     "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
@@ -136,50 +136,41 @@ impl Store {
         Ok(row.as_ref().map(Owed::from_row))
     }
 
-    /// Inserts many links with one multi-row statement, committed when this returns. A link whose code or ID is
-    /// taken (by an existing link, a retired code, or an earlier one in the same batch) is skipped: the result holds the links
-    /// that were inserted, and the caller tells the others apart by ID.
+    /// Inserts many links with one multi-row statement (see [`insert_links`]) in a transaction of its own whose
+    /// statements and lock waits PostgreSQL itself cancels after `within`, committed when this returns. The
+    /// server-side bound is what keeps a caller's deadline honest: a statement abandoned by the client alone
+    /// would go on waiting for its lock and commit after the caller was told it failed.
     ///
     /// # Errors
-    /// When the database fails (then nothing was inserted).
-    pub async fn insert_links(&self, links: &[NewLink<'_>]) -> Result<Vec<Link>, DbError> {
+    /// When the database fails or `within` passes (then nothing was inserted).
+    pub async fn insert_links(
+        &self,
+        links: &[NewLink<'_>],
+        within: std::time::Duration,
+    ) -> Result<Vec<Link>, DbError> {
         if links.is_empty() {
             return Ok(Vec::new());
         }
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(INSERT_LINKS).await?;
-        let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
-        let codes: Vec<&str> = links.iter().map(|link| link.code).collect();
-        let urls: Vec<&str> = links.iter().map(|link| link.long_url).collect();
-        let hashes: Vec<Vec<u8>> = links
-            .iter()
-            .map(|link| Sha256::digest(link.long_url.as_bytes()).to_vec())
-            .collect();
-        let expiries: Vec<Option<DateTime<Utc>>> =
-            links.iter().map(|link| link.expires_at).collect();
-        let statuses: Vec<i16> = links
-            .iter()
-            .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
-            .collect();
-        let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
-        let params: [&(dyn ToSql + Sync); 7] =
-            [&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners];
         // `ON CONFLICT DO NOTHING` and the `retired_codes` filter skip every taken code, but the filter reads the
         // statement's snapshot: an insert that waited on the cleanup purging the same code (deleted link →
         // tombstone, one transaction) is refused by the trigger instead, with unique_violation. Run again, the
         // statement sees the tombstone and skips that code; the cleanup purges a code only once.
+        let mut client = self.pool().get().await?;
         let mut attempts_left = 2;
-        let rows = loop {
-            match client.query(&statement, &params).await {
-                Err(error)
-                    if attempts_left > 0 && error.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
-                {
+        loop {
+            let tx = client.transaction().await?;
+            db::bound_transaction(&tx, within).await?;
+            match insert_links(&tx, links).await {
+                Err(error) if attempts_left > 0 && error.is_unique_violation() => {
                     attempts_left -= 1;
                 }
-                result => break result?,
+                inserted => {
+                    let inserted = inserted?;
+                    tx.commit().await?;
+                    return Ok(inserted);
+                }
             }
-        };
-        Ok(rows.iter().map(link_from_row).collect())
+        }
     }
 
     /// Every API key, oldest first.
@@ -218,4 +209,40 @@ impl Store {
             )
             .await?)
     }
+}
+
+/// Inserts many links with one multi-row statement on `client` (the caller commits). A link whose code or ID is
+/// taken (by an existing link, a retired code, or an earlier one in the same batch) is skipped: the result holds
+/// the links that were inserted, and the caller tells the others apart by ID.
+///
+/// # Errors
+/// When the database fails (then nothing was inserted).
+pub async fn insert_links(
+    client: &impl GenericClient,
+    links: &[NewLink<'_>],
+) -> Result<Vec<Link>, DbError> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = client.prepare_cached(INSERT_LINKS).await?;
+    let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
+    let codes: Vec<&str> = links.iter().map(|link| link.code).collect();
+    let urls: Vec<&str> = links.iter().map(|link| link.long_url).collect();
+    let hashes: Vec<Vec<u8>> = links
+        .iter()
+        .map(|link| Sha256::digest(link.long_url.as_bytes()).to_vec())
+        .collect();
+    let expiries: Vec<Option<DateTime<Utc>>> = links.iter().map(|link| link.expires_at).collect();
+    let statuses: Vec<i16> = links
+        .iter()
+        .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
+        .collect();
+    let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
+    let rows = client
+        .query(
+            &statement,
+            &[&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners],
+        )
+        .await?;
+    Ok(rows.iter().map(link_from_row).collect())
 }

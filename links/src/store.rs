@@ -1,8 +1,10 @@
 //! The SQL for links and API keys. Every statement is parameterised and prepared once per connection
 //! (`prepare_cached`), since the same few statements run on every request.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
@@ -44,14 +46,15 @@ macro_rules! link_columns {
 }
 pub(crate) use link_columns;
 
-/// The caller's newest live link for a URL (see [`Store::find_reusable`]).
+/// The caller's newest live link for each of many URLs (see [`find_reusable`]): one statement for a whole
+/// batch, `DISTINCT ON` keeping the newest per URL. `url_hash = ANY` keeps it on the (owner, url_hash) index.
 const FIND_REUSABLE: &str = concat!(
-    "SELECT ",
+    "SELECT DISTINCT ON (long_url) ",
     link_columns!(),
     " FROM links
-     WHERE owner_id = $1 AND url_hash = $2 AND long_url = $3
+     WHERE owner_id = $1 AND url_hash = ANY($2) AND long_url = ANY($3)
        AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-     ORDER BY id DESC LIMIT 1"
+     ORDER BY long_url, id DESC"
 );
 
 impl Store {
@@ -145,24 +148,32 @@ pub(crate) fn link_from_row(row: &Row) -> Link {
     }
 }
 
-impl Store {
-    /// The caller's newest live link for `long_url` (the "reuse" lookup), through the URL-hash index.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn find_reusable(
-        &self,
-        owner_id: i64,
-        long_url: &str,
-    ) -> Result<Option<Link>, DbError> {
-        let client = self.pool.get().await?;
-        let statement = client.prepare_cached(FIND_REUSABLE).await?;
-        let url_hash = Sha256::digest(long_url.as_bytes()).to_vec();
-        let row = client
-            .query_opt(&statement, &[&owner_id, &url_hash, &long_url])
-            .await?;
-        Ok(row.as_ref().map(link_from_row))
+/// The caller's newest live link for each of `long_urls` that has one (the "reuse" lookup), by URL, in one
+/// statement on `client` (the pool's, or a transaction's).
+///
+/// # Errors
+/// When the database fails.
+pub async fn find_reusable(
+    client: &impl GenericClient,
+    owner_id: i64,
+    long_urls: &[&str],
+) -> Result<HashMap<String, Link>, DbError> {
+    if long_urls.is_empty() {
+        return Ok(HashMap::new());
     }
+    let statement = client.prepare_cached(FIND_REUSABLE).await?;
+    let hashes: Vec<Vec<u8>> = long_urls
+        .iter()
+        .map(|url| Sha256::digest(url.as_bytes()).to_vec())
+        .collect();
+    let rows = client
+        .query(&statement, &[&owner_id, &hashes, &long_urls])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(link_from_row)
+        .map(|link| (link.long_url.clone(), link))
+        .collect())
 }
 
 /// Hit counts, written by the redirect in batches and read by the shortener.

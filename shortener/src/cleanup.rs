@@ -1,6 +1,7 @@
 //! The expiry cleanup: purges expired and deleted links from PostgreSQL in batches, keeps their codes as
 //! tombstones (`retired_codes`, so the short URL keeps answering 410 and the code is never handed out again),
-//! and drops them from Redis and every redirect replica's local cache.
+//! and drops them from Redis and every redirect replica's local cache. The same pass purges `Idempotency-Key`
+//! answers past their 24 hours.
 //!
 //! Inside `serve` it runs every interval on the instance elected leader ([`crate::leader`]); `shortener cleanup
 //! --once` runs one pass without an election. Both are safe to run at once: each batch locks its rows with
@@ -152,6 +153,10 @@ impl Cleaner {
                 break Ok(());
             }
         };
+        let result = match result {
+            Ok(()) => self.purge_idempotency_keys(&keep_going).await,
+            failed => failed,
+        };
         summary.duration = started.elapsed();
         self.metrics
             .pass_duration
@@ -160,6 +165,18 @@ impl Cleaner {
             self.metrics.failed_passes.inc();
         }
         result.map(|()| summary)
+    }
+
+    /// Deletes answers to `Idempotency-Key` requests past their 24 hours, a batch at a time.
+    async fn purge_idempotency_keys(&self, keep_going: impl Fn() -> bool) -> Result<(), DbError> {
+        while keep_going() {
+            let client = self.store.pool().get().await?;
+            let purged = links::idempotency::purge_expired(&client, self.batch).await?;
+            if i64::try_from(purged).unwrap_or(i64::MAX) < self.batch {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn purge_batch(&self) -> Result<Vec<String>, DbError> {

@@ -1,16 +1,34 @@
 //! The request deadline: a request that is not answered within `--request-timeout-ms` (a dependency hangs or is
-//! too slow) gets 503 `unavailable` with `Retry-After`, so clients never hang on a dead database.
+//! too slow) gets 503 `unavailable` with `Retry-After`, so clients never hang on a dead database. Handlers read
+//! the instant as [`Deadline`] to bound what PostgreSQL itself may still do for the request.
 
-use std::time::Duration;
+use std::{
+    future::{ready, Ready},
+    time::Duration,
+};
 
 use actix_web::{
     body::MessageBody,
-    dev::{ServiceRequest, ServiceResponse},
+    dev::{Payload, ServiceRequest, ServiceResponse},
     middleware::Next,
-    web,
+    web, FromRequest, HttpMessage as _, HttpRequest,
 };
+use tokio::time::Instant;
 
 use crate::errors::ApiError;
+
+/// How long before a request's deadline PostgreSQL must have given up on the request's statements: room for
+/// the commit and the answer, so that what the client is told (created, or 503) is what happened.
+const ANSWER_MARGIN: Duration = Duration::from_millis(150);
+
+/// What PostgreSQL may spend on a request that must be answered by `deadline` (see [`ANSWER_MARGIN`]); `None`
+/// when that is nothing.
+pub fn server_budget(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .and_then(|left| left.checked_sub(ANSWER_MARGIN))
+        .filter(|budget| !budget.is_zero())
+}
 
 /// The configured deadline, in app data.
 #[derive(Debug, Clone, Copy)]
@@ -30,11 +48,32 @@ pub async fn enforce(
         return next.call(req).await;
     };
     let path = req.path().to_owned();
-    match tokio::time::timeout(timeout, next.call(req)).await {
+    let deadline = Instant::now() + timeout;
+    req.extensions_mut().insert(Deadline(deadline));
+    match tokio::time::timeout_at(deadline, next.call(req)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(%path, "request deadline passed; answered 503");
             Err(ApiError::unavailable("a dependency").into())
         }
+    }
+}
+
+/// When the request will be answered 503 if it is not answered before: work that may outlive the handler (a
+/// statement running in PostgreSQL) must be bounded by it, or it could take effect after the client was told it
+/// failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub Instant);
+
+impl FromRequest for Deadline {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<Self>().copied().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "no request deadline: deadline::enforce is not installed"
+            ))
+        }))
     }
 }

@@ -30,6 +30,15 @@ pub enum ApiError {
     /// The alias is used by another link.
     #[error("the alias {0:?} is already taken")]
     AliasTaken(String),
+    /// The `Idempotency-Key` header is malformed, or sent by an anonymous caller.
+    #[error("{0}")]
+    InvalidIdempotencyKey(&'static str),
+    /// The `Idempotency-Key` was used before with a different request.
+    #[error("this Idempotency-Key was used with a different request in the last 24 hours; use a new key")]
+    IdempotencyKeyReused,
+    /// A request with the same `Idempotency-Key` is still being answered.
+    #[error("a request with this Idempotency-Key is still being answered; retry shortly to get its answer")]
+    IdempotencyKeyInFlight,
     /// No such link (or not the caller's).
     #[error("no link with code {0:?}")]
     NotFound(String),
@@ -100,6 +109,9 @@ impl ApiError {
             Self::Invalid(invalid) => invalid.code(),
             Self::InvalidField { code, .. } => code,
             Self::AliasTaken(_) => "alias_taken",
+            Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             Self::NotFound(_) => "not_found",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
@@ -112,8 +124,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Invalid(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::AliasTaken(_) => StatusCode::CONFLICT,
+            Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) | Self::InvalidField { .. } | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::AliasTaken(_) | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,7 +140,7 @@ impl ResponseError for ApiError {
         self.log(None);
         let mut response = error_response(self.status_code(), self.code(), &self.to_string());
         match self {
-            Self::Unavailable { .. } => {
+            Self::Unavailable { .. } | Self::IdempotencyKeyInFlight => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

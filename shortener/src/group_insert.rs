@@ -3,6 +3,9 @@
 //! far more than a row does (single creates measured ~2k/s with the machine busy inside PostgreSQL, batches of
 //! 1000 ~39k links/s), so under load requests queue here and the next free inserter takes everything queued.
 //! With nothing queued a request goes alone at once: no timer, no added latency when idle.
+//!
+//! Every statement carries its requests' deadline to PostgreSQL (see [`Store::insert_links`]): a request answered
+//! 503 at its deadline must not have its links committed afterwards, or a client's retry would duplicate them.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -15,7 +18,10 @@ use links::{
 };
 use plumbing::tasks::{Need, Supervisor, Task};
 use prometheus::{Histogram, HistogramOpts, Registry};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::{
+    sync::{mpsc, oneshot, Mutex, Semaphore},
+    time::Instant,
+};
 
 /// Most rows in one statement: a full batch request's worth.
 const MAX_GROUP_ROWS: usize = 1000;
@@ -48,7 +54,8 @@ pub struct PendingLink {
 }
 
 impl PendingLink {
-    fn as_new(&self) -> NewLink<'_> {
+    /// The row as the store takes it.
+    pub fn as_new(&self) -> NewLink<'_> {
         NewLink {
             id: self.id,
             code: &self.code,
@@ -63,6 +70,7 @@ impl PendingLink {
 /// One request's links and where its answer goes.
 struct Job {
     links: Vec<PendingLink>,
+    deadline: Instant,
     answer: oneshot::Sender<Result<Vec<Link>, DbError>>,
 }
 
@@ -71,6 +79,9 @@ struct Job {
 pub struct GroupInserter {
     queue: mpsc::Sender<Job>,
     direct: Inserter,
+    /// Direct inserts in flight at once: without a bound, a burst of batch requests would hold every pooled
+    /// connection and starve single creates, key lookups and reads.
+    direct_permits: Arc<Semaphore>,
 }
 
 /// The inserter tasks; they end once every [`GroupInserter`] is dropped and the queue is empty.
@@ -80,11 +91,12 @@ pub struct Inserters {
 
 impl GroupInserter {
     /// Starts `inserters` tasks of `supervisor` (statements in flight at once; at least 1) inserting through
-    /// `store`. `rows_per_statement` observes the size of every statement tried (see [`rows_per_statement`]).
+    /// `store`, and lets at most `direct_batches` (at least 1) large requests insert directly at once.
+    /// `rows_per_statement` observes the size of every statement tried (see [`rows_per_statement`]).
     pub fn start(
         store: Store,
         inserters: usize,
-        timeout: Duration,
+        direct_batches: usize,
         rows_per_statement: Histogram,
         supervisor: &Supervisor,
     ) -> (Self, Inserters) {
@@ -92,7 +104,6 @@ impl GroupInserter {
         let receiver = Arc::new(Mutex::new(receiver));
         let direct = Inserter {
             store,
-            timeout,
             rows_per_statement,
         };
         let tasks = (0..inserters.max(1))
@@ -102,7 +113,30 @@ impl GroupInserter {
                 supervisor.spawn("inserter", Need::Essential, inserter)
             })
             .collect();
-        (Self { queue, direct }, Inserters { tasks })
+        let direct_permits = Arc::new(Semaphore::new(direct_batches.max(1)));
+        (
+            Self {
+                queue,
+                direct,
+                direct_permits,
+            },
+            Inserters { tasks },
+        )
+    }
+
+    /// One of the few slots for work that holds a connection of its own for a whole statement or transaction
+    /// (a direct batch insert, an idempotent create), waited for until `deadline` at most.
+    ///
+    /// # Errors
+    /// [`DbError::Unavailable`] when no slot came free before the deadline.
+    pub async fn direct_permit(
+        &self,
+        deadline: Instant,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, DbError> {
+        tokio::time::timeout_at(deadline, self.direct_permits.acquire())
+            .await
+            .map_err(|_| DbError::unavailable("every direct insert slot stayed busy"))?
+            .map_err(DbError::unavailable)
     }
 
     /// Requests queued and not yet taken by an inserter.
@@ -111,19 +145,29 @@ impl GroupInserter {
     }
 
     /// Inserts `links` (with whatever else is queued) and returns the ones inserted; a link whose code is taken
-    /// or retired is left out, as in [`Store::insert_links`]. Committed when this returns `Ok`.
+    /// or retired is left out, as in [`Store::insert_links`]. Committed when this returns `Ok`; never committed
+    /// after `deadline` (PostgreSQL gives up on the statement before it).
     ///
     /// # Errors
-    /// When the database fails, or the inserters have stopped (shutdown).
-    pub async fn insert(&self, links: Vec<PendingLink>) -> Result<Vec<Link>, DbError> {
+    /// When the database fails, the deadline comes first, or the inserters have stopped (shutdown).
+    pub async fn insert(
+        &self,
+        links: Vec<PendingLink>,
+        deadline: Instant,
+    ) -> Result<Vec<Link>, DbError> {
         if links.len() >= ALREADY_A_GROUP {
+            let _permit = self.direct_permit(deadline).await?;
             let rows: Vec<NewLink<'_>> = links.iter().map(PendingLink::as_new).collect();
-            return self.direct.insert(&rows).await;
+            return self.direct.insert(&rows, deadline).await;
         }
         let (answer, answered) = oneshot::channel();
         let stopped = || DbError::unavailable("the inserters have stopped (shutting down)");
         self.queue
-            .send(Job { links, answer })
+            .send(Job {
+                links,
+                deadline,
+                answer,
+            })
             .await
             .map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
@@ -165,8 +209,6 @@ pub fn rows_per_statement(registry: &Registry) -> prometheus::Result<Histogram> 
 #[derive(Clone)]
 struct Inserter {
     store: Store,
-    /// Bound on one statement, so a hung connection cannot hold an inserter (and every request queued on it).
-    timeout: Duration,
     rows_per_statement: Histogram,
 }
 
@@ -175,10 +217,17 @@ impl Inserter {
         while let Some(jobs) = next_group(&receiver).await {
             // A request that was already answered (its deadline passed, the client left) must not create a link
             // behind its back: the client saw an error and may well retry.
-            let jobs: Vec<Job> = jobs
+            // One whose deadline leaves PostgreSQL no time is answered at once, so that it cannot cut the
+            // statement of the whole group short (the group is bounded by its earliest deadline).
+            let (jobs, too_late): (Vec<Job>, Vec<Job>) = jobs
                 .into_iter()
                 .filter(|job| !job.answer.is_closed())
-                .collect();
+                .partition(|job| crate::deadline::server_budget(job.deadline).is_some());
+            for job in too_late {
+                let _ = job.answer.send(Err(DbError::unavailable(
+                    "the request deadline left no time to insert",
+                )));
+            }
             if !jobs.is_empty() {
                 self.insert_group(jobs).await;
             }
@@ -196,7 +245,13 @@ impl Inserter {
             .iter()
             .flat_map(|job| job.links.iter().map(PendingLink::as_new))
             .collect();
-        match self.insert(&rows).await {
+        // The earliest deadline bounds the group: no request may see its links committed after its own.
+        let deadline = jobs
+            .iter()
+            .map(|job| job.deadline)
+            .min()
+            .unwrap_or_else(Instant::now);
+        match self.insert(&rows, deadline).await {
             Ok(inserted) => answer_each(jobs, inserted),
             Err(DbError::Unavailable(reason)) => {
                 for job in jobs {
@@ -216,19 +271,27 @@ impl Inserter {
 
     async fn insert_alone(&self, job: Job) {
         let rows: Vec<NewLink<'_>> = job.links.iter().map(PendingLink::as_new).collect();
-        let result = self.insert(&rows).await;
+        let result = self.insert(&rows, job.deadline).await;
         let _ = job.answer.send(result);
     }
 
-    async fn insert(&self, rows: &[NewLink<'_>]) -> Result<Vec<Link>, DbError> {
+    /// Inserts `rows`, bounded on both sides by `deadline` (see [`crate::deadline::server_budget`]): PostgreSQL cancels the
+    /// statement (or its lock wait) itself, and a hung connection cannot hold the inserter past it.
+    async fn insert(&self, rows: &[NewLink<'_>], deadline: Instant) -> Result<Vec<Link>, DbError> {
+        let Some(within) = crate::deadline::server_budget(deadline) else {
+            return Err(DbError::unavailable(
+                "the request deadline left no time to insert",
+            ));
+        };
         #[expect(clippy::cast_precision_loss, reason = "at most 1000 rows")]
         self.rows_per_statement.observe(rows.len() as f64);
-        tokio::time::timeout(self.timeout, self.store.insert_links(rows))
+        // PostgreSQL's own cancellation normally ends a slow insert; this only frees the inserter from a hung
+        // connection (whose transaction then never commits).
+        tokio::time::timeout_at(deadline, self.store.insert_links(rows, within))
             .await
             .unwrap_or_else(|_| {
                 Err(DbError::unavailable(format!(
-                    "an insert took over {:?}",
-                    self.timeout
+                    "an insert took over {within:?}"
                 )))
             })
     }

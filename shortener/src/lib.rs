@@ -10,6 +10,7 @@
 //! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
+//! - [`idempotency`]: `Idempotency-Key`: a retried create gets the first answer, never a second link.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
 //! - [`outbox`]: invalidations of deleted and disabled links, delivered at once and retried while Redis fails.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod group_insert;
+pub mod idempotency;
 pub mod key_cache;
 pub mod leader;
 pub mod limits;

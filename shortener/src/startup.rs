@@ -94,7 +94,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     let (inserter, inserters) = GroupInserter::start(
         store.clone(),
         args.insert_workers.into(),
-        Duration::from_millis(args.request_timeout_ms),
+        direct_batches(args.database.database_pool_size, args.insert_workers.into()),
         group_insert::rows_per_statement(&registry)?,
         &supervisor,
     );
@@ -214,6 +214,12 @@ fn routes(config: &mut web::ServiceConfig) {
         .default_service(web::to(|| async {
             error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
         }));
+}
+
+/// Batch inserts allowed at once beside the inserters: half the connections the inserters leave, so batches
+/// never hold the whole pool and single creates, key lookups and reads always find one.
+fn direct_batches(pool_size: usize, inserters: usize) -> usize {
+    (pool_size.saturating_sub(inserters) / 2).max(1)
 }
 
 /// Links created, and dependency failures degraded around (Redis write-through skipped, …).

@@ -1,7 +1,9 @@
 //! The API's resources: creating links (one or a batch), the caller's own links, their QR codes and hits per
 //! day, and the web page that uses them.
 
+pub mod batch_items;
 pub mod body;
+pub mod create_links;
 pub mod hits;
 pub mod openapi;
 pub mod owned;

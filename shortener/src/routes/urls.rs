@@ -1,36 +1,29 @@
 //! Creating short links: `POST /v1/urls` (one) and `POST /v1/urls/batch` (up to 1000 in one multi-row insert).
-//! Both share validation, reuse, collision handling and write-through, so one link behaves the same either way.
+//! Both share validation, reuse, collision handling and write-through, so one link behaves the same either way,
+//! and both take an `Idempotency-Key` (see [`crate::idempotency`]).
 
-use std::collections::HashMap;
-
-use actix_web::{http::header, web, HttpResponse, ResponseError};
+use actix_web::{http::StatusCode, web, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
-use links::{
-    code,
-    model::{Link, RedirectStatus, Resolution},
-    validate,
-};
+use links::{model::RedirectStatus, validate};
 use serde::{Deserialize, Serialize};
 
+pub use crate::routes::batch_items::MAX_BATCH;
 use crate::{
-    auth::Creator,
+    auth::{Caller, Creator},
+    deadline::Deadline,
     errors::ApiError,
-    group_insert::PendingLink,
+    idempotency::{self, Answer, IdempotencyKey, Outcome},
+    routes::batch_items::BatchItems,
     routes::body::{ErrorBody, ErrorDetail, LinkBody},
+    routes::create_links::{create_all, Checked, CreateOutcome, Writer},
     state::AppState,
 };
-
-/// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
-const GENERATED_CODE_ATTEMPTS: usize = 3;
-
-/// Most items in one batch.
-pub const MAX_BATCH: usize = 1000;
 
 /// Largest batch body: 1000 items of the longest URL and every field, with room for JSON overhead.
 pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 
-/// The body of `POST /v1/urls`, and one item of a batch.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/urls`, and one item of a batch. Serialised only for the idempotency fingerprint.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     /// The URL to shorten: an absolute http or https URL with a host and without a user name or password, at
@@ -53,15 +46,6 @@ pub struct CreateRequest {
     /// Return the caller's existing live link for the same URL instead of creating one.
     #[serde(default)]
     pub reuse: bool,
-}
-
-/// A create request that passed validation.
-struct Checked {
-    long_url: String,
-    alias: Option<String>,
-    expires_at: Option<DateTime<Utc>>,
-    redirect: RedirectStatus,
-    reuse: bool,
 }
 
 fn check(
@@ -114,29 +98,23 @@ fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-/// How one create request ended.
-enum CreateOutcome {
-    Created(Link),
-    Reused(Link),
-    Failed(ApiError),
-}
-
 /// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
 #[utoipa::path(
     post,
     path = "/v1/urls",
     tag = "links",
     request_body = CreateRequest,
+    params(IdempotencyHeader),
     responses(
         (status = 201, description = "Created (committed); `Location` is the short URL", body = LinkBody,
             headers(("Location" = String, description = "The short URL"))),
         (status = 200, description = "`reuse`: the caller's existing live link for this URL", body = LinkBody),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
-        (status = 409, description = "alias_taken", body = ErrorBody),
+        (status = 409, description = "alias_taken; idempotency_key_in_flight (see Retry-After)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect", body = ErrorBody),
+        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, idempotency_key_reused", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
@@ -146,23 +124,70 @@ enum CreateOutcome {
 pub async fn create(
     state: web::Data<AppState>,
     creator: Creator,
+    deadline: Deadline,
+    key: IdempotencyKey,
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = check(body.into_inner(), &state, state.clock.now())?;
-    let outcome = create_all(&state, creator, vec![Ok(checked)])
-        .await?
+    let request = body.into_inner();
+    let fingerprint = idempotency::fingerprint("/v1/urls", &request)?;
+    idempotency::answer_once(
+        &state,
+        creator.owner_id,
+        key,
+        fingerprint,
+        deadline,
+        async |writer| create_one(&state, creator, request, writer).await,
+    )
+    .await
+}
+
+async fn create_one(
+    state: &AppState,
+    creator: Creator,
+    request: CreateRequest,
+    writer: Writer<'_>,
+) -> Result<Outcome, ApiError> {
+    let checked = check(request, state, state.clock.now())?;
+    let (mut outcomes, created) = create_all(state, creator, vec![Ok(checked)], &writer).await?;
+    let outcome = outcomes
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
-    match outcome {
+    let answer = match outcome {
         CreateOutcome::Created(link) => {
-            let body = LinkBody::new(&link, &state);
-            Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, body.short_url.clone()))
-                .json(body))
+            let body = LinkBody::new(&link, state);
+            Answer::json(StatusCode::CREATED, Some(body.short_url.clone()), &body)?
         }
-        CreateOutcome::Reused(link) => Ok(HttpResponse::Ok().json(LinkBody::new(&link, &state))),
-        CreateOutcome::Failed(error) => Err(error),
-    }
+        CreateOutcome::Reused(link) => {
+            Answer::json(StatusCode::OK, None, &LinkBody::new(&link, state))?
+        }
+        CreateOutcome::Failed(error) => return Err(error),
+    };
+    Ok(Outcome {
+        answer,
+        server_error: false,
+        created,
+    })
+}
+
+/// The `Idempotency-Key` header, for the document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes the header for the OpenAPI document; the header is read by IdempotencyKey"
+)]
+struct IdempotencyHeader {
+    /// 1 to 255 visible ASCII characters, e.g. a UUID. The same key and request within 24 hours get the first
+    /// answer again, with `Idempotent-Replayed: true`; the key with another request is 422
+    /// `idempotency_key_reused`; while the first is still being answered, 409 `idempotency_key_in_flight`.
+    /// Needs an API key. 5xx answers are not kept: retry them with the same key.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
 }
 
 /// The body of `POST /v1/urls/batch`. Items are parsed one by one, so a malformed item fails alone.
@@ -172,7 +197,7 @@ pub struct BatchRequest {
     /// 1 to 1000 create bodies (`CreateRequest`). Any JSON value is taken as an item: one that is not a valid
     /// create body fails alone, as its own result (422 `invalid_item`), so the schema of an item is open.
     #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 1000)]
-    pub items: Vec<serde_json::Value>,
+    pub items: BatchItems,
 }
 
 /// One result per item, in order.
@@ -195,40 +220,67 @@ pub struct BatchResult {
 }
 
 /// `POST /v1/urls/batch`: every item validated on its own, all new links inserted by one statement, one result
-/// per item in order (`201` + link, `200` + reused link, or the item's error status + error).
+/// per item in order (`201` + link, `200` + reused link, or the item's error status + error). Anonymous callers
+/// may not send batches (the Contract wants a key on every /v1 call; anonymous creation is the web page's single
+/// link, limited per request, and a batch would spend one token on a thousand links).
 #[utoipa::path(
     post,
     path = "/v1/urls/batch",
     tag = "links",
     request_body = BatchRequest,
+    params(IdempotencyHeader),
     responses(
         (status = 200, description = "One result per item, in order", body = BatchAnswer),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
+        (status = 401, description = "No or bad API key (anonymous callers included)", body = ErrorBody),
+        (status = 409, description = "idempotency_key_in_flight; see Retry-After", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "invalid_batch_size: not 1 to 1000 items", body = ErrorBody),
+        (status = 422, description = "invalid_batch_size: not 1 to 1000 items; idempotency_key_reused", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
-#[tracing::instrument(skip_all, fields(owner_id = creator.owner_id, items = body.items.len()))]
+#[tracing::instrument(skip_all, fields(owner_id = caller.owner_id, items = body.items.total))]
 pub async fn create_batch(
     state: web::Data<AppState>,
-    creator: Creator,
+    caller: Caller,
+    deadline: Deadline,
+    key: IdempotencyKey,
     body: web::Json<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let items = body.into_inner().items;
-    if items.is_empty() || items.len() > MAX_BATCH {
+    if items.total == 0 || items.total > MAX_BATCH {
         return Err(ApiError::InvalidField {
             code: "invalid_batch_size",
             message: format!(
                 "items must hold 1 to {MAX_BATCH} links, not {}",
-                items.len()
+                items.total
             ),
         });
     }
+    let fingerprint = idempotency::fingerprint("/v1/urls/batch", &items.kept)?;
+    let creator = Creator {
+        owner_id: Some(caller.owner_id),
+    };
+    idempotency::answer_once(
+        &state,
+        creator.owner_id,
+        key,
+        fingerprint,
+        deadline,
+        async |writer| create_many(&state, creator, items.kept, writer).await,
+    )
+    .await
+}
+
+async fn create_many(
+    state: &AppState,
+    creator: Creator,
+    items: Vec<serde_json::Value>,
+    writer: Writer<'_>,
+) -> Result<Outcome, ApiError> {
     let now = state.clock.now();
     let checked = items
         .into_iter()
@@ -239,16 +291,16 @@ pub async fn create_batch(
                     message: format!("this item is not a valid create request: {error}"),
                 }
             })?;
-            check(request, &state, now)
+            check(request, state, now)
         })
         .collect();
-    let outcomes = create_all(&state, creator, checked).await?;
+    let (outcomes, created) = create_all(state, creator, checked, &writer).await?;
     let linked = |status, link| BatchResult {
         status,
-        link: Some(LinkBody::new(link, &state)),
+        link: Some(LinkBody::new(link, state)),
         error: None,
     };
-    let results = outcomes
+    let results: Vec<BatchResult> = outcomes
         .iter()
         .enumerate()
         .map(|(index, outcome)| match outcome {
@@ -268,174 +320,10 @@ pub async fn create_batch(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(BatchAnswer { results }))
-}
-
-/// Creates every valid request: reuse lookups first, then one multi-row insert per round; generated codes that
-/// collided with an alias get new IDs for the next round, taken aliases fail with 409. Returns outcomes in the
-/// order of `requests`. A database or ID failure fails the whole call (nothing is half-reported).
-async fn create_all(
-    state: &AppState,
-    creator: Creator,
-    requests: Vec<Result<Checked, ApiError>>,
-) -> Result<Vec<CreateOutcome>, ApiError> {
-    let mut outcomes: Vec<Option<CreateOutcome>> = Vec::with_capacity(requests.len());
-    let mut pending: Vec<(usize, Checked)> = Vec::new();
-    for (index, request) in requests.into_iter().enumerate() {
-        match request {
-            Err(error) => outcomes.push(Some(CreateOutcome::Failed(error))),
-            Ok(checked) => match reusable(state, creator, &checked).await? {
-                Some(link) => outcomes.push(Some(CreateOutcome::Reused(link))),
-                None => {
-                    outcomes.push(None);
-                    pending.push((index, checked));
-                }
-            },
-        }
-    }
-    let mut created = Vec::new();
-    for _ in 0..GENERATED_CODE_ATTEMPTS {
-        if pending.is_empty() {
-            break;
-        }
-        pending = insert_round(state, creator, pending, &mut outcomes, &mut created).await?;
-    }
-    for (index, _) in pending {
-        outcomes[index] = Some(CreateOutcome::Failed(ApiError::Internal(anyhow::anyhow!(
-            "{GENERATED_CODE_ATTEMPTS} generated codes in a row were taken"
-        ))));
-    }
-    state.created.inc_by(created.len() as u64);
-    write_through(state, &created).await;
-    Ok(outcomes
-        .into_iter()
-        .map(|outcome| {
-            outcome.unwrap_or_else(|| {
-                CreateOutcome::Failed(ApiError::Internal(anyhow::anyhow!(
-                    "a request went unanswered"
-                )))
-            })
-        })
-        .collect())
-}
-
-/// One multi-row insert of `pending` with fresh IDs (shared with concurrent requests by the group inserter). Inserted links are recorded as created; taken aliases as
-/// 409; generated codes that were taken are returned for another round.
-async fn insert_round(
-    state: &AppState,
-    creator: Creator,
-    pending: Vec<(usize, Checked)>,
-    outcomes: &mut [Option<CreateOutcome>],
-    created: &mut Vec<Link>,
-) -> Result<Vec<(usize, Checked)>, ApiError> {
-    let ids = state
-        .ids
-        .next_ids(pending.len())
-        .map_err(|error| ApiError::unavailable_because("the ID generator", error))?;
-    let ids = ids
-        .into_iter()
-        .map(|id| {
-            i64::try_from(id)
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))
-        })
-        .collect::<Result<Vec<i64>, _>>()?;
-    let codes: Vec<String> = pending
-        .iter()
-        .zip(&ids)
-        .map(|((_, checked), id)| {
-            checked
-                .alias
-                .clone()
-                .unwrap_or_else(|| code::encode(id.unsigned_abs()))
-        })
-        .collect();
-    let rows: Vec<PendingLink> = pending
-        .iter()
-        .zip(ids.iter().zip(&codes))
-        .map(|((_, checked), (id, code))| PendingLink {
-            id: *id,
-            code: code.clone(),
-            long_url: checked.long_url.clone(),
-            expires_at: checked.expires_at,
-            redirect: checked.redirect,
-            owner_id: creator.owner_id,
-        })
-        .collect();
-    let mut inserted: HashMap<i64, Link> = state
-        .inserter
-        .insert(rows)
-        .await?
-        .into_iter()
-        .map(|link| (link.id, link))
-        .collect();
-    let mut retry = Vec::new();
-    for ((index, checked), (id, code)) in pending.into_iter().zip(ids.iter().zip(codes)) {
-        match inserted.remove(id) {
-            Some(link) => {
-                created.push(link.clone());
-                outcomes[index] = Some(CreateOutcome::Created(link));
-            }
-            None if checked.alias.is_some() => {
-                outcomes[index] = Some(CreateOutcome::Failed(ApiError::AliasTaken(code)));
-            }
-            None => {
-                tracing::info!(%code, "generated code equals an alias; taking a new ID");
-                retry.push((index, checked));
-            }
-        }
-    }
-    Ok(retry)
-}
-
-async fn reusable(
-    state: &AppState,
-    creator: Creator,
-    checked: &Checked,
-) -> Result<Option<Link>, ApiError> {
-    match creator.owner_id {
-        Some(owner_id) if checked.reuse && checked.alias.is_none() => Ok(state
-            .store
-            .find_reusable(owner_id, &checked.long_url)
-            .await?),
-        _ => Ok(None),
-    }
-}
-
-/// Best effort: the links are already durable. Overwrites any negative entry and announces the codes, so a code
-/// that was unknown a moment ago redirects at once on every replica. Behind a breaker: while Redis fails, creates
-/// skip it at once (the redirect finds the links in PostgreSQL) instead of each waiting out the command timeout.
-async fn write_through(state: &AppState, links: &[Link]) {
-    let breaker = &state.redis_breaker;
-    if !breaker.allow() {
-        state
-            .degraded
-            .with_label_values(&["redis", "write_through"])
-            .inc();
-        return;
-    }
-    let now = state.clock.now();
-    let entries: Vec<(&str, Resolution, std::time::Duration)> = links
-        .iter()
-        .map(|link| {
-            let target = Resolution::Live {
-                long_url: link.long_url.clone(),
-                redirect: link.redirect,
-                expires_at: link.expires_at,
-                id: link.id,
-            };
-            let ttl = links::cache::ttl_for(&target, state.cache_ttl(), now);
-            (link.code.as_str(), target, ttl)
-        })
-        .collect();
-    match breaker.timed(state.cache.put_created(&entries)).await {
-        Ok(()) => breaker.succeeded(),
-        Err(error) => {
-            breaker.failed();
-            state
-                .degraded
-                .with_label_values(&["redis", "write_through"])
-                .inc();
-            tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
-        }
-    }
+    let server_error = results.iter().any(|result| result.status >= 500);
+    Ok(Outcome {
+        answer: Answer::json(StatusCode::OK, None, &BatchAnswer { results })?,
+        server_error,
+        created,
+    })
 }

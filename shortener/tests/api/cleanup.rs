@@ -565,3 +565,34 @@ async fn with_zookeeper_credentials_a_session_without_them_cannot_touch_the_elec
     shutdown.trigger();
     election.stopped().await;
 }
+
+#[tokio::test]
+async fn a_pass_forgets_idempotency_answers_older_than_a_day() {
+    let db = TestDb::create().await;
+    let (redis_url, prefix) = testkit::redis();
+    let redis = RedisArgs::new(redis_url, prefix);
+    let cleaner = cleaner(&db, &redis, 2).await;
+    let client = sql(&db).await;
+    client
+        .batch_execute(
+            "INSERT INTO api_keys (name, key_hash) VALUES ('k', '\\x00');
+             INSERT INTO idempotency_keys (owner_id, key, request_hash, status, body, created_at)
+             SELECT (SELECT id FROM api_keys), 'old-' || n, '\\x00', 201, '\\x7b7d', now() - interval '25 hours'
+             FROM generate_series(1, 5) AS n;
+             INSERT INTO idempotency_keys (owner_id, key, request_hash, status, body)
+             VALUES ((SELECT id FROM api_keys), 'fresh', '\\x00', 201, '\\x7b7d');",
+        )
+        .await
+        .expect("answers");
+
+    cleaner.pass(|| true).await.expect("the pass succeeds");
+
+    let left: Vec<String> = client
+        .query("SELECT key FROM idempotency_keys", &[])
+        .await
+        .expect("query")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(left, ["fresh"], "five old answers purged in batches of two");
+}

@@ -1,5 +1,6 @@
 //! The group inserter against the real PostgreSQL: requests that queue while a statement is in flight go in the
-//! next one together, each gets exactly its own links, and a request whose row the database refuses fails alone.
+//! next one together, each gets exactly its own links, and a request whose row the database refuses (or whose
+//! deadline left no time) fails alone.
 
 use std::{future::ready, time::Duration};
 
@@ -13,6 +14,11 @@ use shortener::{
 use testkit::{eventually, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A request deadline far enough off not to matter.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + DEADLINE
+}
 
 fn link(id: i64, code: &str, owner_id: Option<i64>) -> PendingLink {
     PendingLink {
@@ -50,14 +56,14 @@ async fn blocked_inserter(
     let (inserter, _tasks) = GroupInserter::start(
         store,
         1,
-        Duration::from_secs(10),
+        1,
         histogram.clone(),
         &Supervisor::unregistered(Shutdown::new()),
     );
     let first = inserter.clone();
     let blocked = tokio::spawn(async move {
         let links = first
-            .insert(vec![link(1, "first", None)])
+            .insert(vec![link(1, "first", None)], later())
             .await
             .expect("the first insert succeeds once the lock is gone");
         assert_eq!(links.len(), 1);
@@ -79,7 +85,7 @@ async fn requests_queued_behind_a_statement_share_the_next_one_and_each_gets_its
                 link(1000 + 2 * n, &format!("a{n}"), None),
                 link(1001 + 2 * n, &format!("b{n}"), None),
             ];
-            tokio::spawn(async move { inserter.insert(links).await })
+            tokio::spawn(async move { inserter.insert(links, later()).await })
         })
         .collect();
     eventually(DEADLINE, "the 50 requests queue", || {
@@ -110,7 +116,7 @@ async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out
 
     let send = |links: Vec<PendingLink>| {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(links).await })
+        tokio::spawn(async move { inserter.insert(links, later()).await })
     };
     let good = send(vec![link(10, "good", None)]);
     // No API key 424242 exists: the foreign key refuses this row, and with it the whole group statement.
@@ -155,11 +161,15 @@ async fn a_request_whose_caller_left_while_queued_creates_nothing() {
 
     let abandoned = {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(vec![link(20, "abandoned", None)]).await })
+        tokio::spawn(async move {
+            inserter
+                .insert(vec![link(20, "abandoned", None)], later())
+                .await
+        })
     };
     let kept = {
         let inserter = inserter.clone();
-        tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)]).await })
+        tokio::spawn(async move { inserter.insert(vec![link(21, "kept", None)], later()).await })
     };
     eventually(DEADLINE, "the two requests queue", || {
         ready(inserter.queued() == 2)
@@ -188,5 +198,41 @@ async fn a_request_whose_caller_left_while_queued_creates_nothing() {
     assert!(
         (histogram.get_sample_sum() - 2.0).abs() < f64::EPSILON,
         "statements carried only the first and the kept link"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_request_whose_deadline_left_no_time_fails_alone() {
+    let db = TestDb::create().await;
+    let (inserter, _histogram, locker, blocked) = blocked_inserter(&db).await;
+    let soon = tokio::time::Instant::now() + Duration::from_millis(300);
+
+    let late = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move { inserter.insert(vec![link(30, "late", None)], soon).await })
+    };
+    let in_time = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move {
+            inserter
+                .insert(vec![link(31, "in-time", None)], later())
+                .await
+        })
+    };
+    eventually(DEADLINE, "the two requests queue", || {
+        ready(inserter.queued() == 2)
+    })
+    .await;
+    tokio::time::sleep_until(soon).await;
+    locker.batch_execute("COMMIT").await.expect("unlock");
+    blocked.await.expect("first request");
+
+    let late = late.await.expect("task");
+    assert!(late.is_err(), "no time was left for it: {late:?}");
+    let in_time = in_time.await.expect("task").expect("inserted");
+    assert_eq!(
+        in_time.len(),
+        1,
+        "not cut short by the late request's deadline"
     );
 }

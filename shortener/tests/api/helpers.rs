@@ -108,6 +108,65 @@ impl TestApp {
             .expect("the shortener answers")
     }
 
+    /// `POST` of a raw JSON body to an API path, signed with `key` if given, with an `Idempotency-Key` if given.
+    pub async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        idempotency_key: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("Idempotency-Key", idempotency_key);
+        }
+        request.send().await.expect("the shortener answers")
+    }
+
+    /// A connection of the test's own, to hold locks that hold the shortener up.
+    pub async fn locker(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+            .await
+            .expect("db");
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Statements of the shortener waiting for a lock right now.
+    pub async fn lock_waiters(&self) -> i64 {
+        self.locker()
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND application_name = 'snowlink-shortener'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0)
+    }
+
+    /// How many links point at `long_url`.
+    pub async fn links_to(&self, long_url: &str) -> i64 {
+        self.locker()
+            .await
+            .query_one(
+                "SELECT count(*) FROM links WHERE long_url = $1",
+                &[&long_url],
+            )
+            .await
+            .expect("count")
+            .get(0)
+    }
+
     /// `GET` or `DELETE` on an API path, signed with `key`.
     pub async fn call(&self, method: reqwest::Method, path: &str, key: &str) -> reqwest::Response {
         self.client

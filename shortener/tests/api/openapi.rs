@@ -216,3 +216,31 @@ async fn the_document_states_the_bounds_the_server_enforces_and_every_status_wit
         );
     }
 }
+
+#[tokio::test]
+async fn the_idempotency_key_header_is_documented_on_both_create_calls() {
+    let app = spawn_app().await;
+
+    let document: Value = app
+        .client
+        .get(format!("{}/v1/openapi.json", app.address))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+
+    for path in ["/v1/urls", "/v1/urls/batch"] {
+        let parameters = document["paths"][path]["post"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has parameters"));
+        let header = parameters
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap_or_else(|| panic!("{path} documents Idempotency-Key"));
+        assert_eq!(header["in"], "header");
+        assert_eq!(header["required"], false);
+        assert_eq!(header["schema"]["maxLength"], 255);
+    }
+}
