@@ -63,6 +63,12 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Unavailable(_) => Self::unavailable_because("the database", error),
+            // Inserts skip taken codes, so a duplicate reaching here raced the cleanup's purge of the same code
+            // (its tombstone trigger), in a transaction that could not simply run the insert again. A retry meets
+            // the tombstone and gets its 409; 5xx answers are never kept for an Idempotency-Key, so it may.
+            other if other.is_unique_violation() => {
+                Self::unavailable_because("the database", other)
+            }
             other => Self::Internal(other.into()),
         }
     }

@@ -26,7 +26,7 @@ use shortener::{
 };
 use testkit::{eventually, TestDb};
 
-use crate::helpers::{error_code, spawn_app};
+use crate::helpers::{error_code, spawn_app, TestApp};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -494,15 +494,14 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
     second.stopped().await;
 }
 
-/// A create of an alias the cleanup is purging at that moment waits on the purge, then meets its tombstone.
-#[tokio::test]
-async fn a_create_racing_the_purge_of_its_alias_is_a_409_not_a_500() {
-    let app = spawn_app().await;
-    let alias = "purged-meanwhile";
-    let body = json!({"long_url": "https://example.com/", "alias": alias});
-    assert_eq!(app.create(body.clone()).await.status(), 201);
+/// Holds the cleanup's purge of `alias` open (deleted link out, tombstone in, one transaction) while `create`
+/// runs, and commits it half a second in: the create waits on the purge, then meets the tombstone.
+async fn racing_the_purge_of(
+    app: &TestApp,
+    alias: &str,
+    create: impl std::future::Future<Output = reqwest::Response>,
+) -> reqwest::Response {
     let purge = sql(&app.db).await;
-    // The cleanup's purge of this code, held open: deleted link out, tombstone in, in one transaction.
     purge
         .batch_execute(&format!(
             "BEGIN; DELETE FROM links WHERE code = '{alias}';
@@ -517,11 +516,40 @@ async fn a_create_racing_the_purge_of_its_alias_is_a_409_not_a_500() {
             .await
             .expect("purge committed");
     };
+    let (response, ()) = tokio::join!(create, commit_meanwhile);
+    response
+}
 
-    let (response, ()) = tokio::join!(app.create(body), commit_meanwhile);
+#[tokio::test]
+async fn a_create_racing_the_purge_of_its_alias_is_a_409_not_a_500() {
+    let app = spawn_app().await;
+    let alias = "purged-meanwhile";
+    let body = json!({"long_url": "https://example.com/", "alias": alias});
+    assert_eq!(app.create(body.clone()).await.status(), 201);
+
+    let response = racing_the_purge_of(&app, alias, app.create(body)).await;
 
     assert_eq!(response.status(), 409);
     assert_eq!(error_code(response).await, "alias_taken");
+}
+
+/// With an `Idempotency-Key` the insert shares a transaction with the key's claim and cannot simply run again:
+/// a 503 (not kept for the key), and the retry with the same key gets the 409.
+#[tokio::test]
+async fn with_an_idempotency_key_a_create_racing_the_purge_is_a_503_then_a_409() {
+    let app = spawn_app().await;
+    let alias = "purged-meanwhile-too";
+    let body = json!({"long_url": "https://example.com/", "alias": alias}).to_string();
+    let first = app.post("/v1/urls", Some(&app.api_key), None, body.clone());
+    assert_eq!(first.await.status(), 201);
+    let retried = || app.post("/v1/urls", Some(&app.api_key), Some("race-1"), body.clone());
+
+    let raced = racing_the_purge_of(&app, alias, retried()).await;
+
+    assert_eq!(raced.status(), 503);
+    let again = retried().await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(error_code(again).await, "alias_taken");
 }
 
 #[tokio::test]
