@@ -10,6 +10,7 @@
 //! - [`proxy`]: a TCP proxy a test cuts or stalls, to make a dependency fail for real.
 //! - [`poll`]: `eventually`, the one polling helper with a deadline.
 //! - [`logs`]: the services' `tracing` output in the test's captured output.
+//! - [`metrics`]: `metric`, a series' value read from a service's admin port.
 #![forbid(unsafe_code)]
 #![expect(
     clippy::unwrap_used,
@@ -19,9 +20,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod logs;
+pub mod metrics;
 pub mod poll;
 pub mod proxy;
 
+pub use metrics::metric;
 pub use poll::eventually;
 
 use rand::Rng;

@@ -220,20 +220,7 @@ pub struct Redirect {
     pub stopped: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// The sum of the samples of `series` (a metric name with its labels as printed, e.g.
-/// `redirect_tier_answers_total{tier="local"}`, or a prefix of it) on a redirect's admin port.
-pub async fn metric(admin: &str, series: &str) -> f64 {
-    let text = reqwest::get(format!("{admin}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .filter(|line| line.starts_with(series))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
+pub use testkit::metric;
 
 /// Answers by tier, as counted by a redirect.
 #[derive(Debug, Clone, Copy, PartialEq)]

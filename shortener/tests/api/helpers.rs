@@ -198,19 +198,9 @@ impl TestApp {
         client.execute(statement, params).await.expect("statement")
     }
 
-    /// The sum of the samples of `series` (a metric name with its labels as printed, or a prefix of it) on the
-    /// admin port; 0 when there is none.
+    /// The sum of the samples of `series` on the admin port (see [`testkit::metric`]).
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.admin_address))
-            .await
-            .expect("metrics answer")
-            .text()
-            .await
-            .expect("metrics text");
-        text.lines()
-            .filter(|line| line.starts_with(series))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        testkit::metric(&self.admin_address, series).await
     }
 
     pub async fn cache(&self) -> links::cache::RedisCache {
