@@ -12,14 +12,29 @@ async fn type_into(browser: &Client, id: &str, text: &str) {
     field.send_keys(text).await.expect("typing");
 }
 
+/// Clicks `css` as a person would: scrolled into the middle of the window first, and again a moment later if
+/// something else is still under the pointer (rows and the chart land while the page settles; a click that
+/// lands on them was seen to fail the test on a busy machine).
 async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("click");
+    for _ in 0..20 {
+        let element = browser.find(Locator::Css(css)).await.expect(css);
+        let scroll = "arguments[0].scrollIntoView({block: 'center'});";
+        let argument = serde_json::to_value(&element).expect("element");
+        browser
+            .execute(scroll, vec![argument])
+            .await
+            .expect("scroll");
+        match element.click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("click {css}: {error:?}"),
+        }
+    }
+    panic!("click {css}: something else stayed over it for 2 s");
 }
 
 /// The alias is also the list item's `data-code`, so the test can find its row.
