@@ -15,22 +15,26 @@ use prometheus::{
 
 use crate::metrics::LATENCY_BUCKETS;
 
+// Defaults, each written once for its flag and for `Default`, so the two cannot drift.
+const DEFAULT_FAILURES: u32 = 5;
+const DEFAULT_COOLDOWN_MS: u64 = 1_000;
+
 /// How breakers trip and recover; the same flags on every service that has them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BreakerArgs {
     /// Consecutive failures of a dependency (Redis, each database) that open its breaker.
-    #[arg(long, env = "BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "BREAKER_FAILURES", default_value_t = DEFAULT_FAILURES)]
     pub breaker_failures: u32,
     /// How long an open breaker skips its dependency before one request probes it again, in milliseconds.
-    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = 1_000)]
+    #[arg(long, env = "BREAKER_COOLDOWN_MS", default_value_t = DEFAULT_COOLDOWN_MS)]
     pub breaker_cooldown_ms: u64,
 }
 
 impl Default for BreakerArgs {
     fn default() -> Self {
         Self {
-            breaker_failures: 5,
-            breaker_cooldown_ms: 1_000,
+            breaker_failures: DEFAULT_FAILURES,
+            breaker_cooldown_ms: DEFAULT_COOLDOWN_MS,
         }
     }
 }

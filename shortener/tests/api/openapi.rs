@@ -4,7 +4,19 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
+
+/// The OpenAPI document `app` serves.
+async fn document(app: &TestApp) -> Value {
+    app.client
+        .get(format!("{}/v1/openapi.json", app.address))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON")
+}
 
 #[tokio::test]
 async fn the_document_parses_lists_every_call_and_each_is_routed() {
@@ -95,15 +107,7 @@ fn documented_methods(document: &Value) -> Vec<(String, BTreeSet<String>)> {
 #[tokio::test]
 async fn a_method_a_documented_path_lacks_is_a_405_whose_allow_lists_the_documented_ones() {
     let app = spawn_app().await;
-    let document: Value = app
-        .client
-        .get(format!("{}/v1/openapi.json", app.address))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let document = document(&app).await;
 
     for (path, methods) in documented_methods(&document) {
         let url = format!("{}{}", app.address, path.replace("{code}", "abc123"));
@@ -150,15 +154,7 @@ fn query_schema<'a>(document: &'a Value, path: &str, name: &str) -> &'a Value {
 #[tokio::test]
 async fn the_document_states_the_bounds_the_server_enforces_and_every_status_with_the_error_body() {
     let app = spawn_app().await;
-    let document: Value = app
-        .client
-        .get(format!("{}/v1/openapi.json", app.address))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let document = document(&app).await;
 
     let bounds = |path, name| {
         let schema = query_schema(&document, path, name);
@@ -221,15 +217,7 @@ async fn the_document_states_the_bounds_the_server_enforces_and_every_status_wit
 async fn the_idempotency_key_header_is_documented_on_both_create_calls() {
     let app = spawn_app().await;
 
-    let document: Value = app
-        .client
-        .get(format!("{}/v1/openapi.json", app.address))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let document = document(&app).await;
 
     for path in ["/v1/urls", "/v1/urls/batch"] {
         let parameters = document["paths"][path]["post"]["parameters"]
