@@ -1,6 +1,6 @@
 //! The one route of the redirect: `GET`/`HEAD /{code}`, and the state its handler shares.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use actix_web::{
     http::{header::HeaderValue, Method},
@@ -8,7 +8,14 @@ use actix_web::{
 };
 use links::{cache::RedisCache, code, model::Resolution};
 
-use crate::{answer, hits::HitCounter, metrics::Metrics, misses::MissLimit, resolver::Resolver};
+use crate::{
+    answer,
+    front::FrontCache,
+    hits::HitCounter,
+    metrics::Metrics,
+    misses::MissLimit,
+    resolver::{Resolved, Resolver},
+};
 
 /// What one HTTP worker holds: the state all workers share, and a Redis client of its own, connected on the
 /// worker's thread. With one client shared by every worker, each Redis lookup crossed to the runtime thread that
@@ -19,6 +26,28 @@ pub struct Worker {
     pub shared: web::Data<RedirectState>,
     /// This worker's Redis client.
     pub redis: RedisCache,
+    /// This worker's copies of the links it answered lately.
+    pub front: RefCell<FrontCache>,
+}
+
+impl Worker {
+    /// The entry for `code`: this worker's copy when it has a valid one, else the shared read path (whose live
+    /// answer is then copied, under the epoch read before the lookup, so a change that overlapped it leaves the
+    /// copy stale).
+    async fn resolve(&self, code: &str) -> Resolved {
+        let resolver = &self.shared.resolver;
+        let epoch = resolver.local.front_epoch();
+        let copied = self.front.borrow().get(code, epoch).map(Arc::clone);
+        if let Some(entry) = copied {
+            self.shared.metrics.tier.local.inc();
+            return Ok(entry);
+        }
+        let resolved = resolver.resolve(code, &self.redis).await;
+        if let Ok(entry) = &resolved {
+            self.front.borrow_mut().put(code, entry, epoch);
+        }
+        resolved
+    }
 }
 
 /// What the handler shares.
@@ -55,7 +84,7 @@ pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse
                 answer::not_found(&req)
             }
         } else {
-            match state.resolver.resolve(code, &worker.redis).await {
+            match worker.resolve(code).await {
                 Ok(entry) if entry.target == Resolution::Unknown => {
                     match state.misses.count(state.trusted_proxies.client(&req)) {
                         Ok(()) => answer::not_found(&req),

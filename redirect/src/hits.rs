@@ -21,8 +21,9 @@ use crate::{local::LocalCache, metrics::Metrics};
 const SHARDS: usize = 32;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// (link id, day as days since 1970-01-01) → hits.
-type Counts = HashMap<(i64, i32), u64>;
+/// (link id, day as days since 1970-01-01) → hits. foldhash with a fixed seed rather than SipHash: the keys are
+/// our own link ids, never chosen by a request, and every redirect hashes one under a shard's lock.
+type Counts = HashMap<(i64, i32), u64, foldhash::fast::FixedState>;
 
 /// The in-memory counts.
 pub struct HitCounter {
@@ -32,7 +33,7 @@ pub struct HitCounter {
 impl Default for HitCounter {
     fn default() -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::new(Counts::new())),
+            shards: std::array::from_fn(|_| Mutex::new(Counts::default())),
         }
     }
 }
@@ -85,10 +86,10 @@ impl Pending {
     /// Nothing pending yet; at most `max` (link, day) pairs will be.
     fn new(max: usize) -> Self {
         Self {
-            counts: Counts::new(),
+            counts: Counts::default(),
             max,
             dropped: 0,
-            spares: (0..SHARDS).map(|_| Counts::new()).collect(),
+            spares: (0..SHARDS).map(|_| Counts::default()).collect(),
         }
     }
 
@@ -155,6 +156,8 @@ impl Flusher {
                 _ = ticks.tick() => {}
                 () = shutdown.wait() => break,
             }
+            // The workers' copies last at most one tick past what the local cache itself still holds.
+            self.local.retire_front_copies();
             self.flush(&mut pending).await;
             let (entries, bytes) = self.local.size();
             let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
@@ -234,9 +237,9 @@ mod tests {
     #[test]
     fn pending_counts_are_bounded_but_known_pairs_keep_adding_up() {
         let mut pending = Pending::new(1);
-        pending.merge(&mut Counts::from([((1, 0), 2)]));
-        pending.merge(&mut Counts::from([((1, 0), 3), ((2, 0), 5)]));
-        assert_eq!(pending.counts, Counts::from([((1, 0), 5)]));
+        pending.merge(&mut Counts::from_iter([((1, 0), 2)]));
+        pending.merge(&mut Counts::from_iter([((1, 0), 3), ((2, 0), 5)]));
+        assert_eq!(pending.counts, Counts::from_iter([((1, 0), 5)]));
         assert_eq!(pending.dropped, 5);
     }
 

@@ -7,6 +7,7 @@
 //! - [`config`]: command line.
 //! - [`resolver`]: the read path for one code (local cache, single flight, lower tiers).
 //! - [`local`]: the in-process cache.
+//! - [`front`]: each HTTP worker's own copies of the links it answered lately, in front of [`local`].
 //! - [`fresh`]: which codes a replica may be missing only because it lags (confirmed on the primary).
 //! - [`misses`]: the bound on unknown codes per client (429 past it).
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
@@ -22,6 +23,7 @@ pub mod answer;
 pub mod config;
 pub mod follow;
 pub mod fresh;
+pub mod front;
 pub mod hits;
 pub mod invalidation;
 pub mod local;

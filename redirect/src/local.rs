@@ -88,9 +88,12 @@ impl Expiry<Box<str>, Arc<Entry>> for EntryLifetime {
 
 /// The bounded in-process cache, or nothing when its memory budget is 0.
 pub struct LocalCache {
-    cache: Option<Cache<Box<str>, Arc<Entry>>>,
+    cache: Option<Cache<Box<str>, Arc<Entry>, foldhash::fast::RandomState>>,
     /// Bumped by every invalidation, so a lookup that started before one does not store what it read.
     generation: AtomicU64,
+    /// Moves after every invalidation has left this cache, and on every flush tick: the workers' copies
+    /// ([`crate::front::FrontCache`]) are valid only for the epoch they were made in.
+    front_epoch: AtomicU64,
     /// Codes announced as changed in the last [`CHANGED_WINDOW`]: read from the primary, not from Redis or a
     /// replica, which may still hold (or replay late) the state from before the change.
     changed: Cache<Box<str>, ()>,
@@ -107,11 +110,14 @@ impl LocalCache {
                 .max_capacity(memory_bytes)
                 .weigher(|code, entry| weight(code, entry))
                 .expire_after(EntryLifetime { ttl, negative_ttl })
-                .build()
+                // foldhash rather than SipHash: keyed per process all the same, at a fraction of the cost per
+                // lookup on the hot path.
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         Self {
             cache,
             generation: AtomicU64::new(0),
+            front_epoch: AtomicU64::new(0),
             changed: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(CHANGED_WINDOW)
@@ -141,6 +147,18 @@ impl LocalCache {
         }
     }
 
+    /// The epoch the workers' copies are valid for: read before a lookup, and handed with its answer to
+    /// [`crate::front::FrontCache::put`].
+    pub fn front_epoch(&self) -> u64 {
+        self.front_epoch.load(Ordering::Acquire)
+    }
+
+    /// Makes every worker's copies stale, so none outlives this cache's own expiry of an entry by more than
+    /// the interval this is called at.
+    pub fn retire_front_copies(&self) {
+        self.front_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Whether `code` was announced as changed within [`CHANGED_WINDOW`].
     pub fn changed_recently(&self, code: &str) -> bool {
         self.changed.contains_key(code)
@@ -151,6 +169,8 @@ impl LocalCache {
         self.changed.insert(code.into(), ());
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.forget(code);
+        // After the entry left: a worker that reads the new epoch can no longer find the old entry here.
+        self.retire_front_copies();
     }
 
     /// Drops a (negative) entry for a code that was just created. The generation is left alone: creates are
@@ -168,6 +188,7 @@ impl LocalCache {
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
+        self.retire_front_copies();
     }
 
     /// Entries held and the bytes they weigh (approximate: moka applies writes in batches).

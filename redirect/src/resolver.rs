@@ -13,7 +13,7 @@ use crate::{
 };
 
 /// What a lookup shares with the requests that waited on it.
-type Resolved = Result<Arc<Entry>, Unavailable>;
+pub type Resolved = Result<Arc<Entry>, Unavailable>;
 
 /// Local cache, single flight and the lower tiers.
 pub struct Resolver {
