@@ -1,15 +1,15 @@
 //! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
 //! miss). What the database says is written back to Redis, unknown codes included, so a burst of lookups for
-//! junk stays off PostgreSQL. Every dependency sits behind a timeout and a breaker, so a dead one costs a
-//! request nothing once its breaker is open.
+//! junk stays off PostgreSQL; that write happens after the answer, not before it. Every dependency sits behind a
+//! timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
 
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use links::{
@@ -38,15 +38,25 @@ pub struct Database {
     pub breaker: Breaker,
 }
 
+/// Fills of Redis waiting to run or running, at most; past it a fill is skipped (the next lookup of that code
+/// asks the database again), so a flood of misses against a slow Redis cannot pile up tasks.
+const MAX_DEFERRED_FILLS: usize = 1024;
+
+/// A deferred fill that has not started this long after its lookup is dropped: the change mark it relies on
+/// (see [`links::cache::RECENTLY_CHANGED`]) must outlive the whole lookup, fill included.
+const DEFERRED_FILL_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Redis behind its breaker.
 pub struct Redis {
     /// The process's client (readiness, and lookups made outside an HTTP worker); each worker asks Redis
     /// through a client of its own.
     pub cache: RedisCache,
-    /// Skips Redis while it keeps failing.
-    pub breaker: Breaker,
+    /// Skips Redis while it keeps failing (shared with the fills that run after an answer).
+    pub breaker: Arc<Breaker>,
     /// TTL settings of found links.
     pub settings: links::cache::RedisArgs,
+    /// Fills of Redis not yet finished (bounded by [`MAX_DEFERRED_FILLS`]).
+    pub deferred_fills: Arc<AtomicUsize>,
 }
 
 /// The tiers behind a code.
@@ -92,7 +102,7 @@ impl Tiers {
                 .await
                 .ok_or(Unavailable)?;
             tiers.database.inc();
-            self.fill_redis(code, &target, client).await;
+            self.fill_redis(code, &target, client);
             return Ok(target);
         }
         let target = match self.ask_redis(code, client).await {
@@ -111,7 +121,7 @@ impl Tiers {
             Cached::Nothing => self.ask_databases(code).await?,
         };
         tiers.database.inc();
-        self.fill_redis(code, &target, client).await;
+        self.fill_redis(code, &target, client);
         Ok(target)
     }
 
@@ -186,7 +196,10 @@ impl Tiers {
         }
     }
 
-    async fn fill_redis(&self, code: &str, target: &Resolution, client: &RedisCache) {
+    /// Writes what a database said of `code` back to Redis after the answer has gone: on the worker's own
+    /// runtime, with its own client, bounded in number and in how late it may start. Safe to delay because the
+    /// fill only sets an absent key: a change made meanwhile has left its mark, which the fill cannot overwrite.
+    fn fill_redis(&self, code: &str, target: &Resolution, client: &RedisCache) {
         let redis = &self.redis;
         if !redis.breaker.allow() {
             return;
@@ -195,11 +208,47 @@ impl Tiers {
             Resolution::Unknown => self.negative_ttl,
             _ => links::cache::ttl_for(target, redis.settings.jittered_ttl(), self.clock.now()),
         };
-        // `fill`, not `put`: a change made while this lookup was in flight has left its mark, which stays.
-        match redis.breaker.timed(client.fill(code, target, ttl)).await {
-            Ok(_) => redis.breaker.succeeded(),
+        let fill = Fill {
+            code: code.to_owned(),
+            target: target.clone(),
+            ttl,
+            client: client.clone(),
+            breaker: Arc::clone(&redis.breaker),
+            looked_up: Instant::now(),
+        };
+        if redis.deferred_fills.fetch_add(1, Ordering::AcqRel) >= MAX_DEFERRED_FILLS {
+            redis.deferred_fills.fetch_sub(1, Ordering::AcqRel);
+            tracing::debug!("too many Redis fills waiting; this one is skipped");
+            return;
+        }
+        let pending = Arc::clone(&redis.deferred_fills);
+        tokio::spawn(async move {
+            fill.run().await;
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// One write-back of a database answer to Redis.
+struct Fill {
+    code: String,
+    target: Resolution,
+    ttl: Duration,
+    client: RedisCache,
+    breaker: Arc<Breaker>,
+    looked_up: Instant,
+}
+
+impl Fill {
+    async fn run(self) {
+        if self.looked_up.elapsed() > DEFERRED_FILL_DEADLINE {
+            return;
+        }
+        let stored = self.client.fill(&self.code, &self.target, self.ttl);
+        match self.breaker.timed(stored).await {
+            Ok(_) => self.breaker.succeeded(),
             Err(error) => {
-                redis.breaker.failed();
+                self.breaker.failed();
                 tracing::debug!(error = %Chain(&error), "redis fill skipped");
             }
         }

@@ -194,8 +194,9 @@ async fn connect_tiers(
     Ok(Tiers {
         redis: Redis {
             cache,
-            breaker: breaker(metrics.redis.clone()),
+            breaker: Arc::new(breaker(metrics.redis.clone())),
             settings: args.redis.clone(),
+            deferred_fills: Arc::default(),
         },
         replicas,
         primary: Database {
