@@ -12,6 +12,7 @@
 //! - [`misses`]: the bound on unknown codes per client (429 past it).
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
 //! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
+//! - [`priority`]: the background threads run below the HTTP workers.
 //! - [`hits`]: hit counting and the batched flush.
 //! - [`metrics`]: the Prometheus series, resolved once for the hot path.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
@@ -30,5 +31,6 @@ pub mod local;
 pub mod lookup;
 pub mod metrics;
 pub mod misses;
+pub mod priority;
 pub mod resolver;
 pub mod startup;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use plumbing::{server, telemetry};
-use redirect::{config::RedirectArgs, startup::build};
+use redirect::{config::RedirectArgs, priority, startup::build};
 
 /// snowlink redirect: answers GET/HEAD /{code} with the link's 301/302/307/308.
 ///
@@ -18,13 +18,15 @@ struct Cli {
     log: telemetry::LogArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let Cli { redirect, log } = Cli::parse();
-    server::main("redirect", log.log_format, |shutdown| {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_unpark(priority::lower_background_thread)
+        .build()?;
+    runtime.block_on(server::main("redirect", log.log_format, |shutdown| {
         build(redirect, shutdown)
-    })
-    .await
+    }))
 }
 
 #[cfg(test)]

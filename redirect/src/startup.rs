@@ -130,6 +130,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         FRONT_SLOTS
     };
     let app = move || {
+        crate::priority::http_worker_started();
         let redis = RedisCache::start(&redis_options).unwrap_or_else(|_| shared_redis.clone());
         let worker = Worker {
             shared: state.clone(),
