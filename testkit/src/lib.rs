@@ -286,7 +286,8 @@ mod tests {
 
     #[test]
     fn a_multi_host_url_gets_the_database_and_keeps_its_hosts_and_query() {
-        let url = "postgres://u:pw@127.0.0.1:1,127.0.0.1:2/snowlink?target_session_attrs=read-write";
+        let url =
+            "postgres://u:pw@127.0.0.1:1,127.0.0.1:2/snowlink?target_session_attrs=read-write";
 
         assert_eq!(
             with_database(url, "t_1"),

@@ -1,0 +1,109 @@
+//! The PostgreSQL primary killed (its Patroni and its postgres, SIGKILL) under the trickle: Patroni promotes the
+//! synchronous standby once the dead leader's key expires in ZooKeeper, and the services, not restarted, follow.
+
+use std::time::{Duration, Instant};
+
+use crate::{
+    services::{self, Restore},
+    stack,
+    trickle::{self, Kind},
+};
+
+/// The bound on a failover, as clients see it.
+const FAILOVER_BOUND: Duration = Duration::from_secs(45);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_and_loses_no_acknowledged_create(
+) {
+    let _serial = services::serial().await;
+    services::wait_whole(Duration::from_secs(60));
+    let stack = stack::spawn(false).await;
+    let mut stored = Vec::new();
+    for i in 0..20 {
+        stored.push(
+            stack
+                .create(&format!("https://example.com/stored/{i}"))
+                .await,
+        );
+    }
+    let old = services::patroni_leader(&stack.http)
+        .await
+        .expect("Patroni names a leader");
+    let ready = stack.readyz(&stack.shortener_admin).await;
+    assert_eq!(
+        ready["postgresql_primary"],
+        format!("127.0.0.1:{}", 55431 + old),
+        "{ready}"
+    );
+
+    let trickle = trickle::start(&stack, stored);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let restore = Restore::new(format!("PostgreSQL node pg{old}"));
+    let killed = Instant::now();
+    for pidfile in services::patroni_pidfiles(old) {
+        services::kill_by_pidfile(&pidfile);
+    }
+    trickle
+        .wait_for_recovery(
+            Kind::Create,
+            killed,
+            FAILOVER_BOUND + Duration::from_secs(15),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = trickle.stop().await;
+    eprintln!("primary pg{old} killed: {}", record.summary());
+
+    let failed = record.failures(Kind::Create);
+    assert!(
+        failed
+            .iter()
+            .all(|event| event.status == Some(503) && event.retry_after),
+        "creates failed otherwise than 503 with Retry-After: {}",
+        record.describe_failures(Kind::Create)
+    );
+    let outage = record.outage(Kind::Create).unwrap_or_default();
+    assert!(
+        outage <= FAILOVER_BOUND,
+        "creates failed for {outage:?}: {}",
+        record.describe_failures(Kind::Create)
+    );
+    assert!(
+        record
+            .of(Kind::Create)
+            .last()
+            .is_some_and(|event| event.status == Some(201)),
+        "creates did not recover: {}",
+        record.describe_failures(Kind::Create)
+    );
+    assert!(
+        record.failures(Kind::Redirect).is_empty(),
+        "redirects of stored links failed: {}",
+        record.describe_failures(Kind::Redirect)
+    );
+    assert!(
+        record.failures(Kind::Ids).is_empty(),
+        "ID requests failed: {}",
+        record.describe_failures(Kind::Ids)
+    );
+    let acknowledged = record.acknowledged();
+    assert_eq!(
+        stack.stored(&acknowledged).await,
+        i64::try_from(acknowledged.len()).expect("a count"),
+        "an acknowledged create is missing on the new primary"
+    );
+    let new = services::patroni_leader(&stack.http)
+        .await
+        .expect("Patroni names a new leader");
+    assert_ne!(new, old);
+    for admin in [&stack.shortener_admin, &stack.redirect_admin] {
+        let ready = stack.readyz(admin).await;
+        assert_eq!(
+            ready["postgresql_primary"],
+            format!("127.0.0.1:{}", 55431 + new),
+            "{ready}"
+        );
+    }
+
+    restore.now(Duration::from_secs(180));
+}
