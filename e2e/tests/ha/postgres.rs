@@ -53,6 +53,7 @@ async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_a
     tokio::time::sleep(Duration::from_secs(2)).await;
     let record = trickle.stop().await;
     eprintln!("primary pg{old} killed: {}", record.summary());
+    eprintln!("failed creates: {}", record.describe_failures(Kind::Create));
 
     let failed = record.failures(Kind::Create);
     assert!(

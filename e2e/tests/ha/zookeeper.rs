@@ -79,6 +79,9 @@ async fn killing_the_zookeeper_leader_is_measured() {
 
     let record = kill_under_trickle(&stack, n).await;
     eprintln!("ZooKeeper leader {n} killed: {}", record.summary());
+    for kind in [Kind::Ids, Kind::Create] {
+        eprintln!("{kind:?} failures: {}", record.describe_failures(kind));
+    }
 
     for kind in [Kind::Ids, Kind::Create] {
         assert!(
