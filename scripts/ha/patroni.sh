@@ -189,7 +189,7 @@ EOF
 }
 
 patroni_node_start() {
-  local n="$1" pidfile i
+  local n="$1" pidfile i port
   pidfile="$(patroni_node_pidfile "$n")"
   patroni_node_running "$n" && return 0
   rm -f "$pidfile"
@@ -215,7 +215,7 @@ patroni_node_start() {
 # The cluster as Patroni's REST API sees it: one line a member, "name host:port role state lag", from the first
 # node that answers. Roles: leader, sync_standby, replica; states: running, streaming, stopped, ...
 patroni_members() {
-  python3 - "$HOST" "${PATRONI_NODES[@]/#/}" <<'EOF'
+  python3 - "$HOST" "${PATRONI_NODES[@]}" <<'EOF'
 import json, sys, urllib.request
 host, nodes = sys.argv[1], sys.argv[2:]
 for n in nodes:

@@ -74,11 +74,10 @@ zk_ensemble_up() {
   # All three first, then wait: a node serves only once a quorum (two) has formed.
   for n in "${ZK_HA_NODES[@]}"; do zk_node_start "$n"; done
   for n in "${ZK_HA_NODES[@]}"; do
-    # shellcheck disable=SC2317 # called through wait_for
+    # wait_for calls its alive-check without arguments: one for this node.
+    # shellcheck disable=SC2317,SC2329 # called through wait_for
     zk_alive_n() { zk_node_running "$n"; }
-    # shellcheck disable=SC2317
-    zk_serves_n() { zk_node_serves "$n"; }
-    wait_for "zookeeper-$n" "$(zk_node_log "$n")" zk_alive_n zk_serves_n
+    wait_for "zookeeper-$n" "$(zk_node_log "$n")" zk_alive_n zk_node_serves "$n"
   done
 }
 
