@@ -1,5 +1,6 @@
 //! The PostgreSQL primary killed (its Patroni and its postgres, SIGKILL) under the trickle: Patroni promotes the
 //! synchronous standby once the dead leader's key expires in ZooKeeper, and the services, not restarted, follow.
+//! And a planned switchover: the old primary is demoted and stays up, so connections to it must not be reused.
 
 use std::time::{Duration, Instant};
 
@@ -107,4 +108,70 @@ async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_a
     }
 
     restore.now(Duration::from_secs(180));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_switchover_creates_go_to_the_new_primary_without_a_restart() {
+    let _serial = services::serial().await;
+    services::wait_whole(Duration::from_secs(60));
+    let stack = stack::spawn(false).await;
+    let mut stored = Vec::new();
+    for i in 0..20 {
+        stored.push(
+            stack
+                .create(&format!("https://example.com/stored/{i}"))
+                .await,
+        );
+    }
+    let old = services::patroni_leader(&stack.http)
+        .await
+        .expect("Patroni names a leader");
+    let candidate = services::patroni_member(&stack.http, "sync_standby")
+        .await
+        .expect("a synchronous standby");
+
+    let trickle = trickle::start(&stack, stored);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let asked = Instant::now();
+    services::patroni_switchover(&stack.http, old, candidate).await;
+    trickle
+        .wait_for_recovery(Kind::Create, asked, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let record = trickle.stop().await;
+    eprintln!("switchover pg{old} -> pg{candidate}: {}", record.summary());
+
+    assert!(
+        record
+            .failures(Kind::Create)
+            .iter()
+            .all(|event| event.status == Some(503) && event.retry_after),
+        "creates failed otherwise than 503 with Retry-After: {}",
+        record.describe_failures(Kind::Create)
+    );
+    assert!(
+        record
+            .of(Kind::Create)
+            .last()
+            .is_some_and(|event| event.status == Some(201)),
+        "creates did not recover: {}",
+        record.describe_failures(Kind::Create)
+    );
+    assert!(
+        record.failures(Kind::Redirect).is_empty(),
+        "redirects of stored links failed: {}",
+        record.describe_failures(Kind::Redirect)
+    );
+    let acknowledged = record.acknowledged();
+    assert_eq!(
+        stack.stored(&acknowledged).await,
+        i64::try_from(acknowledged.len()).expect("a count")
+    );
+    let ready = stack.readyz(&stack.shortener_admin).await;
+    assert_eq!(
+        ready["postgresql_primary"],
+        format!("127.0.0.1:{}", 55431 + candidate),
+        "{ready}"
+    );
+    services::wait_whole(Duration::from_secs(60));
 }

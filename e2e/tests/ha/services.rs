@@ -158,8 +158,9 @@ pub fn zookeeper_pidfile(n: u16) -> PathBuf {
     root().join(format!(".run/ha/zk/{n}/zookeeper.pid"))
 }
 
-/// The Patroni member that holds the leader key (1-3), from the first node's REST API that answers.
-pub async fn patroni_leader(http: &reqwest::Client) -> Option<u16> {
+/// The Patroni member (1-3) in `role` (`leader`, `sync_standby`, `replica`) and running or streaming, from the
+/// first node's REST API that answers.
+pub async fn patroni_member(http: &reqwest::Client, role: &str) -> Option<u16> {
     for n in 1..=3u16 {
         let url = format!("http://127.0.0.1:{}/cluster", 58007 + n);
         let Ok(answer) = http.get(url).timeout(Duration::from_secs(2)).send().await else {
@@ -170,12 +171,32 @@ pub async fn patroni_leader(http: &reqwest::Client) -> Option<u16> {
         };
         let members = cluster["members"].as_array().cloned().unwrap_or_default();
         return members.iter().find_map(|member| {
-            (member["role"] == "leader" && member["state"] == "running")
+            let serving = member["state"] == "running" || member["state"] == "streaming";
+            (member["role"] == role && serving)
                 .then(|| member["name"].as_str()?.strip_prefix("pg")?.parse().ok())
                 .flatten()
         });
     }
     None
+}
+
+/// The Patroni member that holds the leader key (1-3).
+pub async fn patroni_leader(http: &reqwest::Client) -> Option<u16> {
+    patroni_member(http, "leader").await
+}
+
+/// Asks Patroni for a planned switchover from `leader` to `candidate` (its REST API, as `patronictl switchover`).
+pub async fn patroni_switchover(http: &reqwest::Client, leader: u16, candidate: u16) {
+    let answer = http
+        .post(format!("http://127.0.0.1:{}/switchover", 58007 + leader))
+        .json(&serde_json::json!({ "leader": format!("pg{leader}"), "candidate": format!("pg{candidate}") }))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .expect("Patroni answers");
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    assert!(status.is_success(), "switchover refused: {status} {body}");
 }
 
 /// The pid files of node `n`: its Patroni's and its PostgreSQL's (postmaster.pid's first line).
