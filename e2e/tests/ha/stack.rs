@@ -106,6 +106,18 @@ impl Stack {
         body["code"].as_str().expect("a code").to_owned()
     }
 
+    /// Creates `count` links before a fault, for the trickle's redirects; their codes.
+    pub async fn store_links(&self, count: usize) -> Vec<String> {
+        let mut codes = Vec::with_capacity(count);
+        for i in 0..count {
+            codes.push(
+                self.create(&format!("https://example.com/stored/{i}"))
+                    .await,
+            );
+        }
+        codes
+    }
+
     /// `/readyz` of an admin port, as JSON.
     pub async fn readyz(&self, admin: &str) -> serde_json::Value {
         self.http
