@@ -27,6 +27,9 @@ const ROLE_CHECK_IDLE: Duration = Duration::from_secs(1);
 /// A busy connection is checked on every this many checkouts (1/64 of a round trip a request at most).
 const ROLE_CHECK_EVERY: usize = 64;
 
+/// Bound on finding out which server is primary, for `/readyz`.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What the pool's recycle hook shares between connections.
 #[derive(Default)]
 struct Condemned {
@@ -129,7 +132,12 @@ impl PrimaryGauge {
 
     /// Asks `pool` which server it reaches and records it; `None` when no connection answers.
     pub async fn observe(&self, pool: &Pool) -> Option<String> {
-        let address = server_address(pool).await.ok()?;
+        // Bounded here too: the pool bounds getting a connection, but a server that stops answering mid-query
+        // would hold up /readyz until the statement timeout.
+        let address = tokio::time::timeout(OBSERVE_TIMEOUT, server_address(pool))
+            .await
+            .ok()?
+            .ok()?;
         // Labels are server addresses from our own configuration, never from a request: a handful at most.
         for metric in self
             .gauge
