@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := scripts/services.sh
 
-.PHONY: run test bench down services chart-lint
+.PHONY: run test bench down services chart-lint run-ha test-ha services-ha
 
 services:
 	$(SERVICES) up
@@ -33,6 +33,20 @@ bench:
 run:
 	scripts/run.sh
 
+# The high-availability topology (README "High availability"): same services and ports, over a ZooKeeper ensemble,
+# PostgreSQL x3 under Patroni and a Redis Cluster. It shares ports with the single topology: `make down` first.
+run-ha:
+	SNOWLINK_TOPOLOGY=ha scripts/run.sh
+
+services-ha:
+	SNOWLINK_FAST_PG=1 SNOWLINK_TOPOLOGY=ha $(SERVICES) up
+
+# Kills nodes under traffic (e2e/tests/ha): one test at a time, since they share the nodes.
+test-ha: services-ha
+	set -a; . <(SNOWLINK_TOPOLOGY=ha $(SERVICES) env); set +a
+	cargo test -p e2e --features ha --test ha -- --test-threads=1
+
+# Stops both topologies (services.sh down stops whatever of either is running).
 down:
 	scripts/run.sh stop
 	$(SERVICES) down

@@ -8,6 +8,12 @@
 #   scripts/services.sh status  running/stopped per service; exit 0 only if all up
 #   scripts/services.sh env     KEY=value lines: set -a; . <(scripts/services.sh env)
 #   scripts/services.sh clean   down, then delete the data dirs
+#   scripts/services.sh install only the steps that need the network (packages, Patroni's virtualenv)
+#
+# SNOWLINK_TOPOLOGY=ha (default: single) selects the high-availability topology, the same commands over a
+# ZooKeeper ensemble (scripts/ha/zookeeper.sh), PostgreSQL x3 under Patroni (scripts/ha/patroni.sh) and a Redis
+# Cluster (scripts/ha/redis-cluster.sh); its ports overlap the single topology's, so one runs at a time. `down`
+# stops both topologies; `clean` deletes the data of the selected one.
 #
 # Environment: PG_PORT (55432), PG_REPLICA_PORT (55433), REDIS_PORT (56379),
 # REDIS_TLS_PORT (56390), ZK_PORT (52181), SERVICES_TIMEOUT (30 s per service),
@@ -24,6 +30,8 @@ REDIS_PORT="${REDIS_PORT:-56379}"
 REDIS_TLS_PORT="${REDIS_TLS_PORT:-56390}"
 ZK_PORT="${ZK_PORT:-52181}"
 SERVICES_TIMEOUT="${SERVICES_TIMEOUT:-30}"
+SNOWLINK_TOPOLOGY="${SNOWLINK_TOPOLOGY:-single}"
+case "$SNOWLINK_TOPOLOGY" in single | ha) ;; *) echo "services.sh: SNOWLINK_TOPOLOGY must be single or ha" >&2; exit 2 ;; esac
 HOST=127.0.0.1
 
 # The repo root comes from the script's own location so that it works from any cwd.
@@ -154,6 +162,10 @@ ensure_installed() {
   command -v java >/dev/null || missing+=(java)
   command -v nc >/dev/null || missing+=(nc)
   command -v openssl >/dev/null || missing+=(openssl)
+  # Patroni's virtualenv (ha topology): Debian splits venv and ensurepip out of python3.
+  if [ "$SNOWLINK_TOPOLOGY" = ha ] && ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    missing+=(python3-venv)
+  fi
   [ "${#missing[@]}" -eq 0 ] && return 0
 
   local sudo=()
@@ -162,12 +174,14 @@ ensure_installed() {
     sudo=(sudo)
   fi
   mkdir -p "$LOGS"
-  log "installing postgresql redis-server zookeeper netcat-openbsd openssl (missing: ${missing[*]}; log: $LOGS/apt.log)"
+  local packages=(postgresql redis-server zookeeper netcat-openbsd openssl)
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then packages+=(python3 python3-venv); fi
+  log "installing ${packages[*]} (missing: ${missing[*]}; log: $LOGS/apt.log)"
   # The distro's own package scripts may or may not start their default
   # instances; that does not matter, we only ever use our own ports and dirs.
   if ! { "${sudo[@]}" apt-get update &&
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      postgresql redis-server zookeeper netcat-openbsd openssl; } >>"$LOGS/apt.log" 2>&1; then
+      "${packages[@]}"; } >>"$LOGS/apt.log" 2>&1; then
     fail_with_log apt "$LOGS/apt.log" "package installation failed"
   fi
 }
@@ -511,11 +525,36 @@ print_status_line() { # name addr state
   printf '%-10s %-38s %s\n' "$1" "$2" "$3"
 }
 
+# The ha topology's engines, one file each. Sourced here, after the helpers they use; they only define
+# functions. Redis Cluster's file comes with its own work: until it exists the ha topology keeps the single Redis.
+# shellcheck source=scripts/ha/zookeeper.sh
+. "$SCRIPT_DIR/ha/zookeeper.sh"
+# shellcheck source=scripts/ha/patroni.sh
+. "$SCRIPT_DIR/ha/patroni.sh"
+HA_REDIS_CLUSTER=0
+if [ -f "$SCRIPT_DIR/ha/redis-cluster.sh" ]; then
+  # shellcheck source=/dev/null # another piece of work's file, absent until it lands
+  . "$SCRIPT_DIR/ha/redis-cluster.sh"
+  HA_REDIS_CLUSTER=1
+fi
+
+ha_redis_note() {
+  log "redis: no scripts/ha/redis-cluster.sh yet, so the ha topology uses the single Redis ($HOST:$REDIS_PORT)"
+}
+
 cmd_up() {
   ensure_installed
   pg_paths # the postgres user exists now: where its data goes can be decided
+  patroni_paths
   mkdir -p "$LOGS"
   tls_up
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
+    zk_ensemble_up
+    patroni_up
+    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_up; else ha_redis_note; redis_up; fi
+    cmd_status
+    return
+  fi
   pg_up
   redis_up
   zk_up
@@ -524,6 +563,7 @@ cmd_up() {
   print_status_line zookeeper "$HOST:$ZK_PORT" ok
 }
 
+# Both topologies: what is not running is skipped, and `make down` must not need to know which one ran.
 cmd_down() {
   PG_BIN="$(pg_bin_dir)"
   if [ -n "$PG_BIN" ]; then
@@ -532,10 +572,20 @@ cmd_down() {
   fi
   redis_down
   zk_down
+  patroni_down
+  if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_down; fi
+  # Last: Patroni needs its store to stop cleanly (it releases its leader key there).
+  zk_ensemble_down
 }
 
 cmd_clean() {
   cmd_down
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
+    patroni_clean
+    zk_ensemble_clean
+    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_clean; fi
+    return
+  fi
   rm -rf "$PG_DIR" "$REDIS_DIR" "$ZK_DIR" "$TLS_DIR"
   if [ -L "$RUN/pg" ]; then
     rm -f "$RUN/pg" "$LOGS/postgres-primary.log" "$LOGS/postgres-replica.log"
@@ -554,8 +604,23 @@ state_of() {
   fi
 }
 
+# ha: every node and its role (ZooKeeper leader/follower, Patroni leader/sync_standby/replica, Redis per its file).
+ha_status() {
+  local all_up=0 s
+  zk_ensemble_status || all_up=1
+  patroni_status || all_up=1
+  if [ "$HA_REDIS_CLUSTER" = 1 ]; then
+    redis_cluster_status || all_up=1
+  else
+    s="$(state_of redis_running redis_answers "$REDIS_PORT")"
+    print_status_line redis "$HOST:$REDIS_PORT (single)" "$s"; [ "$s" = running ] || all_up=1
+  fi
+  return "$all_up"
+}
+
 cmd_status() {
   PG_BIN="$(pg_bin_dir)"
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then ha_status; return; fi
   local all_up=0 s
   s="$(state_of pg_primary_running pg_primary_answers "$PG_PORT")"
   print_status_line postgres "$HOST:$PG_PORT" "$s"; [ "$s" = running ] || all_up=1
@@ -569,6 +634,14 @@ cmd_status() {
 }
 
 cmd_env() {
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
+    patroni_env
+    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_env; else echo "REDIS_URL=redis://$HOST:$REDIS_PORT"; fi
+    echo "ZOOKEEPER_CONNECT=$(zk_ensemble_connect)"
+    echo "SNOWLINK_TLS_CA=$TLS_DIR/ca.pem"
+    echo "SNOWLINK_TOPOLOGY=ha"
+    return
+  fi
   [ -s "$PG_APP_PASSWORD_FILE" ] || die "no $PG_APP_PASSWORD_FILE yet: run scripts/services.sh up first"
   local pw; pw="$(cat "$PG_APP_PASSWORD_FILE")"
   echo "DATABASE_URL=postgres://snowlink:$pw@$HOST:$PG_PORT/snowlink"
@@ -580,12 +653,21 @@ cmd_env() {
   echo "REDIS_TLS_URL=rediss://$HOST:$REDIS_TLS_PORT"
 }
 
-usage() { echo "usage: $0 up|down|status|env|clean" >&2; exit 2; }
+# Only what needs the network (packages; Patroni's virtualenv for ha), so that `up` can then run offline.
+cmd_install() {
+  ensure_installed
+  pg_paths
+  patroni_paths
+  if [ "$SNOWLINK_TOPOLOGY" = ha ]; then patroni_install; fi
+}
+
+usage() { echo "usage: $0 up|down|status|env|clean|install" >&2; exit 2; }
 
 main() {
   [ $# -eq 1 ] || usage
   case "$1" in
     up) cmd_up ;;
+    install) cmd_install ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;

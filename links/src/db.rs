@@ -95,14 +95,33 @@ impl DbError {
 
 impl From<tokio_postgres::Error> for DbError {
     fn from(error: tokio_postgres::Error) -> Self {
-        // No server error code means the connection itself failed; a cancelled statement is our timeout.
-        let timed_out = error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
-        if error.as_db_error().is_none() || timed_out {
+        if unavailable(&error) {
             Self::Unavailable(Arc::new(error))
         } else {
             Self::Query(error)
         }
     }
+}
+
+/// Whether an error means "not now" rather than "not this": no server error code (the connection itself failed);
+/// a cancelled statement (our timeout); or what a server says around a failover: a connection failure reported
+/// by the server (class 08), shutting down or starting up (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+/// cannot_connect_now), or a write refused because the server is now a replica (25006 read_only_sql_transaction).
+/// The client gets a 503 with Retry-After, and a retry reaches the new primary.
+fn unavailable(error: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    let Some(code) = error.code() else {
+        return true;
+    };
+    [
+        SqlState::QUERY_CANCELED,
+        SqlState::READ_ONLY_SQL_TRANSACTION,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ]
+    .contains(code)
+        || code.code().starts_with("08")
 }
 
 impl From<deadpool_postgres::PoolError> for DbError {
@@ -151,6 +170,10 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
             "-c statement_timeout={}",
             options.statement_timeout.as_millis()
         ));
+    let wants_primary = matches!(
+        config.get_target_session_attrs(),
+        tokio_postgres::config::TargetSessionAttrs::ReadWrite
+    );
     let manager = Manager::from_config(
         config,
         tls,
@@ -158,7 +181,13 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager)
+    // A URL that asks for the primary (several hosts, target_session_attrs=read-write) gets its connections'
+    // role checked, so that none outlives a demotion (see crate::failover).
+    let mut builder = Pool::builder(manager);
+    if wants_primary {
+        builder = builder.post_recycle(crate::failover::primary_only_hook());
+    }
+    builder
         .max_size(options.max_size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(options.connect_timeout))

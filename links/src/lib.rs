@@ -6,6 +6,8 @@
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
 //! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
+//! - [`failover`]: following the primary across a failover (no connection outlives a demotion), and which host
+//!   is primary for `/readyz` and the `postgres_primary` gauge.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
 //! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
 //! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
@@ -25,6 +27,7 @@ pub mod cache;
 pub mod chain;
 pub mod code;
 pub mod db;
+pub mod failover;
 pub mod idempotency;
 pub mod manage;
 pub mod model;

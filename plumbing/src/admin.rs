@@ -19,6 +19,9 @@ pub struct Readiness {
     /// replica shares them, and taking every pod out of the Service because Redis is down turns a degraded
     /// service into an outage.
     pub dependencies: Vec<(String, bool)>,
+    /// More for an operator, each a top-level key of the JSON body (`postgresql_primary`: which host is
+    /// primary now). Never a reason to be unready either.
+    pub details: Vec<(String, serde_json::Value)>,
 }
 
 /// What `/readyz` asks.
@@ -107,11 +110,15 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     } else {
         (HttpResponse::ServiceUnavailable(), "not_ready")
     };
-    answer.json(serde_json::json!({
+    let mut body = serde_json::json!({
         "status": status,
         "failing": readiness.blocking,
         "dependencies": dependencies,
-    }))
+    });
+    if let Some(body) = body.as_object_mut() {
+        body.extend(readiness.details);
+    }
+    answer.json(body)
 }
 
 /// Runs servers until `shutdown` triggers or one of them fails, then stops them all gracefully (in-flight
@@ -196,11 +203,16 @@ mod tests {
         let degraded = admin(Readiness {
             blocking: Vec::new(),
             dependencies: vec![("redis".into(), false), ("postgresql".into(), true)],
+            details: vec![("postgresql_primary".into(), "127.0.0.1:55433".into())],
         })
         .await;
         let answer = exchange(degraded, "GET", "/readyz").await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains(r#""redis":"down""#), "{answer}");
+        assert!(
+            answer.contains(r#""postgresql_primary":"127.0.0.1:55433""#),
+            "{answer}"
+        );
         let metrics = exchange(degraded, "GET", "/metrics").await;
         assert!(
             metrics.contains(r#"dependency_up{dependency="redis"} 0"#),
@@ -209,7 +221,7 @@ mod tests {
 
         let blocked = admin(Readiness {
             blocking: vec!["zookeeper_lease".into()],
-            dependencies: Vec::new(),
+            ..Readiness::default()
         })
         .await;
         let answer = exchange(blocked, "GET", "/readyz").await;

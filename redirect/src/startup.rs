@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use links::{
     cache::RedisCache,
     db::{self, PoolOptions},
+    failover::PrimaryGauge,
     store::Store,
 };
 use plumbing::{
@@ -117,7 +118,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         permanent_max_age,
         clock: args.clock.clone(),
     });
-    let readiness = readiness(state.clone());
+    let readiness = readiness(state.clone(), PrimaryGauge::register(&registry)?);
     // One handler for every path: actix's pattern routes (`/{code}`) match with a regex engine, which showed up
     // as the largest user-space cost in a profile of the hot path. A code is the whole path.
     // Runs on each HTTP worker's thread: its Redis client connects there. A client that cannot be built (it
@@ -214,16 +215,20 @@ async fn connect_tiers(
 }
 
 /// `/readyz`: the redirect serves from whatever still answers, so nothing it depends on blocks it (only a dead
-/// essential task does). Each dependency's state (`postgresql`, `postgresql-replicaN`, `redis`) is reported.
-fn readiness(state: web::Data<RedirectState>) -> admin::ReadinessCheck {
+/// essential task does). Each dependency's state (`postgresql`, `postgresql-replicaN`, `redis`) is reported, and
+/// the host the primary pool reaches (`postgresql_primary`, and the `postgres_primary` gauge).
+fn readiness(
+    state: web::Data<RedirectState>,
+    primary_gauge: PrimaryGauge,
+) -> admin::ReadinessCheck {
     Arc::new(move || {
-        let state = state.clone();
+        let (state, primary_gauge) = (state.clone(), primary_gauge.clone());
         Box::pin(async move {
             let tiers = &state.resolver.tiers;
             let redis = tiers.redis.cache.ping();
-            let primary = db::check(tiers.primary.store.pool());
+            let primary = primary_gauge.observe(tiers.primary.store.pool());
             let (redis, primary) = tokio::join!(redis, primary);
-            let mut dependencies = vec![("postgresql".to_owned(), primary.is_ok())];
+            let mut dependencies = vec![("postgresql".to_owned(), primary.is_some())];
             // Few replicas: checking them in turn is bounded by the pool's connect timeout each.
             for (index, replica) in tiers.replicas.iter().enumerate() {
                 let up = db::check(replica.store.pool()).await.is_ok();
@@ -233,6 +238,7 @@ fn readiness(state: web::Data<RedirectState>) -> admin::ReadinessCheck {
             Readiness {
                 blocking: Vec::new(),
                 dependencies,
+                details: vec![("postgresql_primary".to_owned(), primary.into())],
             }
         })
     })

@@ -14,6 +14,7 @@ chmod 700 "$home"
 checkout="$home/snowlink"
 mkdir -p "$checkout/scripts"
 cp "$here/scripts/services.sh" "$checkout/scripts/"
+cp -r "$here/scripts/ha" "$checkout/scripts/" # sourced by services.sh
 export PG_PORT=55452 PG_REPLICA_PORT=55453 REDIS_PORT=56459 REDIS_TLS_PORT=56460 ZK_PORT=52191 SNOWLINK_FAST_PG=1
 services="$checkout/scripts/services.sh"
 cleanup() { "$services" clean >/dev/null 2>&1 || true; rm -rf "$home"; }

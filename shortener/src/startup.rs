@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Duration};
 use actix_web::{http::StatusCode, middleware, web, App};
 use anyhow::Context as _;
 use idgen::{metrics::IdgenMetrics, LeasedGenerator};
-use links::{cache::RedisCache, db, pool_metrics::PoolMetrics, store::Store};
+use links::{
+    cache::RedisCache, db, failover::PrimaryGauge, pool_metrics::PoolMetrics, store::Store,
+};
 use plumbing::{
     admin::{self, Readiness},
     breaker::BackendSeries,
@@ -113,7 +115,8 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     });
     let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
     let outbox = invalidations.start_retrying(&supervisor);
-    let readiness = readiness(store.clone(), cache.clone(), &leased);
+    let primary_gauge = PrimaryGauge::register(&registry)?;
+    let readiness = readiness(store.clone(), cache.clone(), &leased, primary_gauge);
     let state = web::Data::new(AppState {
         store,
         key_owners,
@@ -241,14 +244,21 @@ fn write_metrics(registry: &Registry) -> prometheus::Result<(IntCounter, IntCoun
 }
 
 /// `/readyz`: blocked only without a worker lease (no IDs, so no creates). PostgreSQL and Redis are reported:
-/// every replica shares them, so their loss is no reason to take this one out of the Service.
-fn readiness(store: Store, cache: RedisCache, leased: &LeasedGenerator) -> admin::ReadinessCheck {
+/// every replica shares them, so their loss is no reason to take this one out of the Service. The host the pool
+/// reaches as primary is `postgresql_primary` (null while none answers), and the `postgres_primary` gauge.
+fn readiness(
+    store: Store,
+    cache: RedisCache,
+    leased: &LeasedGenerator,
+    primary_gauge: PrimaryGauge,
+) -> admin::ReadinessCheck {
     let generator = Arc::clone(&leased.generator);
     Arc::new(move || {
-        let (store, cache) = (store.clone(), cache.clone());
+        let (store, cache, primary_gauge) = (store.clone(), cache.clone(), primary_gauge.clone());
         let leased = generator.worker().is_some();
         Box::pin(async move {
-            let (postgresql, redis) = tokio::join!(db::check(store.pool()), cache.ping());
+            let (primary, redis) = tokio::join!(primary_gauge.observe(store.pool()), cache.ping());
+            let postgresql = primary.is_some();
             Readiness {
                 blocking: if leased {
                     Vec::new()
@@ -256,10 +266,11 @@ fn readiness(store: Store, cache: RedisCache, leased: &LeasedGenerator) -> admin
                     vec!["zookeeper_lease".to_owned()]
                 },
                 dependencies: vec![
-                    ("postgresql".to_owned(), postgresql.is_ok()),
+                    ("postgresql".to_owned(), postgresql),
                     ("redis".to_owned(), redis.is_ok()),
                     ("zookeeper".to_owned(), leased),
                 ],
+                details: vec![("postgresql_primary".to_owned(), primary.into())],
             }
         })
     })

@@ -59,8 +59,11 @@ pub struct TestDb {
     pub name: String,
     /// URL on the primary.
     pub url: String,
-    /// URL on the streaming replica (same database, replicated).
+    /// URL on the streaming replica (same database, replicated): the first of [`TestDb::replica_urls`].
     pub replica_url: String,
+    /// URLs on every read replica `DATABASE_REPLICA_URL` lists (comma separated, as the redirect reads it): one
+    /// under `make test`, one a node under the ha topology.
+    pub replica_urls: Vec<String>,
     admin_url: String,
 }
 
@@ -79,12 +82,18 @@ impl TestDb {
             .await
             .unwrap();
         let url = with_database(&admin_url, &name);
-        let replica_url = with_database(&replica_admin_url, &name);
-        wait_for_replica(&replica_url).await;
+        let replica_urls: Vec<String> = replica_admin_url
+            .split(',')
+            .map(|replica| with_database(replica, &name))
+            .collect();
+        for replica_url in &replica_urls {
+            wait_for_replica(replica_url).await;
+        }
         Self {
             name,
             url,
-            replica_url,
+            replica_url: replica_urls[0].clone(),
+            replica_urls,
             admin_url,
         }
     }
@@ -199,20 +208,38 @@ async fn wait_for_replica(url: &str) {
     eventually(REPLICA_PATIENCE, &what, shows_it).await;
 }
 
-fn with_database(url: &str, name: &str) -> String {
-    let mut parsed = url::Url::parse(url)
-        .unwrap_or_else(|error| panic!("bad database URL {}: {error}", redact(url)));
-    parsed.set_path(&format!("/{name}"));
-    parsed.to_string()
+/// `url` with its database replaced by `name`. By hand rather than with `url::Url`: a URL that lists several hosts
+/// (`host1:port1,host2:port2`, the ha topology's primary URL) is libpq's syntax, not a WHATWG URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let authority_start = url
+        .find("://")
+        .map(|at| at + 3)
+        .unwrap_or_else(|| panic!("bad database URL {}: no scheme", redact(url)));
+    let rest = &url[authority_start..];
+    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    let query = rest[path_start..]
+        .find('?')
+        .map_or("", |at| &rest[path_start + at..]);
+    format!(
+        "{}{}/{name}{query}",
+        &url[..authority_start],
+        &rest[..path_start]
+    )
 }
 
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_password(None);
-            parsed.to_string()
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    let Some(authority_start) = url.find("://").map(|at| at + 3) else {
+        return "<unparsable URL>".to_owned();
+    };
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..authority_start], &rest[at + 1..])
         }
-        Err(_) => "<unparsable URL>".to_owned(),
+        None => url.to_owned(),
     }
 }
 
@@ -251,4 +278,28 @@ pub async fn zookeeper_chroot() -> String {
     let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.mkdir(&chroot, &persistent).await.unwrap();
     format!("{base}{chroot}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_host_url_gets_the_database_and_keeps_its_hosts_and_query() {
+        let url =
+            "postgres://u:pw@127.0.0.1:1,127.0.0.1:2/snowlink?target_session_attrs=read-write";
+
+        assert_eq!(
+            with_database(url, "t_1"),
+            "postgres://u:pw@127.0.0.1:1,127.0.0.1:2/t_1?target_session_attrs=read-write"
+        );
+        assert_eq!(
+            with_database("postgres://u:pw@h:1", "t_1"),
+            "postgres://u:pw@h:1/t_1"
+        );
+        assert_eq!(
+            redact(url),
+            "postgres://u@127.0.0.1:1,127.0.0.1:2/snowlink?target_session_attrs=read-write"
+        );
+    }
 }
