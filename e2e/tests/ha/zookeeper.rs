@@ -83,8 +83,9 @@ async fn killing_a_zookeeper_follower_fails_no_id_request_create_or_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "a measurement for the report, not a gate: killing the leader may fence IDs for a few seconds by design"]
-async fn killing_the_zookeeper_leader_is_measured() {
+/// Killing the leader may fence IDs for a few seconds by design (a generator stops issuing while it cannot be sure
+/// its lease holds); what must hold is that ID requests and creates come back without a restart.
+async fn after_the_zookeeper_leader_is_killed_ids_and_creates_come_back() {
     let _serial = services::serial().await;
     services::wait_whole(Duration::from_secs(60));
     let stack = stack::spawn(true).await;
