@@ -594,4 +594,5 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (scripts/ha/redis-cluster.sh run on its own) it only defines the functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi
