@@ -96,6 +96,7 @@ fn readiness(generator: Arc<Generator>) -> admin::ReadinessCheck {
                     vec!["zookeeper_lease".to_owned()]
                 },
                 dependencies: vec![("zookeeper".to_owned(), leased)],
+                facts: Vec::new(),
             }
         })
     })

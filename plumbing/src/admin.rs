@@ -19,6 +19,9 @@ pub struct Readiness {
     /// replica shares them, and taking every pod out of the Service because Redis is down turns a degraded
     /// service into an outage.
     pub dependencies: Vec<(String, bool)>,
+    /// More about the dependencies, each a top-level field of the body beside `dependencies` (`redis_cluster`:
+    /// whether Redis is a cluster). Added fields only: the ones above are what probes and scripts already read.
+    pub facts: Vec<(String, serde_json::Value)>,
 }
 
 /// What `/readyz` asks.
@@ -107,11 +110,14 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     } else {
         (HttpResponse::ServiceUnavailable(), "not_ready")
     };
-    answer.json(serde_json::json!({
-        "status": status,
-        "failing": readiness.blocking,
-        "dependencies": dependencies,
-    }))
+    let mut body = serde_json::Map::new();
+    for (name, value) in readiness.facts {
+        body.insert(name, value);
+    }
+    body.insert("status".into(), status.into());
+    body.insert("failing".into(), readiness.blocking.into());
+    body.insert("dependencies".into(), dependencies.into());
+    answer.json(body)
 }
 
 /// Runs servers until `shutdown` triggers or one of them fails, then stops them all gracefully (in-flight
@@ -196,11 +202,13 @@ mod tests {
         let degraded = admin(Readiness {
             blocking: Vec::new(),
             dependencies: vec![("redis".into(), false), ("postgresql".into(), true)],
+            facts: vec![("redis_cluster".into(), true.into())],
         })
         .await;
         let answer = exchange(degraded, "GET", "/readyz").await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains(r#""redis":"down""#), "{answer}");
+        assert!(answer.contains(r#""redis_cluster":true"#), "{answer}");
         let metrics = exchange(degraded, "GET", "/metrics").await;
         assert!(
             metrics.contains(r#"dependency_up{dependency="redis"} 0"#),
@@ -209,7 +217,7 @@ mod tests {
 
         let blocked = admin(Readiness {
             blocking: vec!["zookeeper_lease".into()],
-            dependencies: Vec::new(),
+            ..Readiness::default()
         })
         .await;
         let answer = exchange(blocked, "GET", "/readyz").await;

@@ -11,6 +11,12 @@
 //! table of every key every replica read (bounded by `tracking-table-max-keys`, whose evictions invalidate at
 //! random); in broadcast mode every replica's own fill of a key would invalidate that key on every other replica.
 //! The channel costs one message per change and nothing per read.
+//!
+//! A node that dies with a crash closes the connection and fred reconnects at once; one that hangs or is cut off
+//! closes nothing, and a subscriber would wait in silence for ever. So the subscriber pings every second and
+//! reconnects after two pings without an answer. On a Redis Cluster the channel is a classic one (see
+//! `links::cache` for why not sharded): any node delivers every message, so reconnecting to whichever answers is
+//! enough.
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,6 +28,11 @@ use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
 
 use crate::{fresh::Freshness, local::LocalCache, metrics::Metrics};
+
+/// How often the subscriber checks that its connection still answers.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Heartbeats missed in a row before the connection is given up and made anew.
+const MISSED_HEARTBEATS: u32 = 2;
 
 /// A connected (or connecting) subscriber.
 pub struct Subscriber {
@@ -76,9 +87,13 @@ impl Subscriber {
         let mut reconnects = self.client.reconnect_rx();
         let code_scope = metrics.invalidations.with_label_values(&["code"]);
         let all_scope = metrics.invalidations.with_label_values(&["all"]);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut missed = 0;
         loop {
             tokio::select! {
                 () = shutdown.wait() => break,
+                _ = heartbeat.tick() => missed = self.heartbeat(missed).await,
                 message = messages.recv() => match message {
                     Ok(message) => {
                         if let Some(text) = message.value.as_str() {
@@ -111,5 +126,36 @@ impl Subscriber {
             }
         }
         let _ = tokio::time::timeout(self.timeout, self.client.quit()).await;
+    }
+
+    /// One ping; after [`MISSED_HEARTBEATS`] misses in a row, a forced reconnection (which the reconnect branch
+    /// of [`run`](Self::run) follows with dropping the local cache and subscribing again). Returns the misses
+    /// in a row so far.
+    async fn heartbeat(&self, missed: u32) -> u32 {
+        let ping = self.client.ping::<fred::types::Value>(None);
+        if let Ok(Ok(_)) = tokio::time::timeout(HEARTBEAT, ping).await {
+            return 0;
+        }
+        let missed = missed + 1;
+        if missed < MISSED_HEARTBEATS {
+            return missed;
+        }
+        tracing::warn!(
+            missed,
+            "invalidation subscriber: redis stopped answering; reconnecting"
+        );
+        let reconnect = self.client.force_reconnection();
+        if let Err(error) = tokio::time::timeout(self.timeout.max(HEARTBEAT), reconnect)
+            .await
+            .unwrap_or_else(|_| {
+                Err(fred::error::Error::new(
+                    fred::error::ErrorKind::Timeout,
+                    "reconnect timed out",
+                ))
+            })
+        {
+            tracing::warn!(%error, "invalidation subscriber: reconnecting failed; retrying at the next heartbeat");
+        }
+        0
     }
 }

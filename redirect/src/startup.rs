@@ -53,6 +53,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let freshness = Arc::new(Freshness::new(layout, args.clock.clone()));
     let tiers = connect_tiers(&args, &metrics, freshness.clone()).await?;
     let cache = tiers.redis.cache.clone();
+    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
     let subscriber = Subscriber::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
@@ -218,6 +219,10 @@ fn readiness(state: web::Data<RedirectState>) -> admin::ReadinessCheck {
             Readiness {
                 blocking: Vec::new(),
                 dependencies,
+                facts: vec![(
+                    "redis_cluster".to_owned(),
+                    tiers.redis.cache.is_clustered().into(),
+                )],
             }
         })
     })

@@ -72,6 +72,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     let registry = Registry::new();
+    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
     let supervisor = Supervisor::new(&registry, shutdown)?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let (created, degraded) = write_metrics(&registry)?;
@@ -260,6 +261,7 @@ fn readiness(store: Store, cache: RedisCache, leased: &LeasedGenerator) -> admin
                     ("redis".to_owned(), redis.is_ok()),
                     ("zookeeper".to_owned(), leased),
                 ],
+                facts: vec![("redis_cluster".to_owned(), cache.is_clustered().into())],
             }
         })
     })
