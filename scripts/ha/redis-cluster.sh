@@ -142,7 +142,8 @@ redis_cluster_status() {
 }
 
 # fred's form: redis-cluster://host:port?node=host:port&node=… (any one node is enough to find the rest; all
-# are listed so that a client starting while one is down still finds the cluster).
+# are listed so that a client starting while one is down still finds the cluster). Single-quoted: the lines are
+# sourced by shells (`. <(… env)`, .run/env), where a bare & would end the assignment.
 redis_cluster_env() {
   local port url="" sep="?"
   redis_cluster_ports
@@ -153,7 +154,7 @@ redis_cluster_env() {
       url="$url${sep}node=$HOST:$port"; sep="&"
     fi
   done
-  echo "REDIS_URL=$url"
+  echo "REDIS_URL='$url'"
 }
 
 redis_cluster_clean() {
