@@ -39,6 +39,8 @@ pub struct Subscriber {
     client: Client,
     channel: String,
     timeout: Duration,
+    /// Set while a forced reconnection runs in the background.
+    reconnecting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Subscriber {
@@ -54,6 +56,7 @@ impl Subscriber {
             client,
             channel: links::cache::invalidation_channel(&options.prefix),
             timeout,
+            reconnecting: Arc::default(),
         };
         let _reconnect_task = subscriber.client.connect();
         match tokio::time::timeout(timeout, subscriber.client.wait_for_connect()).await {
@@ -128,11 +131,23 @@ impl Subscriber {
         let _ = tokio::time::timeout(self.timeout, self.client.quit()).await;
     }
 
-    /// One ping; after [`MISSED_HEARTBEATS`] misses in a row, a forced reconnection (which the reconnect branch
-    /// of [`run`](Self::run) follows with dropping the local cache and subscribing again). Returns the misses
-    /// in a row so far.
+    /// One ping on the subscribed connection; after [`MISSED_HEARTBEATS`] misses in a row, a forced
+    /// reconnection in the background (which the reconnect branch of [`run`](Self::run) follows with dropping
+    /// the local cache and subscribing again). Returns the misses in a row so far.
     async fn heartbeat(&self, missed: u32) -> u32 {
-        let ping = self.client.ping::<fred::types::Value>(None);
+        // On a cluster fred sends SUBSCRIBE to the master of the slot of the client's id, and any other command
+        // to any node: the ping takes the same slot, so that it tests the connection the messages come on.
+        let options = fred::types::config::Options {
+            cluster_hash: self.client.is_clustered().then(|| {
+                fred::types::ClusterHash::Custom(fred::util::redis_keyslot(
+                    self.client.id().as_bytes(),
+                ))
+            }),
+            timeout: Some(HEARTBEAT),
+            ..fred::types::config::Options::default()
+        };
+        let pinger = self.client.with_options(&options);
+        let ping = pinger.ping::<fred::types::Value>(None);
         if let Ok(Ok(_)) = tokio::time::timeout(HEARTBEAT, ping).await {
             return 0;
         }
@@ -140,21 +155,27 @@ impl Subscriber {
         if missed < MISSED_HEARTBEATS {
             return missed;
         }
-        tracing::warn!(
-            missed,
-            "invalidation subscriber: redis stopped answering; reconnecting"
-        );
-        let reconnect = self.client.force_reconnection();
-        if let Err(error) = tokio::time::timeout(self.timeout.max(HEARTBEAT), reconnect)
-            .await
-            .unwrap_or_else(|_| {
-                Err(fred::error::Error::new(
-                    fred::error::ErrorKind::Timeout,
-                    "reconnect timed out",
-                ))
-            })
+        // One reconnection at a time: queued behind each other they would tear down the fresh connections.
+        if !self
+            .reconnecting
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
         {
-            tracing::warn!(%error, "invalidation subscriber: reconnecting failed; retrying at the next heartbeat");
+            tracing::warn!(
+                missed,
+                "invalidation subscriber: redis stopped answering; reconnecting"
+            );
+            let (client, reconnecting) = (self.client.clone(), self.reconnecting.clone());
+            // Bounded: fred keeps retrying by its reconnect policy; this bounds only how long one attempt is
+            // waited for before the next heartbeat may start another.
+            let bound = self.timeout.max(HEARTBEAT).saturating_mul(4);
+            tokio::spawn(async move {
+                if let Ok(Err(error)) =
+                    tokio::time::timeout(bound, client.force_reconnection()).await
+                {
+                    tracing::warn!(%error, "invalidation subscriber: reconnecting failed");
+                }
+                reconnecting.store(false, std::sync::atomic::Ordering::Release);
+            });
         }
         0
     }

@@ -61,19 +61,20 @@ redis_cluster_created() {
   return 1
 }
 
-# Whole: every node answers with cluster_state:ok, all slots ok, and one node sees 3 masters with slots and 3
-# connected replicas, none flagged fail or pfail.
+# Whole: every node answers with cluster_state:ok and all slots ok, and every node sees 3 masters with slots and 3
+# connected replicas, none flagged fail or pfail (every node: a node restarted a moment ago still shows its old
+# view for a while, e.g. itself as the master of slots its replica took over).
 redis_cluster_whole() {
-  local port first="${REDIS_CLUSTER_PORT_LIST[0]}" nodes masters replicas
+  local port nodes masters replicas
   for port in "${REDIS_CLUSTER_PORT_LIST[@]}"; do
     redis_cluster_node_ok "$port" || return 1
     [ "$(redis_cluster_info "$port" cluster_slots_ok)" = 16384 ] || return 1
+    nodes="$(redis_cluster_cli "$port" cluster nodes)" || return 1
+    grep -q 'fail' <<<"$nodes" && return 1
+    masters="$(awk '$3 ~ /master/ && $8 == "connected" && NF >= 9' <<<"$nodes" | wc -l)"
+    replicas="$(awk '$3 ~ /slave/ && $8 == "connected"' <<<"$nodes" | wc -l)"
+    [ "$masters" -eq 3 ] && [ "$replicas" -eq 3 ] || return 1
   done
-  nodes="$(redis_cluster_cli "$first" cluster nodes)" || return 1
-  grep -q 'fail' <<<"$nodes" && return 1
-  masters="$(awk '$3 ~ /master/ && $8 == "connected" && NF >= 9' <<<"$nodes" | wc -l)"
-  replicas="$(awk '$3 ~ /slave/ && $8 == "connected"' <<<"$nodes" | wc -l)"
-  [ "$masters" -eq 3 ] && [ "$replicas" -eq 3 ]
 }
 
 redis_cluster_all_running() {

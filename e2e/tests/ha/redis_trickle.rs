@@ -12,6 +12,8 @@ use std::{
 /// One create the trickle made: when its answer came and what it said.
 #[derive(Debug, Clone)]
 pub struct Created {
+    /// When the request was sent: a create sent before a kill may have been written through before it.
+    pub sent: Instant,
     pub at: Instant,
     pub code: Option<String>,
     pub status: Option<u16>,
@@ -68,6 +70,7 @@ pub fn start(
             while !stop.load(Ordering::Relaxed) {
                 every.tick().await;
                 n += 1;
+                let sent = Instant::now();
                 let answer = target
                     .http
                     .post(format!("{}/v1/urls", target.shortener))
@@ -85,6 +88,7 @@ pub fn start(
                     Err(_) => (None, None),
                 };
                 lock(&seen).created.push(Created {
+                    sent,
                     at: Instant::now(),
                     code,
                     status,
@@ -123,12 +127,12 @@ pub fn start(
 }
 
 impl Trickle {
-    /// The codes created so far, with the time each was answered.
+    /// The codes created by requests sent at `since` or later, with the time each was answered.
     pub fn created_since(&self, since: Instant) -> Vec<(Instant, String)> {
         lock(&self.seen)
             .created
             .iter()
-            .filter(|created| created.at >= since)
+            .filter(|created| created.sent >= since)
             .filter_map(|created| created.code.clone().map(|code| (created.at, code)))
             .collect()
     }
