@@ -130,8 +130,6 @@ impl Drop for Restore {
 /// A redirect and a shortener on the cluster (one test database, one key prefix, one ZooKeeper chroot).
 struct Services {
     target: Target,
-    /// A cache client of the test's own with the services' prefix, to look at what they wrote.
-    cache: RedisCache,
     prefix: String,
     shutdown: Shutdown,
     _db: TestDb,
@@ -190,8 +188,8 @@ async fn spawn_services() -> Services {
             redirect: redirect_url,
             api_key,
             http,
+            cache,
         },
-        cache,
         prefix,
         shutdown,
         _db: db,
@@ -266,7 +264,7 @@ impl Services {
     }
 
     fn slot(&self, code: &str) -> u16 {
-        fred::util::redis_keyslot(self.cache.key(code).as_bytes())
+        fred::util::redis_keyslot(self.target.cache.key(code).as_bytes())
     }
 }
 
@@ -329,23 +327,24 @@ async fn a_killed_master_fails_no_request_its_replica_takes_over_and_write_throu
     .await
     .expect("join");
 
-    // Write-through is back once a link created after the kill, on one of the dead master's slots, is in Redis.
-    let mut checked = 0;
+    // Write-through is back once a link created after the kill, on one of the dead master's slots, is in Redis
+    // as soon as its create is answered.
     let mut resumed_at = None;
     while resumed_at.is_none() && killed_at.elapsed() < PATIENCE {
-        let created = trickle.created_since(killed_at);
-        for (at, code) in &created[checked.min(created.len())..] {
-            let slot = services.slot(code);
-            let on_victim = victim
-                .slots
-                .iter()
-                .any(|(low, high)| (*low..=*high).contains(&slot));
-            if on_victim && matches!(services.cache.get(code).await, Ok(Some(_))) {
-                resumed_at = Some(*at);
-                break;
-            }
-        }
-        checked = created.len();
+        resumed_at = trickle
+            .created_since(killed_at)
+            .into_iter()
+            .find(|created| {
+                created.cached == Some(true)
+                    && created.code.as_deref().is_some_and(|code| {
+                        let slot = services.slot(code);
+                        victim
+                            .slots
+                            .iter()
+                            .any(|(low, high)| (*low..=*high).contains(&slot))
+                    })
+            })
+            .map(|created| created.at);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let resumed_at = resumed_at.expect("write-through resumes on the dead master's slots");

@@ -17,6 +17,10 @@ pub struct Created {
     pub at: Instant,
     pub code: Option<String>,
     pub status: Option<u16>,
+    /// Whether the link was in Redis right after its 201 (`None`: not checked, or Redis did not answer). Checked
+    /// at once because a write-through that timed out can still land later: fred keeps the command queued
+    /// until the slot map is re-read.
+    pub cached: Option<bool>,
 }
 
 /// What the trickle saw.
@@ -51,6 +55,8 @@ pub struct Target {
     pub redirect: String,
     pub api_key: String,
     pub http: reqwest::Client,
+    /// A client of the test's own with the services' prefix, to see whether a create was written through.
+    pub cache: links::cache::RedisCache,
 }
 
 /// A create every `create_every` and a redirect of one of `stored` (in turn) every `redirect_every`.
@@ -87,11 +93,22 @@ pub fn start(
                     }
                     Err(_) => (None, None),
                 };
+                let at = Instant::now();
+                let cached = match &code {
+                    Some(code) if status == Some(201) => target
+                        .cache
+                        .get(code)
+                        .await
+                        .ok()
+                        .map(|found| found.is_some()),
+                    _ => None,
+                };
                 lock(&seen).created.push(Created {
                     sent,
-                    at: Instant::now(),
+                    at,
                     code,
                     status,
+                    cached,
                 });
             }
         })
@@ -127,13 +144,13 @@ pub fn start(
 }
 
 impl Trickle {
-    /// The codes created by requests sent at `since` or later, with the time each was answered.
-    pub fn created_since(&self, since: Instant) -> Vec<(Instant, String)> {
+    /// The creates sent at `since` or later.
+    pub fn created_since(&self, since: Instant) -> Vec<Created> {
         lock(&self.seen)
             .created
             .iter()
             .filter(|created| created.sent >= since)
-            .filter_map(|created| created.code.clone().map(|code| (created.at, code)))
+            .cloned()
             .collect()
     }
 
