@@ -115,11 +115,17 @@ fn replica_of(id: &str) -> Option<u16> {
     })
 }
 
-/// Brings every node back (`redis-cluster.sh up`) when dropped, so a failed test leaves the cluster whole.
-struct Restore;
+/// Brings every node back when dropped (thaws a frozen one, then `redis-cluster.sh up`), so a failed test leaves
+/// the cluster whole.
+struct Restore {
+    frozen: Option<String>,
+}
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        if let Some(pid) = &self.frozen {
+            let _ = Command::new("kill").args(["-CONT", pid]).status();
+        }
         let (ok, output) = cluster_script(&["up"]);
         if !ok {
             eprintln!("restoring the redis cluster failed: {output}");
@@ -279,8 +285,26 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> Instant {
     panic!("{what}: not after {PATIENCE:?}");
 }
 
+/// How the test takes a master out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL: its connections close at once.
+    Kill,
+    /// SIGSTOP: it hangs with its connections open, so clients see only timeouts.
+    Freeze,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_master_fails_no_request_its_replica_takes_over_and_write_through_resumes() {
+    master_fault(Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_master_fails_no_request_its_replica_takes_over_and_write_through_resumes() {
+    master_fault(Fault::Freeze).await;
+}
+
+async fn master_fault(fault: Fault) {
     let _one = CLUSTER.lock().await;
     let (ok, output) = cluster_script(&["up"]);
     assert!(ok, "the cluster comes up: {output}");
@@ -307,12 +331,25 @@ async fn a_killed_master_fails_no_request_its_replica_takes_over_and_write_throu
         .expect("a master");
     let replica = replica_of(&victim.id).expect("the victim has a replica");
 
-    let _restore = Restore;
-    let (ok, output) = cluster_script(&["kill", &victim.port.to_string()]);
-    // Dated once the script has seen the process gone: a create sent while the script was still starting up
-    // would have been written through to the live master.
+    let pidfile = repo_root().join(format!(".run/ha/redis/{}/redis.pid", victim.port));
+    let pid = std::fs::read_to_string(&pidfile)
+        .map(|pid| pid.trim().to_owned())
+        .unwrap_or_default();
+    assert!(!pid.is_empty(), "a pid in {}", pidfile.display());
+    let _restore = Restore {
+        frozen: (fault == Fault::Freeze).then(|| pid.clone()),
+    };
+    let (ok, output) = match fault {
+        Fault::Kill => cluster_script(&["kill", &victim.port.to_string()]),
+        Fault::Freeze => match Command::new("kill").args(["-STOP", &pid]).status() {
+            Ok(status) => (status.success(), format!("kill -STOP {pid}: {status}")),
+            Err(error) => (false, error.to_string()),
+        },
+    };
+    // Dated once the node is down: a create sent while the script was still starting up would have been
+    // written through to the live master.
     let killed_at = Instant::now();
-    assert!(ok, "kill: {output}");
+    assert!(ok, "{fault:?}: {output}");
     let promoted_at = tokio::task::spawn_blocking(move || {
         wait_until("the replica is promoted", || {
             redis_cli(replica, &["role"]).starts_with("master")
@@ -346,7 +383,7 @@ async fn a_killed_master_fails_no_request_its_replica_takes_over_and_write_throu
     let seen = trickle.stop().await;
 
     eprintln!(
-        "MEASURE redis master {} killed: replica {} promoted after {} ms, write-through back after {} ms; \
+        "MEASURE redis master {} {fault:?}: replica {} promoted after {} ms, write-through back after {} ms; \
          {} creates ({} failed), {} redirects ({} failed)",
         victim.port,
         replica,
