@@ -526,21 +526,13 @@ print_status_line() { # name addr state
 }
 
 # The ha topology's engines, one file each. Sourced here, after the helpers they use; they only define
-# functions. Redis Cluster's file comes with its own work: until it exists the ha topology keeps the single Redis.
+# functions.
 # shellcheck source=scripts/ha/zookeeper.sh
 . "$SCRIPT_DIR/ha/zookeeper.sh"
 # shellcheck source=scripts/ha/patroni.sh
 . "$SCRIPT_DIR/ha/patroni.sh"
-HA_REDIS_CLUSTER=0
-if [ -f "$SCRIPT_DIR/ha/redis-cluster.sh" ]; then
-  # shellcheck source=/dev/null # another piece of work's file, absent until it lands
-  . "$SCRIPT_DIR/ha/redis-cluster.sh"
-  HA_REDIS_CLUSTER=1
-fi
-
-ha_redis_note() {
-  log "redis: no scripts/ha/redis-cluster.sh yet, so the ha topology uses the single Redis ($HOST:$REDIS_PORT)"
-}
+# shellcheck source=scripts/ha/redis-cluster.sh
+. "$SCRIPT_DIR/ha/redis-cluster.sh"
 
 cmd_up() {
   ensure_installed
@@ -551,7 +543,7 @@ cmd_up() {
   if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
     zk_ensemble_up
     patroni_up
-    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_up; else ha_redis_note; redis_up; fi
+    redis_cluster_up
     cmd_status
     return
   fi
@@ -573,7 +565,7 @@ cmd_down() {
   redis_down
   zk_down
   patroni_down
-  if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_down; fi
+  redis_cluster_down
   # Last: Patroni needs its store to stop cleanly (it releases its leader key there).
   zk_ensemble_down
 }
@@ -583,7 +575,7 @@ cmd_clean() {
   if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
     patroni_clean
     zk_ensemble_clean
-    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_clean; fi
+    redis_cluster_clean
     return
   fi
   rm -rf "$PG_DIR" "$REDIS_DIR" "$ZK_DIR" "$TLS_DIR"
@@ -606,15 +598,10 @@ state_of() {
 
 # ha: every node and its role (ZooKeeper leader/follower, Patroni leader/sync_standby/replica, Redis per its file).
 ha_status() {
-  local all_up=0 s
+  local all_up=0
   zk_ensemble_status || all_up=1
   patroni_status || all_up=1
-  if [ "$HA_REDIS_CLUSTER" = 1 ]; then
-    redis_cluster_status || all_up=1
-  else
-    s="$(state_of redis_running redis_answers "$REDIS_PORT")"
-    print_status_line redis "$HOST:$REDIS_PORT (single)" "$s"; [ "$s" = running ] || all_up=1
-  fi
+  redis_cluster_status || all_up=1
   return "$all_up"
 }
 
@@ -636,7 +623,7 @@ cmd_status() {
 cmd_env() {
   if [ "$SNOWLINK_TOPOLOGY" = ha ]; then
     patroni_env
-    if [ "$HA_REDIS_CLUSTER" = 1 ]; then redis_cluster_env; else echo "REDIS_URL=redis://$HOST:$REDIS_PORT"; fi
+    redis_cluster_env
     echo "ZOOKEEPER_CONNECT=$(zk_ensemble_connect)"
     echo "SNOWLINK_TLS_CA=$TLS_DIR/ca.pem"
     echo "SNOWLINK_TOPOLOGY=ha"
@@ -676,4 +663,5 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (scripts/ha/redis-cluster.sh run on its own) it only defines the functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

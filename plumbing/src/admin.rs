@@ -19,8 +19,9 @@ pub struct Readiness {
     /// replica shares them, and taking every pod out of the Service because Redis is down turns a degraded
     /// service into an outage.
     pub dependencies: Vec<(String, bool)>,
-    /// More for an operator, each a top-level key of the JSON body (`postgresql_primary`: which host is
-    /// primary now). Never a reason to be unready either.
+    /// More for an operator, each a top-level key of the JSON body beside `dependencies` (`postgresql_primary`:
+    /// which host is primary now; `redis_cluster`: whether Redis is a cluster). Never a reason to be unready;
+    /// added keys only: the ones above are what probes and scripts already read, and they win a clash.
     pub details: Vec<(String, serde_json::Value)>,
 }
 
@@ -110,14 +111,13 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     } else {
         (HttpResponse::ServiceUnavailable(), "not_ready")
     };
-    let mut body = serde_json::json!({
-        "status": status,
-        "failing": readiness.blocking,
-        "dependencies": dependencies,
-    });
-    if let Some(body) = body.as_object_mut() {
-        body.extend(readiness.details);
+    let mut body = serde_json::Map::new();
+    for (name, value) in readiness.details {
+        body.insert(name, value);
     }
+    body.insert("status".into(), status.into());
+    body.insert("failing".into(), readiness.blocking.into());
+    body.insert("dependencies".into(), dependencies.into());
     answer.json(body)
 }
 
@@ -203,7 +203,10 @@ mod tests {
         let degraded = admin(Readiness {
             blocking: Vec::new(),
             dependencies: vec![("redis".into(), false), ("postgresql".into(), true)],
-            details: vec![("postgresql_primary".into(), "127.0.0.1:55433".into())],
+            details: vec![
+                ("postgresql_primary".into(), "127.0.0.1:55433".into()),
+                ("redis_cluster".into(), true.into()),
+            ],
         })
         .await;
         let answer = exchange(degraded, "GET", "/readyz").await;
@@ -213,6 +216,7 @@ mod tests {
             answer.contains(r#""postgresql_primary":"127.0.0.1:55433""#),
             "{answer}"
         );
+        assert!(answer.contains(r#""redis_cluster":true"#), "{answer}");
         let metrics = exchange(degraded, "GET", "/metrics").await;
         assert!(
             metrics.contains(r#"dependency_up{dependency="redis"} 0"#),

@@ -11,6 +11,12 @@
 //! table of every key every replica read (bounded by `tracking-table-max-keys`, whose evictions invalidate at
 //! random); in broadcast mode every replica's own fill of a key would invalidate that key on every other replica.
 //! The channel costs one message per change and nothing per read.
+//!
+//! A node that dies with a crash closes the connection and fred reconnects at once; one that hangs or is cut off
+//! closes nothing, and a subscriber would wait in silence for ever. So the subscriber pings every second and
+//! reconnects after two pings without an answer. On a Redis Cluster the channel is a classic one (see
+//! `links::cache` for why not sharded): any node delivers every message, so reconnecting to whichever answers is
+//! enough.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,11 +29,18 @@ use plumbing::shutdown::Shutdown;
 
 use crate::{fresh::Freshness, local::LocalCache, metrics::Metrics};
 
+/// How often the subscriber checks that its connection still answers.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Heartbeats missed in a row before the connection is given up and made anew.
+const MISSED_HEARTBEATS: u32 = 2;
+
 /// A connected (or connecting) subscriber.
 pub struct Subscriber {
     client: Client,
     channel: String,
     timeout: Duration,
+    /// Set while a forced reconnection runs in the background.
+    reconnecting: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Subscriber {
@@ -43,6 +56,7 @@ impl Subscriber {
             client,
             channel: links::cache::invalidation_channel(&options.prefix),
             timeout,
+            reconnecting: Arc::default(),
         };
         let _reconnect_task = subscriber.client.connect();
         match tokio::time::timeout(timeout, subscriber.client.wait_for_connect()).await {
@@ -76,9 +90,13 @@ impl Subscriber {
         let mut reconnects = self.client.reconnect_rx();
         let code_scope = metrics.invalidations.with_label_values(&["code"]);
         let all_scope = metrics.invalidations.with_label_values(&["all"]);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut missed = 0;
         loop {
             tokio::select! {
                 () = shutdown.wait() => break,
+                _ = heartbeat.tick() => missed = self.heartbeat(missed).await,
                 message = messages.recv() => match message {
                     Ok(message) => {
                         if let Some(text) = message.value.as_str() {
@@ -111,5 +129,54 @@ impl Subscriber {
             }
         }
         let _ = tokio::time::timeout(self.timeout, self.client.quit()).await;
+    }
+
+    /// One ping on the subscribed connection; after [`MISSED_HEARTBEATS`] misses in a row, a forced
+    /// reconnection in the background (which the reconnect branch of [`run`](Self::run) follows with dropping
+    /// the local cache and subscribing again). Returns the misses in a row so far.
+    async fn heartbeat(&self, missed: u32) -> u32 {
+        // On a cluster fred sends SUBSCRIBE to the master of the slot of the client's id, and any other command
+        // to any node: the ping takes the same slot, so that it tests the connection the messages come on.
+        let options = fred::types::config::Options {
+            cluster_hash: self.client.is_clustered().then(|| {
+                fred::types::ClusterHash::Custom(fred::util::redis_keyslot(
+                    self.client.id().as_bytes(),
+                ))
+            }),
+            timeout: Some(HEARTBEAT),
+            ..fred::types::config::Options::default()
+        };
+        let pinger = self.client.with_options(&options);
+        let ping = pinger.ping::<fred::types::Value>(None);
+        if let Ok(Ok(_)) = tokio::time::timeout(HEARTBEAT, ping).await {
+            return 0;
+        }
+        let missed = missed + 1;
+        if missed < MISSED_HEARTBEATS {
+            return missed;
+        }
+        // One reconnection at a time: queued behind each other they would tear down the fresh connections.
+        if !self
+            .reconnecting
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            tracing::warn!(
+                missed,
+                "invalidation subscriber: redis stopped answering; reconnecting"
+            );
+            let (client, reconnecting) = (self.client.clone(), self.reconnecting.clone());
+            // Bounded: fred keeps retrying by its reconnect policy; this bounds only how long one attempt is
+            // waited for before the next heartbeat may start another.
+            let bound = self.timeout.max(HEARTBEAT).saturating_mul(4);
+            tokio::spawn(async move {
+                if let Ok(Err(error)) =
+                    tokio::time::timeout(bound, client.force_reconnection()).await
+                {
+                    tracing::warn!(%error, "invalidation subscriber: reconnecting failed");
+                }
+                reconnecting.store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
+        0
     }
 }

@@ -60,6 +60,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let freshness = Arc::new(Freshness::new(layout, args.clock.clone()));
     let tiers = connect_tiers(&args, &metrics, freshness.clone()).await?;
     let cache = tiers.redis.cache.clone();
+    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
     let subscriber = Subscriber::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
@@ -238,7 +239,13 @@ fn readiness(
             Readiness {
                 blocking: Vec::new(),
                 dependencies,
-                details: vec![("postgresql_primary".to_owned(), primary.into())],
+                details: vec![
+                    ("postgresql_primary".to_owned(), primary.into()),
+                    (
+                        "redis_cluster".to_owned(),
+                        tiers.redis.cache.is_clustered().into(),
+                    ),
+                ],
             }
         })
     })

@@ -74,6 +74,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     let registry = Registry::new();
+    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
     let supervisor = Supervisor::new(&registry, shutdown)?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let (created, degraded) = write_metrics(&registry)?;
@@ -270,7 +271,10 @@ fn readiness(
                     ("redis".to_owned(), redis.is_ok()),
                     ("zookeeper".to_owned(), leased),
                 ],
-                details: vec![("postgresql_primary".to_owned(), primary.into())],
+                details: vec![
+                    ("postgresql_primary".to_owned(), primary.into()),
+                    ("redis_cluster".to_owned(), cache.is_clustered().into()),
+                ],
             }
         })
     })

@@ -1,6 +1,10 @@
 //! The Redis tier: one multiplexed client with timeouts and reconnects, and key names under a configurable
 //! prefix (tests isolate themselves with it). What is stored ([`codec`]), what the invalidation channel carries
 //! ([`channel`]) and the flags ([`args`]) each have their own module; their items are re-exported here.
+//!
+//! A `redis-cluster://` URL gives fred's cluster client: every command here names one key (or none), so each goes
+//! to its slot's master and no command ever spans slots; pipelines are split by fred per node. What the cluster
+//! adds is in [`cluster`].
 
 use std::time::Duration;
 
@@ -14,10 +18,12 @@ use crate::model::Resolution;
 
 mod args;
 mod channel;
+mod cluster;
 mod codec;
 
 pub use args::RedisArgs;
 pub use channel::{announcement, invalidation_channel, Announcement, CREATED_MARK};
+pub use cluster::register_cluster_gauge;
 pub use codec::{decode, encode, ttl_for, Cached, CHANGED_MARK, RECENTLY_CHANGED};
 
 /// A Redis failure: the caller degrades (skips write-through, falls back to PostgreSQL) and counts it.
@@ -64,6 +70,8 @@ impl CacheOptions {
 pub struct RedisCache {
     client: fred::clients::Client,
     prefix: String,
+    /// Present on a cluster only: re-reads the slot map after a timeout (see [`Resync`]).
+    resync: Option<std::sync::Arc<cluster::Resync>>,
 }
 
 impl RedisCache {
@@ -103,10 +111,27 @@ impl RedisCache {
             .with_config(|config| config.fail_fast = false)
             .build()?;
         let _reconnect_task = client.connect();
+        let resync = client
+            .is_clustered()
+            .then(|| std::sync::Arc::new(cluster::Resync::new(options.timeout)));
         Ok(Self {
             client,
             prefix: options.prefix.clone(),
+            resync,
         })
+    }
+
+    /// Whether the URL named a Redis Cluster (`redis-cluster://`), for `/readyz` and the `redis_cluster` gauge.
+    pub fn is_clustered(&self) -> bool {
+        self.resync.is_some()
+    }
+
+    /// Wraps a failed command's error; on a cluster, a timeout also asks for the slot map to be re-read.
+    fn failed(&self, error: fred::error::Error) -> CacheError {
+        if let Some(resync) = &self.resync {
+            resync.after(&self.client, &error);
+        }
+        CacheError(error)
     }
 
     /// The Redis key of a code.
@@ -127,7 +152,11 @@ impl RedisCache {
     /// # Errors
     /// When Redis fails or times out.
     pub async fn lookup(&self, code: &str) -> Result<Cached, CacheError> {
-        let value: Option<String> = self.client.get(self.key(code)).await?;
+        let value: Option<String> = self
+            .client
+            .get(self.key(code))
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(Cached::from_value(value.as_deref()))
     }
 
@@ -151,7 +180,8 @@ impl RedisCache {
                 Some(SetOptions::NX),
                 false,
             )
-            .await?;
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(stored.is_some())
     }
 
@@ -167,7 +197,8 @@ impl RedisCache {
     ) -> Result<(), CacheError> {
         self.client
             .set::<(), _, _>(self.key(code), encode(target), Some(px(ttl)), None, false)
-            .await?;
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
@@ -193,7 +224,10 @@ impl RedisCache {
                 .publish::<(), _, _>(&channel, format!("{CREATED_MARK}{code}"))
                 .await?;
         }
-        pipeline.all::<()>().await?;
+        pipeline
+            .all::<()>()
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
@@ -202,7 +236,10 @@ impl RedisCache {
     /// # Errors
     /// When Redis fails or times out.
     pub async fn delete(&self, code: &str) -> Result<(), CacheError> {
-        self.client.del::<i64, _>(self.key(code)).await?;
+        self.client
+            .del::<i64, _>(self.key(code))
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
@@ -247,7 +284,10 @@ impl RedisCache {
                 .publish::<(), _, _>(&channel, code.as_str())
                 .await?;
         }
-        pipeline.all::<()>().await?;
+        pipeline
+            .all::<()>()
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
@@ -258,7 +298,8 @@ impl RedisCache {
     pub async fn publish_invalidation(&self, code: &str) -> Result<(), CacheError> {
         self.client
             .publish::<i64, _, _>(self.invalidation_channel(), code)
-            .await?;
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
@@ -267,7 +308,10 @@ impl RedisCache {
     /// # Errors
     /// When Redis fails or times out.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        self.client.ping::<String>(None).await?;
+        self.client
+            .ping::<String>(None)
+            .await
+            .map_err(|error| self.failed(error))?;
         Ok(())
     }
 
