@@ -171,7 +171,10 @@ redis_cluster_kill() { # port
   wait_gone "$pid" redis-server 5 || die "redis-$1: pid $pid did not die"
 }
 
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+# Run on its own, it sources services.sh for the helpers, and services.sh sources this file again: the guard keeps
+# that second reading (whose BASH_SOURCE is $0 too when started by its absolute path) from running this again.
+if [[ "${BASH_SOURCE[0]}" == "$0" && -z "${REDIS_CLUSTER_SH_MAIN:-}" ]]; then
+  REDIS_CLUSTER_SH_MAIN=1
   set -euo pipefail
   # shellcheck source=scripts/services.sh
   . "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/../services.sh"
