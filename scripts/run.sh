@@ -26,8 +26,8 @@ stop() {
 }
 
 start() { # name, args...
-  local name="$1"; shift
-  setsid "$bin/$@" >>"$run/logs/$name.log" 2>&1 < /dev/null &
+  local name="$1" program="$2"; shift 2
+  setsid "$bin/$program" "$@" >>"$run/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$run/pids/$name.pid"
 }
 
@@ -44,6 +44,7 @@ wait_http() { # name, url
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 "$root/scripts/services.sh" up
+# shellcheck source=/dev/null # KEY=value lines printed by services.sh
 set -a; . <("$root/scripts/services.sh" env); set +a
 command -v curl >/dev/null || { echo "curl is needed by make run; install it (apt-get install curl)" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet --bins)
@@ -60,8 +61,13 @@ wait_http redirect-2 http://127.0.0.1:9091/readyz
 
 # The key and .run/env are created unreadable to others (umask in a subshell), not chmod-ed after: between the
 # two, another user of the machine could open them.
+# A kept key is used again only if this database knows it: each topology has a database of its own, and `clean`
+# starts one afresh.
 keyfile="$run/dev-api-key"
-if [ ! -s "$keyfile" ] || ! grep -q "^SNOWLINK_API_KEY=$(cat "$keyfile")$" "$run/env" 2>/dev/null; then
+key_works() {
+  curl -fsS -o /dev/null -H "Authorization: Bearer $(cat "$keyfile")" "http://127.0.0.1:8080/v1/urls?limit=1"
+}
+if [ ! -s "$keyfile" ] || ! key_works 2>/dev/null; then
   rm -f "$keyfile"
   (umask 077 && "$bin/shortener" keys create --name development 2>>"$run/logs/shortener.log" > "$keyfile")
 fi
