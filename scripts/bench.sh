@@ -149,7 +149,7 @@ kill "${pids[-1]}"; unset 'pids[-1]'
 
 # Creates are PostgreSQL's work above all: it gets every core back for them (on the load generator's core alone it
 # measured ~40% fewer creates/s).
-[ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))"
+[ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))" 0
 # A shortener of its own on core 0 without rate limits (the defaults would measure the limiter) or cleanup.
 shortener="$bin/shortener"
 serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-listen 127.0.0.1:9194 \
