@@ -176,15 +176,7 @@ async fn spawn_services() -> Services {
     let shortener = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
-        .await
-        .expect("database");
-    let (_, api_key) = store.create_api_key("ha").await.expect("an API key");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let (api_key, http) = crate::stack::api_key_and_client(&db).await;
     let cache = RedisCache::connect(&redis.options())
         .await
         .expect("a redis client");

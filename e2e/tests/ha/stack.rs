@@ -68,15 +68,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
     let idgen_port = idgen.port();
     tokio::spawn(idgen.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
-        .await
-        .expect("database");
-    let (_, api_key) = store.create_api_key("ha").await.expect("an API key");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+    let (api_key, http) = api_key_and_client(&db).await;
     Stack {
         shortener: format!("http://127.0.0.1:{shortener_port}"),
         shortener_admin: format!("http://127.0.0.1:{shortener_admin_port}"),
@@ -88,6 +80,21 @@ pub async fn spawn(cleanup: bool) -> Stack {
         db,
         shutdown,
     }
+}
+
+/// An API key in `db` and an HTTP client that reports redirects instead of following them: what every ha test
+/// talks to the services with.
+pub async fn api_key_and_client(db: &TestDb) -> (String, reqwest::Client) {
+    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let (_, api_key) = store.create_api_key("ha").await.expect("an API key");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    (api_key, http)
 }
 
 impl Stack {
