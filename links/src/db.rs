@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_keys",
         include_str!("../migrations/0006_idempotency_keys.sql"),
     ),
+    (
+        7,
+        "link_management",
+        include_str!("../migrations/0007_link_management.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.

@@ -18,6 +18,7 @@
 //! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
+//! - [`password`]: Argon2id hashes of link passwords.
 //! - [`chain`]: an error with its causes, for logs.
 //! - [`tls`]: TLS to PostgreSQL (`sslmode`, `sslrootcert`) and Redis (`rediss://`), with rustls.
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod idempotency;
 pub mod manage;
 pub mod model;
 pub mod outbox;
+pub mod password;
 pub mod pool_metrics;
 pub mod stats;
 pub mod store;

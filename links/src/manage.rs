@@ -7,9 +7,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     db::{self, DbError},
-    model::Link,
+    model::{Link, RedirectStatus},
     outbox::{queue_changed, Owed},
-    store::{link_columns, link_from_row, NewLink, Store},
+    store::{link_columns, link_from_row, NewLink, Store, LINK_COLUMN_COUNT},
 };
 
 /// A link with its total hits.
@@ -67,22 +67,77 @@ const DELETE_OWNED: &str = queue_changed!(
      WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL RETURNING code"
 );
 
+/// The owner's change to a live link, its invalidation queued in the same statement, read back with its hits
+/// (see [`Store::patch_owned`]). A `$n` flag says whether a nullable field was sent at all, so `null` (clear) and
+/// absent (keep) differ. A new visit limit is compared with the hits counted so far: at or under them the link
+/// is exhausted at once (410), above them (or none) it is live again.
+const PATCH_OWNED: &str = concat!(
+    "WITH changed AS (
+        UPDATE links SET
+            long_url = COALESCE($3, long_url),
+            url_hash = COALESCE($4, url_hash),
+            redirect_status = COALESCE($5, redirect_status),
+            expires_at = CASE WHEN $6 THEN $7 ELSE expires_at END,
+            tags = COALESCE($8, tags),
+            password_hash = CASE WHEN $9 THEN $10 ELSE password_hash END,
+            max_hits = CASE WHEN $11 THEN $12 ELSE max_hits END,
+            exhausted_at = CASE
+                WHEN NOT $11 THEN exhausted_at
+                WHEN $12::bigint IS NOT NULL
+                     AND COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0) >= $12
+                    THEN COALESCE(exhausted_at, now())
+                ELSE NULL
+            END
+        WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL
+        RETURNING ",
+    link_with_hits_columns!(),
+    "
+     ), queued AS (
+        INSERT INTO cache_invalidations (code) SELECT code FROM changed
+        ON CONFLICT (code) DO UPDATE
+            SET version = nextval('cache_invalidations_version'), queued_at = now()
+        RETURNING code, version
+     )
+     SELECT changed.*, queued.version FROM changed JOIN queued USING (code)"
+);
+
 /// Many links in one statement (see [`insert_links`]).
 const INSERT_LINKS: &str = concat!(
-    "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
-                          $6::smallint[], $7::bigint[])
-              AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id)
+    "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags,
+                        password_hash, max_hits)
+     SELECT id, code, long_url, url_hash, expires_at, redirect_status, owner_id,
+            string_to_array(tags, ' '), password_hash, max_hits
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
+                 $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+              AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags, password_hash,
+                   max_hits)
      WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
      ON CONFLICT DO NOTHING
      RETURNING ",
     link_columns!()
 );
 
+/// A change to a link: `None` keeps a field; for nullable ones `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct LinkPatch<'a> {
+    /// A new normalised target.
+    pub long_url: Option<&'a str>,
+    /// A new status.
+    pub redirect: Option<RedirectStatus>,
+    /// A new expiry, or none.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New tags (checked, sorted), replacing the old ones.
+    pub tags: Option<&'a [String]>,
+    /// A new password hash, or none.
+    pub password_hash: Option<Option<&'a str>>,
+    /// A new visit limit, or none.
+    pub max_hits: Option<Option<i64>>,
+}
+
 fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
     LinkWithHits {
         link: link_from_row(row),
-        hits: row.get(7),
+        hits: row.get(LINK_COLUMN_COUNT),
     }
 }
 
@@ -134,6 +189,55 @@ impl Store {
         let statement = client.prepare_cached(DELETE_OWNED).await?;
         let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
         Ok(row.as_ref().map(Owed::from_row))
+    }
+
+    /// Applies `patch` to the owner's live link `code` and queues its invalidation in the same statement (the
+    /// redirect replicas must drop their copies, as after a delete); `None` when there is no such live link of
+    /// theirs. Returns the changed link with its hits.
+    ///
+    /// # Errors
+    /// When the database fails (then nothing changed).
+    pub async fn patch_owned(
+        &self,
+        owner_id: i64,
+        code: &str,
+        patch: &LinkPatch<'_>,
+    ) -> Result<Option<(LinkWithHits, Owed)>, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(PATCH_OWNED).await?;
+        let url_hash = patch
+            .long_url
+            .map(|url| Sha256::digest(url.as_bytes()).to_vec());
+        let status = patch
+            .redirect
+            .map(|redirect| i16::try_from(redirect.code()).unwrap_or(302));
+        let tags = patch.tags.map(<[String]>::to_vec);
+        let row = client
+            .query_opt(
+                &statement,
+                &[
+                    &code,
+                    &owner_id,
+                    &patch.long_url,
+                    &url_hash,
+                    &status,
+                    &patch.expires_at.is_some(),
+                    &patch.expires_at.flatten(),
+                    &tags,
+                    &patch.password_hash.is_some(),
+                    &patch.password_hash.flatten(),
+                    &patch.max_hits.is_some(),
+                    &patch.max_hits.flatten(),
+                ],
+            )
+            .await?;
+        Ok(row.map(|row| {
+            let owed = Owed {
+                code: row.get(1),
+                version: row.get(LINK_COLUMN_COUNT + 1),
+            };
+            (with_hits(&row), owed)
+        }))
     }
 
     /// Inserts many links with one multi-row statement (see [`insert_links`]) in a transaction of its own whose
@@ -238,10 +342,18 @@ pub async fn insert_links(
         .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
         .collect();
     let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
+    // unnest() flattens a two-dimensional array, so each link's tags travel as one space-separated string
+    // (a tag holds no space) and are split back in the statement.
+    let tags: Vec<String> = links.iter().map(|link| link.tags.join(" ")).collect();
+    let passwords: Vec<Option<&str>> = links.iter().map(|link| link.password_hash).collect();
+    let limits: Vec<Option<i64>> = links.iter().map(|link| link.max_hits).collect();
     let rows = client
         .query(
             &statement,
-            &[&ids, &codes, &urls, &hashes, &expiries, &statuses, &owners],
+            &[
+                &ids, &codes, &urls, &hashes, &expiries, &statuses, &owners, &tags, &passwords,
+                &limits,
+            ],
         )
         .await?;
     Ok(rows.iter().map(link_from_row).collect())

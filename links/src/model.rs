@@ -62,6 +62,25 @@ pub struct Link {
     pub redirect: RedirectStatus,
     /// The API key that created it, if any.
     pub owner_id: Option<i64>,
+    /// Labels its owner finds it by: sorted, unique, each `[a-z0-9-]{1,32}`, at most 10.
+    pub tags: Vec<String>,
+    /// The Argon2id hash (PHC string) of the password a visitor must give, if any. Never shown to anyone.
+    pub password_hash: Option<String>,
+    /// Counted (human) hits after which the link answers 410, if any.
+    pub max_hits: Option<i64>,
+}
+
+impl Link {
+    /// What a redirect needs for this link while it is live.
+    pub fn resolution(&self) -> Resolution {
+        Resolution::Live {
+            long_url: self.long_url.clone(),
+            redirect: self.redirect,
+            expires_at: self.expires_at,
+            id: self.id,
+            password_hash: self.password_hash.clone(),
+        }
+    }
 }
 
 /// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.
@@ -77,6 +96,9 @@ pub enum Resolution {
         expires_at: Option<DateTime<Utc>>,
         /// The link's ID, for hit counting.
         id: i64,
+        /// The Argon2id hash of its password: the redirect asks for the password instead of redirecting.
+        /// `None` for almost every link, which then pays nothing for the feature.
+        password_hash: Option<String>,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -122,6 +144,7 @@ mod tests {
             redirect: RedirectStatus::Found302,
             expires_at,
             id: 1,
+            password_hash: None,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

@@ -29,6 +29,12 @@ pub struct NewLink<'a> {
     pub redirect: RedirectStatus,
     /// The creating API key.
     pub owner_id: Option<i64>,
+    /// Sorted, unique, checked tags.
+    pub tags: &'a [String],
+    /// The Argon2id hash of its password, if any.
+    pub password_hash: Option<&'a str>,
+    /// Its visit limit, if any.
+    pub max_hits: Option<i64>,
 }
 
 /// Links and API keys in one PostgreSQL database.
@@ -41,10 +47,13 @@ pub struct Store {
 /// statement that names them once, at compile time, instead of a `format!` per call.
 macro_rules! link_columns {
     () => {
-        "id, code, long_url, created_at, expires_at, redirect_status, owner_id"
+        "id, code, long_url, created_at, expires_at, redirect_status, owner_id, tags, password_hash, max_hits"
     };
 }
 pub(crate) use link_columns;
+
+/// How many columns [`link_columns`] names: a statement's own columns after them start at this index.
+pub(crate) const LINK_COLUMN_COUNT: usize = 10;
 
 /// The caller's newest live link for each of many URLs (see [`find_reusable`]): one statement for a whole
 /// batch, `DISTINCT ON` keeping the newest per URL. `url_hash = ANY` keeps it on the (owner, url_hash) index.
@@ -54,6 +63,7 @@ const FIND_REUSABLE: &str = concat!(
     " FROM links
      WHERE owner_id = $1 AND url_hash = ANY($2) AND long_url = ANY($3)
        AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+       AND password_hash IS NULL AND max_hits IS NULL
      ORDER BY long_url, id DESC"
 );
 
@@ -77,10 +87,12 @@ impl Store {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
-                "SELECT id, long_url, redirect_status, expires_at, (deleted_at IS NOT NULL OR disabled_at IS NOT NULL)
+                "SELECT id, long_url, redirect_status, expires_at,
+                        (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
+                        password_hash
                  FROM links WHERE code = $1
                  UNION ALL
-                 SELECT NULL, NULL, NULL, NULL, true FROM retired_codes WHERE code = $1
+                 SELECT NULL, NULL, NULL, NULL, true, NULL FROM retired_codes WHERE code = $1
                  LIMIT 1",
             )
             .await?;
@@ -95,6 +107,7 @@ impl Store {
             long_url: row.get(1),
             redirect: redirect_from_row(&row, 2),
             expires_at: row.get(3),
+            password_hash: row.get(5),
         })
     }
 
@@ -145,6 +158,9 @@ pub(crate) fn link_from_row(row: &Row) -> Link {
         expires_at: row.get(4),
         redirect: redirect_from_row(row, 5),
         owner_id: row.get(6),
+        tags: row.get(7),
+        password_hash: row.get(8),
+        max_hits: row.get(9),
     }
 }
 

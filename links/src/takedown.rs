@@ -7,7 +7,7 @@ use crate::{
     db::DbError,
     model::Link,
     outbox::{queue_changed, Owed},
-    store::{link_columns, link_from_row, Store},
+    store::{link_columns, link_from_row, Store, LINK_COLUMN_COUNT},
 };
 
 /// A link as an operator sees it.
@@ -66,11 +66,11 @@ impl Store {
         if let Some(row) = client.query_opt(SHOW, &[&code]).await? {
             return Ok(Found::Link(Box::new(LinkReport {
                 link: link_from_row(&row),
-                owner_name: row.get(7),
-                deleted_at: row.get(8),
-                disabled_at: row.get(9),
-                disabled_reason: row.get(10),
-                hits: row.get(11),
+                owner_name: row.get(LINK_COLUMN_COUNT),
+                deleted_at: row.get(LINK_COLUMN_COUNT + 1),
+                disabled_at: row.get(LINK_COLUMN_COUNT + 2),
+                disabled_reason: row.get(LINK_COLUMN_COUNT + 3),
+                hits: row.get(LINK_COLUMN_COUNT + 4),
             })));
         }
         let retired = client

@@ -1,6 +1,6 @@
 //! Input rules for links, each failure carrying the Contract's machine-readable code: long URLs are absolute
 //! http(s), bounded, normalised (punycode hosts) and never point back at the shortener; aliases share the code
-//! alphabet and avoid reserved words.
+//! alphabet and avoid reserved words; tags, passwords and visit limits are bounded.
 
 use crate::code::is_code_byte;
 
@@ -31,6 +31,18 @@ pub const RESERVED_ALIASES: &[&str] = &[
     "www",
 ];
 
+/// Most tags on one link.
+pub const MAX_TAGS: usize = 10;
+
+/// Tag length bounds, in bytes of `[a-z0-9-]`.
+pub const TAG_LEN: std::ops::RangeInclusive<usize> = 1..=32;
+
+/// Password length bounds, in characters. The upper bound also bounds the hashing work a request can ask for.
+pub const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 1..=128;
+
+/// Largest visit limit: far beyond any link's life, small enough that sums of hits never overflow.
+pub const MAX_HITS_LIMIT: i64 = 1_000_000_000_000;
+
 /// Why an input was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -56,6 +68,15 @@ pub enum Invalid {
     /// The host, or a domain it belongs to, is on the operator's blocklist.
     #[error("links to {0} are not allowed here")]
     BlockedDomain(String),
+    /// More than [`MAX_TAGS`] tags, or one that is not 1 to 32 of `a-z 0-9 -`.
+    #[error("tags must be at most 10 tags, each 1 to 32 of a-z, 0-9 and '-'")]
+    Tags,
+    /// A password that is empty or longer than 128 characters.
+    #[error("password must be 1 to 128 characters")]
+    Password,
+    /// A visit limit outside 1 ..= [`MAX_HITS_LIMIT`].
+    #[error("max_hits must be an integer from 1 to 1000000000000")]
+    MaxHits,
 }
 
 impl Invalid {
@@ -68,7 +89,61 @@ impl Invalid {
             Self::Alias => "invalid_alias",
             Self::ReservedAlias(_) => "reserved_alias",
             Self::BlockedDomain(_) => "blocked_domain",
+            Self::Tags => "invalid_tags",
+            Self::Password => "invalid_password",
+            Self::MaxHits => "invalid_max_hits",
         }
+    }
+}
+
+/// Whether `tag` is one tag: 1 to 32 of `a-z 0-9 -`.
+pub fn is_tag(tag: &str) -> bool {
+    TAG_LEN.contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+/// Checks a link's tags and returns them sorted without duplicates, the form they are stored and shown in.
+///
+/// # Errors
+/// [`Invalid::Tags`] for more than [`MAX_TAGS`] distinct tags or one that is not [`is_tag`].
+pub fn check_tags(tags: Vec<String>) -> Result<Vec<String>, Invalid> {
+    if tags.len() > MAX_TAGS * 4 || !tags.iter().all(|tag| is_tag(tag)) {
+        return Err(Invalid::Tags);
+    }
+    let mut tags = tags;
+    tags.sort_unstable();
+    tags.dedup();
+    if tags.len() > MAX_TAGS {
+        return Err(Invalid::Tags);
+    }
+    Ok(tags)
+}
+
+/// Checks a password's length (the hash is made by [`crate::password`]).
+///
+/// # Errors
+/// [`Invalid::Password`] outside [`PASSWORD_LEN`] characters.
+pub fn check_password(password: &str) -> Result<(), Invalid> {
+    // Counting stops past the bound, so a huge string costs no more than a long one.
+    let chars = password.chars().take(PASSWORD_LEN.end() + 1).count();
+    if PASSWORD_LEN.contains(&chars) {
+        Ok(())
+    } else {
+        Err(Invalid::Password)
+    }
+}
+
+/// Checks a visit limit.
+///
+/// # Errors
+/// [`Invalid::MaxHits`] outside 1 ..= [`MAX_HITS_LIMIT`].
+pub fn check_max_hits(max_hits: i64) -> Result<i64, Invalid> {
+    if (1..=MAX_HITS_LIMIT).contains(&max_hits) {
+        Ok(max_hits)
+    } else {
+        Err(Invalid::MaxHits)
     }
 }
 
@@ -215,6 +290,40 @@ mod tests {
 
     fn own() -> Vec<String> {
         vec!["sho.rt".to_owned(), "127.0.0.1".to_owned()]
+    }
+
+    #[test]
+    fn tags_come_back_sorted_and_unique_and_bad_ones_are_refused() {
+        let tags = |list: &[&str]| list.iter().map(|tag| (*tag).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            check_tags(tags(&["b", "a-1", "b"])),
+            Ok(tags(&["a-1", "b"]))
+        );
+        assert_eq!(check_tags(Vec::new()), Ok(Vec::new()));
+        let eleven: Vec<String> = (0..11).map(|n| format!("t{n}")).collect();
+        for bad in [
+            tags(&["A"]),
+            tags(&[""]),
+            tags(&["a b"]),
+            tags(&["é"]),
+            vec!["x".repeat(33)],
+            eleven,
+        ] {
+            assert_eq!(check_tags(bad.clone()), Err(Invalid::Tags), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_and_visit_limits_are_bounded() {
+        assert!(check_password("s").is_ok());
+        assert!(check_password(&"é".repeat(128)).is_ok());
+        assert_eq!(check_password(""), Err(Invalid::Password));
+        assert_eq!(check_password(&"x".repeat(129)), Err(Invalid::Password));
+        assert_eq!(check_max_hits(1), Ok(1));
+        assert_eq!(check_max_hits(MAX_HITS_LIMIT), Ok(MAX_HITS_LIMIT));
+        for bad in [0, -1, MAX_HITS_LIMIT + 1] {
+            assert_eq!(check_max_hits(bad), Err(Invalid::MaxHits));
+        }
     }
 
     #[test]

@@ -120,6 +120,7 @@ mod tests {
             redirect: RedirectStatus::Found302,
             expires_at: None,
             id: 7,
+            password_hash: None,
         })
     }
 

@@ -52,7 +52,11 @@ const PER_ENTRY_OVERHEAD: usize = 430;
 /// The bytes `code` and `entry` hold in the cache, for moka's weigher.
 fn weight(code: &str, entry: &Entry) -> u32 {
     let url = match &entry.target {
-        Resolution::Live { long_url, .. } => long_url.capacity(),
+        Resolution::Live {
+            long_url,
+            password_hash,
+            ..
+        } => long_url.capacity() + password_hash.as_ref().map_or(0, String::capacity),
         _ => 0,
     };
     let location = entry.location.as_ref().map_or(0, |value| value.len());
@@ -211,6 +215,7 @@ mod tests {
             redirect: RedirectStatus::Found302,
             expires_at: None,
             id: 1,
+            password_hash: None,
         }))
     }
 
@@ -245,6 +250,7 @@ mod tests {
             redirect: RedirectStatus::Found302,
             expires_at: None,
             id,
+            password_hash: None,
         }))
     }
 

@@ -51,6 +51,12 @@ pub struct PendingLink {
     pub redirect: RedirectStatus,
     /// The creating API key.
     pub owner_id: Option<i64>,
+    /// Checked tags.
+    pub tags: Vec<String>,
+    /// The password's hash, if any.
+    pub password_hash: Option<String>,
+    /// The visit limit, if any.
+    pub max_hits: Option<i64>,
 }
 
 impl PendingLink {
@@ -63,6 +69,9 @@ impl PendingLink {
             expires_at: self.expires_at,
             redirect: self.redirect,
             owner_id: self.owner_id,
+            tags: &self.tags,
+            password_hash: self.password_hash.as_deref(),
+            max_hits: self.max_hits,
         }
     }
 }

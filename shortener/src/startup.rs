@@ -193,7 +193,8 @@ fn routes(config: &mut web::ServiceConfig) {
             web::resource("/v1/urls/{code}")
                 .route(web::get().to(routes::owned::get))
                 .route(web::delete().to(routes::owned::delete))
-                .default_service(method_not_allowed("DELETE, GET")),
+                .route(web::patch().to(routes::patch::patch))
+                .default_service(method_not_allowed("DELETE, GET, PATCH")),
         )
         .service(
             web::resource("/v1/urls/{code}/qr")

@@ -58,4 +58,14 @@ impl AppState {
     pub fn cache_ttl(&self) -> Duration {
         self.redis.jittered_ttl()
     }
+
+    /// Delivers the invalidation of a change an API call just committed (a delete, a patch). When Redis does not
+    /// take it, the call still succeeds: the outbox delivers it once Redis is back, and the degradation is counted.
+    pub async fn invalidate(&self, owed: links::outbox::Owed) {
+        if !self.invalidations.deliver(owed).await {
+            self.degraded
+                .with_label_values(&["redis", "invalidate"])
+                .inc();
+        }
+    }
 }

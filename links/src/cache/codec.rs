@@ -61,7 +61,8 @@ impl Cached {
 }
 
 /// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
-/// never), `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+/// never), `p|status|expires_ms|id|password_hash|url` for a password-protected one (a PHC string holds no `|`),
+/// `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
 pub fn encode(target: &Resolution) -> String {
     match target {
         Resolution::Live {
@@ -69,11 +70,16 @@ pub fn encode(target: &Resolution) -> String {
             redirect,
             expires_at,
             id,
+            password_hash,
         } => {
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
                 .unwrap_or_default();
-            format!("1|{}|{expires}|{id}|{long_url}", redirect.code())
+            let status = redirect.code();
+            match password_hash {
+                None => format!("1|{status}|{expires}|{id}|{long_url}"),
+                Some(hash) => format!("p|{status}|{expires}|{id}|{hash}|{long_url}"),
+            }
         }
         Resolution::Gone => "g".to_owned(),
         Resolution::Unknown => "u".to_owned(),
@@ -87,19 +93,30 @@ pub fn decode(value: &str) -> Option<Resolution> {
         "u" => return Some(Resolution::Unknown),
         _ => {}
     }
-    let mut fields = value.strip_prefix("1|")?.splitn(4, '|');
+    let (protected, rest) = match value.split_at_checked(2)? {
+        ("1|", rest) => (false, rest),
+        ("p|", rest) => (true, rest),
+        _ => return None,
+    };
+    let mut fields = rest.splitn(if protected { 5 } else { 4 }, '|');
     let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
     let expires_at = match fields.next()? {
         "" => None,
         millis => Some(Utc.timestamp_millis_opt(millis.parse().ok()?).single()?),
     };
     let id = fields.next()?.parse().ok()?;
+    let password_hash = if protected {
+        Some(fields.next()?.to_owned())
+    } else {
+        None
+    };
     let long_url = fields.next()?.to_owned();
     Some(Resolution::Live {
         long_url,
         redirect,
         expires_at,
         id,
+        password_hash,
     })
 }
 
@@ -113,20 +130,42 @@ mod tests {
             redirect: RedirectStatus::Permanent308,
             expires_at,
             id: 42,
+            password_hash: None,
         }
     }
 
     #[test]
     fn every_target_survives_a_round_trip() {
         let at = Utc.timestamp_millis_opt(1_800_000_000_123).single();
-        for target in [live(None), live(at), Resolution::Gone, Resolution::Unknown] {
+        let protected = Resolution::Live {
+            long_url: "https://example.com/a|b".into(),
+            redirect: RedirectStatus::Found302,
+            expires_at: at,
+            id: 43,
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        };
+        for target in [
+            live(None),
+            live(at),
+            protected,
+            Resolution::Gone,
+            Resolution::Unknown,
+        ] {
             assert_eq!(decode(&encode(&target)), Some(target));
         }
     }
 
     #[test]
     fn foreign_values_are_misses() {
-        for junk in ["", "x", "1|", "1|200||1|u", "1|302|abc|1|u", "2|302||1|u"] {
+        for junk in [
+            "",
+            "x",
+            "1|",
+            "1|200||1|u",
+            "1|302|abc|1|u",
+            "2|302||1|u",
+            "p|302||1|u",
+        ] {
             assert_eq!(decode(junk), None, "{junk}");
         }
     }

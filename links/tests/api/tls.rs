@@ -139,6 +139,7 @@ async fn rediss_with_the_private_ca_caches_and_reads_back() {
         redirect: RedirectStatus::Found302,
         expires_at: None,
         id: 7,
+        password_hash: None,
     };
 
     cache

@@ -28,9 +28,20 @@ pub struct LinkBody {
     /// 301, 302, 307 or 308.
     #[schema(example = 302)]
     redirect: u16,
+    /// Sorted, unique; empty when none.
+    #[schema(example = json!(["campaign", "q4"]))]
+    tags: Vec<String>,
+    /// Counted visits after which the link answers 410; null for no limit.
+    max_hits: Option<i64>,
+    /// Whether visitors must give a password (the password itself is never shown).
+    password_protected: bool,
     /// Total redirects counted (reads and lists only).
     #[serde(skip_serializing_if = "Option::is_none")]
     hits: Option<i64>,
+    /// PATCH only, for a 301 or 308 link: browsers cache permanent redirects, so visitors who followed it
+    /// before may keep going to the old target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) warning: Option<String>,
 }
 
 /// The Contract's error object.
@@ -60,7 +71,11 @@ impl LinkBody {
             created_at: rfc3339(link.created_at),
             expires_at: link.expires_at.map(rfc3339),
             redirect: link.redirect.code(),
+            tags: link.tags.clone(),
+            max_hits: link.max_hits,
+            password_protected: link.password_hash.is_some(),
             hits: None,
+            warning: None,
         }
     }
 

@@ -24,6 +24,23 @@ pub(crate) struct Checked {
     pub(crate) expires_at: Option<DateTime<Utc>>,
     pub(crate) redirect: RedirectStatus,
     pub(crate) reuse: bool,
+    pub(crate) tags: Vec<String>,
+    /// The password's hash (hashed before the create, off the async workers).
+    pub(crate) password_hash: Option<String>,
+    pub(crate) max_hits: Option<i64>,
+}
+
+impl Checked {
+    /// Whether this request may be answered with an existing link: it asked to, and it is plain (no alias, tags,
+    /// password or visit limit). Only plain links are reused too (`find_reusable`), so a password or a limit is
+    /// never handed to a second requester.
+    fn wants_reuse(&self) -> bool {
+        self.reuse
+            && self.alias.is_none()
+            && self.tags.is_empty()
+            && self.password_hash.is_none()
+            && self.max_hits.is_none()
+    }
 }
 
 /// How one create request ended.
@@ -190,6 +207,9 @@ async fn insert_round(
             expires_at: checked.expires_at,
             redirect: checked.redirect,
             owner_id: creator.owner_id,
+            tags: checked.tags.clone(),
+            password_hash: checked.password_hash.clone(),
+            max_hits: checked.max_hits,
         })
         .collect();
     let mut inserted: HashMap<i64, Link> = writer
@@ -230,7 +250,7 @@ async fn reusable(
     let urls: Vec<&str> = requests
         .iter()
         .flatten()
-        .filter(|checked| checked.reuse && checked.alias.is_none())
+        .filter(|checked| checked.wants_reuse())
         .map(|checked| checked.long_url.as_str())
         .collect();
     if urls.is_empty() {
@@ -242,7 +262,8 @@ async fn reusable(
 
 /// The link `checked` may reuse, if it asked for reuse and there is one. Several items may reuse one link.
 fn reusable_for(reusable: &HashMap<String, Link>, checked: &Checked) -> Option<Link> {
-    (checked.reuse && checked.alias.is_none())
+    checked
+        .wants_reuse()
         .then(|| reusable.get(&checked.long_url).cloned())
         .flatten()
 }
@@ -269,12 +290,7 @@ pub async fn write_through(state: &AppState, links: &[Link]) {
     let entries: Vec<(&str, Resolution, std::time::Duration)> = links
         .iter()
         .map(|link| {
-            let target = Resolution::Live {
-                long_url: link.long_url.clone(),
-                redirect: link.redirect,
-                expires_at: link.expires_at,
-                id: link.id,
-            };
+            let target = link.resolution();
             let ttl = links::cache::ttl_for(&target, state.cache_ttl(), now);
             (link.code.as_str(), target, ttl)
         })

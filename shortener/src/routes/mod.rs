@@ -1,4 +1,4 @@
-//! The API's resources: creating links (one or a batch), the caller's own links, their QR codes and hits per
+//! The API's resources: creating links (one or a batch), the caller's own links (read, list, change, delete), their QR codes and hits per
 //! day, and the web page that uses them.
 
 pub mod batch_items;
@@ -7,6 +7,7 @@ pub mod create_links;
 pub mod hits;
 pub mod openapi;
 pub mod owned;
+pub mod patch;
 pub mod qr;
 pub mod urls;
 pub mod web;

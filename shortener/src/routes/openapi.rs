@@ -7,14 +7,14 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{hits, owned, qr, urls};
+use crate::routes::{hits, owned, patch, qr, urls};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "snowlink shortener",
-        description = "Create, read, list and delete short links; their QR codes and hits per day. Every call \
+        description = "Create, read, list, change and delete short links; their QR codes and hits per day. Every call \
                        needs `Authorization: Bearer <key>` \
                        (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`; \
                        a method a path does not list is 405 `method_not_allowed` with `Allow`."
@@ -25,6 +25,7 @@ use crate::routes::{hits, owned, qr, urls};
         owned::get,
         owned::list,
         owned::delete,
+        patch::patch,
         qr::qr,
         hits::hits
     ),

@@ -157,11 +157,6 @@ pub async fn delete(
     let Some(owed) = state.store.delete_owned(caller.owner_id, &code).await? else {
         return Err(ApiError::NotFound(code));
     };
-    if !state.invalidations.deliver(owed).await {
-        state
-            .degraded
-            .with_label_values(&["redis", "invalidate"])
-            .inc();
-    }
+    state.invalidate(owed).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -43,16 +43,30 @@ pub struct CreateRequest {
     /// The redirect's status: 301, 302 (default), 307 or 308.
     #[schema(schema_with = crate::routes::openapi::redirect_status)]
     pub redirect: Option<u16>,
-    /// Return the caller's existing live link for the same URL instead of creating one.
+    /// Return the caller's existing live link for the same URL instead of creating one. Only a plain request
+    /// (no alias, tags, password or max_hits) reuses, and only a plain link is reused.
     #[serde(default)]
     pub reuse: bool,
+    /// Labels to find the link by: at most 10, each 1 to 32 of `a-z 0-9 -` (422 `invalid_tags`); stored sorted
+    /// and without duplicates.
+    #[schema(max_items = 10, value_type = Option<Vec<String>>)]
+    pub tags: Option<Vec<String>>,
+    /// A password visitors must give before the redirect: 1 to 128 characters (422 `invalid_password`). Stored
+    /// as an Argon2id hash, never shown again. Not accepted in batches (hashing is slow on purpose).
+    #[schema(min_length = 1, max_length = 128, format = Password)]
+    pub password: Option<String>,
+    /// After this many counted visits the link answers 410: 1 to 10^12 (422 `invalid_max_hits`). Visits are
+    /// counted when the redirect flushes them, so a few more may get through (see the README).
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub max_hits: Option<i64>,
 }
 
+/// Validates a create request; its password, if any, is checked and handed back for hashing (see [`hashed`]).
 fn check(
     request: CreateRequest,
     state: &AppState,
     now: DateTime<Utc>,
-) -> Result<Checked, ApiError> {
+) -> Result<(Checked, Option<String>), ApiError> {
     let long_url = validate::normalize_long_url(&request.long_url, &state.own_hosts)?;
     state.blocklist.check(&long_url)?;
     if let Some(alias) = &request.alias {
@@ -69,25 +83,47 @@ fn check(
             message: "expires_at must be in the future".into(),
         });
     }
-    let redirect = match request.redirect {
-        None => RedirectStatus::default(),
-        Some(status) => {
-            RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
-                code: "invalid_redirect",
-                message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
-            })?
-        }
-    };
-    Ok(Checked {
+    let redirect = request
+        .redirect
+        .map(check_redirect)
+        .transpose()?
+        .unwrap_or_default();
+    let tags = validate::check_tags(request.tags.unwrap_or_default())?;
+    if let Some(password) = &request.password {
+        validate::check_password(password)?;
+    }
+    let max_hits = request.max_hits.map(validate::check_max_hits).transpose()?;
+    let checked = Checked {
         long_url: long_url.to_string(),
         alias: request.alias,
         expires_at,
         redirect,
         reuse: request.reuse,
+        tags,
+        password_hash: None,
+        max_hits,
+    };
+    Ok((checked, request.password))
+}
+
+/// The redirect status for `status`, if a link may use it.
+pub(crate) fn check_redirect(status: u16) -> Result<RedirectStatus, ApiError> {
+    RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
+        code: "invalid_redirect",
+        message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
     })
 }
 
-fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+/// The Argon2id hash of a checked `password`, made on a blocking thread: it takes tens of milliseconds of CPU by
+/// design, which must not stall the worker's other requests.
+pub(crate) async fn hashed(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || links::password::hash(&password))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?
+        .map_err(|error| ApiError::Internal(anyhow::anyhow!("hashing a password: {error}")))
+}
+
+pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|error| ApiError::InvalidField {
@@ -114,7 +150,7 @@ fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         (status = 409, description = "alias_taken; idempotency_key_in_flight (see Retry-After)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, idempotency_key_reused", body = ErrorBody),
+        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits, idempotency_key_reused", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
@@ -147,7 +183,10 @@ async fn create_one(
     request: CreateRequest,
     writer: Writer<'_>,
 ) -> Result<Outcome, ApiError> {
-    let checked = check(request, state, state.clock.now())?;
+    let (mut checked, password) = check(request, state, state.clock.now())?;
+    if let Some(password) = password {
+        checked.password_hash = Some(hashed(password).await?);
+    }
     let (mut outcomes, created) = create_all(state, creator, vec![Ok(checked)], &writer).await?;
     let outcome = outcomes
         .pop()
@@ -291,7 +330,15 @@ async fn create_many(
                     message: format!("this item is not a valid create request: {error}"),
                 }
             })?;
-            check(request, state, now)
+            match check(request, state, now)? {
+                (checked, None) => Ok(checked),
+                (_, Some(_)) => Err(ApiError::InvalidField {
+                    code: "invalid_password",
+                    message: "a batch cannot set passwords (hashing is slow on purpose): create password \
+                              links one at a time, or set the password with PATCH /v1/urls/{code}"
+                        .into(),
+                }),
+            }
         })
         .collect();
     let (outcomes, created) = create_all(state, creator, checked, &writer).await?;

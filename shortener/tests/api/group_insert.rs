@@ -28,6 +28,9 @@ fn link(id: i64, code: &str, owner_id: Option<i64>) -> PendingLink {
         expires_at: None,
         redirect: RedirectStatus::default(),
         owner_id,
+        tags: Vec::new(),
+        password_hash: None,
+        max_hits: None,
     }
 }
 

@@ -177,6 +177,35 @@ impl TestApp {
             .expect("the shortener answers")
     }
 
+    /// `PATCH /v1/urls/{code}` with `body`, signed with `key`.
+    pub async fn patch_as(&self, key: &str, code: &str, body: Value) -> reqwest::Response {
+        self.client
+            .patch(format!("{}/v1/urls/{code}", self.address))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("the shortener answers")
+    }
+
+    /// `PATCH /v1/urls/{code}` with `body`, signed with the test's key.
+    pub async fn patch(&self, code: &str, body: Value) -> reqwest::Response {
+        self.patch_as(&self.api_key, code, body).await
+    }
+
+    /// `GET /v1/urls/{code}` as the test's key, which must answer 200: the link's body.
+    pub async fn read(&self, code: &str) -> Value {
+        let response = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/urls/{code}"),
+                &self.api_key,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "reading {code}");
+        response.json().await.expect("json")
+    }
+
     /// A second API key on the same service.
     pub async fn other_key(&self) -> String {
         self.store

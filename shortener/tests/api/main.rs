@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod openapi;
 mod owned;
+mod patch;
 mod qr;
 mod retries;
 mod takedown;
