@@ -75,7 +75,8 @@ pub fn not_found(req: &HttpRequest) -> HttpResponse {
     )
 }
 
-/// 405 for a method other than `GET`/`HEAD` on a code's path, whether or not the code exists (no backend is asked).
+/// 405 for a method other than `GET`/`HEAD` on a code's path, whether or not the code exists (no backend is
+/// asked), and for `POST` on a link without a password.
 pub fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
     let mut response = missing(
         req,
@@ -105,12 +106,24 @@ pub fn unavailable(req: &HttpRequest) -> HttpResponse {
 
 /// 429 for an unknown code once the client is past its bound on them; real links still redirect.
 pub fn too_many_unknown(req: &HttpRequest, wait: std::time::Duration) -> HttpResponse {
-    let mut response = missing(
+    rate_limited(
         req,
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        wait,
         "Too many unknown short links asked for. Try again later.",
-    );
+    )
+}
+
+/// 429 for a password try once the client is past its bound on tries for this link.
+pub fn too_many_tries(req: &HttpRequest, wait: std::time::Duration) -> HttpResponse {
+    rate_limited(
+        req,
+        wait,
+        "Too many password tries for this link. Try again later.",
+    )
+}
+
+fn rate_limited(req: &HttpRequest, wait: std::time::Duration, message: &str) -> HttpResponse {
+    let mut response = missing(req, StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(plumbing::http::retry_after_secs(wait)),

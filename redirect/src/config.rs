@@ -15,6 +15,8 @@ const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
 // Misses: the primary's share of the redirect, and how many unknown codes one client may ask for.
 const DEFAULT_PRIMARY_POOL_SIZE: usize = 4;
 const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 600;
+/// Five tries a minute: a person who mistyped gets on; guessing a password takes years.
+const DEFAULT_PASSWORD_TRIES_PER_MINUTE: u32 = 5;
 
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,6 +56,10 @@ pub struct RedirectArgs {
     /// codes answer 429 with Retry-After while its real links keep redirecting (0: no bound).
     #[arg(long, env = "UNKNOWN_CODES_PER_MINUTE", default_value_t = DEFAULT_UNKNOWN_CODES_PER_MINUTE)]
     pub unknown_codes_per_minute: u32,
+    /// Password tries one client may make per minute on one password-protected link; past it, 429 with
+    /// Retry-After (0: no bound).
+    #[arg(long, env = "PASSWORD_TRIES_PER_MINUTE", default_value_t = DEFAULT_PASSWORD_TRIES_PER_MINUTE)]
+    pub password_tries_per_minute: u32,
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = DEFAULT_NEGATIVE_TTL_SECS)]
     pub negative_ttl_secs: u64,
@@ -121,6 +127,7 @@ impl RedirectArgs {
             confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
             primary_pool_size: DEFAULT_PRIMARY_POOL_SIZE,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
+            password_tries_per_minute: DEFAULT_PASSWORD_TRIES_PER_MINUTE,
             negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,
             local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,

@@ -1,4 +1,5 @@
-//! The one route of the redirect: `GET`/`HEAD /{code}`, and the state its handler shares.
+//! The one route of the redirect: `GET`/`HEAD /{code}` (a protected link's is its password form), `POST /{code}`
+//! (the password, see [`crate::unlock`]), `GET /{code}+` (the preview), and the state the handler shares.
 
 use std::{cell::RefCell, sync::Arc};
 
@@ -14,7 +15,9 @@ use crate::{
     hits::HitCounter,
     metrics::Metrics,
     misses::MissLimit,
+    pages::{self, Prompt},
     resolver::{Resolved, Resolver},
+    unlock::{self, Unlocker},
 };
 
 /// What one HTTP worker holds: the state all workers share, and a Redis client of its own, connected on the
@@ -34,7 +37,7 @@ impl Worker {
     /// The entry for `code`: this worker's copy when it has a valid one, else the shared read path (whose live
     /// answer is then copied, under the epoch read before the lookup, so a change that overlapped it leaves the
     /// copy stale).
-    async fn resolve(&self, code: &str) -> Resolved {
+    pub(crate) async fn resolve(&self, code: &str) -> Resolved {
         let resolver = &self.shared.resolver;
         let epoch = resolver.local.front_epoch();
         let copied = self.front.borrow().get(code, epoch).map(Arc::clone);
@@ -60,6 +63,8 @@ pub struct RedirectState {
     pub metrics: Arc<Metrics>,
     /// The bound on unknown codes per client.
     pub misses: Arc<MissLimit>,
+    /// The bound on password tries, and the checks' turns.
+    pub unlocker: Arc<Unlocker>,
     /// Which proxies' `X-Forwarded-For` names the client that bound counts.
     pub trusted_proxies: plumbing::client_ip::TrustedProxies,
     /// `Cache-Control` of 301/308 answers, built once.
@@ -68,43 +73,83 @@ pub struct RedirectState {
     pub clock: plumbing::clock::SharedClock,
 }
 
-/// `GET`/`HEAD /{code}`; another method on a code's path is a 405, any other path a 404. Codes that cannot exist
-/// (other characters, a `/`, too long) are 404 before any backend is asked. The hot path: no allocation beyond the response, no lock shared by all
-/// requests, no log line.
-pub async fn follow(req: HttpRequest, worker: web::Data<Worker>) -> HttpResponse {
+/// `GET`/`HEAD /{code}`, `POST /{code}` and `GET /{code}+`; another method on a code's path is a 405, any other
+/// path a 404. Codes that cannot exist (other characters, a `/`, too long) are 404 before any backend is asked.
+/// The hot path: no allocation beyond the response, no lock shared by all requests, no log line; a password or a
+/// preview costs a link without one a single branch on an answer already found.
+pub async fn follow(
+    req: HttpRequest,
+    worker: web::Data<Worker>,
+    payload: web::Payload,
+) -> HttpResponse {
     let state = &worker.shared;
     let timer = state.metrics.request_latency.start_timer();
     let code = req.path().strip_prefix('/').unwrap_or_default();
     let method = req.method();
-    let response =
-        if !(method == Method::GET || method == Method::HEAD) || !code::is_plausible(code) {
-            if code::is_plausible(code) {
-                answer::method_not_allowed(&req)
-            } else {
-                answer::not_found(&req)
-            }
-        } else {
-            match worker.resolve(code).await {
-                Ok(entry) if entry.target == Resolution::Unknown => {
-                    match state.misses.count(state.trusted_proxies.client(&req)) {
-                        Ok(()) => answer::not_found(&req),
-                        Err(wait) => answer::too_many_unknown(&req, wait),
-                    }
-                }
-                Ok(entry) => {
-                    let now = state.clock.now();
-                    let response = answer::respond(&req, &entry, now, &state.permanent_max_age);
-                    if let Resolution::Live { id, .. } = entry.target {
-                        if response.status().is_redirection() && method == Method::GET {
-                            state.hits.record(id, now);
-                        }
-                    }
-                    response
-                }
-                Err(_) => answer::unavailable(&req),
-            }
-        };
+    let reads = method == Method::GET || method == Method::HEAD;
+    let response = if reads && code::is_plausible(code) {
+        answer_code(&req, &worker, code).await
+    } else if method == Method::POST && code::is_plausible(code) {
+        unlock::unlock(&req, &worker, code, payload).await
+    } else if code::is_plausible(code) {
+        answer::method_not_allowed(&req)
+    } else {
+        match code.strip_suffix('+') {
+            Some(code) if reads && code::is_plausible(code) => preview(&req, &worker, code).await,
+            _ => answer::not_found(&req),
+        }
+    };
     state.metrics.status.of(response.status().as_u16()).inc();
     timer.observe_duration();
     response
+}
+
+/// `GET`/`HEAD /{code}`: the redirect, or a protected link's password form.
+async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
+    let state = &worker.shared;
+    match worker.resolve(code).await {
+        Ok(entry) if entry.target == Resolution::Unknown => unknown(req, state),
+        Ok(entry) => {
+            let now = state.clock.now();
+            let response = answer::respond(req, &entry, now, &state.permanent_max_age);
+            if let Resolution::Live {
+                id, password_hash, ..
+            } = &entry.target
+            {
+                if password_hash.is_some() && response.status().is_redirection() {
+                    return pages::password_form(code, Prompt::Ask);
+                }
+                if response.status().is_redirection() && req.method() == Method::GET {
+                    state.hits.record(*id, now);
+                }
+            }
+            response
+        }
+        Err(_) => answer::unavailable(req),
+    }
+}
+
+/// `GET /{code}+`: where the link goes, without going there.
+async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
+    let state = &worker.shared;
+    match worker.resolve(code).await {
+        Ok(entry) => match entry.target.clone().at(state.clock.now()) {
+            Resolution::Live {
+                long_url,
+                password_hash,
+                ..
+            } => pages::preview(code, &long_url, password_hash.is_some()),
+            Resolution::Gone => answer::gone(req),
+            Resolution::Unknown => unknown(req, state),
+        },
+        Err(_) => answer::unavailable(req),
+    }
+}
+
+/// 404 for an unknown code, or 429 once the client is past its bound on them.
+fn unknown(req: &HttpRequest, state: &RedirectState) -> HttpResponse {
+    match state.misses.count(state.trusted_proxies.client(req)) {
+        Ok(()) => answer::not_found(req),
+        Err(wait) => answer::too_many_unknown(req, wait),
+    }
 }

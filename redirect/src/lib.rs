@@ -16,7 +16,9 @@
 //! - [`hits`]: hit counting and the batched flush.
 //! - [`metrics`]: the Prometheus series, resolved once for the hot path.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
-//! - [`follow`]: the handler of `GET`/`HEAD /{code}` and the state it shares.
+//! - [`pages`]: the password form and the preview page.
+//! - [`unlock`]: `POST /{code}`, a password try on a protected link, bounded per client and link.
+//! - [`follow`]: the handler of `GET`/`HEAD`/`POST /{code}` and `GET /{code}+`, and the state it shares.
 //! - [`startup`]: building the service as a list of steps, and the order it stops in.
 #![forbid(unsafe_code)]
 
@@ -31,6 +33,8 @@ pub mod local;
 pub mod lookup;
 pub mod metrics;
 pub mod misses;
+pub mod pages;
 pub mod priority;
 pub mod resolver;
 pub mod startup;
+pub mod unlock;

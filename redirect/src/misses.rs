@@ -1,12 +1,13 @@
 //! A bound on unknown codes per client: a client that keeps asking for codes that do not exist (a scanner, a
 //! broken crawler) gets 429 with `Retry-After` for its unknown codes once past the bound, while its real links
-//! keep redirecting. Only 404 answers count, so the hot path of found links never touches the limiter.
+//! keep redirecting. Only 404 answers count, so the hot path of found links never touches the limiter. The same
+//! bound, keyed by client and code, limits password tries on a protected link ([`crate::unlock`]).
 //!
 //! GCRA per client (the `governor` crate, as the shortener's rate limits); a client is what
 //! [`plumbing::client_ip`] says (an IPv4 address or an IPv6 /64, behind trusted proxies). The map of clients is bounded: idle ones are forgotten every
 //! minute, and while it is full, clients not in it get 429 for unknown codes (never for real links).
 
-use std::{num::NonZeroU32, time::Duration};
+use std::{hash::Hash, num::NonZeroU32, time::Duration};
 
 use governor::{
     clock::{Clock, DefaultClock},
@@ -20,14 +21,17 @@ const MAX_CLIENTS: usize = 100_000;
 /// How often clients whose bound has fully recovered are forgotten.
 pub const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
-/// The per-client bound on unknown codes; off when configured with 0.
-pub struct MissLimit {
-    limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
+/// A bound per key (a client, or a client and a code); off when configured with 0.
+pub struct KeyedLimit<K: Hash + Eq + Clone> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
     clock: DefaultClock,
 }
 
-impl MissLimit {
-    /// At most `per_minute` unknown codes per client and minute, all of them at once if they come in a burst.
+/// The per-client bound on unknown codes.
+pub type MissLimit = KeyedLimit<ClientKey>;
+
+impl<K: Hash + Eq + Clone> KeyedLimit<K> {
+    /// At most `per_minute` counts per key and minute, all of them at once if they come in a burst.
     pub fn new(per_minute: u32) -> Self {
         let limiter = NonZeroU32::new(per_minute)
             .map(|rate| DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)));
@@ -37,11 +41,11 @@ impl MissLimit {
         }
     }
 
-    /// Counts one unknown code asked for by `client`.
+    /// Counts one for `key` (an unknown code asked for by a client, a password try).
     ///
     /// # Errors
-    /// How long the client should wait, once it is past its bound (or the map of clients is full).
-    pub fn count(&self, client: ClientKey) -> Result<(), Duration> {
+    /// How long the client should wait, once it is past its bound (or the map of keys is full).
+    pub fn count(&self, key: K) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -52,12 +56,12 @@ impl MissLimit {
             }
         }
         limiter
-            .check_key(&client)
+            .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
     /// Forgets idle clients every [`FORGET_IDLE_EVERY`] until `shutdown`.
-    pub async fn forget_idle(self: std::sync::Arc<Self>, shutdown: Shutdown) {
+    pub async fn forget_idle(&self, shutdown: Shutdown) {
         let Some(limiter) = &self.limiter else {
             return shutdown.wait().await;
         };

@@ -37,6 +37,7 @@ use crate::{
     metrics::Metrics,
     misses::MissLimit,
     resolver::Resolver,
+    unlock::Unlocker,
 };
 
 /// Slots of each worker's copies ([`FrontCache`]): 16k slots of 40 bytes (~640 KiB a worker, within a core's
@@ -100,10 +101,15 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         ),
     );
     let misses = Arc::new(MissLimit::new(args.unknown_codes_per_minute));
+    supervisor.spawn("forget_idle_clients", Need::Optional, {
+        let (misses, shutdown) = (Arc::clone(&misses), supervisor.shutdown().clone());
+        async move { misses.forget_idle(shutdown).await }
+    });
+    let unlocker = Arc::new(Unlocker::new(args.password_tries_per_minute));
     supervisor.spawn(
-        "forget_idle_clients",
+        "forget_idle_password_tries",
         Need::Optional,
-        Arc::clone(&misses).forget_idle(supervisor.shutdown().clone()),
+        Arc::clone(&unlocker).forget_idle(supervisor.shutdown().clone()),
     );
     let state = web::Data::new(RedirectState {
         resolver: Resolver {
@@ -115,6 +121,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         hits,
         metrics,
         misses,
+        unlocker,
         trusted_proxies: args.client_ip.trusted(),
         permanent_max_age,
         clock: args.clock.clone(),

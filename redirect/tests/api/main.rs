@@ -6,6 +6,7 @@ mod follow;
 mod helpers;
 mod hits;
 mod invalidation;
+mod manage;
 mod misses;
 mod takedown;
 mod tiers;
