@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use links::model::Link;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::state::AppState;
 
@@ -90,4 +90,21 @@ impl LinkBody {
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A count sent as a JSON number: JSON Schema's `integer` admits `5.0` as well as `5`, so both are read. `None`
+/// when the number is not whole or does not fit, which the field's check refuses with its own 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WholeNumber(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        Ok(Self(number.as_i64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|value| value.fract() == 0.0)
+                .and_then(|value| format!("{value:.0}").parse().ok())
+        })))
+    }
 }

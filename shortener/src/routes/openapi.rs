@@ -68,6 +68,22 @@ pub fn redirect_status() -> utoipa::openapi::Object {
         .build()
 }
 
+/// The schema of a link's `tags`: up to 10 strings of 1 to 32 of `a-z 0-9 -` (duplicates are folded).
+pub fn tags() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z0-9-]{1,32}$"))
+                .min_length(Some(1))
+                .max_length(Some(32)),
+        )
+        .max_items(Some(10))
+        .examples([serde_json::json!(["campaign", "q4"])])
+        .build()
+}
+
 /// The document as JSON, built once: it never changes while the process runs.
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -11,8 +11,8 @@ use crate::{
     auth::Caller,
     errors::ApiError,
     routes::{
-        body::{ErrorBody, LinkBody},
-        urls::{check_redirect, hashed, parse_expiry},
+        body::{ErrorBody, LinkBody, WholeNumber},
+        urls::{check_max_hits, check_redirect, hashed, parse_expiry},
     },
     state::AppState,
 };
@@ -30,7 +30,7 @@ pub struct PatchRequest {
     #[schema(value_type = Option<String>, max_length = 2048)]
     #[serde(default, deserialize_with = "sent")]
     long_url: Option<Option<String>>,
-    /// A new status: 301, 302, 307 or 308 (422 `invalid_redirect`).
+    /// A new status: 301, 302, 307 or 308 (422 `invalid_redirect`); null for the default, 302.
     #[schema(schema_with = crate::routes::openapi::redirect_status)]
     #[serde(default, deserialize_with = "sent")]
     redirect: Option<Option<u16>>,
@@ -39,7 +39,7 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "sent")]
     expires_at: Option<Option<String>>,
     /// The link's new tags, replacing its old ones (`[]` removes them all).
-    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
+    #[schema(schema_with = crate::routes::openapi::tags)]
     #[serde(default, deserialize_with = "sent")]
     tags: Option<Option<Vec<String>>>,
     /// A new password (1 to 128 characters), or null to remove it.
@@ -50,7 +50,7 @@ pub struct PatchRequest {
     /// 410 at once; above them, it is live again.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
     #[serde(default, deserialize_with = "sent")]
-    max_hits: Option<Option<i64>>,
+    max_hits: Option<Option<WholeNumber>>,
 }
 
 /// A field that was sent, as `Some` of its value (`Some(None)` for `null`); serde's `default` makes a field
@@ -112,9 +112,10 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
             Ok(url.to_string())
         })
         .transpose()?;
-    let redirect = not_null("redirect", redirect)?
-        .map(check_redirect)
-        .transpose()?;
+    let redirect = redirect
+        .map(|sent| sent.map(check_redirect).transpose())
+        .transpose()?
+        .map(Option::unwrap_or_default);
     let now = state.clock.now();
     let expires_at = expires_at
         .map(|sent| sent.as_deref().map(parse_expiry).transpose())
@@ -132,7 +133,7 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
         validate::check_password(password)?;
     }
     let max_hits = max_hits
-        .map(|sent| sent.map(validate::check_max_hits).transpose())
+        .map(|sent| sent.map(check_max_hits).transpose())
         .transpose()?;
     Ok(CheckedPatch {
         long_url,

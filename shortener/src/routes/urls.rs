@@ -14,7 +14,7 @@ use crate::{
     errors::ApiError,
     idempotency::{self, Answer, IdempotencyKey, Outcome},
     routes::batch_items::BatchItems,
-    routes::body::{ErrorBody, ErrorDetail, LinkBody},
+    routes::body::{ErrorBody, ErrorDetail, LinkBody, WholeNumber},
     routes::create_links::{create_all, Checked, CreateOutcome, Writer},
     state::AppState,
 };
@@ -49,7 +49,7 @@ pub struct CreateRequest {
     pub reuse: bool,
     /// Labels to find the link by: at most 10, each 1 to 32 of `a-z 0-9 -` (422 `invalid_tags`); stored sorted
     /// and without duplicates.
-    #[schema(max_items = 10, value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::routes::openapi::tags)]
     pub tags: Option<Vec<String>>,
     /// A password visitors must give before the redirect: 1 to 128 characters (422 `invalid_password`). Stored
     /// as an Argon2id hash, never shown again. Not accepted in batches (hashing is slow on purpose).
@@ -57,8 +57,8 @@ pub struct CreateRequest {
     pub password: Option<String>,
     /// After this many counted visits the link answers 410: 1 to 10^12 (422 `invalid_max_hits`). Visits are
     /// counted when the redirect flushes them, so a few more may get through (see the README).
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
-    pub max_hits: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub max_hits: Option<WholeNumber>,
 }
 
 /// Validates a create request; its password, if any, is checked and handed back for hashing (see [`hashed`]).
@@ -92,7 +92,7 @@ fn check(
     if let Some(password) = &request.password {
         validate::check_password(password)?;
     }
-    let max_hits = request.max_hits.map(validate::check_max_hits).transpose()?;
+    let max_hits = request.max_hits.map(check_max_hits).transpose()?;
     let checked = Checked {
         long_url: long_url.to_string(),
         alias: request.alias,
@@ -104,6 +104,14 @@ fn check(
         max_hits,
     };
     Ok((checked, request.password))
+}
+
+/// A visit limit as sent: a whole number within the bounds.
+pub(crate) fn check_max_hits(sent: WholeNumber) -> Result<i64, ApiError> {
+    let WholeNumber(Some(max_hits)) = sent else {
+        return Err(links::validate::Invalid::MaxHits.into());
+    };
+    Ok(validate::check_max_hits(max_hits)?)
 }
 
 /// The redirect status for `status`, if a link may use it.

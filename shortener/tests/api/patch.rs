@@ -86,6 +86,14 @@ async fn fields_are_set_cleared_and_kept_as_sent() {
         "a field not sent is kept"
     );
 
+    let whole: Value = app
+        .patch(&code, json!({"max_hits": 7.0}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(whole["max_hits"], 7, "JSON Schema's integer admits 7.0");
+
     let kept: Value = app
         .patch(&code, json!({"tags": ["b", "a"]}))
         .await
@@ -94,6 +102,14 @@ async fn fields_are_set_cleared_and_kept_as_sent() {
         .expect("json");
     assert_eq!(kept["tags"], json!(["a", "b"]));
     assert_eq!(kept["redirect"], 307, "kept");
+
+    let default: Value = app
+        .patch(&code, json!({"redirect": null}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(default["redirect"], 302, "null is the default status");
 }
 
 #[tokio::test]
@@ -199,6 +215,8 @@ async fn bad_patches_are_refused_with_the_create_codes_and_change_nothing() {
             "invalid_password",
         ),
         (json!({"max_hits": 0}), 422, "invalid_max_hits"),
+        (json!({"max_hits": 2.5}), 422, "invalid_max_hits"),
+        (json!({"max_hits": 1e300}), 422, "invalid_max_hits"),
         (json!({"code": "other"}), 400, ""),
     ];
     for (body, status, code_expected) in cases {
