@@ -25,6 +25,8 @@ pub struct LinkReport {
     pub disabled_reason: Option<String>,
     /// Redirects counted so far.
     pub hits: i64,
+    /// When the flushed hits reached its visit limit.
+    pub exhausted_at: Option<DateTime<Utc>>,
 }
 
 /// What an operator finds for a code.
@@ -43,7 +45,7 @@ const SHOW: &str = concat!(
     link_columns!(),
     ", (SELECT name FROM api_keys WHERE api_keys.id = links.owner_id),
        deleted_at, disabled_at, disabled_reason,
-       COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint
+       COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0)::bigint, exhausted_at
      FROM links WHERE code = $1"
 );
 
@@ -71,6 +73,7 @@ impl Store {
                 disabled_at: row.get(LINK_COLUMN_COUNT + 2),
                 disabled_reason: row.get(LINK_COLUMN_COUNT + 3),
                 hits: row.get(LINK_COLUMN_COUNT + 4),
+                exhausted_at: row.get(LINK_COLUMN_COUNT + 5),
             })));
         }
         let retired = client

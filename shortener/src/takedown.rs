@@ -165,8 +165,21 @@ pub fn describe(report: &LinkReport, now: DateTime<Utc>) -> String {
         (None, _) => "anonymous".to_owned(),
     };
     let expires = link.expires_at.map_or_else(|| "never".to_owned(), time);
+    let tags = if link.tags.is_empty() {
+        "none".to_owned()
+    } else {
+        link.tags.join(" ")
+    };
+    let password = if link.password_hash.is_some() {
+        "yes"
+    } else {
+        "no"
+    };
+    let limit = link
+        .max_hits
+        .map_or_else(|| "none".to_owned(), |max| max.to_string());
     format!(
-        "code      {}\nlong_url  {}\nowner     {owner}\ncreated   {}\nexpires   {expires}\nredirect  {}\nstate     {}\nhits      {}\n",
+        "code      {}\nlong_url  {}\nowner     {owner}\ncreated   {}\nexpires   {expires}\nredirect  {}\nstate     {}\nhits      {}\nmax_hits  {limit}\npassword  {password}\ntags      {tags}\n",
         link.code,
         link.long_url,
         time(link.created_at),
@@ -176,7 +189,8 @@ pub fn describe(report: &LinkReport, now: DateTime<Utc>) -> String {
     )
 }
 
-/// Every state that applies, most final first: deleted, disabled (with why), expired; else active.
+/// Every state that applies, most final first: deleted, disabled (with why), expired, at its visit limit; else
+/// active.
 fn state(report: &LinkReport, now: DateTime<Utc>) -> String {
     let mut states = Vec::new();
     if let Some(at) = report.deleted_at {
@@ -191,6 +205,9 @@ fn state(report: &LinkReport, now: DateTime<Utc>) -> String {
     }
     if let Some(at) = report.link.expires_at.filter(|at| *at <= now) {
         states.push(format!("expired {}", time(at)));
+    }
+    if let Some(at) = report.exhausted_at {
+        states.push(format!("visit limit reached {}", time(at)));
     }
     if states.is_empty() {
         "active".to_owned()
@@ -233,6 +250,7 @@ mod tests {
             disabled_at: None,
             disabled_reason: None,
             hits: 12,
+            exhausted_at: None,
         }
     }
 
@@ -245,6 +263,8 @@ mod tests {
         );
         assert!(printed.contains("state     active"), "{printed}");
         assert!(printed.contains("hits      12"), "{printed}");
+        assert!(printed.contains("password  no"), "{printed}");
+        assert!(printed.contains("tags      none"), "{printed}");
     }
 
     #[test]
