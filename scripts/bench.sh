@@ -7,6 +7,11 @@
 # reports the share of answers from each tier (local, Redis, database, negative).
 # Servers under test are pinned to core 0, the load generator and the backing services to core 1 (taskset) when
 # there are 2+ cores.
+# Every redirect request carries a browser's User-Agent and a Referer, as real visits do, so the redirect
+# classifies each hit (device, referrer domain) as it would in production; the ceiling gets the same bytes.
+# BENCH_RUNS=hot stops after the ceiling and the 100k-link runs on one redirect (one hot link, Zipf, open loop,
+# uniform): a quick A/B. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit)
+# on the same harness.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
@@ -25,7 +30,9 @@ set -a; . "$run/env"; set +a
 target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$target"
 bin="$target/release"
 loadtest="$bin/loadtest"
-redirect="$bin/redirect"
+redirect="${BENCH_REDIRECT_BIN:-$bin/redirect}"
+browser=(--header "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+  --header "Referer: https://news.example.com/2026/12/a-story-that-links-here")
 
 if [ "$(nproc)" -ge 2 ]; then server_cpu=(taskset -c 0); load_cpu=(taskset -c 1); else server_cpu=(); load_cpu=(); fi
 pids=()
@@ -80,6 +87,7 @@ print(json.dumps(counts))'
 
 measure() { # name, loadtest args... (ADMIN=port: also record which tier answered during the run)
   local name="$1"; shift
+  [ "$1" != redirect ] || set -- "$@" "${browser[@]}"
   [ -z "${ADMIN:-}" ] || tier_counts "$ADMIN" >"$work/$name.tiers-before"
   "${load_cpu[@]}" "$loadtest" "$@" --duration "$duration" --warmup 2s --label "$name" --json "$work/$name.json"
   [ -z "${ADMIN:-}" ] || tier_counts "$ADMIN" >"$work/$name.tiers-after"
@@ -114,9 +122,14 @@ measure "ceiling-open-loop-at-${half}" redirect --target http://127.0.0.1:8190 -
   --rate "$half" --connections "$connections"
 ADMIN=9191 measure redirect-uniform-100k redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
+# One hot link: the redirect's own cost per answer, every request the same code.
+head -n 1 "$work/codes.txt" >"$work/one.txt"
+ADMIN=9191 measure redirect-one-link redirect --target http://127.0.0.1:8191 --codes "$work/one.txt" \
+  --connections "$connections"
 kill "${pids[-1]}"; unset 'pids[-1]'
 kill "$ceiling_pid"
 
+if [ "${BENCH_RUNS:-all}" != hot ]; then
 # Uniform keys with the local cache off: every request is a Redis GET (Zipf would let single flight merge them).
 serve redirect-redis 8192 "$redirect" --listen 127.0.0.1:8192 --admin-listen 127.0.0.1:9192 --http-workers 1 \
   --local-cache-memory-mb 0
@@ -156,6 +169,8 @@ serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-li
   --rate-limit-ip-per-minute 0 --rate-limit-key-per-minute 0 --cleanup off
 measure shorten shorten --target http://127.0.0.1:8194 --connections 64
 kill "${pids[-1]}"; unset 'pids[-1]'
+
+fi
 
 python3 - "$work" "$out/$stamp.json" <<'PY'
 import json, os, sys

@@ -140,10 +140,42 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-/// A request line and headers for `GET path` (no body).
-pub fn get(host: &str, path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: snowlink-loadtest\r\n\r\n")
-        .into_bytes()
+/// A request line and headers for `GET path` (no body), with `extra` header lines (`Name: value`, checked by
+/// [`header_line`]) after the default ones; a `User-Agent` among them replaces the default one.
+pub fn get(host: &str, path: &str, extra: &[String]) -> Vec<u8> {
+    let own_agent = extra
+        .iter()
+        .any(|line| line.to_ascii_lowercase().starts_with("user-agent:"));
+    let agent = if own_agent {
+        ""
+    } else {
+        "User-Agent: snowlink-loadtest\r\n"
+    };
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{agent}");
+    for line in extra {
+        request.push_str(line);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.into_bytes()
+}
+
+/// A `--header` value as a header line: `Name: value`, a token name, no line breaks.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn header_line(raw: &str) -> Result<String, String> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| format!("{raw:?} is not Name: value"))?;
+    let token = |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    if value.bytes().any(|byte| byte == b'\r' || byte == b'\n') {
+        return Err("a header value cannot hold a line break".into());
+    }
+    Ok(format!("{name}: {}", value.trim()))
 }
 
 /// A JSON `POST` with a bearer key.
@@ -159,6 +191,27 @@ pub fn post_json(host: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_headers_follow_the_default_ones_and_may_replace_the_user_agent() {
+        let plain = String::from_utf8(get("h", "/c", &[])).expect("ascii");
+        assert_eq!(
+            plain,
+            "GET /c HTTP/1.1\r\nHost: h\r\nUser-Agent: snowlink-loadtest\r\n\r\n"
+        );
+        let lines = vec![
+            header_line("User-Agent: Mozilla/5.0").expect("line"),
+            header_line("Referer:https://news.example/").expect("line"),
+        ];
+        let browser = String::from_utf8(get("h", "/c", &lines)).expect("ascii");
+        assert_eq!(
+            browser,
+            "GET /c HTTP/1.1\r\nHost: h\r\nUser-Agent: Mozilla/5.0\r\nReferer: https://news.example/\r\n\r\n"
+        );
+        assert!(header_line("no colon").is_err());
+        assert!(header_line("Bad Name: x").is_err());
+        assert!(header_line("X: a\r\nInjected: b").is_err());
+    }
 
     #[test]
     fn answers_are_complete_only_with_their_whole_body() {

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use loadtest::{
-    ceiling,
+    ceiling, client,
     engine::{self, Load},
     plot,
     report::Report,
@@ -109,6 +109,10 @@ struct RedirectArgs {
     /// `zipf`: draw codes with --zipf skew; `sequential`: each code once in file order (cache-miss runs).
     #[arg(long, value_enum, default_value = "zipf")]
     keys: Keys,
+    /// A header every request carries, `Name: value` (repeat it), e.g. a browser's `User-Agent` and a `Referer`,
+    /// so the redirect classifies each hit as it would a real visit's. A `User-Agent` replaces the default one.
+    #[arg(long = "header", value_parser = client::header_line)]
+    headers: Vec<String>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -214,7 +218,7 @@ async fn run_redirect(args: RedirectArgs) -> anyhow::Result<()> {
     }
     let codes = seed::read_codes(&args.codes)?;
     let target = Target::parse(&args.target)?;
-    let requests = Redirects::prepare(&target, &codes);
+    let requests = Redirects::prepare(&target, &codes, &args.headers);
     let draw = match args.keys {
         Keys::Zipf => Draw::Zipf(Arc::new(Zipf::new(codes.len(), args.zipf))),
         Keys::Sequential => Draw::Sequential(Arc::new(AtomicUsize::new(0))),

@@ -58,12 +58,18 @@ pub struct Redirects {
 }
 
 impl Redirects {
-    /// Prepares `GET /{code}` for every code.
-    pub fn prepare(target: &Target, codes: &[String]) -> Arc<Vec<Vec<u8>>> {
+    /// Prepares `GET /{code}` for every code, with `headers` (whole lines, see [`client::header_line`]).
+    pub fn prepare(target: &Target, codes: &[String], headers: &[String]) -> Arc<Vec<Vec<u8>>> {
         Arc::new(
             codes
                 .iter()
-                .map(|code| client::get(&target.host, &format!("{}/{code}", target.base_path)))
+                .map(|code| {
+                    client::get(
+                        &target.host,
+                        &format!("{}/{code}", target.base_path),
+                        headers,
+                    )
+                })
                 .collect(),
         )
     }

@@ -50,7 +50,7 @@ async fn run(address: SocketAddr, rate: f64, connections: usize) -> engine::Meas
         host: address.to_string(),
         base_path: String::new(),
     };
-    let requests = Redirects::prepare(&target, &["abc".to_owned()]);
+    let requests = Redirects::prepare(&target, &["abc".to_owned()], &[]);
     let draw = Draw::Zipf(std::sync::Arc::new(Zipf::new(1, 0.0)));
     let load = Load {
         address,
