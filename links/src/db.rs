@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "link_management",
         include_str!("../migrations/0007_link_management.sql"),
     ),
+    (
+        8,
+        "hit_sources",
+        include_str!("../migrations/0008_hit_sources.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.

@@ -9,13 +9,14 @@
 //! - [`failover`]: following the primary across a failover (no connection outlives a demotion), and which host
 //!   is primary for `/readyz` and the `postgres_primary` gauge.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
-//! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup, hit counts).
+//! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup).
 //! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
 //!   manages them and keys: an owner's links, key administration.
 //! - [`outbox`]: invalidations owed to Redis and the redirect replicas, queued with the change that needs them.
 //! - [`takedown`]: the operator's view of a link (owner, state) and disabling or enabling it.
 //! - [`idempotency`]: stored answers for `Idempotency-Key`, claimed and recorded with the links they answer for.
-//! - [`stats`]: a link's hits per day (zero days filled) and whether a caller may see it, for the web page.
+//! - [`stats`]: hits written by the redirect's flush (per day and by source, visit limits ended), and read back:
+//!   per day (zero days filled), by source, and whether a caller may see a link.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`apikey`]: API key generation and hashing.
 //! - [`password`]: Argon2id hashes of link passwords.

@@ -1,9 +1,109 @@
-//! What the web page reads about one link besides the link itself: its hits per day (zero days filled in by
-//! the database, so a chart needs no gaps logic) and whether a caller may see it at all.
+//! Hits: written by the redirect in batched flushes (per link and day, and where they came from: referrer
+//! domain, device class, country), and read for the API and the web page (hits per day with zero days filled in
+//! by the database, so a chart needs no gaps logic; the sources of a link's hits over N days).
 
 use chrono::NaiveDate;
 
-use crate::{db::DbError, store::Store};
+use crate::{
+    db::DbError,
+    outbox::{queue_changed, Owed},
+    store::Store,
+};
+
+/// What a source row counts by (the `kind` column of `link_hit_sources`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(i16)]
+pub enum SourceKind {
+    /// The referrer's domain, `direct` or `other`.
+    Referrer = 1,
+    /// `desktop`, `mobile`, `tablet` or `bot`.
+    Device = 2,
+    /// Two letters, or `unknown`.
+    Country = 3,
+}
+
+impl SourceKind {
+    fn of(kind: i16) -> Option<Self> {
+        [Self::Referrer, Self::Device, Self::Country]
+            .into_iter()
+            .find(|known| *known as i16 == kind)
+    }
+}
+
+/// Source rows for the flush's upsert, as parallel columns.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SourceRows {
+    /// Links.
+    pub link_ids: Vec<i64>,
+    /// Days (UTC).
+    pub days: Vec<NaiveDate>,
+    /// [`SourceKind`] as stored.
+    pub kinds: Vec<i16>,
+    /// The domain, device or country.
+    pub keys: Vec<String>,
+    /// Counted visits.
+    pub hits: Vec<i64>,
+}
+
+impl SourceRows {
+    /// Adds a row.
+    pub fn push(&mut self, link_id: i64, day: NaiveDate, kind: SourceKind, key: String, hits: i64) {
+        self.link_ids.push(link_id);
+        self.days.push(day);
+        self.kinds.push(kind as i16);
+        self.keys.push(key);
+        self.hits.push(hits);
+    }
+}
+
+/// Referrer domains kept per link and day before new ones are counted as `other`.
+pub const MAX_REFERRERS_PER_DAY: i64 = 50;
+
+/// The people's hits per (link, day) (see [`Store::record_hits`]).
+const UPSERT_HITS: &str = "INSERT INTO link_hits (link_id, day, hits)
+     SELECT batch.link_id, batch.day, batch.hits
+     FROM unnest($1::bigint[], $2::date[], $3::bigint[]) AS batch (link_id, day, hits)
+     JOIN links ON links.id = batch.link_id
+     ORDER BY batch.link_id, batch.day
+     ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits";
+
+/// The sources per (link, day, kind, key); a referrer domain the link has not had that day is counted as `other`
+/// once it has [`MAX_REFERRERS_PER_DAY`] (rows of one statement do not see each other: one flush may add up to
+/// its own bound more, so a link and day holds at most twice the bound).
+const UPSERT_SOURCES: &str = "INSERT INTO link_hit_sources (link_id, day, kind, key, hits)
+     SELECT link_id, day, kind, key, sum(hits) FROM (
+         SELECT b.link_id, b.day, b.kind,
+                CASE WHEN b.kind <> 1
+                       OR EXISTS (SELECT 1 FROM link_hit_sources s
+                                  WHERE s.link_id = b.link_id AND s.day = b.day AND s.kind = 1 AND s.key = b.key)
+                       OR (SELECT count(*) FROM link_hit_sources s
+                           WHERE s.link_id = b.link_id AND s.day = b.day AND s.kind = 1) < $6
+                     THEN left(b.key, 100) ELSE 'other' END AS key,
+                b.hits
+         FROM unnest($1::bigint[], $2::date[], $3::smallint[], $4::text[], $5::bigint[])
+              AS b (link_id, day, kind, key, hits)
+         JOIN links ON links.id = b.link_id
+     ) AS folded
+     GROUP BY link_id, day, kind, key
+     ORDER BY link_id, day, kind, key
+     ON CONFLICT (link_id, day, kind, key) DO UPDATE SET hits = link_hit_sources.hits + EXCLUDED.hits";
+
+/// Links of a flush that reached their visit limit, marked exhausted with their invalidations queued.
+const EXHAUST: &str = queue_changed!(
+    "UPDATE links SET exhausted_at = now()
+     WHERE max_hits IS NOT NULL AND exhausted_at IS NULL AND id = ANY($1)
+       AND (SELECT COALESCE(sum(hits), 0) FROM link_hits WHERE link_id = links.id) >= max_hits
+     RETURNING code"
+);
+
+/// Where a link's hits came from over some days.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// People's hits (bots not included).
+    pub total: i64,
+    /// `(kind, key, hits)`, most hits first within each kind.
+    pub rows: Vec<(SourceKind, String, i64)>,
+}
 
 /// Hits on one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +115,91 @@ pub struct DayHits {
 }
 
 impl Store {
+    /// Writes one flush: the people's hits per (link, day) (the three slices are parallel columns, each pair at
+    /// most once) and their sources, in one transaction, so a retried flush never counts twice. Rows for links
+    /// that no longer exist are skipped, so a link deleted between two flushes cannot fail the whole batch; rows
+    /// are written in key order, so redirect replicas flushing overlapping batches lock rows in the same order
+    /// and cannot deadlock. Then the links of the batch that reached their visit limit are marked exhausted with
+    /// their invalidations queued; returns those (for the caller to deliver).
+    ///
+    /// # Errors
+    /// When the database fails; nothing of the batch is kept then.
+    pub async fn record_hits(
+        &self,
+        link_ids: &[i64],
+        days: &[NaiveDate],
+        hits: &[i64],
+        sources: &SourceRows,
+    ) -> Result<Vec<Owed>, DbError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let upsert_hits = tx.prepare_cached(UPSERT_HITS).await?;
+        tx.execute(&upsert_hits, &[&link_ids, &days, &hits]).await?;
+        if !sources.link_ids.is_empty() {
+            let upsert_sources = tx.prepare_cached(UPSERT_SOURCES).await?;
+            tx.execute(
+                &upsert_sources,
+                &[
+                    &sources.link_ids,
+                    &sources.days,
+                    &sources.kinds,
+                    &sources.keys,
+                    &sources.hits,
+                    &MAX_REFERRERS_PER_DAY,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        let exhaust = client.prepare_cached(EXHAUST).await?;
+        let rows = client.query(&exhaust, &[&link_ids]).await?;
+        Ok(rows.iter().map(Owed::from_row).collect())
+    }
+
+    /// Where the hits of the owner's live link `code` came from over the `days` days ending with `today`; `None`
+    /// when there is no such live link of theirs.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn hit_sources(
+        &self,
+        owner_id: i64,
+        code: &str,
+        today: NaiveDate,
+        days: i32,
+    ) -> Result<Option<Sources>, DbError> {
+        let client = self.pool().get().await?;
+        let find = client
+            .prepare_cached(
+                "SELECT id FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
+            )
+            .await?;
+        let Some(link) = client.query_opt(&find, &[&code, &owner_id]).await? else {
+            return Ok(None);
+        };
+        let link_id: i64 = link.get(0);
+        let read = client
+            .prepare_cached(
+                "SELECT 0::smallint, '', COALESCE(sum(hits), 0)::bigint FROM link_hits
+                 WHERE link_id = $1 AND day > $2::date - $3::int
+                 UNION ALL
+                 (SELECT kind, key, sum(hits)::bigint FROM link_hit_sources
+                  WHERE link_id = $1 AND day > $2::date - $3::int
+                  GROUP BY kind, key ORDER BY kind, 3 DESC, key)",
+            )
+            .await?;
+        let mut sources = Sources::default();
+        for row in client.query(&read, &[&link_id, &today, &days]).await? {
+            let kind: i16 = row.get(0);
+            let hits: i64 = row.get(2);
+            match SourceKind::of(kind) {
+                None => sources.total = hits,
+                Some(kind) => sources.rows.push((kind, row.get(1), hits)),
+            }
+        }
+        Ok(Some(sources))
+    }
+
     /// The hits of the owner's live link `code` on each of the `days` days ending with `today`, oldest first,
     /// with days without hits as 0; `None` when there is no such live link of theirs. One statement: the days
     /// come from `generate_series`, the counts from the `(link_id, day)` primary key of `link_hits`.

@@ -194,36 +194,6 @@ pub async fn find_reusable(
 
 /// Hit counts, written by the redirect in batches and read by the shortener.
 impl Store {
-    /// Adds hits per (link, day) in one statement: the three slices are parallel columns, one row per
-    /// (link, day), each pair at most once. Rows for links that no longer exist are skipped, so a link deleted
-    /// between two flushes cannot fail the whole batch. Rows are written in key order, so redirect replicas
-    /// flushing overlapping batches at once lock rows in the same order and cannot deadlock (seen under load
-    /// with two replicas before the ORDER BY). Returns how many rows were written.
-    ///
-    /// # Errors
-    /// When the database fails; nothing of the batch is kept then.
-    pub async fn record_hits(
-        &self,
-        link_ids: &[i64],
-        days: &[chrono::NaiveDate],
-        hits: &[i64],
-    ) -> Result<u64, DbError> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(
-                "INSERT INTO link_hits (link_id, day, hits)
-                 SELECT batch.link_id, batch.day, batch.hits
-                 FROM unnest($1::bigint[], $2::date[], $3::bigint[]) AS batch (link_id, day, hits)
-                 JOIN links ON links.id = batch.link_id
-                 ORDER BY batch.link_id, batch.day
-                 ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits",
-            )
-            .await?;
-        Ok(client
-            .execute(&statement, &[&link_ids, &days, &hits])
-            .await?)
-    }
-
     /// All hits of a link so far (as flushed by the redirects; the last flush interval is not in yet).
     ///
     /// # Errors

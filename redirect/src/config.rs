@@ -60,6 +60,11 @@ pub struct RedirectArgs {
     /// Retry-After (0: no bound).
     #[arg(long, env = "PASSWORD_TRIES_PER_MINUTE", default_value_t = DEFAULT_PASSWORD_TRIES_PER_MINUTE)]
     pub password_tries_per_minute: u32,
+    /// The request header a CDN in front sets to the client's country (e.g. `CF-IPCountry`), counted per link in
+    /// `GET /v1/urls/{code}/stats`; none by default (countries are not counted). Only name a header the CDN
+    /// always overwrites: a client could otherwise set it.
+    #[arg(long, env = "COUNTRY_HEADER", value_parser = parse_header_name)]
+    pub country_header: Option<actix_web::http::header::HeaderName>,
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = DEFAULT_NEGATIVE_TTL_SECS)]
     pub negative_ttl_secs: u64,
@@ -128,6 +133,7 @@ impl RedirectArgs {
             primary_pool_size: DEFAULT_PRIMARY_POOL_SIZE,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
             password_tries_per_minute: DEFAULT_PASSWORD_TRIES_PER_MINUTE,
+            country_header: None,
             negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,
             local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,
@@ -143,4 +149,9 @@ impl RedirectArgs {
             clock: plumbing::clock::system(),
         }
     }
+}
+
+fn parse_header_name(raw: &str) -> Result<actix_web::http::header::HeaderName, String> {
+    actix_web::http::header::HeaderName::from_bytes(raw.as_bytes())
+        .map_err(|_| format!("{raw:?} is not a header name"))
 }

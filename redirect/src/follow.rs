@@ -4,7 +4,10 @@
 use std::{cell::RefCell, sync::Arc};
 
 use actix_web::{
-    http::{header::HeaderValue, Method},
+    http::{
+        header::{HeaderName, HeaderValue},
+        Method,
+    },
     web, HttpRequest, HttpResponse,
 };
 use links::{cache::RedisCache, code, model::Resolution};
@@ -18,6 +21,7 @@ use crate::{
     pages::{self, Prompt},
     resolver::{Resolved, Resolver},
     unlock::{self, Unlocker},
+    visit::Visit,
 };
 
 /// What one HTTP worker holds: the state all workers share, and a Redis client of its own, connected on the
@@ -67,6 +71,8 @@ pub struct RedirectState {
     pub unlocker: Arc<Unlocker>,
     /// Which proxies' `X-Forwarded-For` names the client that bound counts.
     pub trusted_proxies: plumbing::client_ip::TrustedProxies,
+    /// The header a CDN puts the client's country in (`--country-header`), if any.
+    pub country_header: Option<HeaderName>,
     /// `Cache-Control` of 301/308 answers, built once.
     pub permanent_max_age: HeaderValue,
     /// Decides expiry and the day a hit counts for; injected so tests set the time.
@@ -120,7 +126,8 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                     return pages::password_form(code, Prompt::Ask);
                 }
                 if response.status().is_redirection() && req.method() == Method::GET {
-                    state.hits.record(*id, now);
+                    let visit = Visit::of(req, state.country_header.as_ref());
+                    state.hits.record(*id, now, &visit);
                 }
             }
             response

@@ -1,52 +1,155 @@
-//! Hit counting: every redirect adds one to its link's count in memory, and a background task writes all counts
-//! to PostgreSQL's primary as one batched upsert per interval, so a popular link is never a hot row.
+//! Hit counting: every redirect adds one to its visit's count in memory, and a background task writes all counts
+//! to PostgreSQL's primary as batched upserts per interval, so a popular link is never a hot row.
 //!
-//! Counts live in shards, each behind its own small mutex picked by the link id: requests for different links
-//! rarely meet on one lock, and no lock is shared by all requests. A flush swaps each shard's map out, so the
-//! lock is held for a pointer swap, never for I/O. A crash loses what was counted since the last flush (at most
-//! one interval); a failed flush keeps its counts, up to a bound, for the next try.
+//! A visit is counted under its link, day, device class, country and referrer domain ([`crate::visit`]); the flush
+//! turns those into the per-day hits (people only: bots are counted apart) and the per-day sources behind
+//! `GET /v1/urls/{code}/stats`. Counts live in shards, each behind its own small mutex picked by the link id:
+//! requests for different links rarely meet on one lock, and no lock is shared by all requests. A flush swaps each
+//! shard's maps out, so the lock is held for a pointer swap, never for I/O. A crash loses what was counted since
+//! the last flush (at most one interval); a failed flush keeps its counts, up to a bound, for the next try.
+//!
+//! Whatever requests send, memory stays bounded: a shard keeps at most [`MAX_DOMAINS`] referrer domains and
+//! [`MAX_KEYS`] counts per interval (past them, new domains count as "other", then new keys are dropped and
+//! counted), and a flush writes at most [`MAX_REFERRERS_PER_FLUSH`] domains per link and day.
+//!
+//! The flush also ends links at their visit limit: once the hits it wrote take a link to its `max_hits`, the link
+//! is marked exhausted and its invalidation queued in the same statement, then delivered through Redis like a
+//! delete's, so every replica answers 410 within a moment.
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, Hasher},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
 use chrono::{DateTime, NaiveDate, Utc};
-use links::{chain::Chain, store::Store};
+use links::{
+    cache::RedisCache,
+    chain::Chain,
+    outbox::Owed,
+    stats::{SourceKind, SourceRows},
+    store::Store,
+};
 use plumbing::shutdown::Shutdown;
 
-use crate::{local::LocalCache, metrics::Metrics};
+use crate::{
+    local::LocalCache,
+    metrics::Metrics,
+    visit::{Device, Visit, MAX_DOMAIN_LEN},
+};
 
 const SHARDS: usize = 32;
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// (link id, day as days since 1970-01-01) → hits. foldhash with a fixed seed rather than SipHash: the keys are
-/// our own link ids, never chosen by a request, and every redirect hashes one under a shard's lock.
-type Counts = HashMap<(i64, i32), u64, foldhash::fast::FixedState>;
+/// Distinct referrer domains a shard keeps per interval; past it a new domain counts as "other".
+pub const MAX_DOMAINS: usize = 1024;
+
+/// Counts a shard keeps per interval; past it a new one is dropped (and counted as dropped).
+pub const MAX_KEYS: usize = 16_384;
+
+/// Referrer domains written per link and day by one flush; the rest are summed as "other". (The database keeps
+/// at most this many per link and day too: see `links::stats`.)
+pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
+
+/// The referrer of a direct visit (no usable `Referer`).
+const DIRECT: u64 = 0;
+/// The referrer of visits whose domains were past a bound.
+const OTHER: u64 = 1;
+
+/// What one count is kept under: a link, a day, and where the visit came from. The referrer is a seeded hash of
+/// its lower-cased domain (or [`DIRECT`], [`OTHER`]); the shard keeps the domain itself once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct VisitKey {
+    link_id: i64,
+    day: i32,
+    device: Device,
+    /// `[0, 0]` when no country header is configured.
+    country: [u8; 2],
+    referrer: u64,
+}
+
+/// foldhash with a fixed seed for the counts: the keys' link ids are our own, never chosen by a request. The
+/// referrer's hash inside a key comes from the counter's random seed, so a request cannot aim at a collision.
+type Counts = HashMap<VisitKey, u64, foldhash::fast::FixedState>;
+type Domains = HashMap<u64, Box<str>, foldhash::fast::FixedState>;
+
+/// One shard's counts and the domains they name.
+#[derive(Default)]
+struct Shard {
+    counts: Counts,
+    domains: Domains,
+    dropped: u64,
+}
 
 /// The in-memory counts.
 pub struct HitCounter {
-    shards: [Mutex<Counts>; SHARDS],
+    shards: [Mutex<Shard>; SHARDS],
+    seed: foldhash::quality::RandomState,
 }
 
 impl Default for HitCounter {
     fn default() -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::new(Counts::default())),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            seed: foldhash::quality::RandomState::default(),
         }
     }
 }
 
 impl HitCounter {
-    /// Counts one hit of `link_id` at `now`.
-    pub fn record(&self, link_id: i64, now: DateTime<Utc>) {
+    /// Counts one hit of `link_id` at `now`, from `visit`. A bot's visit keeps only its device class.
+    pub fn record(&self, link_id: i64, now: DateTime<Utc>, visit: &Visit<'_>) {
         let day = i32::try_from(now.timestamp().div_euclid(SECONDS_PER_DAY)).unwrap_or(i32::MAX);
+        let bot = visit.device == Device::Bot;
+        let (referrer, domain) = if bot || visit.referrer.is_empty() {
+            (DIRECT, None)
+        } else {
+            self.domain_key(visit.referrer)
+        };
+        let mut key = VisitKey {
+            link_id,
+            day,
+            device: visit.device,
+            country: if bot {
+                [0, 0]
+            } else {
+                visit.country.unwrap_or([0, 0])
+            },
+            referrer,
+        };
         let mut shard = self.shard(link_id);
-        *shard.entry((link_id, day)).or_insert(0) += 1;
+        let shard = &mut *shard;
+        if let Some(lowered) = domain {
+            if !shard.domains.contains_key(&key.referrer) {
+                if shard.domains.len() < MAX_DOMAINS {
+                    shard.domains.insert(key.referrer, lowered.into());
+                } else {
+                    key.referrer = OTHER;
+                }
+            }
+        }
+        if let Some(count) = shard.counts.get_mut(&key) {
+            *count += 1;
+        } else if shard.counts.len() < MAX_KEYS {
+            shard.counts.insert(key, 1);
+        } else {
+            shard.dropped += 1;
+        }
     }
 
-    fn shard(&self, link_id: i64) -> std::sync::MutexGuard<'_, Counts> {
+    /// The key of a referrer domain and, lower-cased, the domain itself (a copy on the stack: the shard copies it
+    /// to the heap only the first time it sees it in an interval).
+    fn domain_key(&self, host: &[u8]) -> (u64, Option<DomainBuf>) {
+        let lowered = DomainBuf::lowered(host);
+        let mut hasher = self.seed.build_hasher();
+        hasher.write(lowered.bytes());
+        let hash = hasher.finish();
+        // DIRECT and OTHER are not hashes of a domain.
+        (hash.max(OTHER + 1), Some(lowered))
+    }
+
+    fn shard(&self, link_id: i64) -> std::sync::MutexGuard<'_, Shard> {
         // Fibonacci hashing: sequential Snowflake ids spread over all shards.
         let index = (link_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
         let index = usize::try_from(index).unwrap_or(0) % SHARDS;
@@ -55,9 +158,9 @@ impl HitCounter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes every count out. Each shard gets back the map it had a flush ago, emptied but with its capacity,
-    /// so requests after a flush insert into a map already grown to the traffic instead of re-growing (and
-    /// rehashing) an empty one under the shard's lock.
+    /// Takes every count out. Each shard gets back the maps it had a flush ago, emptied but with their capacity,
+    /// so requests after a flush insert into maps already grown to the traffic instead of re-growing (and
+    /// rehashing) empty ones under the shard's lock.
     fn drain_into(&self, pending: &mut Pending) {
         for (shard, spare) in self.shards.iter().zip(pending.spares.iter_mut()) {
             std::mem::swap(
@@ -73,29 +176,60 @@ impl HitCounter {
     }
 }
 
+/// A lower-cased referrer domain of at most [`MAX_DOMAIN_LEN`] bytes, on the stack.
+struct DomainBuf {
+    bytes: [u8; MAX_DOMAIN_LEN],
+    len: usize,
+}
+
+impl DomainBuf {
+    fn lowered(host: &[u8]) -> Self {
+        let mut bytes = [0; MAX_DOMAIN_LEN];
+        let len = host.len().min(MAX_DOMAIN_LEN);
+        for (to, from) in bytes.iter_mut().zip(&host[..len]) {
+            *to = from.to_ascii_lowercase();
+        }
+        Self { bytes, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl From<DomainBuf> for Box<str> {
+    fn from(domain: DomainBuf) -> Self {
+        // `referrer_host` lets only ASCII letters, digits, '.', '-' and '_' through.
+        String::from_utf8_lossy(domain.bytes()).into()
+    }
+}
+
 /// Counts taken out of the shards and not yet written.
 struct Pending {
     counts: Counts,
+    domains: Domains,
     max: usize,
     dropped: u64,
-    /// One map per shard, swapped in at each flush.
-    spares: Vec<Counts>,
+    /// One shard's maps per shard, swapped in at each flush.
+    spares: Vec<Shard>,
 }
 
 impl Pending {
-    /// Nothing pending yet; at most `max` (link, day) pairs will be.
+    /// Nothing pending yet; at most `max` counts will be.
     fn new(max: usize) -> Self {
         Self {
             counts: Counts::default(),
+            domains: Domains::default(),
             max,
             dropped: 0,
-            spares: (0..SHARDS).map(|_| Counts::default()).collect(),
+            spares: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 
-    /// Moves `counts` in, leaving it empty with its capacity.
-    fn merge(&mut self, counts: &mut Counts) {
-        for (key, hits) in counts.drain() {
+    /// Moves `shard`'s counts in, leaving it empty with its capacity.
+    fn merge(&mut self, shard: &mut Shard) {
+        self.dropped += std::mem::take(&mut shard.dropped);
+        for (key, hits) in shard.counts.drain() {
             let room = self.counts.len() < self.max;
             match self.counts.get_mut(&key) {
                 Some(total) => *total += hits,
@@ -105,20 +239,98 @@ impl Pending {
                 None => self.dropped += hits,
             }
         }
+        for (key, domain) in shard.domains.drain() {
+            if self.domains.len() < self.max {
+                self.domains.entry(key).or_insert(domain);
+            }
+        }
     }
 
-    /// The counts as the three parallel columns of the upsert.
-    fn columns(&self) -> (Vec<i64>, Vec<NaiveDate>, Vec<i64>) {
-        let mut ids = Vec::with_capacity(self.counts.len());
-        let mut days = Vec::with_capacity(self.counts.len());
-        let mut hits = Vec::with_capacity(self.counts.len());
-        for (&(id, day), &count) in &self.counts {
-            let Some(date) = date_of(day) else { continue };
-            ids.push(id);
-            days.push(date);
-            hits.push(i64::try_from(count).unwrap_or(i64::MAX));
+    /// The people's hits per link and day, as the three parallel columns of the hits upsert, and the sources.
+    fn rows(&self) -> (HitRows, SourceRows) {
+        let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
+        let mut sources: HashMap<(i64, i32, SourceKind, u64), i64, foldhash::fast::FixedState> =
+            HashMap::default();
+        let mut referrers_per_day: HashMap<(i64, i32), usize, foldhash::fast::FixedState> =
+            HashMap::default();
+        for (key, &count) in &self.counts {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            let link_day = (key.link_id, key.day);
+            let device = (key.link_id, key.day, SourceKind::Device, key.device as u64);
+            *sources.entry(device).or_default() += count;
+            if key.device == Device::Bot {
+                continue;
+            }
+            *per_day.entry(link_day).or_default() += count;
+            if key.country != [0, 0] {
+                let country = u64::from(u16::from_be_bytes(key.country));
+                *sources
+                    .entry((key.link_id, key.day, SourceKind::Country, country))
+                    .or_default() += count;
+            }
+            let referrer = (key.link_id, key.day, SourceKind::Referrer, key.referrer);
+            let referrer = if sources.contains_key(&referrer) || key.referrer <= OTHER {
+                referrer
+            } else {
+                let seen = referrers_per_day.entry(link_day).or_default();
+                *seen += 1;
+                if *seen <= MAX_REFERRERS_PER_FLUSH {
+                    referrer
+                } else {
+                    (key.link_id, key.day, SourceKind::Referrer, OTHER)
+                }
+            };
+            *sources.entry(referrer).or_default() += count;
         }
-        (ids, days, hits)
+        let mut hits = HitRows::default();
+        for (&(link_id, day), &count) in &per_day {
+            let Some(date) = date_of(day) else { continue };
+            hits.link_ids.push(link_id);
+            hits.days.push(date);
+            hits.hits.push(count);
+        }
+        let mut rows = SourceRows::default();
+        for (&(link_id, day, kind, code), &count) in &sources {
+            let Some(date) = date_of(day) else { continue };
+            let key = match kind {
+                SourceKind::Device => device_name(code).to_owned(),
+                SourceKind::Country => country_name(code),
+                SourceKind::Referrer => match code {
+                    DIRECT => "direct".to_owned(),
+                    OTHER => "other".to_owned(),
+                    hash => self
+                        .domains
+                        .get(&hash)
+                        .map_or_else(|| "other".to_owned(), |domain| domain.to_string()),
+                },
+            };
+            rows.push(link_id, date, kind, key, count);
+        }
+        (hits, rows)
+    }
+}
+
+/// The hits upsert's columns.
+#[derive(Debug, Default, PartialEq)]
+struct HitRows {
+    link_ids: Vec<i64>,
+    days: Vec<NaiveDate>,
+    hits: Vec<i64>,
+}
+
+fn device_name(code: u64) -> &'static str {
+    [Device::Desktop, Device::Mobile, Device::Tablet, Device::Bot]
+        .into_iter()
+        .find(|device| *device as u64 == code)
+        .map_or("desktop", Device::name)
+}
+
+fn country_name(code: u64) -> String {
+    let [first, second] = u16::try_from(code).unwrap_or(0).to_be_bytes();
+    if first.is_ascii_uppercase() && second.is_ascii_uppercase() {
+        String::from_utf8_lossy(&[first, second]).into_owned()
+    } else {
+        "unknown".to_owned()
     }
 }
 
@@ -133,11 +345,13 @@ pub struct Flusher {
     pub counter: Arc<HitCounter>,
     /// Where to write them.
     pub primary: Store,
+    /// Where links that reached their visit limit are invalidated.
+    pub cache: RedisCache,
     /// How often.
     pub interval: Duration,
     /// Bound on one flush.
     pub timeout: Duration,
-    /// Most (link, day) pairs kept while flushes fail.
+    /// Most counts kept while flushes fail.
     pub pending_max: usize,
     /// Counters; the local cache size is reported on the same tick.
     pub metrics: Arc<Metrics>,
@@ -167,7 +381,7 @@ impl Flusher {
         self.flush(&mut pending).await;
         if !pending.counts.is_empty() {
             tracing::warn!(
-                links = pending.counts.len(),
+                counts = pending.counts.len(),
                 "hit counts could not be written before shutdown"
             );
         }
@@ -182,19 +396,45 @@ impl Flusher {
         if pending.counts.is_empty() {
             return;
         }
-        let (ids, days, hits) = pending.columns();
-        let written =
-            tokio::time::timeout(self.timeout, self.primary.record_hits(&ids, &days, &hits)).await;
+        let (hits, sources) = pending.rows();
+        let written = tokio::time::timeout(
+            self.timeout,
+            self.primary
+                .record_hits(&hits.link_ids, &hits.days, &hits.hits, &sources),
+        )
+        .await;
         match written {
-            Ok(Ok(_rows)) => {
-                let total: i64 = hits.iter().sum();
+            Ok(Ok(exhausted)) => {
+                let total: i64 = hits.hits.iter().sum();
                 self.metrics
                     .hits_flushed
                     .inc_by(u64::try_from(total).unwrap_or(0));
                 pending.counts.clear();
+                pending.domains.clear();
+                self.invalidate(exhausted).await;
             }
             Ok(Err(error)) => self.note_failure(&Chain(&error)),
             Err(_) => self.note_failure(&"timed out"),
+        }
+    }
+
+    /// Tells every replica, through Redis, that links reached their visit limit. What Redis does not take stays
+    /// in the outbox, which the shortener delivers once Redis is back.
+    async fn invalidate(&self, exhausted: Vec<Owed>) {
+        if exhausted.is_empty() {
+            return;
+        }
+        let codes: Vec<String> = exhausted.iter().map(|owed| owed.code.clone()).collect();
+        let delivered = tokio::time::timeout(self.timeout, self.cache.invalidate_all(&codes)).await;
+        if !matches!(delivered, Ok(Ok(()))) {
+            tracing::warn!(
+                links = codes.len(),
+                "links at their visit limit not invalidated yet; the outbox retries"
+            );
+            return;
+        }
+        if let Err(error) = self.primary.invalidations_delivered(&exhausted).await {
+            tracing::warn!(error = %Chain(&error), "delivered invalidations stay in the outbox");
         }
     }
 
@@ -208,22 +448,62 @@ impl Flusher {
 mod tests {
     use super::*;
 
+    fn visit(device: Device, referrer: &'static str, country: Option<[u8; 2]>) -> Visit<'static> {
+        Visit {
+            device,
+            referrer: referrer.as_bytes(),
+            country,
+        }
+    }
+
+    fn noon() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    fn drained(counter: &HitCounter) -> Pending {
+        let mut pending = Pending::new(100_000);
+        counter.drain_into(&mut pending);
+        pending
+    }
+
+    fn sorted_sources(rows: &SourceRows) -> Vec<(i64, NaiveDate, i16, String, i64)> {
+        let mut all: Vec<_> = (0..rows.link_ids.len())
+            .map(|i| {
+                (
+                    rows.link_ids[i],
+                    rows.days[i],
+                    rows.kinds[i],
+                    rows.keys[i].clone(),
+                    rows.hits[i],
+                )
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     #[test]
     fn hits_are_counted_per_link_and_day() {
         let counter = HitCounter::default();
-        let noon = DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
-            .expect("time")
-            .with_timezone(&Utc);
-        counter.record(7, noon);
-        counter.record(7, noon);
-        counter.record(7, noon + chrono::Duration::days(1));
-        counter.record(8, noon);
-        let mut pending = Pending::new(10);
-        counter.drain_into(&mut pending);
-        let (ids, days, hits) = pending.columns();
-        let mut rows: Vec<_> = ids.into_iter().zip(days).zip(hits).collect();
+        let desktop = visit(Device::Desktop, "", None);
+        counter.record(7, noon(), &desktop);
+        counter.record(7, noon(), &desktop);
+        counter.record(7, noon() + chrono::Duration::days(1), &desktop);
+        counter.record(8, noon(), &desktop);
+        let (hits, _) = drained(&counter).rows();
+        let mut rows: Vec<_> = hits
+            .link_ids
+            .into_iter()
+            .zip(hits.days)
+            .zip(hits.hits)
+            .collect();
         rows.sort();
-        let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date");
         assert_eq!(
             rows,
             vec![
@@ -235,20 +515,118 @@ mod tests {
     }
 
     #[test]
-    fn pending_counts_are_bounded_but_known_pairs_keep_adding_up() {
+    fn bots_are_counted_apart_and_sources_by_kind() {
+        let counter = HitCounter::default();
+        counter.record(
+            7,
+            noon(),
+            &visit(Device::Mobile, "News.Example.com", Some(*b"DE")),
+        );
+        counter.record(
+            7,
+            noon(),
+            &visit(Device::Desktop, "news.example.com", Some(*b"??")),
+        );
+        counter.record(7, noon(), &visit(Device::Desktop, "", Some(*b"DE")));
+        counter.record(7, noon(), &visit(Device::Bot, "spam.example", Some(*b"FR")));
+        let (hits, sources) = drained(&counter).rows();
+        assert_eq!(hits.hits, vec![3], "the bot is not a hit");
+        let d = day("2026-11-23");
+        let row = |kind: SourceKind, key: &str, hits| (7, d, kind as i16, key.to_owned(), hits);
+        let mut expected = vec![
+            row(SourceKind::Referrer, "news.example.com", 2),
+            row(SourceKind::Referrer, "direct", 1),
+            row(SourceKind::Device, "mobile", 1),
+            row(SourceKind::Device, "desktop", 2),
+            row(SourceKind::Device, "bot", 1),
+            row(SourceKind::Country, "DE", 2),
+            row(SourceKind::Country, "unknown", 1),
+        ];
+        expected.sort();
+        assert_eq!(sorted_sources(&sources), expected);
+    }
+
+    #[test]
+    fn a_flood_of_referrers_stays_bounded_and_is_summed_as_other() {
+        let counter = HitCounter::default();
+        let domains: Vec<String> = (0..5_000).map(|n| format!("d{n}.example")).collect();
+        for domain in &domains {
+            counter.record(
+                7,
+                noon(),
+                &Visit {
+                    device: Device::Desktop,
+                    referrer: domain.as_bytes(),
+                    country: None,
+                },
+            );
+        }
+        let shard_domains: usize = counter
+            .shards
+            .iter()
+            .map(|shard| shard.lock().expect("shard").domains.len())
+            .sum();
+        assert_eq!(
+            shard_domains, MAX_DOMAINS,
+            "one link's shard keeps its bound"
+        );
+        let (hits, sources) = drained(&counter).rows();
+        assert_eq!(hits.hits, vec![5_000], "every hit still counts");
+        let referrers: Vec<_> = sorted_sources(&sources)
+            .into_iter()
+            .filter(|row| row.2 == SourceKind::Referrer as i16)
+            .collect();
+        assert_eq!(referrers.len(), MAX_REFERRERS_PER_FLUSH + 1);
+        let other = referrers
+            .iter()
+            .find(|row| row.3 == "other")
+            .expect("an other row");
+        assert_eq!(other.4, 5_000 - MAX_REFERRERS_PER_FLUSH as i64);
+    }
+
+    #[test]
+    fn past_the_key_bound_new_counts_are_dropped_and_counted() {
+        let counter = HitCounter::default();
+        let desktop = visit(Device::Desktop, "", None);
+        // Ids that all land on one shard (the shard index is the top 5 bits of id × the Fibonacci constant).
+        let on_shard_zero: Vec<i64> = (0..)
+            .filter(|id: &i64| ((*id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) == 0)
+            .take(MAX_KEYS + 10)
+            .collect();
+        for id in &on_shard_zero {
+            counter.record(*id, noon(), &desktop);
+        }
+        let pending = drained(&counter);
+        assert_eq!(pending.counts.len(), MAX_KEYS);
+        assert_eq!(pending.dropped, 10);
+    }
+
+    #[test]
+    fn pending_counts_are_bounded_but_known_keys_keep_adding_up() {
         let mut pending = Pending::new(1);
-        pending.merge(&mut Counts::from_iter([((1, 0), 2)]));
-        pending.merge(&mut Counts::from_iter([((1, 0), 3), ((2, 0), 5)]));
-        assert_eq!(pending.counts, Counts::from_iter([((1, 0), 5)]));
+        let key = |link_id| VisitKey {
+            link_id,
+            day: 0,
+            device: Device::Desktop,
+            country: [0, 0],
+            referrer: DIRECT,
+        };
+        let mut shard = Shard::default();
+        shard.counts.insert(key(1), 2);
+        pending.merge(&mut shard);
+        shard.counts.insert(key(1), 3);
+        shard.counts.insert(key(2), 5);
+        pending.merge(&mut shard);
+        assert_eq!(pending.counts, Counts::from_iter([(key(1), 5)]));
         assert_eq!(pending.dropped, 5);
     }
 
     #[test]
-    fn a_flush_gives_each_shard_back_a_map_that_keeps_its_capacity() {
+    fn a_flush_gives_each_shard_back_maps_that_keep_their_capacity() {
         let counter = HitCounter::default();
-        let now = Utc::now();
+        let desktop = visit(Device::Desktop, "", None);
         for id in 0..10_000 {
-            counter.record(id, now);
+            counter.record(id, noon(), &desktop);
         }
         let mut pending = Pending::new(100_000);
         counter.drain_into(&mut pending);
@@ -256,7 +634,7 @@ mod tests {
         let capacity: usize = counter
             .shards
             .iter()
-            .map(|shard| shard.lock().expect("shard").capacity())
+            .map(|shard| shard.lock().expect("shard").counts.capacity())
             .sum();
         assert!(capacity >= 10_000, "{capacity}");
         assert_eq!(pending.counts.len(), 10_000);

@@ -13,7 +13,8 @@
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
 //! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
 //! - [`priority`]: the background threads run below the HTTP workers.
-//! - [`hits`]: hit counting and the batched flush.
+//! - [`visit`]: where a hit comes from (referrer domain, device class, country), read off the request.
+//! - [`hits`]: hit counting and the batched flush (with the sources, and links ended at their visit limit).
 //! - [`metrics`]: the Prometheus series, resolved once for the hot path.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
 //! - [`pages`]: the password form and the preview page.
@@ -38,3 +39,4 @@ pub mod priority;
 pub mod resolver;
 pub mod startup;
 pub mod unlock;
+pub mod visit;

@@ -78,6 +78,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let flusher = Flusher {
         counter: hits.clone(),
         primary: tiers.primary.store.clone(),
+        cache: cache.clone(),
         interval: Duration::from_millis(args.hits_flush_interval_ms.max(1)),
         timeout: args.database.pool_options().statement_timeout,
         pending_max: args.hits_pending_max,
@@ -122,6 +123,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         metrics,
         misses,
         unlocker,
+        country_header: args.country_header.clone(),
         trusted_proxies: args.client_ip.trusted(),
         permanent_max_age,
         clock: args.clock.clone(),

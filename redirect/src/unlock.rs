@@ -24,6 +24,7 @@ use crate::{
     follow::Worker,
     misses::KeyedLimit,
     pages::{self, Prompt},
+    visit::Visit,
 };
 
 /// Largest form body: a 128-character password, percent-encoded, with room to spare.
@@ -112,7 +113,8 @@ pub async fn unlock(
     };
     match state.unlocker.check(password, hash).await {
         Some(true) => {
-            state.hits.record(id, now);
+            let visit = Visit::of(req, state.country_header.as_ref());
+            state.hits.record(id, now, &visit);
             HttpResponse::build(StatusCode::SEE_OTHER)
                 .insert_header((header::LOCATION, location))
                 .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -207,6 +207,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .default_service(method_not_allowed("GET")),
         )
         .service(
+            web::resource("/v1/urls/{code}/stats")
+                .route(web::get().to(routes::stats::stats))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
             web::resource("/")
                 .route(web::get().to(routes::web::index))
                 .default_service(method_not_allowed("GET")),

@@ -23,6 +23,10 @@ pub struct TestPair {
     shutdown: Shutdown,
 }
 
+/// The `User-Agent` of the tests' client: a desktop browser's.
+pub const BROWSER: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
 pub async fn spawn_pair() -> TestPair {
     let db = TestDb::create().await;
     let (redis_url, prefix) = testkit::redis();
@@ -57,7 +61,9 @@ pub async fn spawn_pair() -> TestPair {
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("tests").await.expect("an API key");
+    // A person's browser, as far as the redirect can tell: its hits count as people's, not bots'.
     let client = reqwest::Client::builder()
+        .user_agent(BROWSER)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

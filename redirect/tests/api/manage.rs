@@ -196,7 +196,8 @@ async fn a_visit_limit_lowered_under_the_hits_answers_410_on_the_redirect() {
     let code = pair.shorten(link("https://example.com/limited")).await;
     assert_eq!(pair.follow(&code).await.status(), 302);
     pair.sql(
-        "INSERT INTO link_hits (link_id, day, hits) SELECT id, current_date, 3 FROM links WHERE code = $1",
+        "INSERT INTO link_hits (link_id, day, hits) SELECT id, current_date, 3 FROM links WHERE code = $1
+         ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits",
         &code,
     )
     .await;

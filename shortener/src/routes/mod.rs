@@ -9,5 +9,6 @@ pub mod openapi;
 pub mod owned;
 pub mod patch;
 pub mod qr;
+pub mod stats;
 pub mod urls;
 pub mod web;

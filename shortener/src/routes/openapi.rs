@@ -7,14 +7,14 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{hits, owned, patch, qr, urls};
+use crate::routes::{hits, owned, patch, qr, stats, urls};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "snowlink shortener",
-        description = "Create, read, list, change and delete short links; their QR codes and hits per day. Every call \
+        description = "Create, read, list, change and delete short links; their QR codes, hits per day and where clicks come from. Every call \
                        needs `Authorization: Bearer <key>` \
                        (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`; \
                        a method a path does not list is 405 `method_not_allowed` with `Allow`."
@@ -27,7 +27,8 @@ use crate::routes::{hits, owned, patch, qr, urls};
         owned::delete,
         patch::patch,
         qr::qr,
-        hits::hits
+        hits::hits,
+        stats::stats
     ),
     modifiers(&BearerKey),
     tags((name = "links", description = "Short links"))

@@ -1,0 +1,192 @@
+//! `GET /v1/urls/{code}/stats`: where a link's clicks came from over the last N days — referrer domains (top 10
+//! and the rest as "other"), device classes, countries (when the redirect is told a CDN's country header), and
+//! bots, counted apart from people's hits. Counted by the redirect on each hit and written with its flush.
+
+use actix_web::{web, HttpResponse};
+use links::stats::SourceKind;
+use serde::{Deserialize, Serialize};
+
+use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppState};
+
+/// Default and largest number of days (as for `/hits`).
+const DEFAULT_DAYS: i32 = 30;
+const MAX_DAYS: i32 = 365;
+
+/// Referrers and countries listed by name; the rest are summed as "other".
+const TOP: usize = 10;
+
+/// Query of the stats call.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Days to count, ending today (UTC): 1 to 365 (default 30).
+    #[param(minimum = 1, maximum = 365)]
+    days: Option<i32>,
+}
+
+/// Where a link's clicks came from.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatsBody {
+    /// The short code.
+    code: String,
+    /// The days counted, ending today.
+    days: i32,
+    /// People's hits over those days (bots not included).
+    total: i64,
+    /// Hits from bots (crawlers, link previewers, scripts) over those days.
+    bots: i64,
+    /// Referrer domains, most hits first: the top 10, then "other" for the rest; "direct" is visits without a
+    /// usable `Referer`.
+    referrers: Vec<ReferrerHits>,
+    /// People's hits by device class.
+    devices: Devices,
+    /// Countries (two letters, or "unknown"), most hits first: the top 10, then "other". Empty unless the
+    /// redirect runs with `--country-header`.
+    countries: Vec<CountryHits>,
+}
+
+/// Hits from one referrer domain.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReferrerHits {
+    /// e.g. `news.example.com` (without `www.`), `direct` or `other`.
+    domain: String,
+    /// Hits.
+    hits: i64,
+}
+
+/// Hits from one country.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CountryHits {
+    /// e.g. `DE`, `unknown` or `other`.
+    country: String,
+    /// Hits.
+    hits: i64,
+}
+
+/// People's hits by device class.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Devices {
+    /// Desktop browsers (and what is not known to be anything else).
+    desktop: i64,
+    /// Phones.
+    mobile: i64,
+    /// Tablets.
+    tablet: i64,
+}
+
+/// `GET /v1/urls/{code}/stats?days=N`: where the caller's link's clicks came from. Hits reach the database when a
+/// redirect flushes its counts, so the last flush interval is not in yet.
+#[utoipa::path(
+    get,
+    path = "/v1/urls/{code}/stats",
+    tag = "links",
+    params(("code" = String, Path, description = "The short code"), StatsQuery),
+    responses(
+        (status = 200, description = "Where the clicks came from", body = StatsBody),
+        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 422, description = "invalid_days, invalid_query", body = ErrorBody),
+        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
+        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn stats(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let days = query.days.unwrap_or(DEFAULT_DAYS);
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(ApiError::InvalidField {
+            code: "invalid_days",
+            message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
+        });
+    }
+    let code = path.into_inner();
+    let today = state.clock.now().date_naive();
+    let sources = state
+        .store
+        .hit_sources(caller.owner_id, &code, today, days)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(code.clone()))?;
+    let of = |wanted: SourceKind| {
+        sources
+            .rows
+            .iter()
+            .filter(move |(kind, _, _)| *kind == wanted)
+            .map(|(_, key, hits)| (key.as_str(), *hits))
+    };
+    let mut devices = Devices::default();
+    let mut bots = 0;
+    for (device, hits) in of(SourceKind::Device) {
+        match device {
+            "mobile" => devices.mobile += hits,
+            "tablet" => devices.tablet += hits,
+            "bot" => bots += hits,
+            _ => devices.desktop += hits,
+        }
+    }
+    Ok(HttpResponse::Ok().json(StatsBody {
+        code,
+        days,
+        total: sources.total,
+        bots,
+        referrers: top(of(SourceKind::Referrer))
+            .into_iter()
+            .map(|(domain, hits)| ReferrerHits { domain, hits })
+            .collect(),
+        devices,
+        countries: top(of(SourceKind::Country))
+            .into_iter()
+            .map(|(country, hits)| CountryHits { country, hits })
+            .collect(),
+    }))
+}
+
+/// The [`TOP`] keys by hits (ties by name), then "other" with the rest (the stored "other" included).
+fn top<'a>(counts: impl Iterator<Item = (&'a str, i64)>) -> Vec<(String, i64)> {
+    let mut named: Vec<(&str, i64)> = Vec::new();
+    let mut other = 0;
+    for (key, hits) in counts {
+        if key == "other" {
+            other += hits;
+        } else {
+            named.push((key, hits));
+        }
+    }
+    named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    other += named.iter().skip(TOP).map(|(_, hits)| hits).sum::<i64>();
+    named.truncate(TOP);
+    let mut listed: Vec<(String, i64)> = named
+        .into_iter()
+        .map(|(key, hits)| (key.to_owned(), hits))
+        .collect();
+    if other > 0 {
+        listed.push(("other".to_owned(), other));
+    }
+    listed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_top_ten_are_listed_and_the_rest_summed_as_other() {
+        let counts: Vec<(String, i64)> = (1..=12).map(|n| (format!("d{n}"), n)).collect();
+        let mut with_stored_other = counts.clone();
+        with_stored_other.push(("other".into(), 100));
+        let listed = top(with_stored_other
+            .iter()
+            .map(|(key, hits)| (key.as_str(), *hits)));
+        assert_eq!(listed.len(), 11);
+        assert_eq!(listed[0], ("d12".to_owned(), 12));
+        assert_eq!(listed[9], ("d3".to_owned(), 3));
+        assert_eq!(listed[10], ("other".to_owned(), 100 + 1 + 2));
+        let few = top([("a", 1), ("b", 2)].into_iter());
+        assert_eq!(few, vec![("b".to_owned(), 2), ("a".to_owned(), 1)]);
+    }
+}
