@@ -10,14 +10,28 @@ use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppS
 const DEFAULT_DAYS: i32 = 30;
 const MAX_DAYS: i32 = 365;
 
-/// Query of the hits call.
+/// Query of the hits and stats calls.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct HitsQuery {
-    /// Days to show, ending today (UTC): 1 to 365 (default 30).
+pub struct DaysQuery {
+    /// Days to count, ending today (UTC): 1 to 365 (default 30).
     #[param(minimum = 1, maximum = 365)]
     days: Option<i32>,
+}
+
+impl DaysQuery {
+    /// The days asked for, checked.
+    pub fn days(&self) -> Result<i32, ApiError> {
+        let days = self.days.unwrap_or(DEFAULT_DAYS);
+        if !(1..=MAX_DAYS).contains(&days) {
+            return Err(ApiError::InvalidField {
+                code: "invalid_days",
+                message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
+            });
+        }
+        Ok(days)
+    }
 }
 
 /// A link's hits per day.
@@ -47,7 +61,7 @@ pub struct DayBody {
     get,
     path = "/v1/urls/{code}/hits",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), HitsQuery),
+    params(("code" = String, Path, description = "The short code"), DaysQuery),
     responses(
         (status = 200, description = "Hits per day, zero days filled", body = HitsBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
@@ -62,15 +76,9 @@ pub async fn hits(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    query: web::Query<HitsQuery>,
+    query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let days = query.days.unwrap_or(DEFAULT_DAYS);
-    if !(1..=MAX_DAYS).contains(&days) {
-        return Err(ApiError::InvalidField {
-            code: "invalid_days",
-            message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
-        });
-    }
+    let days = query.days()?;
     let code = path.into_inner();
     let today = state.clock.now().date_naive();
     let per_day = state

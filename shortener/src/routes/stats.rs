@@ -4,26 +4,17 @@
 
 use actix_web::{web, HttpResponse};
 use links::stats::SourceKind;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppState};
-
-/// Default and largest number of days (as for `/hits`).
-const DEFAULT_DAYS: i32 = 30;
-const MAX_DAYS: i32 = 365;
+use crate::{
+    auth::Caller,
+    errors::ApiError,
+    routes::{body::ErrorBody, hits::DaysQuery},
+    state::AppState,
+};
 
 /// Referrers and countries listed by name; the rest are summed as "other".
 const TOP: usize = 10;
-
-/// Query of the stats call.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct StatsQuery {
-    /// Days to count, ending today (UTC): 1 to 365 (default 30).
-    #[param(minimum = 1, maximum = 365)]
-    days: Option<i32>,
-}
 
 /// Where a link's clicks came from.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -81,7 +72,7 @@ pub struct Devices {
     get,
     path = "/v1/urls/{code}/stats",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), StatsQuery),
+    params(("code" = String, Path, description = "The short code"), DaysQuery),
     responses(
         (status = 200, description = "Where the clicks came from", body = StatsBody),
         (status = 401, description = "No or bad API key", body = ErrorBody),
@@ -96,15 +87,9 @@ pub async fn stats(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-    query: web::Query<StatsQuery>,
+    query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let days = query.days.unwrap_or(DEFAULT_DAYS);
-    if !(1..=MAX_DAYS).contains(&days) {
-        return Err(ApiError::InvalidField {
-            code: "invalid_days",
-            message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
-        });
-    }
+    let days = query.days()?;
     let code = path.into_inner();
     let today = state.clock.now().date_naive();
     let sources = state
