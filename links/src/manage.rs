@@ -61,6 +61,50 @@ const LIST_OWNED: &str = concat!(
      ORDER BY id DESC LIMIT $3"
 );
 
+/// A page of the owner's live links with a tag and/or whose code or URL matches an `ILIKE` pattern (see
+/// [`Store::list_owned`]); `$4` or `$5` null means no such filter.
+const SEARCH_OWNED: &str = concat!(
+    "SELECT ",
+    link_with_hits_columns!(),
+    " FROM links
+     WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL
+       AND ($4::text IS NULL OR tags @> ARRAY[$4::text])
+       AND ($5::text IS NULL OR code ILIKE $5 OR long_url ILIKE $5)
+     ORDER BY id DESC LIMIT $3"
+);
+
+/// Which of an owner's links a list or an export shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkFilter {
+    /// Only links with this tag.
+    pub tag: Option<String>,
+    /// Only links whose code or URL contains this, case-insensitively.
+    pub contains: Option<String>,
+}
+
+impl LinkFilter {
+    /// Whether it filters anything.
+    pub fn is_empty(&self) -> bool {
+        self.tag.is_none() && self.contains.is_none()
+    }
+
+    /// `contains` as an `ILIKE` pattern: its own `%`, `_` and `\` escaped, so they match themselves.
+    fn pattern(&self) -> Option<String> {
+        self.contains.as_ref().map(|text| {
+            let mut pattern = String::with_capacity(text.len() + 4);
+            pattern.push('%');
+            for character in text.chars() {
+                if matches!(character, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(character);
+            }
+            pattern.push('%');
+            pattern
+        })
+    }
+}
+
 /// The owner's soft delete, with its invalidation queued (see [`Store::delete_owned`]).
 const DELETE_OWNED: &str = queue_changed!(
     "UPDATE links SET deleted_at = now()
@@ -157,25 +201,36 @@ impl Store {
         Ok(row.as_ref().map(with_hits))
     }
 
-    /// Up to `limit` of the owner's live links, newest first, older than the link with ID `before` if given
-    /// (keyset pagination on the `(owner_id, id DESC)` index: every page costs the same).
+    /// Up to `limit` of the owner's live links that pass `filter`, newest first, older than the link with ID
+    /// `before` if given (keyset pagination on the `(owner_id, id DESC)` index: every page costs the same).
+    /// A filtered page is planned for its own values (an unnamed statement, not a cached one), so PostgreSQL
+    /// picks the trigram or tag index when the pattern or tag is rare and the owner's index when it is common.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn list_owned(
         &self,
         owner_id: i64,
+        filter: &LinkFilter,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<LinkWithHits>, DbError> {
         let client = self.pool().get().await?;
-        let statement = client.prepare_cached(LIST_OWNED).await?;
-        let rows = client
-            .query(
-                &statement,
-                &[&owner_id, &before.unwrap_or(i64::MAX), &limit],
-            )
-            .await?;
+        let before = before.unwrap_or(i64::MAX);
+        let rows = if filter.is_empty() {
+            let statement = client.prepare_cached(LIST_OWNED).await?;
+            client
+                .query(&statement, &[&owner_id, &before, &limit])
+                .await?
+        } else {
+            let pattern = filter.pattern();
+            client
+                .query(
+                    SEARCH_OWNED,
+                    &[&owner_id, &before, &limit, &filter.tag, &pattern],
+                )
+                .await?
+        };
         Ok(rows.iter().map(with_hits).collect())
     }
 

@@ -184,6 +184,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .default_service(method_not_allowed("GET, POST")),
         )
         .service(
+            web::resource("/v1/urls/export.csv")
+                .route(web::get().to(routes::export::export))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
             web::resource("/v1/urls/batch")
                 .app_data(plumbing::http::json_config().limit(routes::urls::MAX_BATCH_BODY))
                 .route(web::post().to(routes::urls::create_batch))

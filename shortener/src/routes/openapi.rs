@@ -7,7 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{hits, owned, patch, qr, stats, urls};
+use crate::routes::{export, hits, owned, patch, qr, stats, urls};
 
 /// The document.
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::routes::{hits, owned, patch, qr, stats, urls};
         urls::create_batch,
         owned::get,
         owned::list,
+        export::export,
         owned::delete,
         patch::patch,
         qr::qr,

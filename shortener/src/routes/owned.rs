@@ -1,8 +1,9 @@
-//! The caller's own links: read one with its hits, list them newest first, delete one. Another key's link is
-//! answered exactly like a missing one (404), so codes of other owners cannot be probed.
+//! The caller's own links: read one with its hits, list them newest first (all, or by tag and search), delete
+//! one. Another key's link is answered exactly like a missing one (404), so codes of other owners cannot be
+//! probed.
 
 use actix_web::{web, HttpResponse};
-use links::code;
+use links::{code, manage::LinkFilter, validate};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -56,6 +57,36 @@ pub struct ListQuery {
     /// `next_cursor` of the previous page: up to 11 base62 digits.
     #[param(pattern = "^[0-9A-Za-z]{1,11}$")]
     cursor: Option<String>,
+    /// Only links with this tag (1 to 32 of `a-z 0-9 -`; 422 `invalid_tag`).
+    #[param(pattern = "^[a-z0-9-]{1,32}$")]
+    tag: Option<String>,
+    /// Only links whose code or long URL contains this text, ignoring case (1 to 200 characters; 422
+    /// `invalid_query`).
+    #[param(min_length = 1, max_length = 200)]
+    q: Option<String>,
+}
+
+/// Longest search text, in characters.
+const MAX_QUERY_CHARS: usize = 200;
+
+/// The filter of a list or an export: `tag` and `q` as sent, checked.
+pub fn link_filter(tag: Option<String>, q: Option<String>) -> Result<LinkFilter, ApiError> {
+    if tag.as_deref().is_some_and(|tag| !validate::is_tag(tag)) {
+        return Err(ApiError::InvalidField {
+            code: "invalid_tag",
+            message: "tag must be 1 to 32 of a-z, 0-9 and '-'".into(),
+        });
+    }
+    if let Some(q) = &q {
+        let chars = q.chars().take(MAX_QUERY_CHARS + 1).count();
+        if !(1..=MAX_QUERY_CHARS).contains(&chars) {
+            return Err(ApiError::InvalidField {
+                code: "invalid_query",
+                message: format!("q must be 1 to {MAX_QUERY_CHARS} characters"),
+            });
+        }
+    }
+    Ok(LinkFilter { tag, contains: q })
 }
 
 /// A page of the caller's links.
@@ -67,8 +98,9 @@ pub struct Page {
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/urls?limit=&cursor=`: the caller's links, newest first. The cursor is opaque to clients (it is the
-/// base62 ID of the last link of the page); `next_cursor` is null on the last page.
+/// `GET /v1/urls?limit=&cursor=&tag=&q=`: the caller's links, newest first, all or those with `tag` and/or
+/// containing `q`. The cursor is opaque to clients (it is the base62 ID of the last link of the page);
+/// `next_cursor` is null on the last page.
 #[utoipa::path(
     get,
     path = "/v1/urls",
@@ -77,7 +109,7 @@ pub struct Page {
     responses(
         (status = 200, description = "A page of the caller's links", body = Page),
         (status = 401, description = "No or bad API key", body = ErrorBody),
-        (status = 422, description = "invalid_limit, invalid_cursor, invalid_query", body = ErrorBody),
+        (status = 422, description = "invalid_limit, invalid_cursor, invalid_tag, invalid_query", body = ErrorBody),
         (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
         (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
     ),
@@ -88,7 +120,13 @@ pub async fn list(
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let ListQuery { limit, cursor } = query.into_inner();
+    let ListQuery {
+        limit,
+        cursor,
+        tag,
+        q,
+    } = query.into_inner();
+    let filter = link_filter(tag, q)?;
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::InvalidField {
@@ -100,7 +138,7 @@ pub async fn list(
     // One extra row says whether another page follows, without a count.
     let mut rows = state
         .store
-        .list_owned(caller.owner_id, before, limit + 1)
+        .list_owned(caller.owner_id, &filter, before, limit + 1)
         .await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -16,5 +16,6 @@ mod owned;
 mod patch;
 mod qr;
 mod retries;
+mod search;
 mod takedown;
 mod web;

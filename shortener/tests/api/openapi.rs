@@ -50,6 +50,7 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("POST", "/v1/urls"),
         ("GET", "/v1/urls"),
         ("POST", "/v1/urls/batch"),
+        ("GET", "/v1/urls/export.csv"),
         ("GET", "/v1/urls/{code}"),
         ("DELETE", "/v1/urls/{code}"),
         ("PATCH", "/v1/urls/{code}"),
