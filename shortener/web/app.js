@@ -1,5 +1,7 @@
-// snowlink's page: shortens through POST /v1/urls, shows the short link with its QR code, and lists the caller's
-// links with hits and a 30-day chart. Plain DOM, no library; text is only ever set through textContent.
+// snowlink's page: shortens through POST /v1/urls (with tags, a password, a visit limit), shows the short link
+// with its QR code, and lists the caller's links (filtered by tag and search, exported as CSV) with hits, a 30-day
+// chart and where their clicks come from; a link's target and tags are edited in place (PATCH). Plain DOM, no
+// library; text is only ever set through textContent.
 "use strict";
 
 const KEY_STORAGE = "snowlink.apiKey";
@@ -100,6 +102,16 @@ function explain(answer) {
       return { field: "expires-at", text: "This is not a valid date and time." };
     case "invalid_redirect":
       return { field: "redirect", text: "Choose one of the redirect types in the list." };
+    case "invalid_tags":
+      return { field: "tags", text: "Up to 10 tags, each 1 to 32 of a-z, 0-9 and -." };
+    case "invalid_password":
+      return { field: "password", text: "A password is 1 to 128 characters." };
+    case "invalid_max_hits":
+      return { field: "max-hits", text: "A visit limit is a whole number from 1 up." };
+    case "invalid_tag":
+      return { field: "filter", text: "A tag is 1 to 32 of a-z, 0-9 and -." };
+    case "invalid_query":
+      return { field: "filter", text: "Search for 1 to 200 characters." };
     case "unauthorized":
       return storedKey()
         ? { field: "api-key", text: "This API key is not valid (or was revoked). Check it and save it again." }
@@ -120,7 +132,7 @@ function explain(answer) {
   }
 }
 
-const FIELDS = ["long-url", "alias", "expires-at", "redirect"];
+const FIELDS = ["long-url", "alias", "expires-at", "redirect", "tags", "password", "max-hits"];
 
 function clearErrors() {
   for (const id of [...FIELDS, "api-key"]) {
@@ -141,8 +153,8 @@ function showMessage(element, text) {
 }
 
 function showError(field, text) {
-  if (field === "form") {
-    showMessage($("form-error"), text);
+  if (field === "form" || field === "filter") {
+    showMessage($(`${field}-error`), text);
     return;
   }
   const input = $(field);
@@ -199,8 +211,25 @@ function requestFromForm() {
     request.expires_at = at.toISOString();
   }
   request.redirect = Number($("redirect").value);
+  const tags = parseTags($("tags").value);
+  if (tags.length) request.tags = tags;
+  const password = $("password").value;
+  if (password) request.password = password;
+  const maxHits = $("max-hits").value.trim();
+  if (maxHits) {
+    if (!/^[0-9]+$/.test(maxHits) || Number(maxHits) < 1) {
+      return { error: { field: "max-hits", text: "A visit limit is a whole number from 1 up." } };
+    }
+    request.max_hits = Number(maxHits);
+  }
   if (!request.long_url) return { error: { field: "long-url", text: "Paste the long link to shorten." } };
   return { request };
+}
+
+/** Tags as typed (apart by spaces or commas), lowercased and without repeats; the API checks the rest. */
+function parseTags(text) {
+  const tags = text.toLowerCase().split(/[\s,]+/).filter(Boolean);
+  return [...new Set(tags)];
 }
 
 async function shorten(event) {
@@ -310,8 +339,24 @@ function describe(link) {
   const parts = [`created ${new Date(link.created_at).toLocaleString()}`];
   if (link.expires_at) parts.push(`expires ${new Date(link.expires_at).toLocaleString()}`);
   parts.push(`${link.redirect} redirect`);
+  if (link.password_protected) parts.push("password-protected");
+  if (link.max_hits !== null && link.max_hits !== undefined) parts.push(`limit ${link.max_hits} visits`);
   parts.push(`${link.hits} ${link.hits === 1 ? "hit" : "hits"} in all`);
   return parts.join(" · ");
+}
+
+/** A link's tags as buttons that filter the list by that tag. */
+function tagButtons(link) {
+  const box = element("p", "tags");
+  for (const tag of link.tags || []) {
+    const button = element("button", "tag", tag);
+    button.type = "button";
+    button.setAttribute("aria-label", `Show links tagged ${tag}`);
+    button.addEventListener("click", () => filters.apply({ tag, q: "" }));
+    box.append(button);
+  }
+  box.hidden = box.childElementCount === 0;
+  return box;
 }
 
 function linkItem(link) {
@@ -322,15 +367,23 @@ function linkItem(link) {
   anchor.href = link.short_url;
   main.append(anchor);
   main.append(element("p", "long", link.long_url));
+  main.append(tagButtons(link));
   main.append(element("p", "link-meta", describe(link)));
   const chartSlot = element("div", "chart-slot");
-  main.append(chartSlot);
+  const sources = sourcesView(link);
+  const insight = element("div", "insight");
+  insight.append(chartSlot, sources);
+  main.append(insight);
   const actions = element("div", "actions");
+  const edit = element("button", "secondary edit", "Edit");
+  edit.type = "button";
+  edit.setAttribute("aria-label", `Edit ${link.short_url}`);
+  edit.addEventListener("click", () => openEditor(item, link, edit));
   const remove = element("button", "secondary delete", "Delete");
   remove.type = "button";
   remove.setAttribute("aria-label", `Delete ${link.short_url}`);
   remove.addEventListener("click", () => confirmDelete(item, link, remove));
-  actions.append(remove);
+  actions.append(edit, remove);
   main.append(actions);
   const qr = element("img", "qr link-qr");
   qr.alt = `QR code of ${link.short_url}`;
@@ -346,6 +399,213 @@ function linkItem(link) {
   });
   apiImage(`/v1/urls/${code}/qr?size=192`).then((url) => showImage(qr, url));
   return item;
+}
+
+// ------------------------------------------------ where clicks come from
+
+/** A disclosure beside the chart; the breakdown is fetched the first time it is opened. */
+function sourcesView(link) {
+  const details = element("details", "sources");
+  details.append(element("summary", "", "Where clicks come from"));
+  const body = element("div", "sources-body");
+  details.append(body);
+  let loaded = false;
+  details.addEventListener("toggle", async () => {
+    if (!details.open || loaded) return;
+    loaded = true;
+    body.replaceChildren(element("p", "hint", "Loading…"));
+    const answer = await api("GET", `/v1/urls/${encodeURIComponent(link.code)}/stats?days=${CHART_DAYS}`);
+    if (answer.status !== 200) {
+      loaded = false;
+      body.replaceChildren(element("p", "error", explain(answer).text));
+      return;
+    }
+    body.replaceChildren(...sourcesParts(answer.body));
+  });
+  return details;
+}
+
+function sourcesParts(stats) {
+  const people = `${stats.total} ${stats.total === 1 ? "visit" : "visits"} by people`;
+  const bots = `${stats.bots} by bots`;
+  const parts = [element("p", "sources-total", `Last ${stats.days} days: ${people}, ${bots} (not counted as hits).`)];
+  const devices = Object.entries(stats.devices).map(([device, hits]) => ({ name: device, hits }));
+  parts.push(breakdown("Devices", "devices", devices));
+  const referrers = stats.referrers.map((row) => ({ name: row.domain, hits: row.hits }));
+  parts.push(breakdown("Referrers", "referrers", referrers));
+  if (stats.countries.length) {
+    const countries = stats.countries.map((row) => ({ name: row.country, hits: row.hits }));
+    parts.push(breakdown("Countries", "countries", countries));
+  }
+  return parts;
+}
+
+/** A small table of names and hits, with a bar for each row's share. */
+function breakdown(title, className, rows) {
+  const table = element("table", `breakdown ${className}`);
+  table.append(element("caption", "", title));
+  const total = rows.reduce((sum, row) => sum + row.hits, 0);
+  if (rows.length === 0 || total === 0) {
+    const empty = element("tr");
+    empty.append(element("td", "hint", "none yet"));
+    table.append(empty);
+    return table;
+  }
+  for (const row of rows) {
+    const line = element("tr");
+    line.dataset.name = row.name;
+    line.append(element("th", "", row.name));
+    line.append(element("td", "count", String(row.hits)));
+    const share = element("td", "share");
+    const meter = element("meter");
+    meter.min = 0;
+    meter.max = total;
+    meter.value = row.hits;
+    meter.setAttribute("aria-label", `${row.name}: ${Math.round((row.hits / total) * 100)}%`);
+    share.append(meter);
+    line.append(share);
+    table.append(line);
+  }
+  return table;
+}
+
+// ------------------------------------------------------- edit in place
+
+/** Replaces the row's target with a form for the target and tags; saved through PATCH. */
+function openEditor(item, link, edit) {
+  if (item.querySelector("form.editor")) return;
+  edit.hidden = true;
+  const form = element("form", "editor");
+  form.noValidate = true;
+  form.setAttribute("aria-label", `Edit ${link.short_url}`);
+  const urlField = editorField("Long URL", "edit-url", link.long_url, link.code);
+  urlField.input.type = "url";
+  const tagsField = editorField("Tags", "edit-tags", (link.tags || []).join(" "), link.code);
+  const problem = element("p", "error edit-error");
+  problem.setAttribute("role", "alert");
+  problem.hidden = true;
+  const save = element("button", "save-edit", "Save");
+  save.type = "submit";
+  const cancel = element("button", "secondary cancel-edit", "Cancel");
+  cancel.type = "button";
+  const buttons = element("div", "actions");
+  buttons.append(save, cancel);
+  form.append(urlField.box, tagsField.box, buttons, problem);
+  const close = () => {
+    form.remove();
+    edit.hidden = false;
+    edit.focus();
+  };
+  cancel.addEventListener("click", close);
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") close();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const input of [urlField.input, tagsField.input]) input.removeAttribute("aria-invalid");
+    hideMessage(problem);
+    const change = { long_url: urlField.input.value.trim(), tags: parseTags(tagsField.input.value) };
+    save.disabled = true;
+    const answer = await api("PATCH", `/v1/urls/${encodeURIComponent(link.code)}`, change);
+    save.disabled = false;
+    if (answer.status === 200) {
+      $("links-heading").focus();
+      const warning = answer.body.warning ? ` ${answer.body.warning}` : "";
+      links.reload(`Saved ${link.short_url}.${warning}`);
+      return;
+    }
+    const why = explain(answer);
+    const input = why.field === "tags" ? tagsField.input : why.field === "long-url" ? urlField.input : null;
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+    showMessage(problem, why.text);
+  });
+  item.querySelector(".long").after(form);
+  urlField.input.focus();
+}
+
+function editorField(label, className, value, code) {
+  const box = element("div", "field");
+  const input = element("input", className);
+  input.id = `${className}-${code}`;
+  input.value = value;
+  input.autocomplete = "off";
+  input.spellcheck = false;
+  const caption = element("label", "", label);
+  caption.htmlFor = input.id;
+  box.append(caption, input);
+  return { box, input };
+}
+
+// ------------------------------------------------------ filter and export
+
+/** What My links shows: all links, or those with a tag and/or containing a search text. */
+const filters = {
+  tag: "",
+  q: "",
+
+  query() {
+    const parts = [];
+    if (this.tag) parts.push(`tag=${encodeURIComponent(this.tag)}`);
+    if (this.q) parts.push(`q=${encodeURIComponent(this.q)}`);
+    return parts.join("&");
+  },
+  apply({ tag, q }) {
+    this.tag = tag.trim().toLowerCase();
+    this.q = q.trim();
+    $("filter-tag").value = this.tag;
+    $("filter-q").value = this.q;
+    hideMessage($("filter-error"));
+    links.first();
+  },
+  fromForm(event) {
+    event.preventDefault();
+    this.apply({ tag: $("filter-tag").value, q: $("filter-q").value });
+  },
+  clear() {
+    this.apply({ tag: "", q: "" });
+    $("filter-q").focus();
+  },
+};
+
+/** Downloads the links the filter shows as CSV (the API needs the key in a header, so through a blob: URL). */
+async function exportLinks() {
+  const status = $("export-status");
+  if (!storedKey()) {
+    status.textContent = "Save your API key to export your links.";
+    return;
+  }
+  const button = $("export-links");
+  button.disabled = true;
+  status.textContent = "Exporting…";
+  try {
+    const query = filters.query();
+    const response = await fetch(`/v1/urls/export.csv${query ? `?${query}` : ""}`, {
+      headers: { Authorization: `Bearer ${storedKey()}` },
+    }).catch(() => null);
+    if (!response || !response.ok) {
+      const body = response ? await response.json().catch(() => null) : null;
+      const answer = { status: response ? response.status : 0, body, headers: response ? response.headers : new Headers() };
+      status.textContent = `Export failed: ${explain(answer).text}`;
+      return;
+    }
+    const text = await response.text();
+    const rows = text.split("\r\n").filter(Boolean).length - 1;
+    const anchor = document.createElement("a");
+    anchor.id = "export-file";
+    anchor.download = "links.csv";
+    anchor.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+    anchor.hidden = true;
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(anchor.href), 60000);
+    status.textContent = `Exported ${rows} ${rows === 1 ? "link" : "links"} to links.csv.`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function confirmDelete(item, link, remove) {
@@ -415,12 +675,15 @@ const links = {
       return;
     }
     const cursor = this.cursors[this.cursors.length - 1];
-    const query = `limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const filter = filters.query();
+    const query = `limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}${filter ? `&${filter}` : ""}`;
     const answer = await api("GET", `/v1/urls?${query}`);
     if (ticket !== this.latest) return;
     if (answer.status !== 200) {
       list.replaceChildren();
-      status.textContent = explain(answer).text;
+      const why = explain(answer);
+      if (why.field === "filter") showError("filter", why.text);
+      status.textContent = why.text;
       return;
     }
     const items = answer.body.items;
@@ -431,7 +694,8 @@ const links = {
     }
     this.next = answer.body.next_cursor;
     list.replaceChildren(...items.map(linkItem));
-    const empty = items.length === 0 ? "No links yet: shorten one above." : "";
+    let empty = "";
+    if (items.length === 0) empty = filter ? "No links match this filter." : "No links yet: shorten one above.";
     status.textContent = [notice, empty].filter(Boolean).join(" ");
     $("older-links").hidden = !this.next;
     $("newer-links").hidden = this.cursors.length <= 1;
@@ -448,6 +712,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refresh-links").addEventListener("click", () => links.reload());
   $("older-links").addEventListener("click", () => links.older());
   $("newer-links").addEventListener("click", () => links.newer());
+  $("filter-form").addEventListener("submit", (event) => filters.fromForm(event));
+  $("clear-filter").addEventListener("click", () => filters.clear());
+  $("export-links").addEventListener("click", exportLinks);
   showKeyState();
   links.first();
 });

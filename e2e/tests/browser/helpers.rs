@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use idgen::config::IdgenArgs;
 use links::{cache::RedisArgs, db::DatabaseArgs};
@@ -93,6 +93,52 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Calls the API with the test's key; answers the status and the JSON body (null when there is none).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.shortener))
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the shortener answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a link through the API; answers its body.
+    pub async fn create(&self, body: Value) -> Value {
+        let (status, link) = self
+            .api(reqwest::Method::POST, "/v1/urls", Some(body))
+            .await;
+        assert_eq!(status, 201, "{link}");
+        link
+    }
+}
+
+/// Opens the page and saves the test's key in it, as a person would.
+pub async fn sign_in(browser: &Client, services: &Services) {
+    browser
+        .goto(&services.shortener)
+        .await
+        .expect("the page loads");
+    type_into(browser, "api-key", &services.api_key).await;
+    click(browser, "#save-key").await;
+    wait_until(
+        browser,
+        "localStorage.getItem('snowlink.apiKey') && document.getElementById('key-status').textContent.includes('saved')",
+        "the key to be saved",
+    )
+    .await;
+}
+
 impl Drop for Services {
     fn drop(&mut self) {
         self.shutdown.trigger();
@@ -169,6 +215,21 @@ pub async fn start_driver() -> Driver {
 
 /// A headless Chromium session, started with the flags that keep it off the network and quiet.
 pub async fn open_browser(driver: &Driver) -> Client {
+    browser_with(driver, json!({})).await
+}
+
+/// A headless Chromium session that starts downloads into `dir` without asking. (Headless Chromium 156 was seen
+/// to leave a download from a `blob:` URL as an empty `.crdownload` for good, so tests read what the page hands
+/// to the download rather than the finished file.)
+pub async fn open_browser_saving_to(driver: &Driver, dir: &Path) -> Client {
+    let prefs = json!({
+        "download.default_directory": dir,
+        "download.prompt_for_download": false,
+    });
+    browser_with(driver, prefs).await
+}
+
+async fn browser_with(driver: &Driver, prefs: Value) -> Client {
     let capabilities = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
@@ -178,6 +239,7 @@ pub async fn open_browser(driver: &Driver) -> Client {
                 "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--window-size=1100,1400",
             ],
+            "prefs": prefs,
         },
     });
     let Value::Object(capabilities) = capabilities else {
@@ -229,4 +291,44 @@ pub fn screenshot_path(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     dir.join(name)
+}
+
+pub async fn type_into(browser: &Client, id: &str, text: &str) {
+    let field = browser.find(Locator::Id(id)).await.expect(id);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("typing");
+}
+
+/// Clicks `css` as a person would: scrolled into the middle of the window first, and again a moment later if
+/// something else is still under the pointer (rows and the chart land while the page settles; a click that
+/// lands on them was seen to fail the test on a busy machine).
+pub async fn click(browser: &Client, css: &str) {
+    for _ in 0..20 {
+        let element = browser.find(Locator::Css(css)).await.expect(css);
+        let scroll = "arguments[0].scrollIntoView({block: 'center'});";
+        let argument = serde_json::to_value(&element).expect("element");
+        browser
+            .execute(scroll, vec![argument])
+            .await
+            .expect("scroll");
+        match element.click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("click {css}: {error:?}"),
+        }
+    }
+    panic!("click {css}: something else stayed over it for 2 s");
+}
+
+/// The alias is also the list item's `data-code`, so the test can find its row.
+pub fn unique_alias() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!("web-{nanos:x}")
 }

@@ -1,4 +1,5 @@
 //! The web page in a real headless Chromium, against a real shortener and redirect.
 
 mod helpers;
+mod manage;
 mod page;

@@ -1,50 +1,13 @@
 //! A person on the page: enters a key, shortens a link, follows it, sees its QR code and chart, meets an alias
 //! error, deletes the link; and, where the operator allows it, shortens without a key.
 
-use fantoccini::{key::Key, Client, Locator};
+use fantoccini::key::Key;
 use serde_json::Value;
 
-use crate::helpers::{open_browser, screenshot_path, spawn_services, start_driver, wait_until};
-
-async fn type_into(browser: &Client, id: &str, text: &str) {
-    let field = browser.find(Locator::Id(id)).await.expect(id);
-    field.clear().await.expect("clear");
-    field.send_keys(text).await.expect("typing");
-}
-
-/// Clicks `css` as a person would: scrolled into the middle of the window first, and again a moment later if
-/// something else is still under the pointer (rows and the chart land while the page settles; a click that
-/// lands on them was seen to fail the test on a busy machine).
-async fn click(browser: &Client, css: &str) {
-    for _ in 0..20 {
-        let element = browser.find(Locator::Css(css)).await.expect(css);
-        let scroll = "arguments[0].scrollIntoView({block: 'center'});";
-        let argument = serde_json::to_value(&element).expect("element");
-        browser
-            .execute(scroll, vec![argument])
-            .await
-            .expect("scroll");
-        match element.click().await {
-            Ok(_) => return,
-            Err(fantoccini::error::CmdError::Standard(error))
-                if error.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(error) => panic!("click {css}: {error:?}"),
-        }
-    }
-    panic!("click {css}: something else stayed over it for 2 s");
-}
-
-/// The alias is also the list item's `data-code`, so the test can find its row.
-fn unique_alias() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("web-{nanos:x}")
-}
+use crate::helpers::{
+    click, open_browser, screenshot_path, spawn_services, start_driver, type_into, unique_alias,
+    wait_until,
+};
 
 #[tokio::test]
 async fn a_person_shortens_a_link_follows_it_sees_its_qr_and_chart_and_deletes_it() {
