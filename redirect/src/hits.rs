@@ -17,7 +17,7 @@
 //! delete's, so every replica answers 410 within a moment.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{BuildHasher, Hasher},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
@@ -51,6 +51,12 @@ pub const MAX_KEYS: usize = 16_384;
 /// Referrer domains written per link and day by one flush; the rest are summed as "other". (The database keeps
 /// at most this many per link and day too: see `links::stats`.)
 pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
+
+/// Links whose counts one flush statement writes: a tick with more pending writes several transactions, each
+/// small enough to commit well inside the statement timeout on a busy database (about 0.1 s for 2,000 links and
+/// their sources on the machine `make bench` runs on). One transaction for everything was seen to time out past
+/// ~50,000 links: rolled back, retried with more, never written, the database kept busy for nothing.
+const FLUSH_CHUNK_LINKS: usize = 2_000;
 
 /// The referrer of a direct visit (no usable `Referer`).
 const DIRECT: u64 = 0;
@@ -246,68 +252,96 @@ impl Pending {
         }
     }
 
-    /// The people's hits per link and day, as the three parallel columns of the hits upsert, and the sources.
+    /// Takes out the counts of up to `max_links` links (all of each link's counts, so a link's referrer bound is
+    /// applied within one statement).
+    fn take_links(&mut self, max_links: usize) -> Counts {
+        let mut links: HashSet<i64, foldhash::fast::FixedState> = HashSet::default();
+        for key in self.counts.keys() {
+            if links.len() == max_links {
+                break;
+            }
+            links.insert(key.link_id);
+        }
+        self.counts
+            .extract_if(|key, _| links.contains(&key.link_id))
+            .collect()
+    }
+
+    /// Puts back counts a failed write took out (they were counted in before, so no bound applies).
+    fn put_back(&mut self, chunk: Counts) {
+        for (key, hits) in chunk {
+            *self.counts.entry(key).or_default() += hits;
+        }
+    }
+
+    /// Everything pending as rows (see [`rows`]).
+    #[cfg(test)]
     fn rows(&self) -> (HitRows, SourceRows) {
-        let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
-        let mut sources: HashMap<(i64, i32, SourceKind, u64), i64, foldhash::fast::FixedState> =
-            HashMap::default();
-        let mut referrers_per_day: HashMap<(i64, i32), usize, foldhash::fast::FixedState> =
-            HashMap::default();
-        for (key, &count) in &self.counts {
-            let count = i64::try_from(count).unwrap_or(i64::MAX);
-            let link_day = (key.link_id, key.day);
-            let device = (key.link_id, key.day, SourceKind::Device, key.device as u64);
-            *sources.entry(device).or_default() += count;
-            if key.device == Device::Bot {
-                continue;
-            }
-            *per_day.entry(link_day).or_default() += count;
-            if key.country != [0, 0] {
-                let country = u64::from(u16::from_be_bytes(key.country));
-                *sources
-                    .entry((key.link_id, key.day, SourceKind::Country, country))
-                    .or_default() += count;
-            }
-            let referrer = (key.link_id, key.day, SourceKind::Referrer, key.referrer);
-            let referrer = if sources.contains_key(&referrer) || key.referrer <= OTHER {
+        rows(&self.counts, &self.domains)
+    }
+}
+
+/// The people's hits per link and day of `counts`, as the three parallel columns of the hits upsert, and the
+/// sources, referrers named from `domains`.
+fn rows(counts: &Counts, domains: &Domains) -> (HitRows, SourceRows) {
+    let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
+    let mut sources: HashMap<(i64, i32, SourceKind, u64), i64, foldhash::fast::FixedState> =
+        HashMap::default();
+    let mut referrers_per_day: HashMap<(i64, i32), usize, foldhash::fast::FixedState> =
+        HashMap::default();
+    for (key, &count) in counts {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let link_day = (key.link_id, key.day);
+        let device = (key.link_id, key.day, SourceKind::Device, key.device as u64);
+        *sources.entry(device).or_default() += count;
+        if key.device == Device::Bot {
+            continue;
+        }
+        *per_day.entry(link_day).or_default() += count;
+        if key.country != [0, 0] {
+            let country = u64::from(u16::from_be_bytes(key.country));
+            *sources
+                .entry((key.link_id, key.day, SourceKind::Country, country))
+                .or_default() += count;
+        }
+        let referrer = (key.link_id, key.day, SourceKind::Referrer, key.referrer);
+        let referrer = if sources.contains_key(&referrer) || key.referrer <= OTHER {
+            referrer
+        } else {
+            let seen = referrers_per_day.entry(link_day).or_default();
+            *seen += 1;
+            if *seen <= MAX_REFERRERS_PER_FLUSH {
                 referrer
             } else {
-                let seen = referrers_per_day.entry(link_day).or_default();
-                *seen += 1;
-                if *seen <= MAX_REFERRERS_PER_FLUSH {
-                    referrer
-                } else {
-                    (key.link_id, key.day, SourceKind::Referrer, OTHER)
-                }
-            };
-            *sources.entry(referrer).or_default() += count;
-        }
-        let mut hits = HitRows::default();
-        for (&(link_id, day), &count) in &per_day {
-            let Some(date) = date_of(day) else { continue };
-            hits.link_ids.push(link_id);
-            hits.days.push(date);
-            hits.hits.push(count);
-        }
-        let mut rows = SourceRows::default();
-        for (&(link_id, day, kind, code), &count) in &sources {
-            let Some(date) = date_of(day) else { continue };
-            let key = match kind {
-                SourceKind::Device => device_name(code).to_owned(),
-                SourceKind::Country => country_name(code),
-                SourceKind::Referrer => match code {
-                    DIRECT => "direct".to_owned(),
-                    OTHER => "other".to_owned(),
-                    hash => self
-                        .domains
-                        .get(&hash)
-                        .map_or_else(|| "other".to_owned(), |domain| domain.to_string()),
-                },
-            };
-            rows.push(link_id, date, kind, key, count);
-        }
-        (hits, rows)
+                (key.link_id, key.day, SourceKind::Referrer, OTHER)
+            }
+        };
+        *sources.entry(referrer).or_default() += count;
     }
+    let mut hits = HitRows::default();
+    for (&(link_id, day), &count) in &per_day {
+        let Some(date) = date_of(day) else { continue };
+        hits.link_ids.push(link_id);
+        hits.days.push(date);
+        hits.hits.push(count);
+    }
+    let mut rows = SourceRows::default();
+    for (&(link_id, day, kind, code), &count) in &sources {
+        let Some(date) = date_of(day) else { continue };
+        let key = match kind {
+            SourceKind::Device => device_name(code).to_owned(),
+            SourceKind::Country => country_name(code),
+            SourceKind::Referrer => match code {
+                DIRECT => "direct".to_owned(),
+                OTHER => "other".to_owned(),
+                hash => domains
+                    .get(&hash)
+                    .map_or_else(|| "other".to_owned(), |domain| domain.to_string()),
+            },
+        };
+        rows.push(link_id, date, kind, key, count);
+    }
+    (hits, rows)
 }
 
 /// The hits upsert's columns.
@@ -393,28 +427,40 @@ impl Flusher {
             self.metrics.hits_dropped.inc_by(pending.dropped);
             pending.dropped = 0;
         }
-        if pending.counts.is_empty() {
-            return;
-        }
-        let (hits, sources) = pending.rows();
-        let written = tokio::time::timeout(
-            self.timeout,
-            self.primary
-                .record_hits(&hits.link_ids, &hits.days, &hits.hits, &sources),
-        )
-        .await;
-        match written {
-            Ok(Ok(exhausted)) => {
-                let total: i64 = hits.hits.iter().sum();
-                self.metrics
-                    .hits_flushed
-                    .inc_by(u64::try_from(total).unwrap_or(0));
-                pending.counts.clear();
-                pending.domains.clear();
-                self.invalidate(exhausted).await;
+        // A chunk at a time, each its own transaction, all within one timeout: what is written stays written
+        // when a later chunk fails, and the rest waits for the next tick.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while !pending.counts.is_empty() {
+            let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
+            let (hits, sources) = rows(&chunk, &pending.domains);
+            let written = tokio::time::timeout_at(
+                deadline,
+                self.primary
+                    .record_hits(&hits.link_ids, &hits.days, &hits.hits, &sources),
+            )
+            .await;
+            match written {
+                Ok(Ok(exhausted)) => {
+                    let total: i64 = hits.hits.iter().sum();
+                    self.metrics
+                        .hits_flushed
+                        .inc_by(u64::try_from(total).unwrap_or(0));
+                    self.invalidate(exhausted).await;
+                }
+                Ok(Err(error)) => {
+                    pending.put_back(chunk);
+                    self.note_failure(&Chain(&error));
+                    break;
+                }
+                Err(_) => {
+                    pending.put_back(chunk);
+                    self.note_failure(&"timed out");
+                    break;
+                }
             }
-            Ok(Err(error)) => self.note_failure(&Chain(&error)),
-            Err(_) => self.note_failure(&"timed out"),
+        }
+        if pending.counts.is_empty() {
+            pending.domains.clear();
         }
     }
 
@@ -638,5 +684,46 @@ mod tests {
             .sum();
         assert!(capacity >= 10_000, "{capacity}");
         assert_eq!(pending.counts.len(), 10_000);
+    }
+
+    #[test]
+    fn a_big_flush_is_taken_a_few_links_at_a_time_each_with_all_its_counts() {
+        let counter = HitCounter::default();
+        let sources = [
+            visit(Device::Desktop, "", None),
+            visit(Device::Mobile, "news.example.com", None),
+            visit(Device::Bot, "", None),
+        ];
+        for id in 0..5_000 {
+            for source in &sources {
+                counter.record(id, noon(), source);
+            }
+        }
+        let mut pending = drained(&counter);
+        let all = pending.counts.clone();
+        // A failed write puts its chunk back as it was.
+        let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
+        pending.put_back(chunk);
+        assert_eq!(pending.counts, all);
+        let mut seen = HashSet::new();
+        let mut chunks = 0;
+        while !pending.counts.is_empty() {
+            let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
+            let links: HashSet<i64> = chunk.keys().map(|key| key.link_id).collect();
+            assert!(links.len() <= FLUSH_CHUNK_LINKS, "{}", links.len());
+            assert_eq!(
+                chunk.len(),
+                links.len() * sources.len(),
+                "every count of a link in its chunk"
+            );
+            assert!(
+                links.iter().all(|id| seen.insert(*id)),
+                "a link in one chunk only"
+            );
+            chunks += 1;
+        }
+        assert_eq!(seen.len(), 5_000);
+        assert_eq!(chunks, 3);
+        assert_eq!(all.len(), 15_000);
     }
 }
