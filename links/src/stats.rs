@@ -115,12 +115,12 @@ pub struct DayHits {
 }
 
 impl Store {
-    /// Writes one flush: the people's hits per (link, day) (the three slices are parallel columns, each pair at
-    /// most once) and their sources, in one transaction, so a retried flush never counts twice. Rows for links
-    /// that no longer exist are skipped, so a link deleted between two flushes cannot fail the whole batch; rows
-    /// are written in key order, so redirect replicas flushing overlapping batches lock rows in the same order
-    /// and cannot deadlock. Then the links of the batch that reached their visit limit are marked exhausted with
-    /// their invalidations queued; returns those (for the caller to deliver).
+    /// Writes the people's hits per (link, day) of a flush (the three slices are parallel columns, each pair at
+    /// most once) in one statement, so a retried flush never counts twice. Rows for links that no longer exist
+    /// are skipped, so a link deleted between two flushes cannot fail the whole batch; rows are written in key
+    /// order, so redirect replicas flushing overlapping batches lock rows in the same order and cannot deadlock.
+    /// Then the links of the batch that reached their visit limit are marked exhausted with their invalidations
+    /// queued; returns those (for the caller to deliver).
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is kept then.
@@ -129,15 +129,30 @@ impl Store {
         link_ids: &[i64],
         days: &[NaiveDate],
         hits: &[i64],
-        sources: &SourceRows,
     ) -> Result<Vec<Owed>, DbError> {
-        let mut client = self.pool().get().await?;
-        let tx = client.transaction().await?;
-        let upsert_hits = tx.prepare_cached(UPSERT_HITS).await?;
-        tx.execute(&upsert_hits, &[&link_ids, &days, &hits]).await?;
-        if !sources.link_ids.is_empty() {
-            let upsert_sources = tx.prepare_cached(UPSERT_SOURCES).await?;
-            tx.execute(
+        let client = self.pool().get().await?;
+        let upsert_hits = client.prepare_cached(UPSERT_HITS).await?;
+        client
+            .execute(&upsert_hits, &[&link_ids, &days, &hits])
+            .await?;
+        let exhaust = client.prepare_cached(EXHAUST).await?;
+        let rows = client.query(&exhaust, &[&link_ids]).await?;
+        Ok(rows.iter().map(Owed::from_row).collect())
+    }
+
+    /// Writes where a flush's visits came from, in one statement (so a retry never counts twice), in key order
+    /// and skipping links that no longer exist, as [`Store::record_hits`] does.
+    ///
+    /// # Errors
+    /// When the database fails; nothing of the batch is kept then.
+    pub async fn record_sources(&self, sources: &SourceRows) -> Result<(), DbError> {
+        if sources.link_ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool().get().await?;
+        let upsert_sources = client.prepare_cached(UPSERT_SOURCES).await?;
+        client
+            .execute(
                 &upsert_sources,
                 &[
                     &sources.link_ids,
@@ -149,11 +164,7 @@ impl Store {
                 ],
             )
             .await?;
-        }
-        tx.commit().await?;
-        let exhaust = client.prepare_cached(EXHAUST).await?;
-        let rows = client.query(&exhaust, &[&link_ids]).await?;
-        Ok(rows.iter().map(Owed::from_row).collect())
+        Ok(())
     }
 
     /// Where the hits of the owner's live link `code` came from over the `days` days ending with `today`; `None`

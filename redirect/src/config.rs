@@ -86,6 +86,11 @@ pub struct RedirectArgs {
     /// How often counted hits are written to PostgreSQL, in milliseconds (a crash loses at most this much).
     #[arg(long, env = "HITS_FLUSH_INTERVAL_MS", default_value_t = 1_000)]
     pub hits_flush_interval_ms: u64,
+    /// How often where hits came from (referrers, devices, countries) is written, in milliseconds: less often
+    /// than the hits themselves, since each link's sources are several rows, summed in memory meanwhile (a link
+    /// visited every second costs one write per interval, not one per second). `/stats` lags by up to this much.
+    #[arg(long, env = "HIT_SOURCES_FLUSH_INTERVAL_MS", default_value_t = 30_000)]
+    pub hit_sources_flush_interval_ms: u64,
     /// Most (link, day) counts kept while flushes fail; counts for further links are dropped and counted.
     #[arg(long, env = "HITS_PENDING_MAX", default_value_t = 1_000_000)]
     pub hits_pending_max: usize,
@@ -140,6 +145,7 @@ impl RedirectArgs {
             database_lookup_timeout_ms: DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS,
             breaker: plumbing::breaker::BreakerArgs::default(),
             hits_flush_interval_ms: 200,
+            hit_sources_flush_interval_ms: 200,
             hits_pending_max: 100_000,
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),

@@ -210,9 +210,13 @@ impl From<DomainBuf> for Box<str> {
     }
 }
 
-/// Counts taken out of the shards and not yet written.
+/// Counts taken out of the shards and not yet written: every count twice, once until its people's hits are
+/// written (each tick) and once until its sources are (each sources interval).
 struct Pending {
+    /// Counts whose hits are not written yet.
     counts: Counts,
+    /// Counts whose sources are not written yet, and the domains they name.
+    sources: Counts,
     domains: Domains,
     max: usize,
     dropped: u64,
@@ -225,6 +229,7 @@ impl Pending {
     fn new(max: usize) -> Self {
         Self {
             counts: Counts::default(),
+            sources: Counts::default(),
             domains: Domains::default(),
             max,
             dropped: 0,
@@ -236,14 +241,9 @@ impl Pending {
     fn merge(&mut self, shard: &mut Shard) {
         self.dropped += std::mem::take(&mut shard.dropped);
         for (key, hits) in shard.counts.drain() {
-            let room = self.counts.len() < self.max;
-            match self.counts.get_mut(&key) {
-                Some(total) => *total += hits,
-                None if room => {
-                    self.counts.insert(key, hits);
-                }
-                None => self.dropped += hits,
-            }
+            self.dropped += add_bounded(&mut self.counts, key, hits, self.max);
+            // A source dropped here is still a hit: it is counted as dropped only where the hit is.
+            add_bounded(&mut self.sources, key, hits, self.max);
         }
         for (key, domain) in shard.domains.drain() {
             if self.domains.len() < self.max {
@@ -252,39 +252,72 @@ impl Pending {
         }
     }
 
-    /// Takes out the counts of up to `max_links` links (all of each link's counts, so a link's referrer bound is
-    /// applied within one statement).
-    fn take_links(&mut self, max_links: usize) -> Counts {
-        let mut links: HashSet<i64, foldhash::fast::FixedState> = HashSet::default();
-        for key in self.counts.keys() {
-            if links.len() == max_links {
-                break;
-            }
-            links.insert(key.link_id);
-        }
-        self.counts
-            .extract_if(|key, _| links.contains(&key.link_id))
-            .collect()
-    }
-
-    /// Puts back counts a failed write took out (they were counted in before, so no bound applies).
-    fn put_back(&mut self, chunk: Counts) {
-        for (key, hits) in chunk {
-            *self.counts.entry(key).or_default() += hits;
-        }
-    }
-
-    /// Everything pending as rows (see [`rows`]).
+    /// Everything pending as rows.
     #[cfg(test)]
     fn rows(&self) -> (HitRows, SourceRows) {
-        rows(&self.counts, &self.domains)
+        (
+            hit_rows(&self.counts),
+            source_rows(&self.sources, &self.domains),
+        )
     }
 }
 
-/// The people's hits per link and day of `counts`, as the three parallel columns of the hits upsert, and the
-/// sources, referrers named from `domains`.
-fn rows(counts: &Counts, domains: &Domains) -> (HitRows, SourceRows) {
+/// Adds `hits` under `key` unless that would make `counts` hold more than `max` keys; answers what it dropped.
+fn add_bounded(counts: &mut Counts, key: VisitKey, hits: u64, max: usize) -> u64 {
+    let room = counts.len() < max;
+    match counts.get_mut(&key) {
+        Some(total) => *total += hits,
+        None if room => {
+            counts.insert(key, hits);
+        }
+        None => return hits,
+    }
+    0
+}
+
+/// Takes out of `counts` those of up to `max_links` links (all of each link's counts, so a link's referrer bound
+/// is applied within one statement).
+fn take_links(counts: &mut Counts, max_links: usize) -> Counts {
+    let mut links: HashSet<i64, foldhash::fast::FixedState> = HashSet::default();
+    for key in counts.keys() {
+        if links.len() == max_links {
+            break;
+        }
+        links.insert(key.link_id);
+    }
+    counts
+        .extract_if(|key, _| links.contains(&key.link_id))
+        .collect()
+}
+
+/// Puts back into `counts` what a failed write took out (they were counted in before, so no bound applies).
+fn put_back(counts: &mut Counts, chunk: Counts) {
+    for (key, hits) in chunk {
+        *counts.entry(key).or_default() += hits;
+    }
+}
+
+/// The people's hits per link and day of `counts`, as the three parallel columns of the hits upsert.
+fn hit_rows(counts: &Counts) -> HitRows {
     let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
+    for (key, &count) in counts {
+        if key.device != Device::Bot {
+            *per_day.entry((key.link_id, key.day)).or_default() +=
+                i64::try_from(count).unwrap_or(i64::MAX);
+        }
+    }
+    let mut hits = HitRows::default();
+    for (&(link_id, day), &count) in &per_day {
+        let Some(date) = date_of(day) else { continue };
+        hits.link_ids.push(link_id);
+        hits.days.push(date);
+        hits.hits.push(count);
+    }
+    hits
+}
+
+/// Where the visits of `counts` came from, as the columns of the sources upsert, referrers named from `domains`.
+fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
     let mut sources: HashMap<(i64, i32, SourceKind, u64), i64, foldhash::fast::FixedState> =
         HashMap::default();
     let mut referrers_per_day: HashMap<(i64, i32), usize, foldhash::fast::FixedState> =
@@ -297,7 +330,6 @@ fn rows(counts: &Counts, domains: &Domains) -> (HitRows, SourceRows) {
         if key.device == Device::Bot {
             continue;
         }
-        *per_day.entry(link_day).or_default() += count;
         if key.country != [0, 0] {
             let country = u64::from(u16::from_be_bytes(key.country));
             *sources
@@ -318,13 +350,6 @@ fn rows(counts: &Counts, domains: &Domains) -> (HitRows, SourceRows) {
         };
         *sources.entry(referrer).or_default() += count;
     }
-    let mut hits = HitRows::default();
-    for (&(link_id, day), &count) in &per_day {
-        let Some(date) = date_of(day) else { continue };
-        hits.link_ids.push(link_id);
-        hits.days.push(date);
-        hits.hits.push(count);
-    }
     let mut rows = SourceRows::default();
     for (&(link_id, day, kind, code), &count) in &sources {
         let Some(date) = date_of(day) else { continue };
@@ -341,7 +366,7 @@ fn rows(counts: &Counts, domains: &Domains) -> (HitRows, SourceRows) {
         };
         rows.push(link_id, date, kind, key, count);
     }
-    (hits, rows)
+    rows
 }
 
 /// The hits upsert's columns.
@@ -381,8 +406,10 @@ pub struct Flusher {
     pub primary: Store,
     /// Where links that reached their visit limit are invalidated.
     pub cache: RedisCache,
-    /// How often.
+    /// How often people's hits are written.
     pub interval: Duration,
+    /// How often where visits came from is written (at least every `interval`).
+    pub sources_interval: Duration,
     /// Bound on one flush.
     pub timeout: Duration,
     /// Most counts kept while flushes fail.
@@ -399,6 +426,7 @@ impl Flusher {
         let mut pending = Pending::new(self.pending_max);
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sources_written = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
@@ -406,61 +434,90 @@ impl Flusher {
             }
             // The workers' copies last at most one tick past what the local cache itself still holds.
             self.local.retire_front_copies();
-            self.flush(&mut pending).await;
+            let sources_due = sources_written.elapsed() >= self.sources_interval;
+            if self.flush(&mut pending, sources_due).await && sources_due {
+                sources_written = tokio::time::Instant::now();
+            }
             let (entries, bytes) = self.local.size();
             let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
             self.metrics.local_cache_entries.set(gauge(entries));
             self.metrics.local_cache_bytes.set(gauge(bytes));
         }
-        self.flush(&mut pending).await;
-        if !pending.counts.is_empty() {
+        self.flush(&mut pending, true).await;
+        if !pending.counts.is_empty() || !pending.sources.is_empty() {
             tracing::warn!(
                 counts = pending.counts.len(),
+                sources = pending.sources.len(),
                 "hit counts could not be written before shutdown"
             );
         }
     }
 
-    async fn flush(&self, pending: &mut Pending) {
+    /// Writes the pending hits, and their sources when `sources` says so; answers whether all of it was written.
+    async fn flush(&self, pending: &mut Pending, sources: bool) -> bool {
         self.counter.drain_into(pending);
         if pending.dropped > 0 {
             self.metrics.hits_dropped.inc_by(pending.dropped);
             pending.dropped = 0;
         }
-        // A chunk at a time, each its own transaction, all within one timeout: what is written stays written
-        // when a later chunk fails, and the rest waits for the next tick.
+        // A chunk at a time, each its own statement, all within one timeout: what is written stays written when a
+        // later chunk fails, and the rest waits for the next tick.
         let deadline = tokio::time::Instant::now() + self.timeout;
         while !pending.counts.is_empty() {
-            let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
-            let (hits, sources) = rows(&chunk, &pending.domains);
-            let written = tokio::time::timeout_at(
-                deadline,
-                self.primary
-                    .record_hits(&hits.link_ids, &hits.days, &hits.hits, &sources),
-            )
-            .await;
-            match written {
-                Ok(Ok(exhausted)) => {
-                    let total: i64 = hits.hits.iter().sum();
-                    self.metrics
-                        .hits_flushed
-                        .inc_by(u64::try_from(total).unwrap_or(0));
-                    self.invalidate(exhausted).await;
-                }
-                Ok(Err(error)) => {
-                    pending.put_back(chunk);
-                    self.note_failure(&Chain(&error));
-                    break;
-                }
-                Err(_) => {
-                    pending.put_back(chunk);
-                    self.note_failure(&"timed out");
-                    break;
-                }
+            let chunk = take_links(&mut pending.counts, FLUSH_CHUNK_LINKS);
+            let hits = hit_rows(&chunk);
+            let written = self
+                .within(
+                    deadline,
+                    self.primary
+                        .record_hits(&hits.link_ids, &hits.days, &hits.hits),
+                )
+                .await;
+            let Some(exhausted) = written else {
+                put_back(&mut pending.counts, chunk);
+                return false;
+            };
+            let total: i64 = hits.hits.iter().sum();
+            self.metrics
+                .hits_flushed
+                .inc_by(u64::try_from(total).unwrap_or(0));
+            self.invalidate(exhausted).await;
+        }
+        if !sources {
+            return true;
+        }
+        while !pending.sources.is_empty() {
+            let chunk = take_links(&mut pending.sources, FLUSH_CHUNK_LINKS);
+            let rows = source_rows(&chunk, &pending.domains);
+            if self
+                .within(deadline, self.primary.record_sources(&rows))
+                .await
+                .is_none()
+            {
+                put_back(&mut pending.sources, chunk);
+                return false;
             }
         }
-        if pending.counts.is_empty() {
-            pending.domains.clear();
+        pending.domains.clear();
+        true
+    }
+
+    /// `write`'s answer if it succeeds before `deadline`; a failure is logged and counted.
+    async fn within<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        write: impl std::future::Future<Output = Result<T, links::db::DbError>>,
+    ) -> Option<T> {
+        match tokio::time::timeout_at(deadline, write).await {
+            Ok(Ok(written)) => Some(written),
+            Ok(Err(error)) => {
+                self.note_failure(&Chain(&error));
+                None
+            }
+            Err(_) => {
+                self.note_failure(&"timed out");
+                None
+            }
         }
     }
 
@@ -702,13 +759,13 @@ mod tests {
         let mut pending = drained(&counter);
         let all = pending.counts.clone();
         // A failed write puts its chunk back as it was.
-        let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
-        pending.put_back(chunk);
+        let chunk = take_links(&mut pending.counts, FLUSH_CHUNK_LINKS);
+        put_back(&mut pending.counts, chunk);
         assert_eq!(pending.counts, all);
         let mut seen = HashSet::new();
         let mut chunks = 0;
         while !pending.counts.is_empty() {
-            let chunk = pending.take_links(FLUSH_CHUNK_LINKS);
+            let chunk = take_links(&mut pending.counts, FLUSH_CHUNK_LINKS);
             let links: HashSet<i64> = chunk.keys().map(|key| key.link_id).collect();
             assert!(links.len() <= FLUSH_CHUNK_LINKS, "{}", links.len());
             assert_eq!(
@@ -725,5 +782,27 @@ mod tests {
         assert_eq!(seen.len(), 5_000);
         assert_eq!(chunks, 3);
         assert_eq!(all.len(), 15_000);
+    }
+
+    #[test]
+    fn hits_are_taken_each_tick_while_sources_keep_adding_up_until_theirs() {
+        let counter = HitCounter::default();
+        let visit = visit(Device::Mobile, "news.example.com", None);
+        let mut pending = Pending::new(100_000);
+        for _tick in 0..3 {
+            counter.record(7, noon(), &visit);
+            counter.record(7, noon(), &visit);
+            counter.drain_into(&mut pending);
+            let hits = hit_rows(&take_links(&mut pending.counts, FLUSH_CHUNK_LINKS));
+            assert_eq!(hits.hits, vec![2], "each tick writes that tick's hits only");
+        }
+        let sources = source_rows(&pending.sources, &pending.domains);
+        let mut written: Vec<(String, i64)> = sources.keys.into_iter().zip(sources.hits).collect();
+        written.sort();
+        assert_eq!(
+            written,
+            vec![("mobile".to_owned(), 6), ("news.example.com".to_owned(), 6)],
+            "the sources of all three ticks in one write"
+        );
     }
 }
