@@ -66,8 +66,8 @@ pub struct Devices {
     tablet: i64,
 }
 
-/// `GET /v1/urls/{code}/stats?days=N`: where the caller's link's clicks came from. Hits reach the database when a
-/// redirect flushes its counts, so the last flush interval is not in yet.
+/// `GET /v1/urls/{code}/stats?days=N`: where the caller's link's clicks came from. Redirects write where hits came
+/// from every `--hit-sources-flush-interval-ms` (30 s by default), so the last such interval is not in yet.
 #[utoipa::path(
     get,
     path = "/v1/urls/{code}/stats",
