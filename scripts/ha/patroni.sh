@@ -118,12 +118,16 @@ bootstrap:
   dcs:
     # Short for loopback, so a failover takes seconds: the leader key lives ttl seconds without a renewal (with
     # ZooKeeper: the leader's session timeout), Patroni runs its loop every loop_wait and retries the store for
-    # retry_timeout. Patroni's rule: ttl >= loop_wait + 2 * retry_timeout (20 >= 2 + 2 * 4). 20 s is also the
+    # retry_timeout. Patroni's rule: ttl >= loop_wait + 2 * retry_timeout (20 >= 2 + 2 * 8). 20 s is also the
     # least ttl Patroni 4 accepts (it raises a smaller one to 20), so a dead primary's key lasts about 20 s: the
-    # bulk of the ~21 s failover measured here.
+    # bulk of the ~21 s failover measured here. retry_timeout is what a ZooKeeper election may take before the
+    # primary is demoted: 4 s was too short on a busy CI machine (a killed ZooKeeper leader cost 10 s of creates).
     ttl: 20
     loop_wait: 2
-    retry_timeout: 4
+    retry_timeout: 8
+    # ZooKeeper unreachable is not a partition when every member still answers the primary's REST calls: the
+    # primary stays primary instead of demoting itself for the length of a ZooKeeper outage.
+    failsafe_mode: true
     maximum_lag_on_failover: 1048576
     # A commit is acknowledged only once a synchronous standby has it, and only that standby may be promoted:
     # no acknowledged create is lost in a failover.
