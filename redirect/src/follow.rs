@@ -40,18 +40,18 @@ pub struct Worker {
 impl Worker {
     /// The entry for `code`: this worker's copy when it has a valid one, else the shared read path (whose live
     /// answer is then copied, under the epoch read before the lookup, so a change that overlapped it leaves the
-    /// copy stale).
+    /// copy stale; the copy also ends when the local cache's own expiry of the entry comes).
     pub(crate) async fn resolve(&self, code: &str) -> Resolved {
         let resolver = &self.shared.resolver;
-        let epoch = resolver.local.front_epoch();
-        let copied = self.front.borrow().get(code, epoch).map(Arc::clone);
+        let stamp = resolver.local.front_stamp();
+        let copied = self.front.borrow().get(code, stamp).map(Arc::clone);
         if let Some(entry) = copied {
             self.shared.metrics.tier.local.inc();
             return Ok(entry);
         }
         let resolved = resolver.resolve(code, &self.redis).await;
         if let Ok(entry) = &resolved {
-            self.front.borrow_mut().put(code, entry, epoch);
+            self.front.borrow_mut().put(code, entry, stamp.epoch);
         }
         resolved
     }

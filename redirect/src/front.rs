@@ -6,9 +6,10 @@
 //! note), and each hit touched cache lines spread over a ~64 MB table. Here a hit is one hash, one slot (code
 //! inline, no pointer to chase) and the entry itself; the hottest few thousand links stay in the core's caches.
 //!
-//! Exactness: a slot is valid only for the [`LocalCache::front_epoch`](crate::local::LocalCache::front_epoch)
-//! it was filled under. The epoch moves after every invalidation has left the shared cache, and on every flush
-//! tick, so a copy outlives neither a change nor the shared cache's own expiry by more than one tick. Only live
+//! Exactness: a slot is valid only for the epoch of [`LocalCache::front_stamp`](crate::local::LocalCache::front_stamp)
+//! it was filled under, and until its entry's `copies_until_ms` on the local cache's coarse clock. The epoch moves
+//! after every invalidation has left the shared cache, and the clock on every flush tick, so a copy outlives
+//! no change, and the shared cache's own expiry of its entry by at most one tick. Only live
 //! links are copied: an unknown code's negative entry is dropped on create without moving the epoch (creates are
 //! frequent), so it must never be copied here.
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use links::model::Resolution;
 
-use crate::local::Entry;
+use crate::local::{Entry, FrontStamp};
 
 /// Longest code kept inline in a slot; longer codes (long aliases) are not copied here.
 const MAX_CODE: usize = 22;
@@ -75,11 +76,13 @@ impl FrontCache {
         Some(hash as usize & self.mask)
     }
 
-    /// The entry copied for `code` under `epoch`, if any.
-    pub fn get(&self, code: &str, epoch: u64) -> Option<&Arc<Entry>> {
+    /// The entry copied for `code`, if it is still valid at `stamp`.
+    pub fn get(&self, code: &str, stamp: FrontStamp) -> Option<&Arc<Entry>> {
         let slot = &self.slots[self.index(code.as_bytes())?];
-        if slot.epoch == epoch && slot.holds(code.as_bytes()) {
-            slot.entry.as_ref()
+        if slot.epoch == stamp.epoch && slot.holds(code.as_bytes()) {
+            slot.entry
+                .as_ref()
+                .filter(|entry| stamp.now_ms < entry.copies_until_ms)
         } else {
             None
         }
@@ -111,7 +114,12 @@ mod tests {
     use links::model::RedirectStatus;
 
     fn entry(target: Resolution) -> Arc<Entry> {
-        Arc::new(Entry::new(target))
+        Arc::new(Entry::new(target, 1_000))
+    }
+
+    /// Epoch `epoch` at 0 ms.
+    fn at(epoch: u64) -> FrontStamp {
+        FrontStamp { epoch, now_ms: 0 }
     }
 
     fn live(url: &str) -> Arc<Entry> {
@@ -128,9 +136,24 @@ mod tests {
     fn a_copy_is_answered_only_under_the_epoch_it_was_made_in() {
         let mut front = FrontCache::new(1024);
         front.put("abc", &live("https://a.example/"), 3);
-        assert!(front.get("abc", 3).is_some());
-        assert!(front.get("abc", 4).is_none(), "an epoch later it is gone");
-        assert!(front.get("abd", 3).is_none(), "another code is not it");
+        assert!(front.get("abc", at(3)).is_some());
+        assert!(
+            front.get("abc", at(4)).is_none(),
+            "an epoch later it is gone"
+        );
+        assert!(front.get("abd", at(3)).is_none(), "another code is not it");
+    }
+
+    #[test]
+    fn a_copy_ends_when_the_shared_cache_lets_its_entry_expire() {
+        let mut front = FrontCache::new(1024);
+        front.put("abc", &live("https://a.example/"), 3);
+        let stamp = |now_ms| FrontStamp { epoch: 3, now_ms };
+        assert!(front.get("abc", stamp(999)).is_some());
+        assert!(
+            front.get("abc", stamp(1_000)).is_none(),
+            "expired with the entry"
+        );
     }
 
     #[test]
@@ -138,8 +161,8 @@ mod tests {
         let mut front = FrontCache::new(1024);
         front.put("abc", &entry(Resolution::Unknown), 1);
         front.put("abd", &entry(Resolution::Gone), 1);
-        assert!(front.get("abc", 1).is_none());
-        assert!(front.get("abd", 1).is_none());
+        assert!(front.get("abc", at(1)).is_none());
+        assert!(front.get("abd", at(1)).is_none());
     }
 
     #[test]
@@ -148,8 +171,8 @@ mod tests {
         let mut front = FrontCache::new(1);
         front.put("first", &live("https://first.example/"), 1);
         front.put("second", &live("https://second.example/"), 1);
-        assert!(front.get("first", 1).is_none());
-        let found = front.get("second", 1).expect("the last put");
+        assert!(front.get("first", at(1)).is_none());
+        let found = front.get("second", at(1)).expect("the last put");
         assert_eq!(
             found.location.as_ref().map(|value| value.as_bytes()),
             Some(&b"https://second.example/"[..])
@@ -161,9 +184,9 @@ mod tests {
         let mut front = FrontCache::new(1024);
         let long = "a".repeat(MAX_CODE + 1);
         front.put(&long, &live("https://a.example/"), 1);
-        assert!(front.get(&long, 1).is_none());
+        assert!(front.get(&long, at(1)).is_none());
         let mut off = FrontCache::new(0);
         off.put("abc", &live("https://a.example/"), 1);
-        assert!(off.get("abc", 1).is_none());
+        assert!(off.get("abc", at(1)).is_none());
     }
 }

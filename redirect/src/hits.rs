@@ -452,7 +452,7 @@ impl Flusher {
                 () = shutdown.wait() => break,
             }
             // The workers' copies last at most one tick past what the local cache itself still holds.
-            self.local.retire_front_copies();
+            self.local.tick();
             if interval_started.elapsed() >= self.sources_interval && pending.writing.is_empty() {
                 self.counter.drain_into(&mut pending);
                 pending.start_writing_sources();

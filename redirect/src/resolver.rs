@@ -57,7 +57,7 @@ impl Resolver {
             .tiers
             .resolve(code, &self.metrics.tier, changed, redis)
             .await?;
-        let entry = Arc::new(Entry::new(target));
+        let entry = Arc::new(self.local.entry(target));
         self.local.fill(code, entry.clone(), generation);
         Ok(entry)
     }

@@ -178,16 +178,26 @@ async fn a_flood_of_distinct_referrers_is_stored_as_the_top_ones_and_other() {
         store.total_hits(id).await.expect("total") >= 120
     })
     .await;
-    let stored: i64 = pair
-        .primary()
-        .await
-        .query_one(
-            "SELECT count(*) FROM link_hit_sources WHERE link_id = $1 AND kind = 1",
-            &[&id],
-        )
-        .await
-        .expect("count")
-        .get(0);
+    let primary = pair.primary().await;
+    let referrer_rows = |select: &'static str| {
+        let primary = &primary;
+        async move {
+            let sql =
+                format!("SELECT {select} FROM link_hit_sources WHERE link_id = $1 AND kind = 1");
+            let value: i64 = primary
+                .query_one(sql.as_str(), &[&id])
+                .await
+                .expect("referrer rows")
+                .get(0);
+            value
+        }
+    };
+    // Sources are written after the hits, a few links a tick: wait for every visit's referrer.
+    eventually(Duration::from_secs(10), "120 referrers flushed", || async {
+        referrer_rows("COALESCE(sum(hits), 0)::bigint").await >= 120
+    })
+    .await;
+    let stored = referrer_rows("count(*)").await;
     assert!(
         stored <= 2 * links::stats::MAX_REFERRERS_PER_DAY + 1,
         "{stored} referrer rows for one link and day"
