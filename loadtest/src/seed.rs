@@ -29,7 +29,8 @@ pub struct Seed {
 /// Creates the links and returns their codes in creation order.
 ///
 /// # Errors
-/// When the shortener refuses a batch or an item, or cannot be reached.
+/// When the shortener refuses a batch or an item (a batch answered 503 or 429 is tried again, waiting what
+/// `Retry-After` asks, up to 5 tries), or cannot be reached.
 pub async fn seed(settings: &Seed, progress: &ProgressBar) -> anyhow::Result<Vec<String>> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -62,6 +63,13 @@ pub async fn seed(settings: &Seed, progress: &ProgressBar) -> anyhow::Result<Vec
     Ok(done.concat())
 }
 
+/// Tries of one batch answered 503 or 429 (a database busy with a statement timeout, a rate limit) before the
+/// seed gives up: a benchmark run should not die of one busy moment.
+const TRIES: u32 = 5;
+
+/// Longest wait between tries, whatever `Retry-After` says.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
 async fn create_batch(
     client: &reqwest::Client,
     settings: &Seed,
@@ -70,25 +78,53 @@ async fn create_batch(
     let items: Vec<Value> = range
         .map(|n| json!({"long_url": format!("https://example.com/seed/{}/{n}", settings.run_id)}))
         .collect();
-    let response = client
-        .post(format!(
-            "{}/v1/urls/batch",
-            settings.shortener.trim_end_matches('/')
-        ))
-        .bearer_auth(settings.api_key.expose_secret())
-        .json(&json!({ "items": items }))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the shortener at {}", settings.shortener))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .context("the shortener's answer is not JSON")?;
-    if !status.is_success() {
-        bail!("the shortener answered {status}: {body}");
+    let body = json!({ "items": items });
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let response = client
+            .post(format!(
+                "{}/v1/urls/batch",
+                settings.shortener.trim_end_matches('/')
+            ))
+            .bearer_auth(settings.api_key.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the shortener at {}", settings.shortener))?;
+        let status = response.status();
+        let wait = retry_after(&response);
+        let answer: Value = response
+            .json()
+            .await
+            .context("the shortener's answer is not JSON")?;
+        let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+        if busy && tries < TRIES {
+            // A 503 or 429 kept nothing of the batch, so sending it again cannot make a link twice.
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        if !status.is_success() {
+            bail!("the shortener answered {status} (try {tries} of {TRIES}): {answer}");
+        }
+        return codes_of(&answer);
     }
-    body["results"]
+}
+
+/// The wait `Retry-After` asks for (seconds), 1 s without one, at most [`MAX_WAIT`].
+fn retry_after(response: &reqwest::Response) -> Duration {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
+        .min(MAX_WAIT)
+}
+
+/// The codes of a batch answer, in item order; an error if any item was refused.
+fn codes_of(answer: &Value) -> anyhow::Result<Vec<String>> {
+    answer["results"]
         .as_array()
         .context("no results in the batch answer")?
         .iter()
