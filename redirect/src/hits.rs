@@ -58,10 +58,18 @@ pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
 /// ~50,000 links: rolled back, retried with more, never written, the database kept busy for nothing.
 const FLUSH_CHUNK_LINKS: usize = 2_000;
 
-/// Chunks of sources written per tick: the sources of an interval are spread over the ticks after it instead of
-/// landing on the database at once (100,000 links' sources in one go stalled `make bench`'s open-loop run: p99 from
-/// 20 ms to 560 ms).
-const SOURCE_CHUNKS_PER_TICK: usize = 2;
+/// Chunks of sources written per second of flush interval: the sources of an interval are spread over the ticks
+/// after it instead of landing on the database at once (100,000 links' sources in one go stalled `make bench`'s
+/// open-loop run: p99 from 20 ms to 560 ms). Per second, not per tick, so a longer tick does not stretch the
+/// write of an interval's sources past the next interval.
+const SOURCE_CHUNKS_PER_SECOND: f64 = 2.0;
+
+/// Chunks of sources a tick of `interval` writes (at least one).
+fn source_chunks_per_tick(interval: Duration) -> usize {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and positive
+    let chunks = (SOURCE_CHUNKS_PER_SECOND * interval.as_secs_f64()).ceil() as usize;
+    chunks.max(1)
+}
 
 /// The referrer of a direct visit (no usable `Referer`).
 const DIRECT: u64 = 0;
@@ -446,6 +454,7 @@ impl Flusher {
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut interval_started = tokio::time::Instant::now();
+        let source_chunks = source_chunks_per_tick(self.interval);
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
@@ -458,7 +467,7 @@ impl Flusher {
                 pending.start_writing_sources();
                 interval_started = tokio::time::Instant::now();
             }
-            self.flush(&mut pending, SOURCE_CHUNKS_PER_TICK).await;
+            self.flush(&mut pending, source_chunks).await;
             let (entries, bytes) = self.local.size();
             let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
             self.metrics.local_cache_entries.set(gauge(entries));
@@ -614,6 +623,13 @@ mod tests {
             .collect();
         all.sort();
         all
+    }
+
+    #[test]
+    fn sources_are_written_at_the_same_pace_whatever_the_tick() {
+        assert_eq!(source_chunks_per_tick(Duration::from_secs(1)), 2);
+        assert_eq!(source_chunks_per_tick(Duration::from_secs(5)), 10);
+        assert_eq!(source_chunks_per_tick(Duration::from_millis(200)), 1);
     }
 
     #[test]
