@@ -79,6 +79,7 @@ impl Link {
             expires_at: self.expires_at,
             id: self.id,
             password_hash: self.password_hash.clone(),
+            limited: self.max_hits.is_some(),
         }
     }
 }
@@ -99,6 +100,9 @@ pub enum Resolution {
         /// The Argon2id hash of its password: the redirect asks for the password instead of redirecting.
         /// `None` for almost every link, which then pays nothing for the feature.
         password_hash: Option<String>,
+        /// It has a visit limit (`max_hits`): its hits are written every flush tick so the limit is enforced
+        /// promptly; the hits of every other link wait for the slower, paced write of where visits came from.
+        limited: bool,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -145,6 +149,7 @@ mod tests {
             expires_at,
             id: 1,
             password_hash: None,
+            limited: false,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

@@ -56,6 +56,31 @@ impl SourceRows {
     }
 }
 
+/// People's hits per (link, day) for the flush's upsert, as parallel columns, each pair at most once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HitRows {
+    /// Links.
+    pub link_ids: Vec<i64>,
+    /// Days (UTC).
+    pub days: Vec<NaiveDate>,
+    /// Counted visits.
+    pub hits: Vec<i64>,
+}
+
+impl HitRows {
+    /// Adds a row.
+    pub fn push(&mut self, link_id: i64, day: NaiveDate, hits: i64) {
+        self.link_ids.push(link_id);
+        self.days.push(day);
+        self.hits.push(hits);
+    }
+
+    /// The visits of all rows.
+    pub fn total(&self) -> i64 {
+        self.hits.iter().sum()
+    }
+}
+
 /// Referrer domains kept per link and day before new ones are counted as `other`.
 pub const MAX_REFERRERS_PER_DAY: i64 = 50;
 
@@ -115,44 +140,50 @@ pub struct DayHits {
 }
 
 impl Store {
-    /// Writes the people's hits per (link, day) of a flush (the three slices are parallel columns, each pair at
-    /// most once) in one statement, so a retried flush never counts twice. Rows for links that no longer exist
-    /// are skipped, so a link deleted between two flushes cannot fail the whole batch; rows are written in key
-    /// order, so redirect replicas flushing overlapping batches lock rows in the same order and cannot deadlock.
-    /// Then the links of the batch that reached their visit limit are marked exhausted with their invalidations
-    /// queued; returns those (for the caller to deliver).
+    /// Writes the people's hits per (link, day) of links with a visit limit (see [`HitRows`]) in one statement,
+    /// so a retried flush never counts twice. Rows for links that no longer exist are skipped, so a link deleted
+    /// between two flushes cannot fail the whole batch; rows are written in key order, so redirect replicas
+    /// flushing overlapping batches lock rows in the same order and cannot deadlock. Then the links of the batch
+    /// that reached their visit limit are marked exhausted with their invalidations queued; returns those (for
+    /// the caller to deliver).
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is kept then.
-    pub async fn record_hits(
-        &self,
-        link_ids: &[i64],
-        days: &[NaiveDate],
-        hits: &[i64],
-    ) -> Result<Vec<Owed>, DbError> {
+    pub async fn record_hits(&self, hits: &HitRows) -> Result<Vec<Owed>, DbError> {
         let client = self.pool().get().await?;
         let upsert_hits = client.prepare_cached(UPSERT_HITS).await?;
         client
-            .execute(&upsert_hits, &[&link_ids, &days, &hits])
+            .execute(&upsert_hits, &[&hits.link_ids, &hits.days, &hits.hits])
             .await?;
         let exhaust = client.prepare_cached(EXHAUST).await?;
-        let rows = client.query(&exhaust, &[&link_ids]).await?;
+        let rows = client.query(&exhaust, &[&hits.link_ids]).await?;
         Ok(rows.iter().map(Owed::from_row).collect())
     }
 
-    /// Writes where a flush's visits came from, in one statement (so a retry never counts twice), in key order
-    /// and skipping links that no longer exist, as [`Store::record_hits`] does.
+    /// Writes where a flush's visits came from and the hits of links without a visit limit (which wait for this
+    /// slower write, see the redirect's `hits` module), in one transaction, so a retry never counts twice; in key
+    /// order and skipping links that no longer exist, as [`Store::record_hits`] does.
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is kept then.
-    pub async fn record_sources(&self, sources: &SourceRows) -> Result<(), DbError> {
-        if sources.link_ids.is_empty() {
+    pub async fn record_sources(
+        &self,
+        hits: &HitRows,
+        sources: &SourceRows,
+    ) -> Result<(), DbError> {
+        if hits.link_ids.is_empty() && sources.link_ids.is_empty() {
             return Ok(());
         }
-        let client = self.pool().get().await?;
-        let upsert_sources = client.prepare_cached(UPSERT_SOURCES).await?;
-        client
-            .execute(
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        if !hits.link_ids.is_empty() {
+            let upsert_hits = tx.prepare_cached(UPSERT_HITS).await?;
+            tx.execute(&upsert_hits, &[&hits.link_ids, &hits.days, &hits.hits])
+                .await?;
+        }
+        if !sources.link_ids.is_empty() {
+            let upsert_sources = tx.prepare_cached(UPSERT_SOURCES).await?;
+            tx.execute(
                 &upsert_sources,
                 &[
                     &sources.link_ids,
@@ -164,6 +195,8 @@ impl Store {
                 ],
             )
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

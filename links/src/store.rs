@@ -89,10 +89,10 @@ impl Store {
             .prepare_cached(
                 "SELECT id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
-                        password_hash
+                        password_hash, max_hits IS NOT NULL
                  FROM links WHERE code = $1
                  UNION ALL
-                 SELECT NULL, NULL, NULL, NULL, true, NULL FROM retired_codes WHERE code = $1
+                 SELECT NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = $1
                  LIMIT 1",
             )
             .await?;
@@ -108,6 +108,7 @@ impl Store {
             redirect: redirect_from_row(&row, 2),
             expires_at: row.get(3),
             password_hash: row.get(5),
+            limited: row.get(6),
         })
     }
 

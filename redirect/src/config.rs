@@ -83,16 +83,16 @@ pub struct RedirectArgs {
     pub database_lookup_timeout_ms: u64,
     #[command(flatten)]
     pub breaker: plumbing::breaker::BreakerArgs,
-    /// How often counted hits are written to PostgreSQL, in milliseconds (a crash loses at most this much, and a
-    /// visit limit can be overshot by this much traffic per replica). 5 s rather than 1 s: a link visited within
-    /// an interval is one row write however often it was visited, so under skewed traffic a longer interval
-    /// writes several times fewer rows (make bench's Zipf run: ~25k rows a second at 1 s, and the redirect
-    /// beside that database work served 67k req/s at 1 s, 88-94k at 5 s).
+    /// How often the hits of links with a visit limit are written to PostgreSQL, in milliseconds (a crash loses at
+    /// most this much of them, and a visit limit can be overshot by this much traffic per replica). The hits of
+    /// every other link are written with where they came from (`--hit-sources-flush-interval-ms`).
     #[arg(long, env = "HITS_FLUSH_INTERVAL_MS", default_value_t = 5_000)]
     pub hits_flush_interval_ms: u64,
-    /// How often where hits came from (referrers, devices, countries) is written, in milliseconds: less often
-    /// than the hits themselves, since each link's sources are several rows, summed in memory meanwhile (a link
-    /// visited every second costs one write per interval, not one per second). `/stats` lags by up to this much.
+    /// How often where hits came from (referrers, devices, countries), and the hits of links without a visit
+    /// limit, are taken to be written, in milliseconds: summed in memory meanwhile (a link visited every second
+    /// costs one write per interval, not one per second), then written a chunk every 250 ms over the next
+    /// interval, so the database sees a trickle, not a burst. `/stats` lags by up to about two intervals, and a
+    /// crash loses at most that much of those counts.
     #[arg(long, env = "HIT_SOURCES_FLUSH_INTERVAL_MS", default_value_t = 30_000)]
     pub hit_sources_flush_interval_ms: u64,
     /// Most (link, day) counts kept while flushes fail; counts for further links are dropped and counted.

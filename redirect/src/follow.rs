@@ -125,7 +125,10 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
             let now = state.clock.now();
             let response = answer::respond(req, &entry, now, &state.permanent_max_age);
             if let Resolution::Live {
-                id, password_hash, ..
+                id,
+                password_hash,
+                limited,
+                ..
             } = &entry.target
             {
                 if password_hash.is_some() && response.status().is_redirection() {
@@ -133,7 +136,7 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                 }
                 if response.status().is_redirection() && req.method() == Method::GET {
                     let visit = Visit::of(req, state.country_header.as_ref());
-                    state.hits.record(*id, now, &visit);
+                    state.hits.record(*id, *limited, now, &visit);
                 }
             }
             response

@@ -129,6 +129,7 @@ mod tests {
             expires_at: None,
             id: 7,
             password_hash: None,
+            limited: false,
         })
     }
 

@@ -1,5 +1,13 @@
 //! Hit counting: every redirect adds one to its visit's count in memory, and a background task writes all counts
-//! to PostgreSQL's primary as batched upserts per interval, so a popular link is never a hot row.
+//! to PostgreSQL's primary as batched upserts, so a popular link is never a hot row.
+//!
+//! Two lanes. The hits of links with a visit limit are written every tick (`--hits-flush-interval-ms`), so the
+//! limit is enforced promptly. Everything else, where visits came from and the hits of every other link (almost
+//! all of them), is summed in memory for a sources interval (`--hit-sources-flush-interval-ms`) and then written
+//! a chunk at a time, spread over the next interval: a link visited all the time costs a few rows per sources
+//! interval instead of one per tick, and the database sees a steady trickle instead of a burst each tick. (The
+//! hits flush was the largest cost beside the redirect itself in `make bench`: ~17k upserts a second under
+//! uniform traffic, 14-40 µs of PostgreSQL each on the core the load generator and Redis share.)
 //!
 //! A visit is counted under its link, day, device class, country and referrer domain ([`crate::visit`]); the flush
 //! turns those into the per-day hits (people only: bots are counted apart) and the per-day sources behind
@@ -28,7 +36,7 @@ use links::{
     cache::RedisCache,
     chain::Chain,
     outbox::Owed,
-    stats::{SourceKind, SourceRows},
+    stats::{HitRows, SourceKind, SourceRows},
     store::Store,
 };
 use plumbing::shutdown::Shutdown;
@@ -58,17 +66,18 @@ pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
 /// ~50,000 links: rolled back, retried with more, never written, the database kept busy for nothing.
 const FLUSH_CHUNK_LINKS: usize = 2_000;
 
-/// Chunks of sources written per second of flush interval: the sources of an interval are spread over the ticks
-/// after it instead of landing on the database at once (100,000 links' sources in one go stalled `make bench`'s
-/// open-loop run: p99 from 20 ms to 560 ms). Per second, not per tick, so a longer tick does not stretch the
-/// write of an interval's sources past the next interval.
-const SOURCE_CHUNKS_PER_SECOND: f64 = 2.0;
+/// How often the paced write (sources, and the hits of links without a visit limit) writes its next chunk.
+const PACE: Duration = Duration::from_millis(250);
 
-/// Chunks of sources a tick of `interval` writes (at least one).
-fn source_chunks_per_tick(interval: Duration) -> usize {
+/// Links per paced chunk, at least (fewer, bigger statements past it: see [`paced_chunk_links`]).
+const MIN_PACED_CHUNK_LINKS: usize = 500;
+
+/// Links per paced chunk so that `links` are written within 80% of `interval` at one chunk per [`PACE`]: done
+/// before the next interval's write is due, with room for a slow or failed chunk.
+fn paced_chunk_links(links: usize, interval: Duration) -> usize {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and positive
-    let chunks = (SOURCE_CHUNKS_PER_SECOND * interval.as_secs_f64()).ceil() as usize;
-    chunks.max(1)
+    let chunks = ((interval.as_secs_f64() * 0.8 / PACE.as_secs_f64()) as usize).max(1);
+    links.div_ceil(chunks).max(MIN_PACED_CHUNK_LINKS)
 }
 
 /// The referrer of a direct visit (no usable `Referer`).
@@ -81,6 +90,8 @@ const OTHER: u64 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct VisitKey {
     link_id: i64,
+    /// The link has a visit limit: its hits are written every tick.
+    limited: bool,
     day: i32,
     device: Device,
     /// `[0, 0]` when no country header is configured.
@@ -117,8 +128,9 @@ impl Default for HitCounter {
 }
 
 impl HitCounter {
-    /// Counts one hit of `link_id` at `now`, from `visit`. A bot's visit keeps only its device class.
-    pub fn record(&self, link_id: i64, now: DateTime<Utc>, visit: &Visit<'_>) {
+    /// Counts one hit of `link_id` (`limited`: it has a visit limit) at `now`, from `visit`. A bot's visit keeps
+    /// only its device class.
+    pub fn record(&self, link_id: i64, limited: bool, now: DateTime<Utc>, visit: &Visit<'_>) {
         let day = i32::try_from(now.timestamp().div_euclid(SECONDS_PER_DAY)).unwrap_or(i32::MAX);
         let bot = visit.device == Device::Bot;
         let (referrer, domain) = if bot || visit.referrer.is_empty() {
@@ -128,6 +140,7 @@ impl HitCounter {
         };
         let mut key = VisitKey {
             link_id,
+            limited,
             day,
             device: visit.device,
             country: if bot {
@@ -223,17 +236,21 @@ impl From<DomainBuf> for Box<str> {
     }
 }
 
-/// Counts taken out of the shards and not yet written: every count twice, once until its people's hits are
-/// written (each tick) and once until its sources are (each sources interval).
+/// Counts taken out of the shards and not yet written: a limited link's count twice, once until its hits are
+/// written (each tick) and once until its sources are (each sources interval); every other count once, until its
+/// sources and hits are written together.
 struct Pending {
-    /// Counts whose hits are not written yet.
+    /// Counts of links with a visit limit whose hits are not written yet.
     counts: Counts,
-    /// Counts whose sources are not written yet, and the domains they name.
+    /// Counts whose sources are not written yet (with their hits, for links without a limit), and the domains
+    /// they name.
     sources: Counts,
     domains: Domains,
-    /// The sources of the last interval, being written a few chunks a tick, and the domains they name.
+    /// The last sources interval's counts, being written a chunk per [`PACE`], and the domains they name.
     writing: Counts,
     writing_domains: Domains,
+    /// Links per chunk of `writing`.
+    chunk_links: usize,
     max: usize,
     dropped: u64,
     /// One shard's maps per shard, swapped in at each flush.
@@ -249,6 +266,7 @@ impl Pending {
             domains: Domains::default(),
             writing: Counts::default(),
             writing_domains: Domains::default(),
+            chunk_links: MIN_PACED_CHUNK_LINKS,
             max,
             dropped: 0,
             spares: (0..SHARDS).map(|_| Shard::default()).collect(),
@@ -259,9 +277,13 @@ impl Pending {
     fn merge(&mut self, shard: &mut Shard) {
         self.dropped += std::mem::take(&mut shard.dropped);
         for (key, hits) in shard.counts.drain() {
-            self.dropped += add_bounded(&mut self.counts, key, hits, self.max);
-            // A source dropped here is still a hit: it is counted as dropped only where the hit is.
-            add_bounded(&mut self.sources, key, hits, self.max);
+            if key.limited {
+                self.dropped += add_bounded(&mut self.counts, key, hits, self.max);
+                // A source dropped here is still a hit: it is counted as dropped only where the hit is.
+                add_bounded(&mut self.sources, key, hits, self.max);
+            } else {
+                self.dropped += add_bounded(&mut self.sources, key, hits, self.max);
+            }
         }
         for (key, domain) in shard.domains.drain() {
             if self.domains.len() < self.max {
@@ -270,20 +292,23 @@ impl Pending {
         }
     }
 
-    /// Starts writing the sources counted so far (once the previous ones are all written), so counts that arrive
-    /// while they are written wait for the next interval instead of keeping the write from ever ending.
-    fn start_writing_sources(&mut self) {
+    /// Starts writing the sources counted so far (once the previous ones are all written), spread over
+    /// `interval`, so counts that arrive while they are written wait for the next interval instead of keeping the
+    /// write from ever ending.
+    fn start_writing_sources(&mut self, interval: Duration) {
         if self.writing.is_empty() {
             self.writing = std::mem::take(&mut self.sources);
             self.writing_domains = std::mem::take(&mut self.domains);
+            self.chunk_links = paced_chunk_links(self.writing.len(), interval);
         }
     }
 
-    /// Everything pending as rows.
+    /// Everything pending as rows: all hits, of either lane, and the sources.
     #[cfg(test)]
     fn rows(&self) -> (HitRows, SourceRows) {
+        let unlimited = self.sources.iter().filter(|(key, _)| !key.limited);
         (
-            hit_rows(&self.counts),
+            hit_rows(self.counts.iter().chain(unlimited)),
             source_rows(&self.sources, &self.domains),
         )
     }
@@ -325,7 +350,7 @@ fn put_back(counts: &mut Counts, chunk: Counts) {
 }
 
 /// The people's hits per link and day of `counts`, as the three parallel columns of the hits upsert.
-fn hit_rows(counts: &Counts) -> HitRows {
+fn hit_rows<'a>(counts: impl IntoIterator<Item = (&'a VisitKey, &'a u64)>) -> HitRows {
     let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
     for (key, &count) in counts {
         if key.device != Device::Bot {
@@ -336,9 +361,7 @@ fn hit_rows(counts: &Counts) -> HitRows {
     let mut hits = HitRows::default();
     for (&(link_id, day), &count) in &per_day {
         let Some(date) = date_of(day) else { continue };
-        hits.link_ids.push(link_id);
-        hits.days.push(date);
-        hits.hits.push(count);
+        hits.push(link_id, date, count);
     }
     hits
 }
@@ -396,14 +419,6 @@ fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
     rows
 }
 
-/// The hits upsert's columns.
-#[derive(Debug, Default, PartialEq)]
-struct HitRows {
-    link_ids: Vec<i64>,
-    days: Vec<NaiveDate>,
-    hits: Vec<i64>,
-}
-
 fn device_name(code: u64) -> &'static str {
     [Device::Desktop, Device::Mobile, Device::Tablet, Device::Bot]
         .into_iter()
@@ -448,36 +463,54 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Flushes every interval until `shutdown`, then once more so a clean stop loses nothing.
+    /// Flushes every interval (and writes the paced lane a chunk per [`PACE`]) until `shutdown`, then everything
+    /// once more so a clean stop loses nothing.
     pub async fn run(self, shutdown: Shutdown) {
         let mut pending = Pending::new(self.pending_max);
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pace = tokio::time::interval(PACE);
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut interval_started = tokio::time::Instant::now();
-        let source_chunks = source_chunks_per_tick(self.interval);
+        // A paced chunk that failed waits for the next tick, so a database that is down is retried (and logged)
+        // once a tick, not four times a second.
+        let mut paced_failed = false;
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
+                _ = pace.tick() => {
+                    if !paced_failed {
+                        let deadline = tokio::time::Instant::now() + self.timeout;
+                        paced_failed = !self.write_sources(&mut pending, 1, deadline).await;
+                    }
+                    continue;
+                }
                 () = shutdown.wait() => break,
             }
             // The workers' copies last at most one tick past what the local cache itself still holds.
             self.local.tick();
+            self.counter.drain_into(&mut pending);
             if interval_started.elapsed() >= self.sources_interval && pending.writing.is_empty() {
-                self.counter.drain_into(&mut pending);
-                pending.start_writing_sources();
+                pending.start_writing_sources(self.sources_interval);
                 interval_started = tokio::time::Instant::now();
             }
-            self.flush(&mut pending, source_chunks).await;
+            paced_failed = false;
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            self.write_limited(&mut pending, deadline).await;
             let (entries, bytes) = self.local.size();
             let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
             self.metrics.local_cache_entries.set(gauge(entries));
             self.metrics.local_cache_bytes.set(gauge(bytes));
         }
-        // Everything, at once: the interval's sources, then whatever was counted after.
-        self.flush(&mut pending, usize::MAX).await;
+        // Everything, at once: the interval being written, then whatever was counted after.
+        let deadline = tokio::time::Instant::now() + self.timeout;
         self.counter.drain_into(&mut pending);
-        pending.start_writing_sources();
-        self.flush(&mut pending, usize::MAX).await;
+        self.write_limited(&mut pending, deadline).await;
+        pending.chunk_links = FLUSH_CHUNK_LINKS;
+        self.write_sources(&mut pending, usize::MAX, deadline).await;
+        pending.start_writing_sources(self.sources_interval);
+        pending.chunk_links = FLUSH_CHUNK_LINKS;
+        self.write_sources(&mut pending, usize::MAX, deadline).await;
         let sources = pending.sources.len() + pending.writing.len();
         if !pending.counts.is_empty() || sources > 0 {
             tracing::warn!(
@@ -488,52 +521,59 @@ impl Flusher {
         }
     }
 
-    /// Writes the pending hits, then up to `source_chunks` chunks of the sources being written.
-    async fn flush(&self, pending: &mut Pending, source_chunks: usize) {
-        self.counter.drain_into(pending);
+    /// Writes the pending hits of links with a visit limit, a chunk at a time, each its own statement, all before
+    /// `deadline`: what is written stays written when a later chunk fails, and the rest waits for the next tick.
+    async fn write_limited(&self, pending: &mut Pending, deadline: tokio::time::Instant) {
         if pending.dropped > 0 {
             self.metrics.hits_dropped.inc_by(pending.dropped);
             pending.dropped = 0;
         }
-        // A chunk at a time, each its own statement, all within one timeout: what is written stays written when a
-        // later chunk fails, and the rest waits for the next tick.
-        let deadline = tokio::time::Instant::now() + self.timeout;
         while !pending.counts.is_empty() {
             let chunk = take_links(&mut pending.counts, FLUSH_CHUNK_LINKS);
             let hits = hit_rows(&chunk);
-            let written = self
-                .within(
-                    deadline,
-                    self.primary
-                        .record_hits(&hits.link_ids, &hits.days, &hits.hits),
-                )
-                .await;
-            let Some(exhausted) = written else {
+            let Some(exhausted) = self.within(deadline, self.primary.record_hits(&hits)).await
+            else {
                 put_back(&mut pending.counts, chunk);
                 return;
             };
-            let total: i64 = hits.hits.iter().sum();
-            self.metrics
-                .hits_flushed
-                .inc_by(u64::try_from(total).unwrap_or(0));
+            self.count_flushed(&hits);
             self.invalidate(exhausted).await;
         }
-        for _ in 0..source_chunks {
+    }
+
+    /// Writes up to `chunks` chunks of the sources interval being written, each with the hits of its links that
+    /// have no visit limit, all before `deadline`; answers whether none failed.
+    async fn write_sources(
+        &self,
+        pending: &mut Pending,
+        chunks: usize,
+        deadline: tokio::time::Instant,
+    ) -> bool {
+        for _ in 0..chunks {
             if pending.writing.is_empty() {
                 pending.writing_domains.clear();
-                return;
+                return true;
             }
-            let chunk = take_links(&mut pending.writing, FLUSH_CHUNK_LINKS);
-            let rows = source_rows(&chunk, &pending.writing_domains);
+            let chunk = take_links(&mut pending.writing, pending.chunk_links);
+            let hits = hit_rows(chunk.iter().filter(|(key, _)| !key.limited));
+            let sources = source_rows(&chunk, &pending.writing_domains);
             if self
-                .within(deadline, self.primary.record_sources(&rows))
+                .within(deadline, self.primary.record_sources(&hits, &sources))
                 .await
                 .is_none()
             {
                 put_back(&mut pending.writing, chunk);
-                return;
+                return false;
             }
+            self.count_flushed(&hits);
         }
+        true
+    }
+
+    fn count_flushed(&self, hits: &HitRows) {
+        self.metrics
+            .hits_flushed
+            .inc_by(u64::try_from(hits.total()).unwrap_or(0));
     }
 
     /// `write`'s answer if it succeeds before `deadline`; a failure is logged and counted.
@@ -626,20 +666,23 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_written_at_the_same_pace_whatever_the_tick() {
-        assert_eq!(source_chunks_per_tick(Duration::from_secs(1)), 2);
-        assert_eq!(source_chunks_per_tick(Duration::from_secs(5)), 10);
-        assert_eq!(source_chunks_per_tick(Duration::from_millis(200)), 1);
+    fn an_interval_is_written_within_the_next_in_chunks_of_at_least_the_minimum() {
+        let thirty = Duration::from_secs(30);
+        // 30 s at 4 chunks a second, within 80%: 96 chunks.
+        assert_eq!(paced_chunk_links(1_000_000, thirty), 10_417);
+        assert_eq!(paced_chunk_links(96_000, thirty), 1_000);
+        assert_eq!(paced_chunk_links(10, thirty), MIN_PACED_CHUNK_LINKS);
+        assert_eq!(paced_chunk_links(1_000_000, Duration::ZERO), 1_000_000);
     }
 
     #[test]
     fn hits_are_counted_per_link_and_day() {
         let counter = HitCounter::default();
         let desktop = visit(Device::Desktop, "", None);
-        counter.record(7, noon(), &desktop);
-        counter.record(7, noon(), &desktop);
-        counter.record(7, noon() + chrono::Duration::days(1), &desktop);
-        counter.record(8, noon(), &desktop);
+        counter.record(7, false, noon(), &desktop);
+        counter.record(7, false, noon(), &desktop);
+        counter.record(7, false, noon() + chrono::Duration::days(1), &desktop);
+        counter.record(8, true, noon(), &desktop);
         let (hits, _) = drained(&counter).rows();
         let mut rows: Vec<_> = hits
             .link_ids
@@ -663,16 +706,23 @@ mod tests {
         let counter = HitCounter::default();
         counter.record(
             7,
+            false,
             noon(),
             &visit(Device::Mobile, "News.Example.com", Some(*b"DE")),
         );
         counter.record(
             7,
+            false,
             noon(),
             &visit(Device::Desktop, "news.example.com", Some(*b"??")),
         );
-        counter.record(7, noon(), &visit(Device::Desktop, "", Some(*b"DE")));
-        counter.record(7, noon(), &visit(Device::Bot, "spam.example", Some(*b"FR")));
+        counter.record(7, false, noon(), &visit(Device::Desktop, "", Some(*b"DE")));
+        counter.record(
+            7,
+            false,
+            noon(),
+            &visit(Device::Bot, "spam.example", Some(*b"FR")),
+        );
         let (hits, sources) = drained(&counter).rows();
         assert_eq!(hits.hits, vec![3], "the bot is not a hit");
         let d = day("2026-11-23");
@@ -697,6 +747,7 @@ mod tests {
         for domain in &domains {
             counter.record(
                 7,
+                false,
                 noon(),
                 &Visit {
                     device: Device::Desktop,
@@ -738,7 +789,7 @@ mod tests {
             .take(MAX_KEYS + 10)
             .collect();
         for id in &on_shard_zero {
-            counter.record(*id, noon(), &desktop);
+            counter.record(*id, true, noon(), &desktop);
         }
         let pending = drained(&counter);
         assert_eq!(pending.counts.len(), MAX_KEYS);
@@ -750,6 +801,7 @@ mod tests {
         let mut pending = Pending::new(1);
         let key = |link_id| VisitKey {
             link_id,
+            limited: true,
             day: 0,
             device: Device::Desktop,
             country: [0, 0],
@@ -770,7 +822,7 @@ mod tests {
         let counter = HitCounter::default();
         let desktop = visit(Device::Desktop, "", None);
         for id in 0..10_000 {
-            counter.record(id, noon(), &desktop);
+            counter.record(id, true, noon(), &desktop);
         }
         let mut pending = Pending::new(100_000);
         counter.drain_into(&mut pending);
@@ -794,7 +846,7 @@ mod tests {
         ];
         for id in 0..5_000 {
             for source in &sources {
-                counter.record(id, noon(), source);
+                counter.record(id, true, noon(), source);
             }
         }
         let mut pending = drained(&counter);
@@ -831,8 +883,8 @@ mod tests {
         let visit = visit(Device::Mobile, "news.example.com", None);
         let mut pending = Pending::new(100_000);
         for _tick in 0..3 {
-            counter.record(7, noon(), &visit);
-            counter.record(7, noon(), &visit);
+            counter.record(7, true, noon(), &visit);
+            counter.record(7, true, noon(), &visit);
             counter.drain_into(&mut pending);
             let hits = hit_rows(&take_links(&mut pending.counts, FLUSH_CHUNK_LINKS));
             assert_eq!(hits.hits, vec![2], "each tick writes that tick's hits only");
@@ -852,9 +904,9 @@ mod tests {
         let counter = HitCounter::default();
         let visit = visit(Device::Desktop, "a.example", None);
         let mut pending = Pending::new(100_000);
-        counter.record(1, noon(), &visit);
+        counter.record(1, false, noon(), &visit);
         counter.drain_into(&mut pending);
-        pending.start_writing_sources();
+        pending.start_writing_sources(Duration::from_secs(30));
         assert_eq!(pending.writing.len(), 1);
         assert!(pending.sources.is_empty() && pending.domains.is_empty());
         assert_eq!(
@@ -863,9 +915,9 @@ mod tests {
             "the domain goes with its counts"
         );
 
-        counter.record(2, noon(), &visit);
+        counter.record(2, false, noon(), &visit);
         counter.drain_into(&mut pending);
-        pending.start_writing_sources();
+        pending.start_writing_sources(Duration::from_secs(30));
         assert_eq!(
             pending.writing.len(),
             1,
@@ -878,5 +930,33 @@ mod tests {
             "{:?}",
             next.keys
         );
+    }
+
+    #[test]
+    fn hits_of_links_without_a_limit_wait_for_the_paced_write_of_their_sources() {
+        let counter = HitCounter::default();
+        let visit = visit(Device::Mobile, "news.example.com", None);
+        let mut pending = Pending::new(100_000);
+        for _ in 0..3 {
+            counter.record(9, false, noon(), &visit);
+        }
+        counter.record(8, true, noon(), &visit);
+        counter.drain_into(&mut pending);
+        let ticked: HashSet<i64> = pending.counts.keys().map(|key| key.link_id).collect();
+        assert_eq!(
+            ticked,
+            HashSet::from([8]),
+            "only the limited link is written each tick"
+        );
+
+        pending.start_writing_sources(Duration::from_secs(30));
+        let chunk = take_links(&mut pending.writing, pending.chunk_links);
+        let hits = hit_rows(chunk.iter().filter(|(key, _)| !key.limited));
+        assert_eq!((hits.link_ids, hits.hits), (vec![9], vec![3]));
+        let sources = source_rows(&chunk, &pending.writing_domains);
+        let mut links = sources.link_ids.clone();
+        links.sort_unstable();
+        links.dedup();
+        assert_eq!(links, vec![8, 9], "sources of both lanes");
     }
 }

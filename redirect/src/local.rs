@@ -265,6 +265,7 @@ mod tests {
                 expires_at: None,
                 id: 1,
                 password_hash: None,
+                limited: false,
             },
             u64::MAX,
         ))
@@ -303,6 +304,7 @@ mod tests {
                 expires_at: None,
                 id,
                 password_hash: None,
+                limited: false,
             },
             u64::MAX,
         ))

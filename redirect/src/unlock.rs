@@ -91,12 +91,13 @@ pub async fn unlock(
         Err(_) => return answer::unavailable(req),
     };
     let now = state.clock.now();
-    let (id, long_url, hash) = match &entry.target.clone().at(now) {
+    let (id, limited, long_url, hash) = match &entry.target.clone().at(now) {
         Resolution::Live {
             id,
             password_hash: Some(hash),
+            limited,
             ..
-        } => (*id, entry.location.clone(), hash.clone()),
+        } => (*id, *limited, entry.location.clone(), hash.clone()),
         Resolution::Live { .. } => return answer::method_not_allowed(req),
         Resolution::Gone => return answer::gone(req),
         Resolution::Unknown => return answer::not_found(req),
@@ -114,7 +115,7 @@ pub async fn unlock(
     match state.unlocker.check(password, hash).await {
         Some(true) => {
             let visit = Visit::of(req, state.country_header.as_ref());
-            state.hits.record(id, now, &visit);
+            state.hits.record(id, limited, now, &visit);
             HttpResponse::build(StatusCode::SEE_OTHER)
                 .insert_header((header::LOCATION, location))
                 .insert_header((header::CACHE_CONTROL, "no-store"))

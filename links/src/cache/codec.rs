@@ -60,9 +60,14 @@ impl Cached {
     }
 }
 
-/// The value stored for a target: `1|status|expires_ms|id|url` for a live link (empty `expires_ms` for
-/// never), `p|status|expires_ms|id|password_hash|url` for a password-protected one (a PHC string holds no `|`),
-/// `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+/// Flag of a stored live link: a visitor must give a password.
+const PASSWORD: u8 = 1;
+/// Flag of a stored live link: it has a visit limit.
+const LIMITED: u8 = 2;
+
+/// The value stored for a target: `2|flags|status|expires_ms|id|url` for a live link (flags: 1 password, 2 visit
+/// limit; empty `expires_ms` for never), with `password_hash|` before the URL when it has a password (a PHC string
+/// holds no `|`); `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
 pub fn encode(target: &Resolution) -> String {
     match target {
         Resolution::Live {
@@ -71,14 +76,19 @@ pub fn encode(target: &Resolution) -> String {
             expires_at,
             id,
             password_hash,
+            limited,
         } => {
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
                 .unwrap_or_default();
             let status = redirect.code();
+            let flags = if *limited { LIMITED } else { 0 };
             match password_hash {
-                None => format!("1|{status}|{expires}|{id}|{long_url}"),
-                Some(hash) => format!("p|{status}|{expires}|{id}|{hash}|{long_url}"),
+                None => format!("2|{flags}|{status}|{expires}|{id}|{long_url}"),
+                Some(hash) => {
+                    let flags = flags | PASSWORD;
+                    format!("2|{flags}|{status}|{expires}|{id}|{hash}|{long_url}")
+                }
             }
         }
         Resolution::Gone => "g".to_owned(),
@@ -86,18 +96,25 @@ pub fn encode(target: &Resolution) -> String {
     }
 }
 
-/// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten).
+/// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten). Values
+/// written before links said whether they have a visit limit (`1|…`, `p|…` for a password) read as limited: their
+/// hits are written every tick, as they all were then, until the entry is refilled.
 pub fn decode(value: &str) -> Option<Resolution> {
     match value {
         "g" => return Some(Resolution::Gone),
         "u" => return Some(Resolution::Unknown),
         _ => {}
     }
-    let (protected, rest) = match value.split_at_checked(2)? {
-        ("1|", rest) => (false, rest),
-        ("p|", rest) => (true, rest),
+    let (flags, rest) = match value.split_at_checked(2)? {
+        ("2|", rest) => {
+            let (flags, rest) = rest.split_once('|')?;
+            (flags.parse::<u8>().ok()?, rest)
+        }
+        ("1|", rest) => (LIMITED, rest),
+        ("p|", rest) => (LIMITED | PASSWORD, rest),
         _ => return None,
     };
+    let protected = flags & PASSWORD != 0;
     let mut fields = rest.splitn(if protected { 5 } else { 4 }, '|');
     let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
     let expires_at = match fields.next()? {
@@ -117,6 +134,7 @@ pub fn decode(value: &str) -> Option<Resolution> {
         expires_at,
         id,
         password_hash,
+        limited: flags & LIMITED != 0,
     })
 }
 
@@ -125,12 +143,17 @@ mod tests {
     use super::*;
 
     fn live(expires_at: Option<DateTime<Utc>>) -> Resolution {
+        live_as(expires_at, false)
+    }
+
+    fn live_as(expires_at: Option<DateTime<Utc>>, limited: bool) -> Resolution {
         Resolution::Live {
             long_url: "https://example.com/a|b?c=d".into(),
             redirect: RedirectStatus::Permanent308,
             expires_at,
             id: 42,
             password_hash: None,
+            limited,
         }
     }
 
@@ -143,16 +166,35 @@ mod tests {
             expires_at: at,
             id: 43,
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            limited: true,
         };
         for target in [
             live(None),
             live(at),
             protected,
+            live_as(at, true),
             Resolution::Gone,
             Resolution::Unknown,
         ] {
             assert_eq!(decode(&encode(&target)), Some(target));
         }
+    }
+
+    #[test]
+    fn values_from_before_visit_limits_were_cached_read_as_limited() {
+        assert_eq!(
+            decode("1|308||42|https://example.com/a|b?c=d"),
+            Some(live_as(None, true))
+        );
+        let Some(Resolution::Live {
+            password_hash: Some(hash),
+            limited: true,
+            ..
+        }) = decode("p|302||43|$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA|https://example.com/")
+        else {
+            panic!("an old password value is a limited live link with its hash");
+        };
+        assert!(hash.starts_with("$argon2id$"));
     }
 
     #[test]
@@ -164,6 +206,8 @@ mod tests {
             "1|200||1|u",
             "1|302|abc|1|u",
             "2|302||1|u",
+            "2|x|302||1|u",
+            "2|1|302||1|u",
             "p|302||1|u",
         ] {
             assert_eq!(decode(junk), None, "{junk}");

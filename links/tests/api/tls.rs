@@ -140,6 +140,7 @@ async fn rediss_with_the_private_ca_caches_and_reads_back() {
         expires_at: None,
         id: 7,
         password_hash: None,
+        limited: false,
     };
 
     cache

@@ -76,6 +76,47 @@ async fn hits_counted_before_a_shutdown_are_flushed_by_it() {
     assert_eq!(total, 2);
 }
 
+#[tokio::test]
+async fn hits_of_limited_links_are_written_each_tick_the_rest_with_their_sources() {
+    let pair = spawn_pair().await;
+    let limited = pair
+        .shorten(serde_json::json!({"long_url": "https://example.com/limited", "max_hits": 100}))
+        .await;
+    let unlimited = pair.shorten(link("https://example.com/unlimited")).await;
+    let (limited_id, unlimited_id) = (pair.link_id(&limited).await, pair.link_id(&unlimited).await);
+    let mut args = pair.redirect_args();
+    args.hits_flush_interval_ms = 100;
+    args.hit_sources_flush_interval_ms = 3_600_000;
+    let shutdown = plumbing::shutdown::Shutdown::new();
+    let redirect = pair.spawn_redirect_until(args, shutdown.clone()).await;
+    for code in [&limited, &unlimited, &limited, &unlimited] {
+        assert_eq!(pair.follow_on(&redirect.address, code).await.status(), 302);
+    }
+
+    let store = store(&pair.db.url).await;
+    eventually(
+        Duration::from_secs(10),
+        "the limited link's hits written",
+        || async { store.total_hits(limited_id).await.expect("total") == 2 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.total_hits(unlimited_id).await.expect("total"),
+        0,
+        "the unlimited link's hits wait for the sources interval"
+    );
+
+    shutdown.trigger();
+    redirect
+        .stopped
+        .await
+        .expect("joined")
+        .expect("stopped cleanly");
+    assert_eq!(store.total_hits(unlimited_id).await.expect("total"), 2);
+    assert_eq!(store.total_hits(limited_id).await.expect("total"), 2);
+}
+
 /// `GET /v1/urls/{code}/stats` through the pair's shortener.
 async fn stats(pair: &crate::helpers::TestPair, code: &str) -> serde_json::Value {
     let response = pair

@@ -66,8 +66,9 @@ pub struct Devices {
     tablet: i64,
 }
 
-/// `GET /v1/urls/{code}/stats?days=N`: where the caller's link's clicks came from. Redirects write where hits came
-/// from every `--hit-sources-flush-interval-ms` (30 s by default), so the last such interval is not in yet.
+/// `GET /v1/urls/{code}/stats?days=N`: where the caller's link's clicks came from. Redirects sum where hits came
+/// from (and the hits of links without a visit limit) for `--hit-sources-flush-interval-ms` (30 s by default) and
+/// write them over the next such interval, so up to about two intervals are not in yet.
 #[utoipa::path(
     get,
     path = "/v1/urls/{code}/stats",
