@@ -12,7 +12,7 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-use crate::client::Connection;
+use crate::{client::Connection, pacer::Pacer};
 
 /// Load settings.
 #[derive(Debug, Clone)]
@@ -87,10 +87,21 @@ pub async fn run<R: Requests>(load: &Load, requests: impl Fn(usize) -> R) -> Mea
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
     let load = Arc::new(load.clone());
+    let pacer = load
+        .rate
+        .map(|_| Pacer::start().expect("the pacer thread starts"));
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..load.connections {
-        let (load, requests) = (Arc::clone(&load), requests(k));
-        tasks.spawn(connection(load, requests, k, start, measure_from, end));
+        let (load, requests, pacer) = (Arc::clone(&load), requests(k), pacer.clone());
+        tasks.spawn(connection(
+            load,
+            requests,
+            pacer,
+            k,
+            start,
+            measure_from,
+            end,
+        ));
     }
     let mut total = Measured::empty();
     while let Some(done) = tasks.join_next().await {
@@ -105,6 +116,7 @@ pub async fn run<R: Requests>(load: &Load, requests: impl Fn(usize) -> R) -> Mea
 async fn connection<R: Requests>(
     load: Arc<Load>,
     mut requests: R,
+    pacer: Option<Pacer>,
     k: usize,
     start: Instant,
     measure_from: Instant,
@@ -121,8 +133,8 @@ async fn connection<R: Requests>(
             i.mul_f64(k as f64 / load.connections as f64)
         });
     loop {
-        if let Some(interval) = interval {
-            wait_until(intended).await;
+        if let (Some(interval), Some(pacer)) = (interval, &pacer) {
+            pacer.until(intended).await;
             // Keep the schedule even when late: the next send is due one interval after this one was.
             let due = intended;
             intended += interval;
@@ -189,20 +201,5 @@ async fn send<R: Requests>(
                 .entry(failure.kind().to_owned())
                 .or_default() += 1
         }
-    }
-}
-
-/// Sleeps until `at` with sub-millisecond precision: the timer for the bulk (it has 1 ms granularity), then
-/// yielding to other connections for the rest, so sends are not bunched at millisecond edges.
-async fn wait_until(at: Instant) {
-    let now = Instant::now();
-    if at <= now {
-        return;
-    }
-    if at - now > Duration::from_millis(2) {
-        tokio::time::sleep_until((at - Duration::from_millis(1)).into()).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
     }
 }

@@ -1,7 +1,8 @@
 //! snowlink's load generator, as a library so its parts are tested on their own.
 //!
 //! # Layout
-//! - [`engine`]: open-loop (constant rate, coordinated-omission corrected) and closed-loop runs.
+//! - [`engine`]: open-loop (constant rate, coordinated-omission corrected) and closed-loop runs; [`pacer`]: the
+//!   clock open-loop sends wait on.
 //! - [`client`]: the minimal HTTP/1.1 keep-alive client the engine drives.
 //! - [`workload`]: which request comes next (Zipf-drawn or sequential codes, unique creates).
 //! - [`zipf`]: the popularity-skew sampler.
@@ -12,6 +13,7 @@
 pub mod ceiling;
 pub mod client;
 pub mod engine;
+pub mod pacer;
 pub mod plot;
 pub mod report;
 pub mod seed;
