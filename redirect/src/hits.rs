@@ -66,6 +66,10 @@ pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
 /// ~50,000 links: rolled back, retried with more, never written, the database kept busy for nothing.
 const FLUSH_CHUNK_LINKS: usize = 2_000;
 
+/// How long the write of everything pending at shutdown may take, at least: within the 30 s Kubernetes gives a pod
+/// by default, with room for the HTTP server's own drain.
+const SHUTDOWN_WRITE_TIME: Duration = Duration::from_secs(20);
+
 /// How often the paced write (sources, and the hits of links without a visit limit) writes its next chunk.
 const PACE: Duration = Duration::from_millis(250);
 
@@ -502,8 +506,9 @@ impl Flusher {
             self.metrics.local_cache_entries.set(gauge(entries));
             self.metrics.local_cache_bytes.set(gauge(bytes));
         }
-        // Everything, at once: the interval being written, then whatever was counted after.
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        // Everything, at once: the interval being written, then whatever was counted after. Up to two sources
+        // intervals of hits may be pending, more than one statement timeout's worth on a busy database.
+        let deadline = tokio::time::Instant::now() + self.timeout.max(SHUTDOWN_WRITE_TIME);
         self.counter.drain_into(&mut pending);
         self.write_limited(&mut pending, deadline).await;
         pending.chunk_links = FLUSH_CHUNK_LINKS;
