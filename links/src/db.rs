@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "hit_sources",
         include_str!("../migrations/0008_hit_sources.sql"),
     ),
+    (
+        9,
+        "device_columns",
+        include_str!("../migrations/0009_device_columns.sql"),
+    ),
 ];
 
 /// Key of the transaction-level advisory lock that serialises migrations across instances starting together.

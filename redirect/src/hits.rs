@@ -310,9 +310,12 @@ impl Pending {
     /// Everything pending as rows: all hits, of either lane, and the sources.
     #[cfg(test)]
     fn rows(&self) -> (HitRows, SourceRows) {
-        let unlimited = self.sources.iter().filter(|(key, _)| !key.limited);
+        let mut all = self.counts.clone();
+        for (key, hits) in self.sources.iter().filter(|(key, _)| !key.limited) {
+            *all.entry(*key).or_default() += hits;
+        }
         (
-            hit_rows(self.counts.iter().chain(unlimited)),
+            hit_rows(&all, false),
             source_rows(&self.sources, &self.domains),
         )
     }
@@ -353,21 +356,33 @@ fn put_back(counts: &mut Counts, chunk: Counts) {
     }
 }
 
-/// The people's hits per link and day of `counts`, as the three parallel columns of the hits upsert.
-fn hit_rows<'a>(counts: impl IntoIterator<Item = (&'a VisitKey, &'a u64)>) -> HitRows {
-    let mut per_day: HashMap<(i64, i32), i64, foldhash::fast::FixedState> = HashMap::default();
+/// The people's hits per link and day of `counts`, as the columns of the hits upsert: of every count for the tick's
+/// write (`paced` false: the links with a visit limit); for the paced write, of the links without one, with the
+/// visits of every count by device class (a limited link's hits were written on its ticks).
+fn hit_rows(counts: &Counts, paced: bool) -> HitRows {
+    let mut per_day: HashMap<(i64, i32), (i64, [i64; 4]), foldhash::fast::FixedState> =
+        HashMap::default();
     for (key, &count) in counts {
-        if key.device != Device::Bot {
-            *per_day.entry((key.link_id, key.day)).or_default() +=
-                i64::try_from(count).unwrap_or(i64::MAX);
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let people = key.device != Device::Bot && !(paced && key.limited);
+        if !people && !paced {
+            continue;
+        }
+        let (hits, devices) = per_day.entry((key.link_id, key.day)).or_default();
+        if people {
+            *hits += count;
+        }
+        if paced {
+            // Device's discriminants are HitRows' device columns: desktop, mobile, tablet, bot.
+            devices[key.device as usize] += count;
         }
     }
-    let mut hits = HitRows::default();
-    for (&(link_id, day), &count) in &per_day {
+    let mut rows = HitRows::default();
+    for (&(link_id, day), &(hits, devices)) in &per_day {
         let Some(date) = date_of(day) else { continue };
-        hits.push(link_id, date, count);
+        rows.push(link_id, date, hits, devices);
     }
-    hits
+    rows
 }
 
 /// Where the visits of `counts` came from, as the columns of the sources upsert, referrers named from `domains`.
@@ -379,8 +394,6 @@ fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
     for (key, &count) in counts {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
         let link_day = (key.link_id, key.day);
-        let device = (key.link_id, key.day, SourceKind::Device, key.device as u64);
-        *sources.entry(device).or_default() += count;
         if key.device == Device::Bot {
             continue;
         }
@@ -408,7 +421,8 @@ fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
     for (&(link_id, day, kind, code), &count) in &sources {
         let Some(date) = date_of(day) else { continue };
         let key = match kind {
-            SourceKind::Device => device_name(code).to_owned(),
+            // Device classes are columns of the hit rows.
+            SourceKind::Device => continue,
             SourceKind::Country => country_name(code),
             SourceKind::Referrer => match code {
                 DIRECT => "direct".to_owned(),
@@ -421,13 +435,6 @@ fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
         rows.push(link_id, date, kind, key, count);
     }
     rows
-}
-
-fn device_name(code: u64) -> &'static str {
-    [Device::Desktop, Device::Mobile, Device::Tablet, Device::Bot]
-        .into_iter()
-        .find(|device| *device as u64 == code)
-        .map_or("desktop", Device::name)
 }
 
 fn country_name(code: u64) -> String {
@@ -535,7 +542,7 @@ impl Flusher {
         }
         while !pending.counts.is_empty() {
             let chunk = take_links(&mut pending.counts, FLUSH_CHUNK_LINKS);
-            let hits = hit_rows(&chunk);
+            let hits = hit_rows(&chunk, false);
             let Some(exhausted) = self.within(deadline, self.primary.record_hits(&hits)).await
             else {
                 put_back(&mut pending.counts, chunk);
@@ -560,7 +567,7 @@ impl Flusher {
                 return true;
             }
             let chunk = take_links(&mut pending.writing, pending.chunk_links);
-            let hits = hit_rows(chunk.iter().filter(|(key, _)| !key.limited));
+            let hits = hit_rows(&chunk, true);
             let sources = source_rows(&chunk, &pending.writing_domains);
             if self
                 .within(deadline, self.primary.record_sources(&hits, &sources))
@@ -728,16 +735,20 @@ mod tests {
             noon(),
             &visit(Device::Bot, "spam.example", Some(*b"FR")),
         );
-        let (hits, sources) = drained(&counter).rows();
+        let pending = drained(&counter);
+        let (hits, sources) = pending.rows();
         assert_eq!(hits.hits, vec![3], "the bot is not a hit");
+        let paced = hit_rows(&pending.sources, true);
+        assert_eq!(
+            paced.devices,
+            [vec![2], vec![1], vec![0], vec![1]],
+            "desktop, mobile, tablet, bot: written with the paced hits"
+        );
         let d = day("2026-11-23");
         let row = |kind: SourceKind, key: &str, hits| (7, d, kind as i16, key.to_owned(), hits);
         let mut expected = vec![
             row(SourceKind::Referrer, "news.example.com", 2),
             row(SourceKind::Referrer, "direct", 1),
-            row(SourceKind::Device, "mobile", 1),
-            row(SourceKind::Device, "desktop", 2),
-            row(SourceKind::Device, "bot", 1),
             row(SourceKind::Country, "DE", 2),
             row(SourceKind::Country, "unknown", 1),
         ];
@@ -891,7 +902,7 @@ mod tests {
             counter.record(7, true, noon(), &visit);
             counter.record(7, true, noon(), &visit);
             counter.drain_into(&mut pending);
-            let hits = hit_rows(&take_links(&mut pending.counts, FLUSH_CHUNK_LINKS));
+            let hits = hit_rows(&take_links(&mut pending.counts, FLUSH_CHUNK_LINKS), false);
             assert_eq!(hits.hits, vec![2], "each tick writes that tick's hits only");
         }
         let sources = source_rows(&pending.sources, &pending.domains);
@@ -899,8 +910,14 @@ mod tests {
         written.sort();
         assert_eq!(
             written,
-            vec![("mobile".to_owned(), 6), ("news.example.com".to_owned(), 6)],
+            vec![("news.example.com".to_owned(), 6)],
             "the sources of all three ticks in one write"
+        );
+        let paced = hit_rows(&pending.sources, true);
+        assert_eq!(
+            (paced.hits, paced.devices[Device::Mobile as usize].clone()),
+            (vec![0], vec![6]),
+            "the limited link's hits were written on its ticks; its devices go with the sources"
         );
     }
 
@@ -956,8 +973,14 @@ mod tests {
 
         pending.start_writing_sources(Duration::from_secs(30));
         let chunk = take_links(&mut pending.writing, pending.chunk_links);
-        let hits = hit_rows(chunk.iter().filter(|(key, _)| !key.limited));
-        assert_eq!((hits.link_ids, hits.hits), (vec![9], vec![3]));
+        let hits = hit_rows(&chunk, true);
+        let mut rows: Vec<_> = hits.link_ids.into_iter().zip(hits.hits).collect();
+        rows.sort_unstable();
+        assert_eq!(
+            rows,
+            vec![(8, 0), (9, 3)],
+            "the limited link's row carries its devices, not its hits again"
+        );
         let sources = source_rows(&chunk, &pending.writing_domains);
         let mut links = sources.link_ids.clone();
         links.sort_unstable();
