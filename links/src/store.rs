@@ -84,32 +84,52 @@ impl Store {
     /// # Errors
     /// When the database fails.
     pub async fn resolve(&self, code: &str) -> Result<Resolution, DbError> {
+        let mut found = self.resolve_many(&[code]).await?;
+        Ok(found.pop().unwrap_or(Resolution::Unknown))
+    }
+
+    /// [`resolve`](Self::resolve) for each of `codes`, in order, in one statement: the redirect batches the
+    /// lookups its requests make at the same moment, so the round trip, the statement's overhead and the wake-ups
+    /// on both ends are paid once per batch instead of once per code (most of a database miss's cost).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn resolve_many<S: AsRef<str> + Sync>(
+        &self,
+        codes: &[S],
+    ) -> Result<Vec<Resolution>, DbError> {
         let client = self.pool.get().await?;
         let statement = client
             .prepare_cached(
-                "SELECT id, long_url, redirect_status, expires_at,
+                "SELECT code, id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
                         password_hash, max_hits IS NOT NULL
-                 FROM links WHERE code = $1
+                 FROM links WHERE code = ANY($1)
                  UNION ALL
-                 SELECT NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = $1
-                 LIMIT 1",
+                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = ANY($1)",
             )
             .await?;
-        let Some(row) = client.query_opt(&statement, &[&code]).await? else {
-            return Ok(Resolution::Unknown);
-        };
-        if row.get::<_, bool>(4) {
-            return Ok(Resolution::Gone);
+        let asked: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
+        let rows = client.query(&statement, &[&asked]).await?;
+        let mut found: HashMap<String, Resolution> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let is_link = row.get::<_, Option<i64>>(1).is_some();
+            let resolution = resolution_from_row(row);
+            // A live link's row wins over a tombstone of the same code, whatever order the rows came in.
+            match found.entry(row.get(0)) {
+                std::collections::hash_map::Entry::Occupied(mut entry) if is_link => {
+                    entry.insert(resolution);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(resolution);
+                }
+            }
         }
-        Ok(Resolution::Live {
-            id: row.get(0),
-            long_url: row.get(1),
-            redirect: redirect_from_row(&row, 2),
-            expires_at: row.get(3),
-            password_hash: row.get(5),
-            limited: row.get(6),
-        })
+        Ok(asked
+            .iter()
+            .map(|code| found.get(*code).cloned().unwrap_or(Resolution::Unknown))
+            .collect())
     }
 
     /// The owner ID of the live API key whose hash ([`apikey::hash`]) is `key_hash`.
@@ -139,6 +159,21 @@ impl Store {
             )
             .await?;
         Ok((row.get(0), key))
+    }
+}
+
+/// A row of [`Store::resolve_many`]'s statement as what a redirect needs.
+fn resolution_from_row(row: &Row) -> Resolution {
+    if row.get::<_, bool>(5) {
+        return Resolution::Gone;
+    }
+    Resolution::Live {
+        id: row.get(1),
+        long_url: row.get(2),
+        redirect: redirect_from_row(row, 3),
+        expires_at: row.get(4),
+        password_hash: row.get(6),
+        limited: row.get(7),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`breaker`]: a circuit breaker per dependency, and each dependency's series.
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
 //! - [`flight`]: single flight: concurrent lookups of one key share one.
+//! - [`batch`]: batching: concurrent calls share one round trip.
 //! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod batch;
 pub mod breaker;
 pub mod client_ip;
 pub mod clock;

@@ -10,12 +10,13 @@ use actix_web::{
     },
     web, HttpRequest, HttpResponse,
 };
-use links::{cache::RedisCache, code, model::Resolution};
+use links::{code, model::Resolution};
 
 use crate::{
     answer,
     front::FrontCache,
     hits::HitCounter,
+    lookup::WorkerRedis,
     metrics::Metrics,
     misses::MissLimit,
     pages::{self, Prompt},
@@ -31,8 +32,8 @@ use crate::{
 pub struct Worker {
     /// Shared by every worker.
     pub shared: web::Data<RedirectState>,
-    /// This worker's Redis client.
-    pub redis: RedisCache,
+    /// This worker's Redis client and lookup batches.
+    pub redis: WorkerRedis,
     /// This worker's copies of the links it answered lately.
     pub front: RefCell<FrontCache>,
 }

@@ -1,6 +1,7 @@
 //! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
-//! miss). What the database says is written back to Redis, unknown codes included, so a burst of lookups for
+//! miss). Each HTTP worker asks Redis through its own client, its concurrent lookups batched into one `MGET`
+//! ([`WorkerRedis`]). What the database says is written back to Redis, unknown codes included, so a burst of lookups for
 //! junk stays off PostgreSQL; that write happens after the answer, not before it. Every dependency sits behind a
 //! timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
 
@@ -15,13 +16,14 @@ use std::{
 use links::{
     cache::{Cached, RedisCache},
     chain::Chain,
-    db::DbError,
     model::Resolution,
     store::Store,
 };
-use plumbing::clock::SharedClock;
-
-use plumbing::breaker::Breaker;
+use plumbing::{
+    batch::{BatchFuture, Batcher, Limits},
+    breaker::Breaker,
+    clock::SharedClock,
+};
 
 use crate::{fresh::Freshness, metrics::TierCounters};
 
@@ -30,12 +32,68 @@ use crate::{fresh::Freshness, metrics::TierCounters};
 #[error("no tier could answer")]
 pub struct Unavailable;
 
-/// A database behind its breaker.
+/// A database behind its breaker, its lookups batched: the lookups all workers make at the same moment go as one
+/// statement (`code = ANY($1)`), within [`DATABASE_LOOKUPS`].
 pub struct Database {
     /// The store.
     pub store: Store,
     /// Skips it while it keeps failing.
-    pub breaker: Breaker,
+    pub breaker: Arc<Breaker>,
+    lookups: Batcher<String, Option<Resolution>>,
+}
+
+/// How one database's lookups are batched: at most four statements in flight (fewer than its pool's connections,
+/// so a batch finds one free and the batches grow with the load instead of the statements), 128 codes each, and
+/// past 4,096 waiting a lookup is refused like a failed one: a flood of misses costs a bounded queue.
+const DATABASE_LOOKUPS: Limits = Limits {
+    batch: 128,
+    in_flight: 4,
+    waiting: 4_096,
+};
+
+impl Database {
+    /// `store` behind `breaker`; `which` names it in logs, each batch is bounded by `timeout`.
+    pub fn new(store: Store, breaker: Breaker, which: &'static str, timeout: Duration) -> Self {
+        let breaker = Arc::new(breaker);
+        let (batch_store, batch_breaker) = (store.clone(), Arc::clone(&breaker));
+        let lookups = Batcher::new(DATABASE_LOOKUPS, move |codes| {
+            let (store, breaker) = (batch_store.clone(), Arc::clone(&batch_breaker));
+            Box::pin(resolve_batch(store, breaker, which, timeout, codes))
+                as BatchFuture<Option<Resolution>>
+        });
+        Self {
+            store,
+            breaker,
+            lookups,
+        }
+    }
+}
+
+/// One batch of database lookups, counted once by the breaker; `None` for every code when it fails or takes
+/// longer than `timeout`.
+async fn resolve_batch(
+    store: Store,
+    breaker: Arc<Breaker>,
+    which: &'static str,
+    timeout: Duration,
+    codes: Vec<String>,
+) -> Vec<Option<Resolution>> {
+    let lookup = store.resolve_many(&codes);
+    match breaker.timed(tokio::time::timeout(timeout, lookup)).await {
+        Ok(Ok(found)) => {
+            breaker.succeeded();
+            return found.into_iter().map(Some).collect();
+        }
+        Ok(Err(error)) => {
+            breaker.failed();
+            tracing::warn!(error = %Chain(&error), which, "database lookup failed");
+        }
+        Err(_) => {
+            breaker.failed();
+            tracing::warn!(which, "database lookup timed out");
+        }
+    }
+    codes.iter().map(|_| None).collect()
 }
 
 /// Fills of Redis waiting to run or running, at most; past it a fill is skipped (the next lookup of that code
@@ -45,6 +103,26 @@ const MAX_DEFERRED_FILLS: usize = 1024;
 /// A deferred fill that has not started this long after its lookup is dropped: the change mark it relies on
 /// (see [`links::cache::RECENTLY_CHANGED`]) must outlive the whole lookup, fill included.
 const DEFERRED_FILL_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How one worker's Redis lookups are batched. At most two batches in flight: while they are out, new lookups
+/// queue for the next one, so the batches grow with the load; with one, a lookup arriving just after a batch
+/// left waited for that whole round trip (closed loop over 100k links: 71k req/s against 80k with two). A batch
+/// asks for at most 256 codes, and past 4,096 waiting a lookup is refused (it goes to the database as if Redis
+/// had failed).
+const REDIS_LOOKUPS: Limits = Limits {
+    batch: 256,
+    in_flight: 2,
+    waiting: 4_096,
+};
+
+/// One HTTP worker's way to Redis: a client of its own, connected on the worker's thread, and the worker's
+/// concurrent lookups batched through it (one `MGET` per batch instead of a `GET` per request: fred's per-command
+/// cost was the largest share of a Redis-answered request that was ours to cut).
+pub struct WorkerRedis {
+    /// The worker's client (fills go through it).
+    pub client: RedisCache,
+    lookups: Batcher<String, Cached>,
+}
 
 /// Redis behind its breaker.
 pub struct Redis {
@@ -73,19 +151,49 @@ pub struct Tiers {
     pub freshness: Arc<Freshness>,
     /// TTL of an unknown code.
     pub negative_ttl: Duration,
-    /// Bound on one database lookup.
-    pub database_timeout: Duration,
     /// Bumped on each call, so successive lookups start at successive replicas.
     pub next_replica: AtomicUsize,
     /// Bounds a found link's Redis TTL by the time it has left.
     pub clock: SharedClock,
 }
 
+impl Redis {
+    /// Redis for a worker whose own client is `client`: its lookups batched, each batch timed and counted once by
+    /// the breaker.
+    pub fn for_worker(&self, client: RedisCache) -> WorkerRedis {
+        let (batch_client, breaker) = (client.clone(), Arc::clone(&self.breaker));
+        let lookups = Batcher::new(REDIS_LOOKUPS, move |codes| {
+            let (client, breaker) = (batch_client.clone(), Arc::clone(&breaker));
+            Box::pin(look_up_batch(client, breaker, codes)) as BatchFuture<Cached>
+        });
+        WorkerRedis { client, lookups }
+    }
+}
+
+/// One batch of lookups: what Redis holds for each code, or nothing for all of them when it fails.
+async fn look_up_batch(
+    client: RedisCache,
+    breaker: Arc<Breaker>,
+    codes: Vec<String>,
+) -> Vec<Cached> {
+    match breaker.timed(client.lookup_many(&codes)).await {
+        Ok(found) => {
+            breaker.succeeded();
+            found
+        }
+        Err(error) => {
+            breaker.failed();
+            tracing::debug!(error = %Chain(&error), "redis lookup failed; falling back to PostgreSQL");
+            codes.iter().map(|_| Cached::Nothing).collect()
+        }
+    }
+}
+
 impl Tiers {
     /// The target of `code`, from the first tier that knows; counts which tier answered. A code that changed
     /// a moment ago (`changed`) is read from the primary: Redis may have been refilled from a lagging replica
     /// by another instance, and the replicas may not have replayed the change yet. The primary's answer then
-    /// overwrites Redis. Redis is asked through `client`, the calling worker's own.
+    /// overwrites Redis. Redis is asked through `redis`, the calling worker's own.
     ///
     /// # Errors
     /// [`Unavailable`] when Redis has nothing and no database answers.
@@ -94,18 +202,16 @@ impl Tiers {
         code: &str,
         tiers: &TierCounters,
         changed: bool,
-        client: &RedisCache,
+        redis: &WorkerRedis,
     ) -> Result<Resolution, Unavailable> {
+        let client = &redis.client;
         if changed {
-            let target = self
-                .ask(&self.primary, code, "primary")
-                .await
-                .ok_or(Unavailable)?;
+            let target = self.ask(&self.primary, code).await.ok_or(Unavailable)?;
             tiers.database.inc();
             self.fill_redis(code, &target, client);
             return Ok(target);
         }
-        let target = match self.ask_redis(code, client).await {
+        let target = match self.ask_redis(code, redis).await {
             Cached::Found(target) => {
                 match target {
                     Resolution::Unknown => tiers.negative.inc(),
@@ -114,10 +220,7 @@ impl Tiers {
                 return Ok(target);
             }
             // Changed a moment ago, maybe on a replica not yet: whether or not we heard the announcement.
-            Cached::RecentlyChanged => self
-                .ask(&self.primary, code, "primary")
-                .await
-                .ok_or(Unavailable)?,
+            Cached::RecentlyChanged => self.ask(&self.primary, code).await.ok_or(Unavailable)?,
             Cached::Nothing => self.ask_databases(code).await?,
         };
         tiers.database.inc();
@@ -125,22 +228,15 @@ impl Tiers {
         Ok(target)
     }
 
-    async fn ask_redis(&self, code: &str, client: &RedisCache) -> Cached {
-        let redis = &self.redis;
-        if !redis.breaker.allow() {
+    async fn ask_redis(&self, code: &str, redis: &WorkerRedis) -> Cached {
+        if !self.redis.breaker.allow() {
             return Cached::Nothing;
         }
-        match redis.breaker.timed(client.lookup(code)).await {
-            Ok(cached) => {
-                redis.breaker.succeeded();
-                cached
-            }
-            Err(error) => {
-                redis.breaker.failed();
-                tracing::debug!(error = %Chain(&error), "redis lookup failed; falling back to PostgreSQL");
-                Cached::Nothing
-            }
-        }
+        redis
+            .lookups
+            .call(code.to_owned())
+            .await
+            .unwrap_or(Cached::Nothing)
     }
 
     async fn ask_databases(&self, code: &str) -> Result<Resolution, Unavailable> {
@@ -150,9 +246,7 @@ impl Tiers {
                 return Ok(found);
             }
         }
-        self.ask(&self.primary, code, "primary")
-            .await
-            .ok_or(Unavailable)
+        self.ask(&self.primary, code).await.ok_or(Unavailable)
     }
 
     /// The first replica's answer, trying each once from the round-robin position; `None` when none answers.
@@ -161,7 +255,7 @@ impl Tiers {
         let start = self.next_replica.fetch_add(1, Ordering::Relaxed);
         for offset in 0..count {
             let replica = &self.replicas[(start + offset) % count];
-            if let Some(target) = self.ask(replica, code, "replica").await {
+            if let Some(target) = self.ask(replica, code).await {
                 return Some(target);
             }
         }
@@ -169,31 +263,11 @@ impl Tiers {
     }
 
     /// One database's answer; `None` when its breaker is open, or it fails or takes too long.
-    async fn ask(&self, database: &Database, code: &str, which: &str) -> Option<Resolution> {
+    async fn ask(&self, database: &Database, code: &str) -> Option<Resolution> {
         if !database.breaker.allow() {
             return None;
         }
-        let lookup = database.store.resolve(code);
-        match database
-            .breaker
-            .timed(tokio::time::timeout(self.database_timeout, lookup))
-            .await
-        {
-            Ok(Ok(target)) => {
-                database.breaker.succeeded();
-                Some(target)
-            }
-            Ok(Err(error)) => {
-                database.breaker.failed();
-                note_db_failure(which, &error);
-                None
-            }
-            Err(_) => {
-                database.breaker.failed();
-                tracing::warn!(which, "database lookup timed out");
-                None
-            }
-        }
+        database.lookups.call(code.to_owned()).await.flatten()
     }
 
     /// Writes what a database said of `code` back to Redis after the answer has gone: on the worker's own
@@ -253,8 +327,4 @@ impl Fill {
             }
         }
     }
-}
-
-fn note_db_failure(which: &str, error: &DbError) {
-    tracing::warn!(error = %Chain(error), which, "database lookup failed");
 }

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use links::cache::RedisCache;
 use plumbing::flight::SingleFlight;
 
 use crate::{
     local::{Entry, LocalCache},
-    lookup::{Tiers, Unavailable},
+    lookup::{Tiers, Unavailable, WorkerRedis},
     metrics::Metrics,
 };
 
@@ -33,7 +32,7 @@ impl Resolver {
     ///
     /// # Errors
     /// [`Unavailable`] when the code is not cached and no lower tier answers.
-    pub async fn resolve(&self, code: &str, redis: &RedisCache) -> Resolved {
+    pub async fn resolve(&self, code: &str, redis: &WorkerRedis) -> Resolved {
         if let Some(entry) = self.local.get(code) {
             let tier = &self.metrics.tier;
             match entry.target {
@@ -45,7 +44,7 @@ impl Resolver {
         self.flight.run(code, || self.look_up(code, redis)).await
     }
 
-    async fn look_up(&self, code: &str, redis: &RedisCache) -> Resolved {
+    async fn look_up(&self, code: &str, redis: &WorkerRedis) -> Resolved {
         // A flight that ended between this request's cache check and its joining filled the cache already;
         // without this check it would start a second lookup.
         if let Some(entry) = self.local.get(code) {

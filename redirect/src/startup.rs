@@ -143,10 +143,10 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     };
     let app = move || {
         crate::priority::http_worker_started();
-        let redis = RedisCache::start(&redis_options).unwrap_or_else(|_| shared_redis.clone());
+        let client = RedisCache::start(&redis_options).unwrap_or_else(|_| shared_redis.clone());
         let worker = Worker {
+            redis: state.resolver.tiers.redis.for_worker(client),
             shared: state.clone(),
-            redis,
             front: RefCell::new(FrontCache::new(front_slots)),
         };
         App::new()
@@ -184,6 +184,7 @@ async fn connect_tiers(
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
     let breaker = |backend| args.breaker.breaker(backend);
+    let database_timeout = Duration::from_millis(args.database_lookup_timeout_ms);
     let mut replicas = Vec::new();
     for (index, url) in args
         .replica_urls
@@ -196,10 +197,12 @@ async fn connect_tiers(
         if let Err(error) = db::check(&pool).await {
             tracing::warn!(error = %links::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");
         }
-        replicas.push(Database {
-            store: Store::new(pool),
-            breaker: breaker(metrics.replica(index)),
-        });
+        replicas.push(Database::new(
+            Store::new(pool),
+            breaker(metrics.replica(index)),
+            "replica",
+            database_timeout,
+        ));
     }
     let cache = RedisCache::connect(&args.redis.options())
         .await
@@ -212,14 +215,15 @@ async fn connect_tiers(
             deferred_fills: Arc::default(),
         },
         replicas,
-        primary: Database {
-            store: Store::new(primary_pool),
-            breaker: breaker(metrics.primary.clone()),
-        },
+        primary: Database::new(
+            Store::new(primary_pool),
+            breaker(metrics.primary.clone()),
+            "primary",
+            database_timeout,
+        ),
         confirm_misses_on_primary: args.confirm_misses_on_primary,
         freshness,
         negative_ttl: Duration::from_secs(args.negative_ttl_secs),
-        database_timeout: Duration::from_millis(args.database_lookup_timeout_ms),
         next_replica: AtomicUsize::new(0),
         clock: args.clock.clone(),
     })

@@ -160,6 +160,39 @@ impl RedisCache {
         Ok(Cached::from_value(value.as_deref()))
     }
 
+    /// What Redis holds for each of `codes`, in order, in one round trip: one `MGET`, or on a cluster (where the
+    /// keys of one `MGET` must share a slot) a pipeline of `GET`s that fred splits per node.
+    ///
+    /// # Errors
+    /// When Redis fails or times out; then none is known.
+    pub async fn lookup_many(&self, codes: &[String]) -> Result<Vec<Cached>, CacheError> {
+        let keys: Vec<String> = codes.iter().map(|code| self.key(code)).collect();
+        let values: Vec<Option<String>> = if self.is_clustered() {
+            let pipeline = self.client.pipeline();
+            for key in keys {
+                pipeline.get::<(), _>(key).await?;
+            }
+            pipeline
+                .try_all::<Option<String>>()
+                .await
+                .into_iter()
+                .collect()
+        } else {
+            self.client.mget(keys).await
+        }
+        .map_err(|error| self.failed(error))?;
+        if values.len() != codes.len() {
+            return Err(CacheError(fred::error::Error::new(
+                fred::error::ErrorKind::Protocol,
+                "MGET answered a different number of values than keys asked",
+            )));
+        }
+        Ok(values
+            .iter()
+            .map(|value| Cached::from_value(value.as_deref()))
+            .collect())
+    }
+
     /// Caches what a database said of `code`, unless Redis holds something already: another fill, a create's
     /// write-through, or the mark of a change made while this lookup was in flight. Returns whether it was stored.
     ///

@@ -1,0 +1,109 @@
+//! The redirect's batched lookups: many codes in one statement and in one Redis round trip, each answered in the
+//! order asked, whatever state its link is in.
+
+use std::time::Duration;
+
+use links::{
+    cache::{CacheOptions, Cached, RedisCache},
+    db::{self, PoolOptions},
+    model::{RedirectStatus, Resolution},
+    store::Store,
+};
+use testkit::TestDb;
+
+fn live(id: i64, long_url: &str, limited: bool) -> Resolution {
+    Resolution::Live {
+        id,
+        long_url: long_url.into(),
+        redirect: RedirectStatus::Found302,
+        expires_at: None,
+        password_hash: None,
+        limited,
+    }
+}
+
+#[tokio::test]
+async fn resolve_many_answers_every_code_in_the_order_asked() {
+    let test_db = TestDb::create().await;
+    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    db::migrate(&pool).await.expect("migrations");
+    let client = pool.get().await.expect("connection");
+    client
+        .batch_execute(
+            "INSERT INTO links (id, code, long_url, url_hash, max_hits) VALUES
+                (1, 'alive', 'https://example.com/alive', '\\x00', NULL),
+                (2, 'limited', 'https://example.com/limited', '\\x00', 10);
+             INSERT INTO links (id, code, long_url, url_hash, deleted_at)
+                VALUES (3, 'deleted', 'https://example.com/deleted', '\\x00', now());
+             INSERT INTO retired_codes (code, retired_at) VALUES ('retired', now());",
+        )
+        .await
+        .expect("rows");
+    let store = Store::new(pool);
+
+    let found = store
+        .resolve_many(&["nobody", "limited", "retired", "deleted", "alive", "alive"])
+        .await
+        .expect("lookup");
+
+    assert_eq!(
+        found,
+        vec![
+            Resolution::Unknown,
+            live(2, "https://example.com/limited", true),
+            Resolution::Gone,
+            Resolution::Gone,
+            live(1, "https://example.com/alive", false),
+            live(1, "https://example.com/alive", false),
+        ]
+    );
+    assert_eq!(
+        store.resolve("alive").await.expect("lookup"),
+        live(1, "https://example.com/alive", false),
+        "one code is a batch of one"
+    );
+    assert_eq!(
+        store.resolve_many::<&str>(&[]).await.expect("lookup"),
+        vec![],
+        "no codes, no answers"
+    );
+}
+
+#[tokio::test]
+async fn lookup_many_reads_every_code_in_the_order_asked() {
+    let (url, prefix) = testkit::redis();
+    let cache = RedisCache::connect(&CacheOptions {
+        url: url.into(),
+        prefix,
+        timeout: Duration::from_secs(2),
+    })
+    .await
+    .expect("client");
+    let (first, second) = (
+        live(1, "https://example.com/1", false),
+        live(2, "https://example.com/2", true),
+    );
+    let ttl = Duration::from_secs(60);
+    cache.put("first", &first, ttl).await.expect("SET");
+    cache.put("second", &second, ttl).await.expect("SET");
+    cache.put("changed", &first, ttl).await.expect("SET");
+    cache.invalidate("changed").await.expect("invalidate");
+
+    let codes = ["second", "missing", "changed", "first"].map(String::from);
+    let found = cache.lookup_many(&codes).await.expect("MGET");
+
+    assert_eq!(
+        found,
+        vec![
+            Cached::Found(second),
+            Cached::Nothing,
+            Cached::RecentlyChanged,
+            Cached::Found(first.clone()),
+        ]
+    );
+    let one = cache
+        .lookup_many(&["first".to_owned()])
+        .await
+        .expect("MGET of one key");
+    assert_eq!(one, vec![Cached::Found(first)]);
+}
