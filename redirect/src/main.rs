@@ -18,6 +18,15 @@ struct Cli {
     log: telemetry::LogArgs,
 }
 
+/// mimalloc, not glibc's allocator: under a flood of misses (every request a new link: a lookup's transient
+/// buffers and futures freed around each long-lived cache entry) glibc's heap fragmented until the process held
+/// 2.2 KB of RSS per cached link, and 7 KB once lookups were batched: three to ten times what the local cache's
+/// memory bound counts (1.5 GB after 240k misses, so a 512 MiB pod would be killed long before its cache filled),
+/// and each miss paid page faults and page zeroing for the growth. With mimalloc the same run ends at 760 bytes
+/// per link, as the bound assumes, and serves 1.5x the misses a second.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let Cli { redirect, log } = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
