@@ -73,6 +73,15 @@ serve() { # name, port, command...
   echo "$name did not start; see $work/$name.log" >&2; exit 1
 }
 
+# Stops the server started last and waits for it to end: a redirect's shutdown writes every hit count it still
+# holds (up to 20 s of PostgreSQL work on the load generator's core), which would otherwise overlap the next run.
+stop_last() {
+  local pid="${pids[-1]}"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset 'pids[-1]'
+}
+
 # The redirect's answers by tier (local, redis, database, negative) as JSON, from its admin port.
 tier_counts() { # admin port
   curl -fsS "http://127.0.0.1:$1/metrics" | python3 -c '
@@ -126,7 +135,7 @@ ADMIN=9191 measure redirect-uniform-100k redirect --target http://127.0.0.1:8191
 head -n 1 "$work/codes.txt" >"$work/one.txt"
 ADMIN=9191 measure redirect-one-link redirect --target http://127.0.0.1:8191 --codes "$work/one.txt" \
   --connections "$connections"
-kill "${pids[-1]}"; unset 'pids[-1]'
+stop_last
 kill "$ceiling_pid"
 
 if [ "${BENCH_RUNS:-all}" != hot ]; then
@@ -135,7 +144,7 @@ serve redirect-redis 8192 "$redirect" --listen 127.0.0.1:8192 --admin-listen 127
   --local-cache-memory-mb 0
 ADMIN=9192 measure redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
-kill "${pids[-1]}"; unset 'pids[-1]'
+stop_last
 
 # More fresh codes than the run can ask for (each once, in order), so no request finds one already cached.
 echo "== 400,000 fresh links for the cache-miss run (their Redis keys dropped)"
@@ -144,7 +153,7 @@ redis-cli -u "$REDIS_URL" --scan --pattern 'snowlink:l:*' | xargs -r -n 1000 red
 serve redirect-miss 8193 "$redirect" --listen 127.0.0.1:8193 --admin-listen 127.0.0.1:9193 --http-workers 1
 ADMIN=9193 measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$work/fresh.txt" --keys sequential \
   --connections "$connections"
-kill "${pids[-1]}"; unset 'pids[-1]'
+stop_last
 
 # A million links: uniform and Zipf, the cache given the memory a million entries need (the default fits a
 # 512 MiB pod, ~290k links), warmed by one pass over every code.
@@ -158,7 +167,7 @@ ADMIN=9195 measure redirect-uniform-1m redirect --target http://127.0.0.1:8195 -
   --connections "$connections"
 ADMIN=9195 measure redirect-zipf-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 1.0 \
   --connections "$connections"
-kill "${pids[-1]}"; unset 'pids[-1]'
+stop_last
 
 # Creates are PostgreSQL's work above all: it gets every core back for them (on the load generator's core alone it
 # measured ~40% fewer creates/s).
@@ -168,7 +177,7 @@ shortener="$bin/shortener"
 serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-listen 127.0.0.1:9194 \
   --rate-limit-ip-per-minute 0 --rate-limit-key-per-minute 0 --cleanup off
 measure shorten shorten --target http://127.0.0.1:8194 --connections 64
-kill "${pids[-1]}"; unset 'pids[-1]'
+stop_last
 
 fi
 

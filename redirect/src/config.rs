@@ -95,6 +95,14 @@ pub struct RedirectArgs {
     /// crash loses at most that much of those counts.
     #[arg(long, env = "HIT_SOURCES_FLUSH_INTERVAL_MS", default_value_t = 30_000)]
     pub hit_sources_flush_interval_ms: u64,
+    /// Links whose counts (hits and where they came from) the paced write upserts a second, at most: the bound on
+    /// what one redirect's analytics ask of the primary (about two row upserts per link). When more links are
+    /// visited in a sources interval than this writes in one, the write takes longer and the next interval starts
+    /// when it ends: `/stats` lags more, and past --hits-pending-max further counts are dropped
+    /// (`redirect_hits_dropped_total`). Limited links' hits are not paced and not bounded by this.
+    #[arg(long, env = "HIT_WRITES_PER_SECOND", default_value_t = 4_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub hit_writes_per_second: u64,
     /// Most (link, day) counts kept while flushes fail; counts for further links are dropped and counted.
     #[arg(long, env = "HITS_PENDING_MAX", default_value_t = 1_000_000)]
     pub hits_pending_max: usize,
@@ -151,6 +159,7 @@ impl RedirectArgs {
             hits_flush_interval_ms: 200,
             hit_sources_flush_interval_ms: 200,
             hits_pending_max: 100_000,
+            hit_writes_per_second: 4_000,
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
             database,

@@ -71,17 +71,25 @@ const FLUSH_CHUNK_LINKS: usize = 2_000;
 const SHUTDOWN_WRITE_TIME: Duration = Duration::from_secs(20);
 
 /// How often the paced write (sources, and the hits of links without a visit limit) writes its next chunk.
-const PACE: Duration = Duration::from_millis(250);
+const PACE: Duration = Duration::from_millis(PACE_MILLIS);
+const PACE_MILLIS: u64 = 250;
 
 /// Links per paced chunk, at least (fewer, bigger statements past it: see [`paced_chunk_links`]).
 const MIN_PACED_CHUNK_LINKS: usize = 500;
 
-/// Links per paced chunk so that `links` are written within 80% of `interval` at one chunk per [`PACE`]: done
-/// before the next interval's write is due, with room for a slow or failed chunk.
-fn paced_chunk_links(links: usize, interval: Duration) -> usize {
+/// Links per paced chunk so that `links` are written within 80% of `interval` at one chunk per [`PACE`] (done
+/// before the next interval's write is due, with room for a slow or failed chunk), but never more than
+/// `per_second` links a second: past that the write takes longer than an interval, and the next one starts when
+/// it ends. Without the bound the chunk grew with the links visited, and a flood over a million links asked the
+/// primary for ~80k row upserts a second (make bench's uniform run over 1M links: PostgreSQL 5.7 us of CPU per
+/// request on the core it shared with the load generator).
+fn paced_chunk_links(links: usize, interval: Duration, per_second: u64) -> usize {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // small and positive
     let chunks = ((interval.as_secs_f64() * 0.8 / PACE.as_secs_f64()) as usize).max(1);
-    links.div_ceil(chunks).max(MIN_PACED_CHUNK_LINKS)
+    let most = usize::try_from(per_second.saturating_mul(PACE_MILLIS) / 1_000)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    links.div_ceil(chunks).max(MIN_PACED_CHUNK_LINKS).min(most)
 }
 
 /// The referrer of a direct visit (no usable `Referer`).
@@ -297,13 +305,13 @@ impl Pending {
     }
 
     /// Starts writing the sources counted so far (once the previous ones are all written), spread over
-    /// `interval`, so counts that arrive while they are written wait for the next interval instead of keeping the
-    /// write from ever ending.
-    fn start_writing_sources(&mut self, interval: Duration) {
+    /// `interval` at no more than `per_second` links a second, so counts that arrive while they are written wait
+    /// for the next interval instead of keeping the write from ever ending.
+    fn start_writing_sources(&mut self, interval: Duration, per_second: u64) {
         if self.writing.is_empty() {
             self.writing = std::mem::take(&mut self.sources);
             self.writing_domains = std::mem::take(&mut self.domains);
-            self.chunk_links = paced_chunk_links(self.writing.len(), interval);
+            self.chunk_links = paced_chunk_links(self.writing.len(), interval, per_second);
         }
     }
 
@@ -463,6 +471,8 @@ pub struct Flusher {
     pub interval: Duration,
     /// How often where visits came from is written (at least every `interval`).
     pub sources_interval: Duration,
+    /// Links whose counts the paced write writes a second, at most.
+    pub writes_per_second: u64,
     /// Bound on one flush.
     pub timeout: Duration,
     /// Most counts kept while flushes fail.
@@ -502,7 +512,7 @@ impl Flusher {
             self.local.tick();
             self.counter.drain_into(&mut pending);
             if interval_started.elapsed() >= self.sources_interval && pending.writing.is_empty() {
-                pending.start_writing_sources(self.sources_interval);
+                pending.start_writing_sources(self.sources_interval, self.writes_per_second);
                 interval_started = tokio::time::Instant::now();
             }
             paced_failed = false;
@@ -520,7 +530,7 @@ impl Flusher {
         self.write_limited(&mut pending, deadline).await;
         pending.chunk_links = FLUSH_CHUNK_LINKS;
         self.write_sources(&mut pending, usize::MAX, deadline).await;
-        pending.start_writing_sources(self.sources_interval);
+        pending.start_writing_sources(self.sources_interval, u64::MAX);
         pending.chunk_links = FLUSH_CHUNK_LINKS;
         self.write_sources(&mut pending, usize::MAX, deadline).await;
         let sources = pending.sources.len() + pending.writing.len();
@@ -679,12 +689,30 @@ mod tests {
 
     #[test]
     fn an_interval_is_written_within_the_next_in_chunks_of_at_least_the_minimum() {
-        let thirty = Duration::from_secs(30);
+        let (thirty, unbounded) = (Duration::from_secs(30), u64::MAX);
         // 30 s at 4 chunks a second, within 80%: 96 chunks.
-        assert_eq!(paced_chunk_links(1_000_000, thirty), 10_417);
-        assert_eq!(paced_chunk_links(96_000, thirty), 1_000);
-        assert_eq!(paced_chunk_links(10, thirty), MIN_PACED_CHUNK_LINKS);
-        assert_eq!(paced_chunk_links(1_000_000, Duration::ZERO), 1_000_000);
+        assert_eq!(paced_chunk_links(1_000_000, thirty, unbounded), 10_417);
+        assert_eq!(paced_chunk_links(96_000, thirty, unbounded), 1_000);
+        assert_eq!(
+            paced_chunk_links(10, thirty, unbounded),
+            MIN_PACED_CHUNK_LINKS
+        );
+        assert_eq!(
+            paced_chunk_links(1_000_000, Duration::ZERO, unbounded),
+            1_000_000
+        );
+    }
+
+    #[test]
+    fn the_paced_write_never_asks_for_more_links_a_second_than_its_bound() {
+        let thirty = Duration::from_secs(30);
+        // 4,000 links a second at 4 chunks a second.
+        assert_eq!(paced_chunk_links(1_000_000, thirty, 4_000), 1_000);
+        assert_eq!(paced_chunk_links(96_000, thirty, 4_000), 1_000);
+        // Within the bound the interval's own pace stands, and a bound below the minimum chunk wins over it.
+        assert_eq!(paced_chunk_links(48_000, thirty, 4_000), 500);
+        assert_eq!(paced_chunk_links(48_000, thirty, 400), 100);
+        assert_eq!(paced_chunk_links(48_000, thirty, 1), 1);
     }
 
     #[test]
@@ -928,7 +956,7 @@ mod tests {
         let mut pending = Pending::new(100_000);
         counter.record(1, false, noon(), &visit);
         counter.drain_into(&mut pending);
-        pending.start_writing_sources(Duration::from_secs(30));
+        pending.start_writing_sources(Duration::from_secs(30), 4_000);
         assert_eq!(pending.writing.len(), 1);
         assert!(pending.sources.is_empty() && pending.domains.is_empty());
         assert_eq!(
@@ -939,7 +967,7 @@ mod tests {
 
         counter.record(2, false, noon(), &visit);
         counter.drain_into(&mut pending);
-        pending.start_writing_sources(Duration::from_secs(30));
+        pending.start_writing_sources(Duration::from_secs(30), 4_000);
         assert_eq!(
             pending.writing.len(),
             1,
@@ -971,7 +999,7 @@ mod tests {
             "only the limited link is written each tick"
         );
 
-        pending.start_writing_sources(Duration::from_secs(30));
+        pending.start_writing_sources(Duration::from_secs(30), 4_000);
         let chunk = take_links(&mut pending.writing, pending.chunk_links);
         let hits = hit_rows(&chunk, true);
         let mut rows: Vec<_> = hits.link_ids.into_iter().zip(hits.hits).collect();

@@ -81,6 +81,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         cache: cache.clone(),
         interval: Duration::from_millis(args.hits_flush_interval_ms.max(1)),
         sources_interval: Duration::from_millis(args.hit_sources_flush_interval_ms),
+        writes_per_second: args.hit_writes_per_second,
         timeout: args.database.pool_options().statement_timeout,
         pending_max: args.hits_pending_max,
         metrics: metrics.clone(),
