@@ -1,9 +1,10 @@
 //! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
-//! miss). Each HTTP worker asks Redis through its own client, its concurrent lookups batched into one `MGET`
-//! ([`WorkerRedis`]). What the database says is written back to Redis, unknown codes included, so a burst of lookups for
-//! junk stays off PostgreSQL; that write happens after the answer, not before it. Every dependency sits behind a
-//! timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
+//! miss). Concurrent lookups share round trips: each HTTP worker asks Redis through its own client, one `MGET`
+//! per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What the
+//! database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
+//! PostgreSQL; that write happens after the answer, not before it. Every dependency sits behind a timeout and a
+//! breaker, so a dead one costs a request nothing once its breaker is open.
 
 use std::{
     sync::{

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The high-availability topology's ZooKeeper: an ensemble of three on loopback (client ports 52181-52183, quorum
-# 52881-52883, election 53881-53883), data under .run/ha/zk/N, logs in .run/logs/zookeeper-N.log.
+# 28881-28883, election 29881-29883), data under .run/ha/zk/N, logs in .run/logs/zookeeper-N.log.
 # Sourced by scripts/services.sh after its helpers (log, die, fail_with_log, wait_for, pidfile_alive, port_open,
 # wait_gone, zk_classpath, HOST, RUN, LOGS); defines zk_ensemble_up|down|status|env|clean and zk_node_pidfile.
 # ZooKeeper's the store for both snowlink (worker-ID leases, cleanup election) and Patroni (leader key).
@@ -42,8 +42,11 @@ zk_node_write_config() {
     echo "admin.enableServer=false"
     echo "minSessionTimeout=1000"
     echo "maxSessionTimeout=60000"
+    # Quorum and election ports below the kernel's ephemeral range (32768-60999 by default): a node binds its
+    # quorum port only when it becomes leader, and in CI a client connection had taken 52882 as its local port
+    # by then, so the new leader could not bind it and the election went round for 12 s.
     for m in "${ZK_HA_NODES[@]}"; do
-      echo "server.$m=$HOST:$((52880 + m)):$((53880 + m))"
+      echo "server.$m=$HOST:$((28880 + m)):$((29880 + m))"
     done
   } >"$dir/zoo.cfg"
 }
