@@ -213,7 +213,6 @@ async fn connect_tiers(
             cache,
             breaker: Arc::new(breaker(metrics.redis.clone())),
             settings: args.redis.clone(),
-            deferred_fills: Arc::default(),
         },
         replicas,
         primary: Database::new(

@@ -429,3 +429,38 @@ async fn a_delete_reaches_the_redirect_within_a_second_on_the_cluster() {
     eprintln!("MEASURE invalidation on the cluster: {took:?}");
     assert!(took.is_some(), "a delete reaches the redirect within 1 s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_lookups_and_fills_reach_every_master() {
+    let _one = CLUSTER.lock().await;
+    let (ok, output) = cluster_script(&["up"]);
+    assert!(ok, "the cluster comes up: {output}");
+    let (redis_url, prefix) = testkit::redis();
+    let cache = RedisCache::connect(&RedisArgs::new(redis_url, prefix).options())
+        .await
+        .expect("a client of the cluster");
+    // Enough codes that every master's slots are among them.
+    let codes: Vec<String> = (0..64).map(|n| format!("batch{n}")).collect();
+    let target = links::model::Resolution::Gone;
+    let hour = Duration::from_secs(3600);
+    let fills: Vec<_> = codes
+        .iter()
+        .map(|code| (code.as_str(), &target, hour))
+        .collect();
+
+    let stored = cache.fill_many(&fills).await.expect("a pipeline per node");
+
+    assert_eq!(stored, codes.len(), "every code was absent");
+    assert_eq!(
+        cache.fill_many(&fills).await.expect("a pipeline per node"),
+        0,
+        "none is overwritten"
+    );
+    let found = cache.lookup_many(&codes).await.expect("GETs per node");
+    assert!(
+        found
+            .iter()
+            .all(|cached| *cached == links::cache::Cached::Found(target.clone())),
+        "{found:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! The redirect's batched lookups: many codes in one statement and in one Redis round trip, each answered in the
-//! order asked, whatever state its link is in.
+//! The redirect's batched lookups and fills: many codes in one statement and in one Redis round trip, each
+//! answered in the order asked, whatever state its link is in; a fill never overwrites what Redis holds.
 
 use std::time::Duration;
 
@@ -71,14 +71,7 @@ async fn resolve_many_answers_every_code_in_the_order_asked() {
 
 #[tokio::test]
 async fn lookup_many_reads_every_code_in_the_order_asked() {
-    let (url, prefix) = testkit::redis();
-    let cache = RedisCache::connect(&CacheOptions {
-        url: url.into(),
-        prefix,
-        timeout: Duration::from_secs(2),
-    })
-    .await
-    .expect("client");
+    let cache = cache().await;
     let (first, second) = (
         live(1, "https://example.com/1", false),
         live(2, "https://example.com/2", true),
@@ -106,4 +99,63 @@ async fn lookup_many_reads_every_code_in_the_order_asked() {
         .await
         .expect("MGET of one key");
     assert_eq!(one, vec![Cached::Found(first)]);
+}
+
+async fn cache() -> RedisCache {
+    let (url, prefix) = testkit::redis();
+    RedisCache::connect(&CacheOptions {
+        url: url.into(),
+        prefix,
+        timeout: Duration::from_secs(2),
+    })
+    .await
+    .expect("a Redis client (make test starts Redis)")
+}
+
+#[tokio::test]
+async fn fill_many_sets_only_absent_keys_each_with_its_own_expiry() {
+    let cache = cache().await;
+    let (stored, filled) = (
+        live(1, "https://example.com/stored", false),
+        live(2, "https://example.com/filled", false),
+    );
+    let hour = Duration::from_secs(3600);
+    cache.put("present", &stored, hour).await.expect("SET");
+    cache.put("changed", &stored, hour).await.expect("SET");
+    cache.invalidate("changed").await.expect("invalidate");
+
+    let count = cache
+        .fill_many(&[
+            ("new", &filled, hour),
+            ("present", &filled, hour),
+            ("changed", &filled, hour),
+            ("unknown", &Resolution::Unknown, hour),
+            ("brief", &filled, Duration::from_millis(50)),
+        ])
+        .await
+        .expect("one script call");
+
+    assert_eq!(count, 3, "new, unknown and brief were absent");
+    let codes = ["new", "present", "changed", "unknown"].map(String::from);
+    assert_eq!(
+        cache.lookup_many(&codes).await.expect("MGET"),
+        vec![
+            Cached::Found(filled.clone()),
+            Cached::Found(stored),
+            Cached::RecentlyChanged,
+            Cached::Found(Resolution::Unknown),
+        ],
+        "a fill never overwrites a stored link or the mark of a change"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        cache.lookup("brief").await.expect("GET"),
+        Cached::Nothing,
+        "each fill carries its own expiry"
+    );
+    assert_eq!(cache.fill_many(&[]).await.expect("nothing to send"), 0);
+    assert!(
+        !cache.fill("new", &filled, hour).await.expect("SET NX"),
+        "one fill is a batch of one, and NX holds for it too"
+    );
 }
