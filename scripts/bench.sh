@@ -9,14 +9,18 @@
 # there are 2+ cores.
 # Every redirect request carries a browser's User-Agent and a Referer, as real visits do, so the redirect
 # classifies each hit (device, referrer domain) as it would in production; the ceiling gets the same bytes.
-# BENCH_RUNS=hot stops after the ceiling and the 100k-link runs on one redirect (one hot link, Zipf, open loop,
-# uniform): a quick A/B. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit)
-# on the same harness.
+# Each closed-loop redirect run is measured BENCH_ROUNDS times (default 3), each time right after a run of the
+# ceiling: the machine is shared and its speed drifts by tens of percent from minute to minute, so a ratio is
+# taken of two runs seconds apart, and the report gives each run's median ratio (and every round's).
+# BENCH_RUNS=hot stops after the 100k-link runs on one redirect (one hot link, Zipf, open loop, uniform): a quick
+# A/B. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit) on the same
+# harness.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
 run="$root/.run"
-duration="${BENCH_DURATION:-10s}"
+duration="${BENCH_DURATION:-6s}"
+rounds="${BENCH_ROUNDS:-3}"
 connections="${BENCH_CONNECTIONS:-32}"
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
 out="$root/bench/results"
@@ -102,6 +106,17 @@ measure() { # name, loadtest args... (ADMIN=port: also record which tier answere
   [ -z "${ADMIN:-}" ] || tier_counts "$ADMIN" >"$work/$name.tiers-after"
 }
 
+# BENCH_ROUNDS rounds of the ceiling then `name` (labels ceiling-for-NAME-rN, NAME-rN). ROUND in an argument
+# becomes the round's number (the cache-miss run asks each round for codes of its own).
+compare() { # name, loadtest args...
+  local name="$1" round; shift
+  for round in $(seq "$rounds"); do
+    measure "ceiling-for-$name-r$round" redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" \
+      --connections "$connections"
+    measure "$name-r$round" "${@//ROUND/$round}"
+  done
+}
+
 # A pass over every code once, so a uniform run measures a warm cache rather than its filling.
 warm() { # port, codes file
   local count; count="$(wc -l <"$2")"
@@ -116,59 +131,65 @@ echo "== seeding 100,000 links through the batch API"
 # The ceiling stays up for the open-loop run at the redirect's half maximum, measured on both.
 serve ceiling 8190 "$loadtest" ceiling --listen 127.0.0.1:8190 --workers 1
 ceiling_pid="${pids[-1]}"
-measure ceiling redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" --connections "$connections"
 
 serve redirect-hot 8191 "$redirect" --listen 127.0.0.1:8191 --admin-listen 127.0.0.1:9191 --http-workers 1
 # Steady state, as a redirect serves after its first minutes: every code cached once, then the Zipf run.
 warm 8191 "$work/codes.txt"
-ADMIN=9191 measure redirect-hot redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 \
+ADMIN=9191 compare redirect-hot redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 1.0 \
   --connections "$connections"
-max_rps="$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["achieved_rps"]))' "$work/redirect-hot.json")"
+max_rps="$(python3 -c 'import json, statistics, sys
+print(int(statistics.median(json.load(open(f))["achieved_rps"] for f in sys.argv[1:])))' "$work"/redirect-hot-r*.json)"
 half=$((max_rps / 2))
 ADMIN=9191 measure "redirect-open-loop-at-${half}" redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" \
   --zipf 1.0 --rate "$half" --connections "$connections"
 measure "ceiling-open-loop-at-${half}" redirect --target http://127.0.0.1:8190 --codes "$work/codes.txt" \
   --rate "$half" --connections "$connections"
-ADMIN=9191 measure redirect-uniform-100k redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 0 \
+ADMIN=9191 compare redirect-uniform-100k redirect --target http://127.0.0.1:8191 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
 # One hot link: the redirect's own cost per answer, every request the same code.
 head -n 1 "$work/codes.txt" >"$work/one.txt"
-ADMIN=9191 measure redirect-one-link redirect --target http://127.0.0.1:8191 --codes "$work/one.txt" \
+ADMIN=9191 compare redirect-one-link redirect --target http://127.0.0.1:8191 --codes "$work/one.txt" \
   --connections "$connections"
 stop_last
-kill "$ceiling_pid"
 
 if [ "${BENCH_RUNS:-all}" != hot ]; then
 # Uniform keys with the local cache off: every request is a Redis GET (Zipf would let single flight merge them).
 serve redirect-redis 8192 "$redirect" --listen 127.0.0.1:8192 --admin-listen 127.0.0.1:9192 --http-workers 1 \
   --local-cache-memory-mb 0
-ADMIN=9192 measure redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
+ADMIN=9192 compare redirect-redis-only redirect --target http://127.0.0.1:8192 --codes "$work/codes.txt" --zipf 0 \
   --connections "$connections"
 stop_last
 
-# More fresh codes than the run can ask for (each once, in order), so no request finds one already cached: with
-# batched lookups the run asks for ~60k a second, 720k in its 12 s (with 400k the list wrapped, and a third of
-# the answers came from the local cache). They make up the million-link runs' codes afterwards.
-echo "== 900,000 fresh links for the cache-miss run (their Redis keys dropped)"
-"$loadtest" seed --count 900000 --concurrency 4 --out "$work/fresh.txt" >/dev/null
+# Fresh codes, each asked once in order, more than a round can ask for, so no request finds one already cached:
+# each round has its own 450k (a round of 8 s, warm-up included, asks for at most ~56k a second before its list
+# wraps, which the tiers line would show as local answers). The first 900k make up the million-link runs' codes.
+fresh_per_round=450000
+echo "== $((fresh_per_round * rounds)) fresh links for the cache-miss runs (their Redis keys dropped)"
+"$loadtest" seed --count "$((fresh_per_round * rounds))" --concurrency 4 --out "$work/fresh.txt" >/dev/null
+for round in $(seq "$rounds"); do
+  sed -n "$(((round - 1) * fresh_per_round + 1)),$((round * fresh_per_round))p" "$work/fresh.txt" >"$work/fresh-$round.txt"
+done
 redis-cli -u "$REDIS_URL" --scan --pattern 'snowlink:l:*' | xargs -r -n 1000 redis-cli -u "$REDIS_URL" del >/dev/null
 serve redirect-miss 8193 "$redirect" --listen 127.0.0.1:8193 --admin-listen 127.0.0.1:9193 --http-workers 1
-ADMIN=9193 measure redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$work/fresh.txt" --keys sequential \
-  --connections "$connections"
+ADMIN=9193 compare redirect-cache-miss redirect --target http://127.0.0.1:8193 --codes "$work/fresh-ROUND.txt" \
+  --keys sequential --connections "$connections"
 stop_last
 
 # A million links: uniform and Zipf, the cache given the memory a million entries need (the default fits a
 # 512 MiB pod, ~290k links), warmed by one pass over every code.
-cat "$work/codes.txt" "$work/fresh.txt" >"$work/million.txt"
+cat "$work/codes.txt" <(head -n 900000 "$work/fresh.txt") >"$work/million.txt"
 serve redirect-1m 8195 "$redirect" --listen 127.0.0.1:8195 --admin-listen 127.0.0.1:9195 --http-workers 1 \
   --local-cache-memory-mb "${BENCH_MILLION_CACHE_MB:-1024}"
 warm 8195 "$work/million.txt"
-ADMIN=9195 measure redirect-uniform-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 0 \
+ADMIN=9195 compare redirect-uniform-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 0 \
   --connections "$connections"
-ADMIN=9195 measure redirect-zipf-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 1.0 \
+ADMIN=9195 compare redirect-zipf-1m redirect --target http://127.0.0.1:8195 --codes "$work/million.txt" --zipf 1.0 \
   --connections "$connections"
 stop_last
+fi
+kill "$ceiling_pid"
 
+if [ "${BENCH_RUNS:-all}" != hot ]; then
 # Creates are PostgreSQL's work above all: it gets every core back for them (on the load generator's core alone it
 # measured ~40% fewer creates/s).
 [ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))" 0
@@ -181,10 +202,11 @@ stop_last
 
 fi
 
-python3 - "$work" "$out/$stamp.json" <<'PY'
-import json, os, sys
-work, target = sys.argv[1], sys.argv[2]
+python3 - "$work" "$out/$stamp.json" "$work/plotted" "$duration" <<'PY'
+import json, os, re, statistics, sys
+work, target, plotted, duration = sys.argv[1:5]
 runs = [json.load(open(os.path.join(work, f))) for f in sorted(os.listdir(work)) if f.endswith(".json")]
+runs.sort(key=lambda r: os.path.getmtime(os.path.join(work, r["label"] + ".json")))
 for r in runs:
     before, after = (os.path.join(work, r["label"] + suffix) for suffix in (".tiers-before", ".tiers-after"))
     if os.path.exists(before) and os.path.exists(after):
@@ -192,31 +214,71 @@ for r in runs:
         delta = {tier: a.get(tier, 0) - b.get(tier, 0) for tier in a}
         total = sum(delta.values()) or 1
         r["tiers"] = {tier: round(count / total, 4) for tier, count in sorted(delta.items())}
-ceiling = next(r for r in runs if r["label"] == "ceiling")["achieved_rps"]
-seed = open(os.path.join(work, "seed.txt")).read().strip()
-print(f"\nsnowlink benchmark {os.path.basename(work)} on {os.cpu_count()} cores (load generator and servers share the machine)")
-print(f"{seed}")
-print(f"{'run':<34}{'req/s':>10}{'x ceiling':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'errors':>8}  tiers (local/redis/db/negative)")
-for r in runs:
-    ratio = f"{r['achieved_rps'] / ceiling:.2f}" if r["label"].startswith(("redirect", "ceiling")) else "-"
-    lat = r["latency"]["percentiles"]
-    t = r.get("tiers")
-    tiers = "/".join(f"{t.get(k, 0):.2f}" for k in ("local", "redis", "database", "negative")) if t else ""
-    print(f"{r['label']:<34}{r['achieved_rps']:>10.0f}{ratio:>10}{lat['p50']/1000:>9.3f}{lat['p99']/1000:>9.3f}"
-          f"{lat['p99.9']/1000:>10.3f}{sum(r['errors'].values()):>8}  {tiers}")
 by_label = {r["label"]: r for r in runs}
-p99 = lambda label: by_label[label]["latency"]["percentiles"]["p99"]
-summary = {}
+
+# Each compared run: its rounds' ratios to the ceiling run just before each, and the round with the median ratio.
+compared = {}
+for r in runs:
+    m = re.fullmatch(r"(redirect-.+)-r(\d+)", r["label"])
+    if m:
+        ceiling = by_label[f"ceiling-for-{r['label']}"]
+        compared.setdefault(m[1], []).append((r["achieved_rps"] / ceiling["achieved_rps"], r, ceiling))
+medians = {}
+for name, rounds in compared.items():
+    ratio, run, ceiling = sorted(rounds, key=lambda x: x[0])[(len(rounds) - 1) // 2]
+    medians[name] = {"ratio": round(ratio, 2), "rps": run["achieved_rps"], "ceiling_rps": ceiling["achieved_rps"],
+                     "rounds": [round(x[0], 2) for x in rounds], "run": run["label"]}
+ceilings = [r["achieved_rps"] for r in runs if r["label"].startswith("ceiling-for-")]
+single = [r for r in runs if not re.search(r"-r\d+$", r["label"])]
+
+seed = open(os.path.join(work, "seed.txt")).read().strip()
+names = {"redirect-hot": "redirect, Zipf 1.0 over 100k", "redirect-one-link": "redirect, one hot link",
+         "redirect-uniform-100k": "redirect, uniform over 100k",
+         "redirect-redis-only": "redirect, local cache off (every request via Redis)",
+         "redirect-cache-miss": "redirect, every request a database miss",
+         "redirect-uniform-1m": "redirect, uniform over 1M", "redirect-zipf-1m": "redirect, Zipf 1.0 over 1M",
+         "shorten": "shorten, 64 connections (durable, fsync on)"}
+def tiers(r):
+    t = r.get("tiers")
+    fmt = lambda x: "0" if x == 0 else f"{x:.2f}"
+    return "/".join(fmt(t.get(k, 0)) for k in ("local", "redis", "database")) if t else "–"
+def row(name, r, ratio, rounds):
+    p = r["latency"]["percentiles"]
+    return f"| {name} | {r['achieved_rps']:,.0f} | {ratio} | {rounds} | {p['p50']/1000:.3f} | {p['p99']/1000:.3f} | {tiers(r)} |"
+print(f"\nsnowlink benchmark {os.path.basename(work)} on {os.cpu_count()} cores (load generator and servers share the "
+      f"machine), {len(next(iter(compared.values()), [None]))} rounds of {duration} per compared run")
+print(seed)
+print("| run | req/s | × ceiling (median) | each round | p50 ms | p99 ms | tiers (local/Redis/db) |")
+print("|---|---|---|---|---|---|---|")
+if ceilings:
+    print(f"| ceiling (fixed 302), median of {len(ceilings)} | {statistics.median(ceilings):,.0f} | 1.00 | "
+          f"{min(ceilings):,.0f}–{max(ceilings):,.0f} | – | – | – |")
+for name, m in medians.items():
+    print(row(names.get(name, name), by_label[m["run"]], f"{m['ratio']:.2f}", " ".join(f"{x:.2f}" for x in m["rounds"])))
+for r in single:
+    label = r["label"]
+    if label.startswith("redirect-open-loop-at-"):
+        label = f"redirect, open loop at {int(label.rsplit('-', 1)[1]):,} req/s (half the median maximum)"
+    elif label.startswith("ceiling-open-loop-at-"):
+        label = "ceiling, open loop at the same rate"
+    print(row(names.get(label, label), r, "–", "–"))
+summary = {"ratios": {name: m["ratio"] for name, m in medians.items()}, "compared": medians}
 open_loop = [l for l in by_label if l.startswith("redirect-open-loop-at-")]
+p99 = lambda label: by_label[label]["latency"]["percentiles"]["p99"]
 if open_loop:
     rate = open_loop[0].rsplit("-", 1)[1]
     summary["open_loop_p99_vs_ceiling"] = round(p99(open_loop[0]) / p99(f"ceiling-open-loop-at-{rate}"), 2)
     print(f"open loop at {rate} req/s: p99 redirect / p99 ceiling = {summary['open_loop_p99_vs_ceiling']}")
-if "redirect-uniform-1m" in by_label and "redirect-uniform-100k" in by_label:
+if "redirect-uniform-1m" in medians and "redirect-uniform-100k" in medians:
     summary["uniform_1m_vs_100k"] = round(
-        by_label["redirect-uniform-1m"]["achieved_rps"] / by_label["redirect-uniform-100k"]["achieved_rps"], 2)
-    print(f"uniform over 1M / uniform over 100k = {summary['uniform_1m_vs_100k']}")
+        medians["redirect-uniform-1m"]["ratio"] / medians["redirect-uniform-100k"]["ratio"], 2)
+    print(f"uniform over 1M / uniform over 100k (median ratios) = {summary['uniform_1m_vs_100k']}")
 json.dump({"cores": os.cpu_count(), "seed": seed, "summary": summary, "runs": runs}, open(target, "w"), indent=2)
+# The plot shows each compared run's median round and the ceiling run beside it, and every single run.
+shown = [m["run"] for m in medians.values()] + [f"ceiling-for-{m['run']}" for m in medians.values()][:1]
+shown += [r["label"] for r in single]
+open(plotted, "w").write("\n".join(os.path.join(work, label + ".json") for label in shown))
 PY
-"$loadtest" plot "$work"/*.json -o "$out/$stamp.svg" --title "snowlink redirect and shorten latency ($stamp)"
+mapfile -t plotted <"$work/plotted"
+"$loadtest" plot "${plotted[@]}" -o "$out/$stamp.svg" --title "snowlink redirect and shorten latency ($stamp)"
 echo "results: $out/$stamp.json, $out/$stamp.svg"
