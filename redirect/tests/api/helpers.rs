@@ -226,6 +226,17 @@ pub struct Redirect {
     pub stopped: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+impl Redirect {
+    /// Triggers `shutdown` (the one it was started with) and waits until it has stopped, shutdown work included.
+    pub async fn stop(self, shutdown: &Shutdown) {
+        shutdown.trigger();
+        self.stopped
+            .await
+            .expect("joined")
+            .expect("stopped cleanly");
+    }
+}
+
 pub use testkit::metric;
 
 /// Answers by tier, as counted by a redirect.

@@ -61,12 +61,7 @@ async fn hits_counted_before_a_shutdown_are_flushed_by_it() {
         assert_eq!(pair.follow_on(&redirect.address, &code).await.status(), 302);
     }
 
-    shutdown.trigger();
-    redirect
-        .stopped
-        .await
-        .expect("joined")
-        .expect("stopped cleanly");
+    redirect.stop(&shutdown).await;
 
     let total = store(&pair.db.url)
         .await
@@ -107,12 +102,7 @@ async fn hits_of_limited_links_are_written_each_tick_the_rest_with_their_sources
         "the unlimited link's hits wait for the sources interval"
     );
 
-    shutdown.trigger();
-    redirect
-        .stopped
-        .await
-        .expect("joined")
-        .expect("stopped cleanly");
+    redirect.stop(&shutdown).await;
     assert_eq!(store.total_hits(unlimited_id).await.expect("total"), 2);
     assert_eq!(store.total_hits(limited_id).await.expect("total"), 2);
 }
