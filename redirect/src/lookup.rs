@@ -3,8 +3,8 @@
 //! miss). Concurrent lookups share round trips: each HTTP worker asks Redis through its own client, one `MGET`
 //! per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What the
 //! database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
-//! PostgreSQL; that write happens after the answer, not before it, one script call per batch of fills. Every dependency sits behind a timeout and a
-//! breaker, so a dead one costs a request nothing once its breaker is open.
+//! PostgreSQL; that write happens after the answer, not before it, one script call per batch of fills. Every
+//! dependency sits behind a timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
 
 use std::{
     sync::{
@@ -208,6 +208,10 @@ async fn fill_batch(client: RedisCache, breaker: Arc<Breaker>, fills: Vec<Fill>)
         .filter(|fill| fill.looked_up.elapsed() <= DEFERRED_FILL_DEADLINE)
         .map(|fill| (fill.code.as_str(), &fill.target, fill.ttl))
         .collect();
+    // A batch whose fills all came too late asks Redis nothing, so it tells the breaker nothing either.
+    if due.is_empty() {
+        return vec![(); count];
+    }
     match breaker.timed(client.fill_many(&due)).await {
         Ok(_) => breaker.succeeded(),
         Err(error) => {
