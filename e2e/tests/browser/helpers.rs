@@ -299,12 +299,18 @@ pub async fn type_into(browser: &Client, id: &str, text: &str) {
     field.send_keys(text).await.expect("typing");
 }
 
-/// Clicks `css` as a person would: scrolled into the middle of the window first, and again a moment later if
-/// something else is still under the pointer (rows and the chart land while the page settles; a click that
-/// lands on them was seen to fail the test on a busy machine).
+/// Clicks `css` as a person would: once it is on the page (a row arrives with the list, after the page has
+/// loaded: on a busy machine the first click came before it), scrolled into the middle of the window first, and
+/// again a moment later if something else is still under the pointer (rows and the chart land while the page
+/// settles; a click that lands on them was seen to fail the test on a busy machine).
 pub async fn click(browser: &Client, css: &str) {
     for _ in 0..20 {
-        let element = browser.find(Locator::Css(css)).await.expect(css);
+        let element = browser
+            .wait()
+            .at_most(std::time::Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .expect(css);
         let scroll = "arguments[0].scrollIntoView({block: 'center'});";
         let argument = serde_json::to_value(&element).expect("element");
         browser
