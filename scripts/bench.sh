@@ -274,8 +274,10 @@ if "redirect-uniform-1m" in medians and "redirect-uniform-100k" in medians:
         medians["redirect-uniform-1m"]["ratio"] / medians["redirect-uniform-100k"]["ratio"], 2)
     print(f"uniform over 1M / uniform over 100k (median ratios) = {summary['uniform_1m_vs_100k']}")
 json.dump({"cores": os.cpu_count(), "seed": seed, "summary": summary, "runs": runs}, open(target, "w"), indent=2)
-# The plot shows each compared run's median round and the ceiling run beside it, and every single run.
-shown = [m["run"] for m in medians.values()] + [f"ceiling-for-{m['run']}" for m in medians.values()][:1]
+# The plot shows each compared run's median round, one ceiling run (the one before the first of those: the
+# ceiling's curves lie on top of each other), and every single run.
+shown = [m["run"] for m in medians.values()]
+shown += [f"ceiling-for-{shown[0]}"] if shown else []
 shown += [r["label"] for r in single]
 open(plotted, "w").write("\n".join(os.path.join(work, label + ".json") for label in shown))
 PY
