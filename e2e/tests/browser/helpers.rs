@@ -300,34 +300,54 @@ pub async fn type_into(browser: &Client, id: &str, text: &str) {
 }
 
 /// Clicks `css` as a person would: once it is on the page (a row arrives with the list, after the page has
-/// loaded: on a busy machine the first click came before it), scrolled into the middle of the window first, and
-/// again a moment later if something else is still under the pointer (rows and the chart land while the page
-/// settles; a click that lands on them was seen to fail the test on a busy machine).
+/// loaded: on a busy machine the first click came before it), scrolled into the middle of the window and still
+/// there, and again a moment later if something else is still under the pointer. Rows grow as their charts
+/// arrive, so a button can move between being found and being clicked: WebDriver clicks where its centre was,
+/// and on a busy machine that was once the Edit button of the row above "Older links".
 pub async fn click(browser: &Client, css: &str) {
     for _ in 0..20 {
         let element = browser
             .wait()
-            .at_most(std::time::Duration::from_secs(10))
+            .at_most(Duration::from_secs(10))
             .for_element(Locator::Css(css))
             .await
             .expect(css);
-        let scroll = "arguments[0].scrollIntoView({block: 'center'});";
         let argument = serde_json::to_value(&element).expect("element");
-        browser
-            .execute(scroll, vec![argument])
-            .await
-            .expect("scroll");
+        wait_until_still(browser, css, argument).await;
         match element.click().await {
             Ok(_) => return,
             Err(fantoccini::error::CmdError::Standard(error))
                 if error.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
             {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(error) => panic!("click {css}: {error:?}"),
         }
     }
     panic!("click {css}: something else stayed over it for 2 s");
+}
+
+/// Scrolls the element into the middle of the window until it has kept its place for 200 ms.
+async fn wait_until_still(browser: &Client, css: &str, element: Value) {
+    let place = "arguments[0].scrollIntoView({block: 'center'}); \
+                 const r = arguments[0].getBoundingClientRect(); \
+                 return [r.x, r.y, r.width, r.height].join(' ');";
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = Value::Null;
+    loop {
+        let now = browser
+            .execute(place, vec![element.clone()])
+            .await
+            .expect("scroll");
+        if now == last {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("click {css}: it kept moving for {PATIENCE:?}");
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The alias is also the list item's `data-code`, so the test can find its row.
