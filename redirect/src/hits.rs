@@ -306,11 +306,14 @@ impl Pending {
 
     /// Starts writing the sources counted so far (once the previous ones are all written), spread over
     /// `interval` at no more than `per_second` links a second, so counts that arrive while they are written wait
-    /// for the next interval instead of keeping the write from ever ending.
+    /// for the next interval instead of keeping the write from ever ending. The maps swap places: the next
+    /// interval counts into the emptied maps of the last write, already grown to the traffic; fresh ones were
+    /// re-grown (up to a million counts, rehashed at each doubling) every interval on the core the requests use.
     fn start_writing_sources(&mut self, interval: Duration, per_second: u64) {
         if self.writing.is_empty() {
-            self.writing = std::mem::take(&mut self.sources);
-            self.writing_domains = std::mem::take(&mut self.domains);
+            std::mem::swap(&mut self.writing, &mut self.sources);
+            std::mem::swap(&mut self.writing_domains, &mut self.domains);
+            self.domains.clear();
             self.chunk_links = paced_chunk_links(self.writing.len(), interval, per_second);
         }
     }
@@ -946,6 +949,31 @@ mod tests {
             (paced.hits, paced.devices[Device::Mobile as usize].clone()),
             (vec![0], vec![6]),
             "the limited link's hits were written on its ticks; its devices go with the sources"
+        );
+    }
+
+    #[test]
+    fn each_sources_interval_counts_into_maps_already_grown_to_the_traffic() {
+        let counter = HitCounter::default();
+        let visit = visit(Device::Desktop, "a.example", None);
+        let mut pending = Pending::new(100_000);
+        for link in 0..5_000 {
+            counter.record(link, false, noon(), &visit);
+        }
+        counter.drain_into(&mut pending);
+        pending.start_writing_sources(Duration::from_secs(30), u64::MAX);
+        while !pending.writing.is_empty() {
+            take_links(&mut pending.writing, FLUSH_CHUNK_LINKS);
+        }
+        pending.start_writing_sources(Duration::from_secs(30), u64::MAX);
+        assert!(
+            pending.sources.is_empty() && pending.domains.is_empty(),
+            "nothing of the last interval is counted again"
+        );
+        assert!(
+            pending.sources.capacity() >= 5_000,
+            "the next interval's map keeps the capacity of the last: {}",
+            pending.sources.capacity()
         );
     }
 

@@ -47,7 +47,7 @@ impl Resolver {
     async fn look_up(&self, code: &str, redis: &WorkerRedis) -> Resolved {
         // A flight that ended between this request's cache check and its joining filled the cache already;
         // without this check it would start a second lookup.
-        if let Some(entry) = self.local.get(code) {
+        if let Some(entry) = self.local.get_again(code) {
             return Ok(entry);
         }
         let generation = self.local.generation();
