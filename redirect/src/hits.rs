@@ -313,6 +313,9 @@ impl Pending {
         if self.writing.is_empty() {
             std::mem::swap(&mut self.writing, &mut self.sources);
             std::mem::swap(&mut self.writing_domains, &mut self.domains);
+            // Emptied a chunk at a time, the last write's map may be all tombstones: clear() makes every slot
+            // free again (a pass over its control bytes) so the interval does not start with a rehash.
+            self.sources.clear();
             self.domains.clear();
             self.chunk_links = paced_chunk_links(self.writing.len(), interval, per_second);
         }
