@@ -10,11 +10,27 @@ pub const MAX_URL_LEN: usize = 2048;
 /// Alias length bounds.
 pub const ALIAS_LEN: std::ops::RangeInclusive<usize> = 3..=64;
 
-/// Words an alias may not be, compared case-insensitively: paths the services use now or may use later.
+/// Words an alias may not be, compared case-insensitively: paths the services use now or may use later, and
+/// every segment of a route (an alias `batch` would be a link that `DELETE /v1/urls/batch` cannot reach).
 pub const RESERVED_ALIASES: &[&str] = &[
     "v1",
     "v2",
     "api",
+    "urls",
+    "batch",
+    "export",
+    "export.csv",
+    "import",
+    "openapi.json",
+    "qr",
+    "hits",
+    "stats",
+    "events",
+    "domains",
+    "webhooks",
+    "blocks",
+    "ids",
+    "index",
     "healthz",
     "readyz",
     "metrics",
@@ -170,20 +186,69 @@ pub fn normalize_long_url(raw: &str, own_hosts: &[String]) -> Result<url::Url, I
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Invalid::UrlCredentials);
     }
-    // `sho.rt.` is `sho.rt` to DNS, and `www.sho.rt` may well be served by the shortener too: both would loop.
-    let host = host.trim_end_matches('.');
-    let own = |suffix: &str| {
-        own_hosts
-            .iter()
-            .any(|own| own.trim_end_matches('.').eq_ignore_ascii_case(suffix))
-    };
-    if host_and_parents(host).any(own) {
+    if is_own_host(&url, own_hosts) {
         return Err(Invalid::OwnHost(host.to_owned()));
     }
     if url.as_str().len() > MAX_URL_LEN {
         return Err(Invalid::UrlTooLong);
     }
     Ok(url)
+}
+
+/// Whether `url` points at one of `own_hosts`. `sho.rt.` is `sho.rt` to DNS, and `www.sho.rt` may well be
+/// served by the shortener too: both would loop. An IPv4-mapped IPv6 address is its IPv4 address. While the
+/// shortener is served on a loopback address or `localhost` (`make run`), every loopback address and
+/// `localhost` name reaches it: `http://localhost:8081/x` loops as surely as `http://127.0.0.1:8081/x`.
+fn is_own_host(url: &url::Url, own_hosts: &[String]) -> bool {
+    let own_ips: Vec<std::net::IpAddr> = own_hosts.iter().filter_map(|own| ip_of(own)).collect();
+    let loopback_is_own =
+        own_ips.iter().any(is_loopback) || own_hosts.iter().any(|own| is_localhost_name(own));
+    let ip = match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            let domain = domain.trim_end_matches('.');
+            let own = |suffix: &str| {
+                own_hosts
+                    .iter()
+                    .any(|own| own.trim_end_matches('.').eq_ignore_ascii_case(suffix))
+            };
+            return host_and_parents(domain).any(own)
+                || (loopback_is_own && is_localhost_name(domain));
+        }
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => ip
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(ip), std::net::IpAddr::V4),
+        None => return false,
+    };
+    own_ips.contains(&ip) || (loopback_is_own && is_loopback(&ip))
+}
+
+/// The address an own host names, if it is one (`127.0.0.1`, `[::1]`, `::ffff:127.0.0.1`).
+fn ip_of(host: &str) -> Option<std::net::IpAddr> {
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    })
+}
+
+/// Loopback, or the unspecified address, which a connection on the same machine reaches as loopback.
+fn is_loopback(ip: &std::net::IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+/// `localhost` and its subdomains, which resolvers answer with loopback (RFC 6761).
+fn is_localhost_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .len()
+            .checked_sub(".localhost".len())
+            .is_some_and(|start| host[start..].eq_ignore_ascii_case(".localhost"))
 }
 
 /// `a.b.example`, then `b.example`, `example`: the domains a host belongs to.
@@ -391,6 +456,50 @@ mod tests {
         }
         assert!(normalize_long_url("https://notsho.rt/x", &own()).is_ok());
         assert!(normalize_long_url("https://sho.rt.example/x", &own()).is_ok());
+    }
+
+    #[test]
+    fn a_shortener_on_loopback_refuses_every_loopback_spelling() {
+        for looping in [
+            "http://localhost:8081/x",
+            "http://LOCALHOST./x",
+            "http://app.localhost/x",
+            "http://127.0.0.2/x",
+            "http://2130706433/x",
+            "http://[::1]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://0.0.0.0:8081/x",
+        ] {
+            assert!(
+                matches!(
+                    normalize_long_url(looping, &own()),
+                    Err(Invalid::OwnHost(_))
+                ),
+                "{looping}"
+            );
+        }
+        assert!(normalize_long_url("http://localhost.example/x", &own()).is_ok());
+    }
+
+    #[test]
+    fn a_public_shortener_refuses_its_own_address_in_any_form_and_not_loopback() {
+        let own = ["sho.rt".to_owned(), "203.0.113.7".to_owned()];
+
+        assert!(matches!(
+            normalize_long_url("http://[::ffff:203.0.113.7]/x", &own),
+            Err(Invalid::OwnHost(_))
+        ));
+        assert!(normalize_long_url("http://localhost:3000/x", &own).is_ok());
+    }
+
+    #[test]
+    fn every_route_segment_is_a_reserved_alias() {
+        for word in ["batch", "Export", "urls", "stats", "hits", "events"] {
+            assert_eq!(
+                check_alias(word),
+                Err(Invalid::ReservedAlias(word.to_owned()))
+            );
+        }
     }
 
     #[test]

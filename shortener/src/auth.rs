@@ -10,13 +10,15 @@ use actix_web::{http::header, web, FromRequest, HttpRequest};
 use links::apikey;
 use plumbing::client_ip::ClientKey;
 
-use crate::{errors::ApiError, key_cache::Cached, state::AppState};
+use crate::{errors::ApiError, hashing::Spender, key_cache::Cached, state::AppState};
 
 /// An authenticated caller: the ID of the API key that signed the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     /// The API key's ID, the owner of the links it creates.
     pub owner_id: i64,
+    /// Who sent the request (an address, an IPv6 /64), for budgets kept per client.
+    pub client: ClientKey,
 }
 
 /// Who creates a link: a key's owner, or nobody when anonymous creation is allowed.
@@ -24,6 +26,16 @@ pub struct Caller {
 pub struct Creator {
     /// The owner, `None` for an anonymous creator.
     pub owner_id: Option<i64>,
+    /// Who sent the request, for budgets kept per client.
+    pub client: ClientKey,
+}
+
+impl Creator {
+    /// Who pays for the password operations of this request: the key, or the client when anonymous.
+    pub fn spender(&self) -> Spender {
+        self.owner_id
+            .map_or(Spender::Client(self.client), Spender::Key)
+    }
 }
 
 /// Who reads a link's public face (its QR code): a key's owner, or an anonymous caller when anonymous creation
@@ -47,6 +59,7 @@ impl FromRequest for Caller {
             let key = key.ok_or(ApiError::Unauthorized)?;
             Ok(Caller {
                 owner_id: authenticate(&state, client, &key).await?,
+                client,
             })
         })
     }
@@ -63,10 +76,14 @@ impl FromRequest for Creator {
             match key {
                 Some(key) => Ok(Creator {
                     owner_id: Some(authenticate(&state, client, &key).await?),
+                    client,
                 }),
                 None if state.allow_anonymous => {
                     state.limits.check_anonymous(client)?;
-                    Ok(Creator { owner_id: None })
+                    Ok(Creator {
+                        owner_id: None,
+                        client,
+                    })
                 }
                 None => Err(ApiError::Unauthorized),
             }

@@ -111,6 +111,8 @@ const DEFAULT_INSERT_WORKERS: u16 = 2;
 const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
 const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE: u32 = 60;
 const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST: u32 = 20;
+const DEFAULT_PASSWORD_OPS_PER_MINUTE: u32 = 120;
+const DEFAULT_PASSWORD_OPS_BURST: u32 = 30;
 
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -165,6 +167,17 @@ pub struct ServeArgs {
     /// Burst of unknown keys per client.
     #[arg(long, env = "RATE_LIMIT_UNKNOWN_KEYS_BURST", default_value_t = DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST)]
     pub rate_limit_unknown_keys_burst: u32,
+    /// Password hashes (Argon2id, 19 MiB and tens of milliseconds of CPU each) that may run at once in this
+    /// process; a request finding them all taken is answered 503 at once (0: one per core).
+    #[arg(long, env = "PASSWORD_HASH_SLOTS", default_value_t = 0)]
+    pub password_hash_slots: usize,
+    /// Password operations (a create or PATCH that sets a password) per API key, or per anonymous client, and
+    /// minute; past it 429 before any hashing (0: no budget).
+    #[arg(long, env = "PASSWORD_OPS_PER_MINUTE", default_value_t = DEFAULT_PASSWORD_OPS_PER_MINUTE)]
+    pub password_ops_per_minute: u32,
+    /// Burst of password operations per API key or anonymous client.
+    #[arg(long, env = "PASSWORD_OPS_BURST", default_value_t = DEFAULT_PASSWORD_OPS_BURST)]
+    pub password_ops_burst: u32,
     /// Longest a request may take before it is answered 503 (a dependency is too slow), in milliseconds.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
@@ -223,6 +236,9 @@ impl ServeArgs {
             rate_limit_anonymous_burst: DEFAULT_RATE_LIMIT_ANONYMOUS_BURST,
             rate_limit_unknown_keys_per_minute: DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE,
             rate_limit_unknown_keys_burst: DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST,
+            password_hash_slots: 0,
+            password_ops_per_minute: DEFAULT_PASSWORD_OPS_PER_MINUTE,
+            password_ops_burst: DEFAULT_PASSWORD_OPS_BURST,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
@@ -291,6 +307,21 @@ impl ServeArgs {
             list.extend(from_file);
         }
         Ok(list)
+    }
+
+    /// The password hasher's slots and per-key budget.
+    pub fn password_hasher(
+        &self,
+        registry: &prometheus::Registry,
+    ) -> anyhow::Result<crate::hashing::PasswordHasher> {
+        crate::hashing::PasswordHasher::register(
+            self.password_hash_slots,
+            crate::limits::Limit {
+                per_minute: self.password_ops_per_minute,
+                burst: self.password_ops_burst,
+            },
+            registry,
+        )
     }
 
     /// The rate limits.

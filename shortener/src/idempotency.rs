@@ -129,18 +129,49 @@ pub struct Outcome {
 
 /// A fingerprint of a request: SHA-256 of its route and its body as parsed (so spacing and key order do not
 /// matter: serde_json's maps are sorted while no crate turns on its `preserve_order`), to tell a retry from
-/// another request that reuses the key.
+/// another request that reuses the key. A `password` anywhere in the body counts only as being there: an
+/// unsalted hash of a body is a hash of the password a dictionary can reverse, and it is stored for 24 hours.
 ///
 /// # Errors
 /// When the body does not serialise (a bug).
 pub fn fingerprint(route: &str, body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
-    let json = serde_json::to_vec(body).map_err(|error| ApiError::Internal(error.into()))?;
+    let mut value = serde_json::to_value(body).map_err(|error| ApiError::Internal(error.into()))?;
+    // A body without a password keeps the bytes (and so the fingerprints) of earlier versions, whose field
+    // order a `Value` would sort: a retry across an upgrade still finds its first answer.
+    let json = if redact_passwords(&mut value) {
+        serde_json::to_vec(&value)
+    } else {
+        serde_json::to_vec(body)
+    }
+    .map_err(|error| ApiError::Internal(error.into()))?;
     Ok(Sha256::new()
         .chain_update(route.as_bytes())
         .chain_update([0])
         .chain_update(json)
         .finalize()
         .to_vec())
+}
+
+/// Replaces the value of every `password` field in `value` that holds one by `true`; whether any did.
+fn redact_passwords(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(fields) => {
+            let mut redacted = false;
+            for (name, field) in fields.iter_mut() {
+                if name == "password" && !field.is_null() {
+                    *field = serde_json::Value::Bool(true);
+                    redacted = true;
+                } else {
+                    redacted |= redact_passwords(field);
+                }
+            }
+            redacted
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |redacted, item| redact_passwords(item) | redacted),
+        _ => false,
+    }
 }
 
 /// Answers a create made by `owner_id` (`None`: anonymous): `work` runs once, through the group inserter when
@@ -205,6 +236,22 @@ fn settle(result: Result<Outcome, ApiError>) -> Result<Outcome, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_holds_no_password() {
+        let with = |password: &str| {
+            let body = serde_json::json!({"items": [{"long_url": "https://e.com/", "password": password}]});
+            fingerprint("/v1/urls/batch", &body).expect("serialises")
+        };
+        let without = fingerprint(
+            "/v1/urls/batch",
+            &serde_json::json!({"items": [{"long_url": "https://e.com/"}]}),
+        )
+        .expect("serialises");
+
+        assert_eq!(with("hunter2"), with("correct horse"));
+        assert_ne!(with("hunter2"), without);
+    }
 
     #[test]
     fn a_key_is_one_to_255_visible_ascii_characters() {

@@ -9,6 +9,7 @@
 //! - [`auth`]: the API-key extractors.
 //! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
+//! - [`hashing`]: password hashing within a process-wide bound and a per-key budget.
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`idempotency`]: `Idempotency-Key`: a retried create gets the first answer, never a second link.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod deadline;
 pub mod errors;
 pub mod group_insert;
+pub mod hashing;
 pub mod idempotency;
 pub mod key_cache;
 pub mod leader;

@@ -25,6 +25,7 @@ use crate::{
     config::ServeArgs,
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter},
+    hashing::PasswordHasher,
     key_cache::KeyOwners,
     leader::{Election, ElectionOptions},
     limits::RateLimits,
@@ -84,10 +85,15 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     registry.register(Box::new(PoolMetrics::new(store.pool().clone(), "primary")?))?;
     let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
     let limits = Arc::new(args.rate_limits());
+    let passwords = Arc::new(args.password_hasher(&registry)?);
     supervisor.spawn(
         "forget_idle_clients",
         Need::Optional,
-        forget_idle_clients(Arc::clone(&limits), supervisor.shutdown().clone()),
+        forget_idle_clients(
+            Arc::clone(&limits),
+            Arc::clone(&passwords),
+            supervisor.shutdown().clone(),
+        ),
     );
     let cleanup = args
         .cleanup
@@ -132,6 +138,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         blocklist,
         trusted_proxies: args.client_ip.trusted(),
         limits,
+        passwords,
         allow_anonymous: args.allow_anonymous,
         created,
         degraded,
@@ -291,11 +298,18 @@ fn readiness(
     })
 }
 
-async fn forget_idle_clients(limits: Arc<RateLimits>, shutdown: Shutdown) {
+async fn forget_idle_clients(
+    limits: Arc<RateLimits>,
+    passwords: Arc<PasswordHasher>,
+    shutdown: Shutdown,
+) {
     let mut every = tokio::time::interval(FORGET_IDLE_CLIENTS_EVERY);
     loop {
         tokio::select! {
-            _ = every.tick() => limits.forget_idle(),
+            _ = every.tick() => {
+                limits.forget_idle();
+                passwords.forget_idle();
+            }
             () = shutdown.wait() => return,
         }
     }

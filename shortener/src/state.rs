@@ -38,6 +38,8 @@ pub struct AppState {
     pub trusted_proxies: plumbing::client_ip::TrustedProxies,
     /// Per-client, per-key and anonymous rate limits.
     pub limits: Arc<RateLimits>,
+    /// Password hashing: a process-wide bound on hashes at once and a budget per key.
+    pub passwords: Arc<crate::hashing::PasswordHasher>,
     /// Whether requests without a key may create links.
     pub allow_anonymous: bool,
     /// Links created (committed).

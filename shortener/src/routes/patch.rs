@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use crate::{
     auth::Caller,
     errors::ApiError,
+    hashing::Spender,
     routes::{
         body::{ErrorBody, LinkBody, WholeNumber},
         urls::{check_max_hits, check_redirect, hashed, parse_expiry},
@@ -176,7 +177,20 @@ pub async fn patch(
     let code = path.into_inner();
     let checked = check(body.into_inner(), &state)?;
     let password_hash = match checked.password {
-        Some(Some(password)) => Some(Some(hashed(password).await?)),
+        Some(Some(password)) => {
+            // Only for a link of the caller's: made-up codes must not cost a hash each.
+            if state
+                .store
+                .find_owned(caller.owner_id, &code)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::NotFound(code));
+            }
+            Some(Some(
+                hashed(&state, Spender::Key(caller.owner_id), password).await?,
+            ))
+        }
         Some(None) => Some(None),
         None => None,
     };

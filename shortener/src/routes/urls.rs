@@ -12,6 +12,7 @@ use crate::{
     auth::{Caller, Creator},
     deadline::Deadline,
     errors::ApiError,
+    hashing::Spender,
     idempotency::{self, Answer, IdempotencyKey, Outcome},
     routes::batch_items::BatchItems,
     routes::body::{ErrorBody, ErrorDetail, LinkBody, WholeNumber},
@@ -122,13 +123,18 @@ pub(crate) fn check_redirect(status: u16) -> Result<RedirectStatus, ApiError> {
     })
 }
 
-/// The Argon2id hash of a checked `password`, made on a blocking thread: it takes tens of milliseconds of CPU by
-/// design, which must not stall the worker's other requests.
-pub(crate) async fn hashed(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || links::password::hash(&password))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("hashing a password: {error}")))
+/// The Argon2id hash of a checked `password`, paid for by `spender`'s budget and made within the process-wide
+/// bound on hashes (see [`crate::hashing`]).
+///
+/// # Errors
+/// 429 past the spender's budget, 503 at once while every hash slot is taken.
+pub(crate) async fn hashed(
+    state: &AppState,
+    spender: Spender,
+    password: String,
+) -> Result<String, ApiError> {
+    state.passwords.spend(spender)?;
+    state.passwords.hash(password).await
 }
 
 pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -174,28 +180,37 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let fingerprint = idempotency::fingerprint("/v1/urls", &request)?;
+    // The password is hashed before the key is claimed: a hash takes tens of milliseconds (longer while the
+    // slots are busy), and the claim holds a transaction and a pooled connection until it commits. A refused
+    // hash (429, 503) is not an answer to keep: a retry with the same key really retries.
+    let checked = match check(request, &state, state.clock.now()) {
+        Ok((mut checked, Some(password))) => {
+            checked.password_hash = Some(hashed(&state, creator.spender(), password).await?);
+            Ok(checked)
+        }
+        Ok((checked, None)) => Ok(checked),
+        Err(invalid) => Err(invalid),
+    };
     idempotency::answer_once(
         &state,
         creator.owner_id,
         key,
         fingerprint,
         deadline,
-        async |writer| create_one(&state, creator, request, writer).await,
+        async |writer| create_one(&state, creator, checked, writer).await,
     )
     .await
 }
 
+/// Creates the link of a request that was checked (and its password hashed); a request that failed its check
+/// is answered here, inside the key's claim, so its 4xx is kept for the key like any other.
 async fn create_one(
     state: &AppState,
     creator: Creator,
-    request: CreateRequest,
+    checked: Result<Checked, ApiError>,
     writer: Writer<'_>,
 ) -> Result<Outcome, ApiError> {
-    let (mut checked, password) = check(request, state, state.clock.now())?;
-    if let Some(password) = password {
-        checked.password_hash = Some(hashed(password).await?);
-    }
-    let (mut outcomes, created) = create_all(state, creator, vec![Ok(checked)], &writer).await?;
+    let (mut outcomes, created) = create_all(state, creator, vec![checked], &writer).await?;
     let outcome = outcomes
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
@@ -310,6 +325,7 @@ pub async fn create_batch(
     let fingerprint = idempotency::fingerprint("/v1/urls/batch", &items.kept)?;
     let creator = Creator {
         owner_id: Some(caller.owner_id),
+        client: caller.client,
     };
     idempotency::answer_once(
         &state,

@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod openapi;
 mod owned;
+mod passwords;
 mod patch;
 mod qr;
 mod retries;
