@@ -111,7 +111,7 @@ function explain(answer) {
     case "invalid_tag":
       return { field: "filter", text: "A tag is 1 to 32 of a-z, 0-9 and -." };
     case "invalid_query":
-      return { field: "filter", text: "Search for 1 to 200 characters." };
+      return { field: "filter", text: "Search for 3 to 200 characters." };
     case "unauthorized":
       return storedKey()
         ? { field: "api-key", text: "This API key is not valid (or was revoked). Check it and save it again." }

@@ -31,9 +31,13 @@ pub struct ExportQuery {
     /// Only links with this tag (1 to 32 of `a-z 0-9 -`; 422 `invalid_tag`).
     #[param(pattern = "^[a-z0-9-]{1,32}$")]
     tag: Option<String>,
-    /// Only links whose code or long URL contains this text, ignoring case (1 to 200 characters; 422
-    /// `invalid_query`).
-    #[param(min_length = 1, max_length = 200)]
+    /// Only links whose code or long URL contains this text, ignoring case (3 to 200 characters, no control
+    /// characters; 422 `invalid_query`).
+    #[param(
+        min_length = 3,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     q: Option<String>,
 }
 

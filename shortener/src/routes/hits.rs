@@ -79,7 +79,7 @@ pub async fn hits(
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let days = query.days()?;
-    let code = path.into_inner();
+    let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let per_day = state
         .store

@@ -37,7 +37,7 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = path.into_inner();
+    let code = crate::routes::code_of(path)?;
     let found = state
         .store
         .find_owned(caller.owner_id, &code)
@@ -60,14 +60,22 @@ pub struct ListQuery {
     /// Only links with this tag (1 to 32 of `a-z 0-9 -`; 422 `invalid_tag`).
     #[param(pattern = "^[a-z0-9-]{1,32}$")]
     tag: Option<String>,
-    /// Only links whose code or long URL contains this text, ignoring case (1 to 200 characters; 422
-    /// `invalid_query`).
-    #[param(min_length = 1, max_length = 200)]
+    /// Only links whose code or long URL contains this text, ignoring case (3 to 200 characters, no control
+    /// characters; 422 `invalid_query`).
+    #[param(
+        min_length = 3,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     q: Option<String>,
 }
 
 /// Longest search text, in characters.
 const MAX_QUERY_CHARS: usize = 200;
+
+/// Search text length bounds, in characters. Shorter text has no trigram, so no index serves it: a search for
+/// `a` would read every link of the owner's.
+const QUERY_CHARS: std::ops::RangeInclusive<usize> = 3..=MAX_QUERY_CHARS;
 
 /// The filter of a list or an export: `tag` and `q` as sent, checked.
 pub fn link_filter(tag: Option<String>, q: Option<String>) -> Result<LinkFilter, ApiError> {
@@ -79,10 +87,13 @@ pub fn link_filter(tag: Option<String>, q: Option<String>) -> Result<LinkFilter,
     }
     if let Some(q) = &q {
         let chars = q.chars().take(MAX_QUERY_CHARS + 1).count();
-        if !(1..=MAX_QUERY_CHARS).contains(&chars) {
+        if !QUERY_CHARS.contains(&chars) || q.chars().any(char::is_control) {
             return Err(ApiError::InvalidField {
                 code: "invalid_query",
-                message: format!("q must be 1 to {MAX_QUERY_CHARS} characters"),
+                message: format!(
+                    "q must be {} to {MAX_QUERY_CHARS} characters, none of them a control character",
+                    QUERY_CHARS.start()
+                ),
             });
         }
     }
@@ -191,7 +202,7 @@ pub async fn delete(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = path.into_inner();
+    let code = crate::routes::code_of(path)?;
     let Some(owed) = state.store.delete_owned(caller.owner_id, &code).await? else {
         return Err(ApiError::NotFound(code));
     };

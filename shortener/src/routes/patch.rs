@@ -174,7 +174,7 @@ pub async fn patch(
     path: web::Path<String>,
     body: web::Json<PatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = path.into_inner();
+    let code = crate::routes::code_of(path)?;
     let checked = check(body.into_inner(), &state)?;
     let password_hash = match checked.password {
         Some(Some(password)) => {

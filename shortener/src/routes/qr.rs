@@ -88,7 +88,7 @@ pub async fn qr(
     query: web::Query<QrQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (format, size) = query.checked()?;
-    let code = path.into_inner();
+    let code = crate::routes::code_of(path)?;
     if !state.store.is_live_link_of(viewer.owner_id, &code).await? {
         return Err(ApiError::NotFound(code));
     }

@@ -8,6 +8,7 @@ mod degradation;
 mod group_insert;
 mod helpers;
 mod hits;
+mod hostile;
 mod idempotency;
 mod keys;
 mod limits;

@@ -1,0 +1,52 @@
+//! Input no link can have, refused as a 4xx before it reaches a query or becomes a link that cannot be managed.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{error_code, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_path_code_no_link_can_have_is_a_404_on_every_route() {
+    let app = spawn_app().await;
+
+    for path in [
+        "/v1/urls/%00",
+        "/v1/urls/a%00b/stats",
+        "/v1/urls/a%0Ab/hits",
+        "/v1/urls/a%20b/qr",
+    ] {
+        let response = app.call(Method::GET, path, &app.api_key).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(error_code(response).await, "not_found", "{path}");
+    }
+    let long = "x".repeat(65);
+    let deleted = app
+        .call(Method::DELETE, &format!("/v1/urls/{long}"), &app.api_key)
+        .await;
+    assert_eq!(deleted.status(), 404);
+}
+
+#[tokio::test]
+async fn a_route_segment_is_a_reserved_alias() {
+    let app = spawn_app().await;
+
+    let response = app
+        .create(json!({"long_url": "https://example.com/", "alias": "batch"}))
+        .await;
+
+    assert_eq!(response.status(), 422);
+    assert_eq!(error_code(response).await, "reserved_alias");
+}
+
+#[tokio::test]
+async fn a_shortener_on_loopback_refuses_links_to_localhost() {
+    let base = url::Url::parse("http://127.0.0.1:8081/").expect("a URL");
+    let app = spawn_app_with(|args| args.public_base_url = base).await;
+
+    let response = app
+        .create(json!({"long_url": "http://localhost:8081/x"}))
+        .await;
+
+    assert_eq!(response.status(), 422);
+    assert_eq!(error_code(response).await, "invalid_url");
+}
