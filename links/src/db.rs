@@ -193,7 +193,10 @@ pub fn pool(url: &str, application_name: &str, options: PoolOptions) -> Result<P
         config,
         tls,
         ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+            // Verified: a connection handed back while a statement still ran on it (its request was dropped)
+            // answers the check only once that statement is done, or is replaced when the check times out,
+            // instead of passing its wait on to the next request.
+            recycling_method: RecyclingMethod::Verified,
         },
     );
     // A URL that asks for the primary (several hosts, target_session_attrs=read-write) gets its connections'
@@ -234,6 +237,26 @@ pub async fn bound_transaction(
         .await?;
     tx.query_one(&statement, &[&millis]).await?;
     Ok(())
+}
+
+/// Runs `read` in a read-only transaction whose statements PostgreSQL itself cancels after `within` (see
+/// [`bound_transaction`]). A request's reads go through here with what is left of its deadline: a read the
+/// request stopped waiting for would otherwise run on for the pool's whole statement timeout, holding its pooled
+/// connection, and the next request to get that connection would queue behind it.
+///
+/// # Errors
+/// When the database fails or the bound passes.
+pub async fn read_within<T>(
+    pool: &Pool,
+    within: Duration,
+    read: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.build_transaction().read_only(true).start().await?;
+    bound_transaction(&tx, within).await?;
+    let value = read(&tx).await?;
+    tx.commit().await?;
+    Ok(value)
 }
 
 /// Takes one connection and runs `SELECT 1`: readiness, and the fail-early check at start.

@@ -1,6 +1,8 @@
 //! The SQL behind managing links and API keys: one owner's links (read with hits, list newest first by keyset,
 //! soft delete with its invalidation queued), batch inserts in one statement, and the operator's key administration.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
@@ -186,19 +188,23 @@ fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
 }
 
 impl Store {
-    /// The owner's live (not deleted) link `code` and its total hits.
+    /// The owner's live (not deleted) link `code` and its total hits, read within `within` (see
+    /// [`crate::db::read_within`]).
     ///
     /// # Errors
-    /// When the database fails.
+    /// When the database fails or the bound passes.
     pub async fn find_owned(
         &self,
         owner_id: i64,
         code: &str,
+        within: Duration,
     ) -> Result<Option<LinkWithHits>, DbError> {
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(FIND_OWNED).await?;
-        let row = client.query_opt(&statement, &[&code, &owner_id]).await?;
-        Ok(row.as_ref().map(with_hits))
+        crate::db::read_within(self.pool(), within, async |tx| {
+            let statement = tx.prepare_cached(FIND_OWNED).await?;
+            let row = tx.query_opt(&statement, &[&code, &owner_id]).await?;
+            Ok(row.as_ref().map(with_hits))
+        })
+        .await
     }
 
     /// Up to `limit` of the owner's live links that pass `filter`, newest first, older than the link with ID
@@ -206,32 +212,34 @@ impl Store {
     /// A filtered page is planned for its own values (an unnamed statement, not a cached one), so PostgreSQL
     /// picks the trigram or tag index when the pattern or tag is rare and the owner's index when it is common.
     ///
+    /// Read within `within` (see [`crate::db::read_within`]).
+    ///
     /// # Errors
-    /// When the database fails.
+    /// When the database fails or the bound passes.
     pub async fn list_owned(
         &self,
         owner_id: i64,
         filter: &LinkFilter,
         before: Option<i64>,
         limit: i64,
+        within: Duration,
     ) -> Result<Vec<LinkWithHits>, DbError> {
-        let client = self.pool().get().await?;
         let before = before.unwrap_or(i64::MAX);
-        let rows = if filter.is_empty() {
-            let statement = client.prepare_cached(LIST_OWNED).await?;
-            client
-                .query(&statement, &[&owner_id, &before, &limit])
-                .await?
-        } else {
-            let pattern = filter.pattern();
-            client
-                .query(
+        crate::db::read_within(self.pool(), within, async |tx| {
+            let rows = if filter.is_empty() {
+                let statement = tx.prepare_cached(LIST_OWNED).await?;
+                tx.query(&statement, &[&owner_id, &before, &limit]).await?
+            } else {
+                let pattern = filter.pattern();
+                tx.query(
                     SEARCH_OWNED,
                     &[&owner_id, &before, &limit, &filter.tag, &pattern],
                 )
                 .await?
-        };
-        Ok(rows.iter().map(with_hits).collect())
+            };
+            Ok(rows.iter().map(with_hits).collect())
+        })
+        .await
     }
 
     /// Marks the owner's link `code` deleted and queues its invalidation in the same statement; `None` when there

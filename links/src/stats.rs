@@ -2,7 +2,7 @@
 //! domain, device class, country), and read for the API and the web page (hits per day with zero days filled in
 //! by the database, so a chart needs no gaps logic; the sources of a link's hits over N days).
 
-use std::{borrow::Cow, collections::HashSet};
+use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use chrono::NaiveDate;
 
@@ -299,8 +299,9 @@ impl Store {
         code: &str,
         today: NaiveDate,
         days: i32,
+        within: Duration,
     ) -> Result<Option<Sources>, DbError> {
-        let client = self.pool().get().await?;
+        crate::db::read_within(self.pool(), within, async |client| {
         let find = client
             .prepare_cached(
                 "SELECT id FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
@@ -338,6 +339,8 @@ impl Store {
             }
         }
         Ok(Some(sources))
+        })
+        .await
     }
 
     /// The hits of the owner's live link `code` on each of the `days` days ending with `today`, oldest first,
@@ -352,32 +355,35 @@ impl Store {
         code: &str,
         today: NaiveDate,
         days: i32,
+        within: Duration,
     ) -> Result<Option<Vec<DayHits>>, DbError> {
-        let client = self.pool().get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT $3::date - g.back AS day, COALESCE(h.hits, 0)::bigint
+        crate::db::read_within(self.pool(), within, async |client| {
+            let statement = client
+                .prepare_cached(
+                    "SELECT $3::date - g.back AS day, COALESCE(h.hits, 0)::bigint
                  FROM links l
                  CROSS JOIN generate_series($4::int - 1, 0, -1) AS g(back)
                  LEFT JOIN link_hits h ON h.link_id = l.id AND h.day = $3::date - g.back
                  WHERE l.code = $1 AND l.owner_id = $2 AND l.deleted_at IS NULL
                  ORDER BY day",
-            )
-            .await?;
-        let rows = client
-            .query(&statement, &[&code, &owner_id, &today, &days])
-            .await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(
-            rows.iter()
-                .map(|row| DayHits {
-                    day: row.get(0),
-                    hits: row.get(1),
-                })
-                .collect(),
-        ))
+                )
+                .await?;
+            let rows = client
+                .query(&statement, &[&code, &owner_id, &today, &days])
+                .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(
+                rows.iter()
+                    .map(|row| DayHits {
+                        day: row.get(0),
+                        hits: row.get(1),
+                    })
+                    .collect(),
+            ))
+        })
+        .await
     }
 
     /// Whether `code` is a live link of `owner_id`, or of nobody (an anonymous link) when `owner_id` is `None`.
@@ -475,7 +481,7 @@ mod tests {
             .await
             .expect("a device row of the previous version");
         let sources = store
-            .hit_sources(owner, "seven", day, 1)
+            .hit_sources(owner, "seven", day, 1, std::time::Duration::from_secs(5))
             .await
             .expect("read")
             .expect("the owner's link");

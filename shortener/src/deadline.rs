@@ -65,6 +65,16 @@ pub async fn enforce(
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline(pub Instant);
 
+impl Deadline {
+    /// What PostgreSQL may still spend on this request's statements (see [`server_budget`]).
+    ///
+    /// # Errors
+    /// 503 when nothing is left.
+    pub fn budget(self) -> Result<Duration, ApiError> {
+        server_budget(self.0).ok_or_else(|| ApiError::unavailable("the database"))
+    }
+}
+
 impl FromRequest for Deadline {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

@@ -20,6 +20,10 @@ use crate::{
 /// Links read from the database per page of the export.
 pub const PAGE: i64 = 1000;
 
+/// Longest PostgreSQL may spend reading one page: a streamed export outlives its request's deadline, so each
+/// page gets a bound of its own, and a client that stops reading holds no statement past it.
+const PAGE_READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The header row.
 const HEADER: &str = "code,short_url,long_url,created_at,expires_at,redirect,tags,hits\r\n";
 
@@ -79,7 +83,7 @@ pub async fn export(
     // The first page is read before answering, so a database that is down is a 503, not an empty 200.
     let first = state
         .store
-        .list_owned(caller.owner_id, &filter, None, PAGE)
+        .list_owned(caller.owner_id, &filter, None, PAGE, PAGE_READ_WITHIN)
         .await?;
     let mut cursor = Cursor {
         state,
@@ -97,7 +101,13 @@ pub async fn export(
         let page = cursor
             .state
             .store
-            .list_owned(cursor.owner_id, &cursor.filter, cursor.before, PAGE)
+            .list_owned(
+                cursor.owner_id,
+                &cursor.filter,
+                cursor.before,
+                PAGE,
+                PAGE_READ_WITHIN,
+            )
             .await;
         Some(match page {
             Ok(page) => (Ok(cursor.render(page)), cursor),

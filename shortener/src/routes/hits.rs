@@ -4,7 +4,9 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::{auth::Caller, errors::ApiError, routes::body::ErrorBody, state::AppState};
+use crate::{
+    auth::Caller, deadline::Deadline, errors::ApiError, routes::body::ErrorBody, state::AppState,
+};
 
 /// Default and largest number of days.
 const DEFAULT_DAYS: i32 = 30;
@@ -75,6 +77,7 @@ pub struct DayBody {
 pub async fn hits(
     state: web::Data<AppState>,
     caller: Caller,
+    deadline: Deadline,
     path: web::Path<String>,
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -83,7 +86,7 @@ pub async fn hits(
     let today = state.clock.now().date_naive();
     let per_day = state
         .store
-        .daily_hits(caller.owner_id, &code, today, days)
+        .daily_hits(caller.owner_id, &code, today, days, deadline.budget()?)
         .await?
         .ok_or_else(|| ApiError::NotFound(code.clone()))?;
     Ok(HttpResponse::Ok().json(HitsBody {

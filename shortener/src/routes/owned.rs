@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::Caller,
+    deadline::Deadline,
     errors::ApiError,
     routes::body::{ErrorBody, LinkBody},
     state::AppState,
@@ -35,12 +36,13 @@ const MAX_LIMIT: i64 = 100;
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
+    deadline: Deadline,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = crate::routes::code_of(path)?;
     let found = state
         .store
-        .find_owned(caller.owner_id, &code)
+        .find_owned(caller.owner_id, &code, deadline.budget()?)
         .await?
         .ok_or(ApiError::NotFound(code))?;
     Ok(HttpResponse::Ok().json(LinkBody::with_hits(&found.link, found.hits, &state)))
@@ -129,6 +131,7 @@ pub struct Page {
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
+    deadline: Deadline,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ListQuery {
@@ -149,7 +152,13 @@ pub async fn list(
     // One extra row says whether another page follows, without a count.
     let mut rows = state
         .store
-        .list_owned(caller.owner_id, &filter, before, limit + 1)
+        .list_owned(
+            caller.owner_id,
+            &filter,
+            before,
+            limit + 1,
+            deadline.budget()?,
+        )
         .await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

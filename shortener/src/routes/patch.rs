@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::{
     auth::Caller,
+    deadline::Deadline,
     errors::ApiError,
     hashing::Spender,
     routes::{
@@ -171,6 +172,7 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
 pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
+    deadline: Deadline,
     path: web::Path<String>,
     body: web::Json<PatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -181,7 +183,7 @@ pub async fn patch(
             // Only for a link of the caller's: made-up codes must not cost a hash each.
             if state
                 .store
-                .find_owned(caller.owner_id, &code)
+                .find_owned(caller.owner_id, &code, deadline.budget()?)
                 .await?
                 .is_none()
             {

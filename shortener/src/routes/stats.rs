@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::{
     auth::Caller,
+    deadline::Deadline,
     errors::ApiError,
     routes::{body::ErrorBody, hits::DaysQuery},
     state::AppState,
@@ -87,6 +88,7 @@ pub struct Devices {
 pub async fn stats(
     state: web::Data<AppState>,
     caller: Caller,
+    deadline: Deadline,
     path: web::Path<String>,
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -95,7 +97,7 @@ pub async fn stats(
     let today = state.clock.now().date_naive();
     let sources = state
         .store
-        .hit_sources(caller.owner_id, &code, today, days)
+        .hit_sources(caller.owner_id, &code, today, days, deadline.budget()?)
         .await?
         .ok_or_else(|| ApiError::NotFound(code.clone()))?;
     let of = |wanted: SourceKind| {

@@ -1,5 +1,7 @@
 //! Input no link can have, refused as a 4xx before it reaches a query or becomes a link that cannot be managed.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -49,4 +51,31 @@ async fn a_shortener_on_loopback_refuses_links_to_localhost() {
 
     assert_eq!(response.status(), 422);
     assert_eq!(error_code(response).await, "invalid_url");
+}
+
+#[tokio::test]
+async fn a_read_past_its_deadline_leaves_no_statement_behind_on_the_pool() {
+    let app = spawn_app_with(|args| args.request_timeout_ms = 600).await;
+    let code = app
+        .shorten(json!({"long_url": "https://example.com/held"}))
+        .await;
+    let locker = app.locker().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE links IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+
+    let response = app
+        .call(Method::GET, &format!("/v1/urls/{code}"), &app.api_key)
+        .await;
+
+    assert_eq!(response.status(), 503, "the deadline passed");
+    // The pool's own statement timeout is 5 s: only the request's budget can end the wait this soon.
+    testkit::eventually(
+        Duration::from_secs(2),
+        "PostgreSQL cancelled the read its request gave up on",
+        || async { app.lock_waiters().await == 0 },
+    )
+    .await;
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
 }
