@@ -1,5 +1,6 @@
-//! The SQL behind the operator's takedown commands (`shortener links show|disable|enable CODE`): a link with its
-//! owner and state, and disabling or enabling it with its invalidation queued in the same statement.
+//! The SQL behind the operator's takedown commands (`shortener links show|disable|enable|free CODE`): a link with
+//! its owner and state, disabling or enabling it, and freeing the code of an expired or deleted one, each with its
+//! invalidation queued in the same statement.
 
 use chrono::{DateTime, Utc};
 
@@ -58,7 +59,65 @@ const ENABLE: &str = queue_changed!(
     "UPDATE links SET disabled_at = NULL, disabled_reason = NULL WHERE code = $1 RETURNING code"
 );
 
+/// Frees `$1` for a new link: purges the link that has it if that link is expired or deleted (its hits go with
+/// it), drops its tombstone, and queues its invalidation, since replicas may hold it as gone. A live link keeps
+/// its code: nothing is returned then. Data-modifying CTEs must sit at the top level, so this spells out what
+/// `queue_changed!` would wrap.
+const FREE: &str = "
+    WITH purged AS (
+        DELETE FROM links
+        WHERE code = $1 AND (expires_at <= now() OR deleted_at IS NOT NULL)
+        RETURNING code
+    ), unretired AS (
+        DELETE FROM retired_codes WHERE code = $1 RETURNING code
+    ), changed AS (
+        SELECT code FROM purged UNION SELECT code FROM unretired
+    )
+    INSERT INTO cache_invalidations (code) SELECT code FROM changed
+    ON CONFLICT (code) DO UPDATE SET version = nextval('cache_invalidations_version'), queued_at = now()
+    RETURNING code, version";
+
+/// Frees up to `$1` codes retired more than `$2` days ago (see [`Store::free_retired_codes`]).
+const FREE_RETIRED: &str = "
+    WITH freed AS (
+        DELETE FROM retired_codes WHERE code = ANY (ARRAY(
+            SELECT code FROM retired_codes
+            WHERE retired_at < now() - make_interval(days => $2)
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED))
+        RETURNING code
+    )
+    SELECT code FROM freed";
+
 impl Store {
+    /// Frees `code` for a new link when its link is expired, deleted or already purged (see [`FREE`]); `None`
+    /// when no such link or tombstone has it, or its link is live.
+    ///
+    /// # Errors
+    /// When the database fails (then nothing changed).
+    pub async fn free_code(&self, code: &str) -> Result<Option<Owed>, DbError> {
+        let client = self.pool().get().await?;
+        let row = client.query_opt(FREE, &[&code]).await?;
+        Ok(row.as_ref().map(Owed::from_row))
+    }
+
+    /// Drops up to `batch` tombstones older than `grace_days`, so an alias that expired long ago can be taken
+    /// again; returns their codes (for the caller to drop from caches). Rows locked by a concurrent pass are
+    /// skipped, as the purge does.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn free_retired_codes(
+        &self,
+        batch: i64,
+        grace_days: i32,
+    ) -> Result<Vec<String>, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client.prepare_cached(FREE_RETIRED).await?;
+        let rows = client.query(&statement, &[&batch, &grace_days]).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// The link `code` with its owner and state, a tombstone, or nothing.
     ///
     /// # Errors

@@ -113,17 +113,30 @@ pub struct Cleaner {
     store: Store,
     cache: RedisCache,
     batch: i64,
+    /// Days a purged code stays taken before a pass frees it; `None`: forever.
+    grace_days: Option<i32>,
     metrics: CleanupMetrics,
 }
 
 impl Cleaner {
-    /// A cleaner purging `batch` links per statement.
+    /// A cleaner purging `batch` links per statement, keeping purged codes taken forever (see
+    /// [`Cleaner::freeing_codes_after`]).
     pub fn new(store: Store, cache: RedisCache, batch: u32, metrics: CleanupMetrics) -> Self {
         Self {
             store,
             cache,
             batch: i64::from(batch),
+            grace_days: None,
             metrics,
+        }
+    }
+
+    /// This cleaner, freeing purged codes `grace_days` after they were purged (0: never).
+    #[must_use]
+    pub fn freeing_codes_after(self, grace_days: u32) -> Self {
+        Self {
+            grace_days: i32::try_from(grace_days).ok().filter(|days| *days > 0),
+            ..self
         }
     }
 
@@ -157,6 +170,10 @@ impl Cleaner {
             Ok(()) => self.purge_idempotency_keys(&keep_going).await,
             failed => failed,
         };
+        let result = match result {
+            Ok(()) => self.free_retired_codes(&keep_going).await,
+            failed => failed,
+        };
         summary.duration = started.elapsed();
         self.metrics
             .pass_duration
@@ -173,6 +190,26 @@ impl Cleaner {
             let client = self.store.pool().get().await?;
             let purged = links::idempotency::purge_expired(&client, self.batch).await?;
             if i64::try_from(purged).unwrap_or(i64::MAX) < self.batch {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees codes purged more than the grace period ago, a batch at a time, and drops them from the caches
+    /// (a replica may hold one as gone, and a new link may take it now).
+    async fn free_retired_codes(&self, keep_going: impl Fn() -> bool) -> Result<(), DbError> {
+        let Some(grace_days) = self.grace_days else {
+            return Ok(());
+        };
+        while keep_going() {
+            let codes = self
+                .store
+                .free_retired_codes(self.batch, grace_days)
+                .await?;
+            let freed = codes.len();
+            self.invalidate(codes).await;
+            if i64::try_from(freed).unwrap_or(i64::MAX) < self.batch {
                 break;
             }
         }
@@ -219,7 +256,8 @@ pub async fn run_once(
         cache.clone(),
         args.purge.cleanup_batch,
         metrics,
-    );
+    )
+    .freeing_codes_after(args.purge.retired_code_grace_days);
     let summary = cleaner.pass(|| !shutdown.is_triggered()).await;
     // Serving instances retry owed invalidations too; a CronJob's pass is one more chance, not the only one.
     let outbox = crate::outbox::Invalidations::register(store, cache.clone(), &Registry::new())?;

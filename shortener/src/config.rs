@@ -101,6 +101,13 @@ pub enum LinksCommand {
         /// The short code.
         code: String,
     },
+    /// Free the code of an expired or deleted link (an alias, most often) for a new link at once, instead of
+    /// after --retired-code-grace-days: the link and its hits are purged and its old short URL answers 404, then
+    /// whatever its next owner makes of it. A live link keeps its code.
+    Free {
+        /// The short code or alias.
+        code: String,
+    },
 }
 
 // Defaults, each written once for its flag and for `ServeArgs::for_tests`, so the two cannot drift.
@@ -350,6 +357,7 @@ impl ServeArgs {
 
 // Defaults, each written once for its flag and for `PurgeArgs::default`, so the two cannot drift.
 const DEFAULT_CLEANUP_BATCH: u32 = 1000;
+const DEFAULT_RETIRED_CODE_GRACE_DAYS: u32 = 30;
 
 /// How much one cleanup statement purges.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -358,12 +366,18 @@ pub struct PurgeArgs {
     #[arg(long, env = "SHORTENER_CLEANUP_BATCH", default_value_t = DEFAULT_CLEANUP_BATCH,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub cleanup_batch: u32,
+    /// Days a purged link's code stays taken (its short URL answers 410) before the cleanup frees it, so an
+    /// expired alias can be taken again; 0 keeps codes taken forever. `shortener links free CODE` frees one at
+    /// once.
+    #[arg(long, env = "RETIRED_CODE_GRACE_DAYS", default_value_t = DEFAULT_RETIRED_CODE_GRACE_DAYS)]
+    pub retired_code_grace_days: u32,
 }
 
 impl Default for PurgeArgs {
     fn default() -> Self {
         Self {
             cleanup_batch: DEFAULT_CLEANUP_BATCH,
+            retired_code_grace_days: DEFAULT_RETIRED_CODE_GRACE_DAYS,
         }
     }
 }

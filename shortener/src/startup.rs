@@ -338,7 +338,8 @@ fn start_cleanup(
         cache.clone(),
         args.cleanup.purge.cleanup_batch,
         metrics,
-    );
+    )
+    .freeing_codes_after(args.cleanup.purge.retired_code_grace_days);
     let task = CleanupTask::start(
         cleaner,
         election.subscribe(),

@@ -1,4 +1,5 @@
-//! `shortener links show|disable|enable CODE`: what an operator answering an abuse report needs. Disabling sets
+//! `shortener links show|disable|enable|free CODE`: what an operator answering an abuse report needs, and freeing
+//! an expired alias for a new link. Disabling sets
 //! the link's `disabled_at` (the redirect answers 410 for it) and delivers the invalidation like a delete does:
 //! queued in the same statement, sent at once, and retried by every running shortener while Redis fails.
 
@@ -57,6 +58,15 @@ pub async fn run(args: LinksArgs) -> anyhow::Result<ExitCode> {
                 change.context("cannot change the link")?,
                 "disabled: every redirect replica answers 410",
             ))
+        }
+        LinksCommand::Free { code } => {
+            let invalidations = connect(&args, &store).await?;
+            let change = free(&store, &invalidations, code).await;
+            invalidations.quit().await;
+            match change.context("cannot free the code")? {
+                Change::NoSuchLink => not_freed(&store, code).await,
+                change => Ok(report(code, change, "freed: a new link may take it")),
+            }
         }
         LinksCommand::Enable { code } => {
             let invalidations = connect(&args, &store).await?;
@@ -120,6 +130,33 @@ pub async fn enable(
     code: &str,
 ) -> Result<Change, DbError> {
     deliver(invalidations, store.enable_link(code).await?).await
+}
+
+/// Frees `code` (see [`Store::free_code`]) and delivers its invalidation.
+///
+/// # Errors
+/// When the database fails (then nothing changed).
+pub async fn free(
+    store: &Store,
+    invalidations: &Invalidations,
+    code: &str,
+) -> Result<Change, DbError> {
+    deliver(invalidations, store.free_code(code).await?).await
+}
+
+/// Says why `code` was not freed: no link ever had it, or its link is live.
+async fn not_freed(store: &Store, code: &str) -> anyhow::Result<ExitCode> {
+    match store
+        .find_for_operator(code)
+        .await
+        .context("cannot read the link")?
+    {
+        Found::Link(_) => {
+            eprintln!("{code} belongs to a live link: delete it (or let it expire) first");
+            Ok(ExitCode::FAILURE)
+        }
+        Found::Retired(_) | Found::Unknown => Ok(no_such_link(code)),
+    }
 }
 
 async fn deliver(invalidations: &Invalidations, owed: Option<Owed>) -> Result<Change, DbError> {

@@ -30,7 +30,7 @@ use crate::helpers::{error_code, spawn_app, TestApp};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-async fn sql(db: &TestDb) -> tokio_postgres::Client {
+pub async fn sql(db: &TestDb) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
         .expect("db");
@@ -38,7 +38,7 @@ async fn sql(db: &TestDb) -> tokio_postgres::Client {
     client
 }
 
-async fn cleaner(db: &TestDb, redis: &RedisArgs, batch: u32) -> Cleaner {
+pub async fn cleaner(db: &TestDb, redis: &RedisArgs, batch: u32) -> Cleaner {
     let store = connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
@@ -269,7 +269,10 @@ async fn cleanup_once_purges_what_is_due_and_reports_it() {
     insert_expired(&db, "old-", 2).await;
     let args = CleanupCommandArgs {
         once: true,
-        purge: PurgeArgs { cleanup_batch: 1 },
+        purge: PurgeArgs {
+            cleanup_batch: 1,
+            ..PurgeArgs::default()
+        },
         database: DatabaseArgs::new(&db.url),
         redis: RedisArgs::new(redis_url, prefix),
     };
