@@ -8,10 +8,10 @@ use prometheus::{
     IntGaugeVec, Opts,
 };
 
-/// A collector for one named pool (`pool` label), registered in a service's registry.
+/// A collector for named pools (`pool` label), registered once in a service's registry: one collector for every
+/// pool, since a registry refuses a second collector of the same series.
 pub struct PoolMetrics {
-    pool: Pool,
-    name: String,
+    pools: Vec<(String, Pool)>,
     gauges: IntGaugeVec,
 }
 
@@ -29,10 +29,16 @@ impl PoolMetrics {
             &["pool", "state"],
         )?;
         Ok(Self {
-            pool,
-            name: name.to_owned(),
+            pools: vec![(name.to_owned(), pool)],
             gauges,
         })
+    }
+
+    /// These gauges and those of `pool`, named `name`.
+    #[must_use]
+    pub fn and(mut self, pool: Pool, name: &str) -> Self {
+        self.pools.push((name.to_owned(), pool));
+        self
     }
 }
 
@@ -42,16 +48,18 @@ impl Collector for PoolMetrics {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let status = self.pool.status();
-        for (state, value) in [
-            ("open", status.size),
-            ("idle", status.available),
-            ("waiting", status.waiting),
-            ("max", status.max_size),
-        ] {
-            self.gauges
-                .with_label_values(&[self.name.as_str(), state])
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        for (name, pool) in &self.pools {
+            let status = pool.status();
+            for (state, value) in [
+                ("open", status.size),
+                ("idle", status.available),
+                ("waiting", status.waiting),
+                ("max", status.max_size),
+            ] {
+                self.gauges
+                    .with_label_values(&[name.as_str(), state])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
         }
         self.gauges.collect()
     }

@@ -203,6 +203,16 @@ pub struct ServeArgs {
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// PostgreSQL read replicas (comma separated, as the redirect takes them; the first is used) for search,
+    /// stats, hits per day and exports, which may lag the primary a moment; without one they read the primary.
+    /// Reads of one link and everything a write needs stay on the primary. Secret: each carries a password.
+    #[arg(
+        long = "replica-url",
+        env = "DATABASE_REPLICA_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub replica_urls: Vec<secrecy::SecretString>,
     /// Redis.
     #[command(flatten)]
     pub redis: RedisArgs,
@@ -251,6 +261,7 @@ impl ServeArgs {
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
             database,
+            replica_urls: Vec::new(),
             redis,
             breaker: plumbing::breaker::BreakerArgs::default(),
             idgen,

@@ -37,6 +37,24 @@ use crate::{
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
+/// Where search, stats and exports read: the first replica given (a pool of its own; deadpool connects lazily,
+/// so a replica that is down fails those reads, not the start), else the primary's store.
+///
+/// # Errors
+/// When the replica's URL does not parse.
+fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
+    let Some(url) = args.replica_urls.first() else {
+        return Ok(primary.clone());
+    };
+    let pool = db::pool(
+        url.expose_secret(),
+        "snowlink-shortener-reads",
+        args.database.pool_options(),
+    )
+    .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
+    Ok(Store::new(pool))
+}
+
 /// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
 ///
 /// # Errors
@@ -82,7 +100,12 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     let redis_breaker = args
         .breaker
         .breaker(BackendSeries::register(&registry, "shortener")?.backend("redis"));
-    registry.register(Box::new(PoolMetrics::new(store.pool().clone(), "primary")?))?;
+    let reads = reads_store(&args, &store)?;
+    let mut pools = PoolMetrics::new(store.pool().clone(), "primary")?;
+    if !args.replica_urls.is_empty() {
+        pools = pools.and(reads.pool().clone(), "replica");
+    }
+    registry.register(Box::new(pools))?;
     let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
     let limits = Arc::new(args.rate_limits());
     let passwords = Arc::new(args.password_hasher(&registry)?);
@@ -126,6 +149,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     let readiness = readiness(store.clone(), cache.clone(), &leased, primary_gauge);
     let state = web::Data::new(AppState {
         store,
+        reads,
         key_owners,
         inserter,
         cache: cache.clone(),

@@ -14,6 +14,9 @@ use crate::{group_insert::GroupInserter, key_cache::KeyOwners, limits::RateLimit
 pub struct AppState {
     /// Links and API keys in PostgreSQL (the primary).
     pub store: Store,
+    /// Search, stats, hits per day and exports: a read replica where one is configured (they may lag it a
+    /// moment), else the primary. Keeps such reads, however many a key sends, off the primary.
+    pub reads: Store,
     /// API key → owner, cached while key changes are heard.
     pub key_owners: Arc<KeyOwners>,
     /// New links go to the primary through here, grouped with concurrent requests' links.

@@ -82,7 +82,7 @@ pub async fn export(
     let filter = link_filter(tag, q)?;
     // The first page is read before answering, so a database that is down is a 503, not an empty 200.
     let first = state
-        .store
+        .reads
         .list_owned(caller.owner_id, &filter, None, PAGE, PAGE_READ_WITHIN)
         .await?;
     let mut cursor = Cursor {
@@ -100,7 +100,7 @@ pub async fn export(
         }
         let page = cursor
             .state
-            .store
+            .reads
             .list_owned(
                 cursor.owner_id,
                 &cursor.filter,

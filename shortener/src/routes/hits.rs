@@ -85,7 +85,7 @@ pub async fn hits(
     let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let per_day = state
-        .store
+        .reads
         .daily_hits(caller.owner_id, &code, today, days, deadline.budget()?)
         .await?
         .ok_or_else(|| ApiError::NotFound(code.clone()))?;

@@ -150,8 +150,14 @@ pub async fn list(
     }
     let before = cursor.as_deref().map(parse_cursor).transpose()?;
     // One extra row says whether another page follows, without a count.
-    let mut rows = state
-        .store
+    // A search or a tag may read a replica; the plain list stays on the primary, where a link just created is
+    // already on the first page.
+    let store = if filter.is_empty() {
+        &state.store
+    } else {
+        &state.reads
+    };
+    let mut rows = store
         .list_owned(
             caller.owner_id,
             &filter,

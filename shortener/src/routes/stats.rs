@@ -96,7 +96,7 @@ pub async fn stats(
     let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let sources = state
-        .store
+        .reads
         .hit_sources(caller.owner_id, &code, today, days, deadline.budget()?)
         .await?
         .ok_or_else(|| ApiError::NotFound(code.clone()))?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{error_code, spawn_app, spawn_app_with};
+use crate::helpers::{error_code, spawn_app, spawn_app_on, spawn_app_with};
 
 #[tokio::test]
 async fn a_path_code_no_link_can_have_is_a_404_on_every_route() {
@@ -55,10 +55,15 @@ async fn a_shortener_on_loopback_refuses_links_to_localhost() {
 
 #[tokio::test]
 async fn a_read_past_its_deadline_leaves_no_statement_behind_on_the_pool() {
-    let app = spawn_app_with(|args| args.request_timeout_ms = 600).await;
-    let code = app
-        .shorten(json!({"long_url": "https://example.com/held"}))
-        .await;
+    let app = spawn_app_with(|args| args.request_timeout_ms = 1_000).await;
+    // Inserted, not created: a create under a 1 s deadline could itself time out on a busy machine.
+    app.sql(
+        "INSERT INTO links (id, code, long_url, url_hash, owner_id)
+         VALUES (1, 'held', 'https://example.com/held', '\\x00', (SELECT id FROM api_keys WHERE name = 'tests'))",
+        &[],
+    )
+    .await;
+    let code = "held";
     let locker = app.locker().await;
     locker
         .batch_execute("BEGIN; LOCK TABLE links IN ACCESS EXCLUSIVE MODE")
@@ -72,10 +77,63 @@ async fn a_read_past_its_deadline_leaves_no_statement_behind_on_the_pool() {
     assert_eq!(response.status(), 503, "the deadline passed");
     // The pool's own statement timeout is 5 s: only the request's budget can end the wait this soon.
     testkit::eventually(
-        Duration::from_secs(2),
+        Duration::from_secs(3),
         "PostgreSQL cancelled the read its request gave up on",
         || async { app.lock_waiters().await == 0 },
     )
     .await;
     locker.batch_execute("ROLLBACK").await.expect("unlock");
+}
+
+#[tokio::test]
+async fn search_stats_and_exports_read_the_replica_and_writes_and_single_reads_do_not() {
+    let closed = format!(
+        "postgres://snowlink@127.0.0.1:{}/nothing",
+        crate::helpers::closed_port()
+    );
+    let app = spawn_app_with(|args| args.replica_urls = vec![closed.into()]).await;
+    let code = app
+        .shorten(json!({"long_url": "https://example.com/replicated"}))
+        .await;
+
+    let on_the_replica = [
+        "/v1/urls?q=replicated".to_owned(),
+        format!("/v1/urls/{code}/stats"),
+        format!("/v1/urls/{code}/hits"),
+        "/v1/urls/export.csv".to_owned(),
+    ];
+    for path in &on_the_replica {
+        let response = app.call(Method::GET, path, &app.api_key).await;
+        assert_eq!(response.status(), 503, "{path} reads the (closed) replica");
+    }
+    for path in [format!("/v1/urls/{code}"), "/v1/urls".to_owned()] {
+        let response = app.call(Method::GET, &path, &app.api_key).await;
+        assert_eq!(response.status(), 200, "{path} reads the primary");
+    }
+}
+
+#[tokio::test]
+async fn a_search_on_the_replica_finds_a_link_once_it_has_replicated() {
+    let db = testkit::TestDb::create().await;
+    let replica = db.replica_url.clone();
+    let (redis_url, prefix) = testkit::redis();
+    let redis = links::cache::RedisArgs::new(redis_url, prefix);
+    let app = spawn_app_on(db, redis, |args| args.replica_urls = vec![replica.into()]).await;
+    app.shorten(json!({"long_url": "https://example.com/replicated"}))
+        .await;
+
+    testkit::eventually(
+        Duration::from_secs(10),
+        "the replica has the link",
+        || async {
+            let response = app
+                .call(Method::GET, "/v1/urls?q=replicated", &app.api_key)
+                .await;
+            let page: serde_json::Value = response.json().await.expect("json");
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 1)
+        },
+    )
+    .await;
 }
