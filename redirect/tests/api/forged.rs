@@ -52,7 +52,7 @@ async fn patch(pair: &TestPair, code: &str, body: serde_json::Value) {
 }
 
 #[tokio::test]
-async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hundred_and_an_edited_link_follows_its_change_meanwhile(
+async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hundred_while_an_edited_link_follows_its_change_and_hits_are_flushed(
 ) {
     let pair = Arc::new(spawn_pair().await);
     let real = pair.shorten(link("https://example.com/real")).await;
@@ -112,6 +112,21 @@ async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hu
         response.headers()["location"] == "https://example.com/after"
     })
     .await;
+    let edited_id = pair.link_id(&edited).await;
+    let primary = pair.primary().await;
+    let what = "the edited link's hits are flushed";
+    testkit::eventually(Duration::from_secs(10), what, || async {
+        let hits: i64 = primary
+            .query_one(
+                "SELECT COALESCE(sum(hits), 0)::bigint FROM link_hits WHERE link_id = $1",
+                &[&edited_id],
+            )
+            .await
+            .expect("hits")
+            .get(0);
+        hits > 0
+    })
+    .await;
     let answered_by_then = answered.load(Ordering::Relaxed);
     let mut not_found = 0;
     while let Some(sent) = senders.join_next().await {
@@ -120,7 +135,7 @@ async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hu
 
     assert!(
         answered_by_then < FORGED,
-        "the edit was served during the flood ({answered_by_then} of {FORGED} answered)"
+        "the edit was served and its hits flushed during the flood ({answered_by_then} of {FORGED} answered)"
     );
     assert_eq!(not_found, FORGED, "every forged code is a 404");
     let lookups = metric(&redirect.admin, PRIMARY_LOOKUPS).await - lookups_before;
@@ -137,4 +152,60 @@ async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hu
         metric(&redirect.admin, CONFIRMATIONS_OVER_BUDGET).await > 0.0,
         "the forged codes were taken for fresh ones: the budget is what stopped them"
     );
+}
+
+#[tokio::test]
+async fn a_fresh_code_from_a_worker_heard_minting_is_confirmed_and_one_from_any_other_worker_is_not(
+) {
+    let pair = spawn_pair().await;
+    let (_lagging, redirect) = pair.spawn_redirect_on_an_empty_replica(|_| {}).await;
+    let heard = || {
+        metric(
+            &redirect.admin,
+            "redirect_invalidations_total{scope=\"code\"}",
+        )
+    };
+    let announcements_before = heard().await;
+    let real = pair.shorten(link("https://example.com/heard")).await;
+    let what = "the redirect heard the code announced";
+    testkit::eventually(Duration::from_secs(10), what, || async {
+        heard().await > announcements_before
+    })
+    .await;
+    // Past the moment the redirect subscribed: announcements of codes minted from now on cannot have been missed.
+    pair.clock.advance(chrono::Duration::seconds(10));
+    let layout = Layout::default();
+    let minting = layout
+        .decode(links::code::decode(&real).expect("a generated code"))
+        .expect("one of ours")
+        .worker;
+    let silent = (minting + 1) % layout.worker_count();
+    let now = u64::try_from(pair.clock.now().timestamp_millis()).expect("after 1970");
+    let id_of = |worker| layout.compose(now - layout.epoch_ms(), worker, 1);
+    let (fresh, forged) = (id_of(minting), id_of(silent));
+    pair.primary()
+        .await
+        .execute(
+            "INSERT INTO links (id, code, long_url, url_hash) VALUES ($1, $2, 'https://example.com/fresh', '\\x00')",
+            &[&i64::try_from(fresh).expect("63 bits"), &links::code::encode(fresh)],
+        )
+        .await
+        .expect("the row, on the primary only");
+    let lookups_before = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
+
+    let forged = pair
+        .follow_on(&redirect.address, &links::code::encode(forged))
+        .await;
+    let lookups_after_forged = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
+    let fresh = pair
+        .follow_on(&redirect.address, &links::code::encode(fresh))
+        .await;
+
+    assert_eq!(forged.status(), 404);
+    assert_eq!(
+        lookups_after_forged, lookups_before,
+        "no generator with that worker ID minted lately: the replica's word stands"
+    );
+    assert_eq!(fresh.status(), 302, "confirmed on the primary");
+    assert_eq!(fresh.headers()["location"], "https://example.com/fresh");
 }
