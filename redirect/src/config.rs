@@ -64,7 +64,7 @@ pub struct RedirectArgs {
     /// `redirect_miss_confirmations_total{outcome="over_budget"}` (0: none are confirmed).
     #[arg(long, env = "PRIMARY_CONFIRMATIONS_PER_SECOND", default_value_t = DEFAULT_PRIMARY_CONFIRMATIONS_PER_SECOND)]
     pub primary_confirmations_per_second: u32,
-    /// Confirmations that may be made at once beyond the per-second rate (the token bucket's size).
+    /// The token bucket's size: confirmations that may be made at once before the per-second rate applies.
     #[arg(long, env = "PRIMARY_CONFIRMATIONS_BURST", default_value_t = DEFAULT_PRIMARY_CONFIRMATIONS_BURST)]
     pub primary_confirmations_burst: u32,
     /// Unknown codes one client (an IPv4 address, an IPv6 /64; see --trusted-proxies) may ask for per minute; past

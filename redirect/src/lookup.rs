@@ -2,9 +2,9 @@
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
 //! miss that replica lag can explain, within the budget of [`crate::confirm`]). A code changed a moment ago is
 //! read from the primary through a pool apart, the one the hit flush writes through, so that no flood of misses
-//! can starve either. Concurrent lookups share round trips: each HTTP worker asks Redis through its own client, one `MGET`
-//! per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What the
-//! database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
+//! can starve either. Concurrent lookups share round trips: each HTTP worker asks Redis through its own client,
+//! one `MGET` per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What
+//! the database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
 //! PostgreSQL; that write happens after the answer, not before it, one script call per batch of fills. Every
 //! dependency sits behind a timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
 
