@@ -14,6 +14,9 @@ const DEFAULT_LOCAL_CACHE_TTL_SECS: u64 = 600;
 const DEFAULT_DATABASE_LOOKUP_TIMEOUT_MS: u64 = 1_000;
 // Misses: the primary's share of the redirect, and how many unknown codes one client may ask for.
 const DEFAULT_PRIMARY_POOL_SIZE: usize = 4;
+const DEFAULT_PRIMARY_FLUSH_POOL_SIZE: usize = 2;
+const DEFAULT_PRIMARY_CONFIRMATIONS_PER_SECOND: u32 = 50;
+const DEFAULT_PRIMARY_CONFIRMATIONS_BURST: u32 = 10;
 const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 600;
 /// Five tries a minute: a person who mistyped gets on; guessing a password takes years.
 const DEFAULT_PASSWORD_TRIES_PER_MINUTE: u32 = 5;
@@ -44,16 +47,29 @@ pub struct RedirectArgs {
     )]
     pub replica_urls: Vec<SecretString>,
     /// Confirm a code missing on a replica on the primary before answering 404, when replica lag can explain
-    /// the miss: the code was created within the last minute. Any other code is a 404 on the replica's word.
+    /// the miss: the code was announced within the last minute, or minted within it by a generator that is minting
+    /// now (within --primary-confirmations-per-second). Any other code is a 404 on the replica's word.
     #[arg(long, env = "CONFIRM_MISSES_ON_PRIMARY", default_value_t = DEFAULT_CONFIRM_MISSES_ON_PRIMARY, action = clap::ArgAction::Set)]
     pub confirm_misses_on_primary: bool,
-    /// Most connections to the primary (hit flushes, misses confirmed, codes changed a moment ago, lookups while
-    /// every replica fails). Small on purpose: every redirect replica has its own, and the primary's
-    /// connections are what creates need.
+    /// Most connections to the primary for lookups (misses confirmed, lookups while every replica fails). Small
+    /// on purpose: every redirect replica has its own, and the primary's connections are what creates need.
     #[arg(long, env = "REDIRECT_PRIMARY_POOL_SIZE", default_value_t = DEFAULT_PRIMARY_POOL_SIZE)]
     pub primary_pool_size: usize,
-    /// Unknown codes one client (an IPv4 address, an IPv6 /64; see --trusted-proxies) may ask for per minute; past it, its unknown
-    /// codes answer 429 with Retry-After while its real links keep redirecting (0: no bound).
+    /// Connections to the primary for hit flushes and reads of codes changed a moment ago: a pool apart from
+    /// --primary-pool-size's, so that a flood of misses cannot starve them.
+    #[arg(long, env = "REDIRECT_PRIMARY_FLUSH_POOL_SIZE", default_value_t = DEFAULT_PRIMARY_FLUSH_POOL_SIZE)]
+    pub primary_flush_pool_size: usize,
+    /// Replica misses this process may confirm on the primary per second, all redirect workers together; past
+    /// it (after a burst of --primary-confirmations-burst) the replica's 404 stands and is counted in
+    /// `redirect_miss_confirmations_total{outcome="over_budget"}` (0: none are confirmed).
+    #[arg(long, env = "PRIMARY_CONFIRMATIONS_PER_SECOND", default_value_t = DEFAULT_PRIMARY_CONFIRMATIONS_PER_SECOND)]
+    pub primary_confirmations_per_second: u32,
+    /// The token bucket's size: confirmations that may be made at once before the per-second rate applies.
+    #[arg(long, env = "PRIMARY_CONFIRMATIONS_BURST", default_value_t = DEFAULT_PRIMARY_CONFIRMATIONS_BURST)]
+    pub primary_confirmations_burst: u32,
+    /// Unknown codes one client (an IPv4 address, an IPv6 /64; see --trusted-proxies) may ask for per minute; past
+    /// it, until its Retry-After has passed, it gets 429 for every code this process does not hold in memory,
+    /// without Redis or a database being asked, while the links held in memory keep redirecting (0: no bound).
     #[arg(long, env = "UNKNOWN_CODES_PER_MINUTE", default_value_t = DEFAULT_UNKNOWN_CODES_PER_MINUTE)]
     pub unknown_codes_per_minute: u32,
     /// Password tries one client may make per minute on one password-protected link; past it, 429 with
@@ -148,6 +164,9 @@ impl RedirectArgs {
             replica_urls: replica_urls.into_iter().map(SecretString::from).collect(),
             confirm_misses_on_primary: DEFAULT_CONFIRM_MISSES_ON_PRIMARY,
             primary_pool_size: DEFAULT_PRIMARY_POOL_SIZE,
+            primary_flush_pool_size: DEFAULT_PRIMARY_FLUSH_POOL_SIZE,
+            primary_confirmations_per_second: DEFAULT_PRIMARY_CONFIRMATIONS_PER_SECOND,
+            primary_confirmations_burst: DEFAULT_PRIMARY_CONFIRMATIONS_BURST,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
             password_tries_per_minute: DEFAULT_PASSWORD_TRIES_PER_MINUTE,
             country_header: None,

@@ -1,7 +1,7 @@
 //! The one route of the redirect: `GET`/`HEAD /{code}` (a protected link's is its password form), `POST /{code}`
 //! (the password, see [`crate::unlock`]), `GET /{code}+` (the preview), and the state the handler shares.
 
-use std::{cell::RefCell, sync::Arc};
+use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
 
 use actix_web::{
     http::{
@@ -43,21 +43,57 @@ impl Worker {
     /// answer is then copied, under the epoch read before the lookup, so a change that overlapped it leaves the
     /// copy stale; the copy also ends when the local cache's own expiry of the entry comes).
     pub(crate) async fn resolve(&self, code: &str) -> Resolved {
+        match self.resolve_if(code, || Ok::<(), Infallible>(())).await {
+            Ok(resolved) => resolved,
+            Err(never) => match never {},
+        }
+    }
+
+    /// As [`resolve`](Self::resolve), but the tiers below the in-process cache are asked only if `admit` says
+    /// so: a client past its bound on unknown codes costs no lookup.
+    ///
+    /// # Errors
+    /// What `admit` refused with, when the code was not in memory.
+    pub(crate) async fn resolve_if<E>(
+        &self,
+        code: &str,
+        admit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<Resolved, E> {
         let resolver = &self.shared.resolver;
         let stamp = resolver.local.front_stamp();
         let copied = self.front.borrow().get(code, stamp).map(Arc::clone);
         if let Some(entry) = copied {
             self.shared.metrics.tier.local.inc();
-            return Ok(entry);
+            return Ok(Ok(entry));
         }
-        // Boxed: the lower tiers' future (Redis, the databases, their timeouts) is kilobytes, and inline it would
-        // be part of every request's handler future, which actix moves into a box of its own per request: a
-        // copy of ~15 KB on every answer, hits included (callgrind: 43% of a hot redirect's instructions).
-        let resolved = Box::pin(resolver.resolve(code, &self.redis)).await;
+        let resolved = match resolver.cached(code) {
+            Some(entry) => Ok(entry),
+            None => {
+                admit()?;
+                // Boxed: the lower tiers' future (Redis, the databases, their timeouts) is kilobytes, and inline
+                // it would be part of every request's handler future, which actix moves into a box of its own
+                // per request: a copy of ~15 KB on every answer, hits included (callgrind: 43% of a hot
+                // redirect's instructions).
+                Box::pin(resolver.resolve_below(code, &self.redis)).await
+            }
+        };
         if let Ok(entry) = &resolved {
             self.front.borrow_mut().put(code, entry, stamp.epoch);
         }
-        resolved
+        Ok(resolved)
+    }
+
+    /// The entry for `code` as `req`'s client may have it: the tiers below the in-process cache are asked only
+    /// while the client is within its bound on unknown codes.
+    ///
+    /// # Errors
+    /// How long the client should wait, when it is past its bound and the code is not in memory.
+    async fn resolve_for(&self, req: &HttpRequest, code: &str) -> Result<Resolved, Duration> {
+        let state = &self.shared;
+        self.resolve_if(code, || {
+            state.misses.admits(state.trusted_proxies.client(req))
+        })
+        .await
     }
 }
 
@@ -120,7 +156,11 @@ pub async fn follow(
 /// `GET`/`HEAD /{code}`: the redirect, or a protected link's password form.
 async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
     let state = &worker.shared;
-    match worker.resolve(code).await {
+    let resolved = match worker.resolve_for(req, code).await {
+        Ok(resolved) => resolved,
+        Err(wait) => return answer::too_many_unknown(req, wait),
+    };
+    match resolved {
         Ok(entry) if entry.target == Resolution::Unknown => unknown(req, state),
         Ok(entry) => {
             let now = state.clock.now();
@@ -149,7 +189,11 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
 /// `GET /{code}+`: where the link goes, without going there.
 async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
     let state = &worker.shared;
-    match worker.resolve(code).await {
+    let resolved = match worker.resolve_for(req, code).await {
+        Ok(resolved) => resolved,
+        Err(wait) => return answer::too_many_unknown(req, wait),
+    };
+    match resolved {
         Ok(entry) => match entry.target.clone().at(state.clock.now()) {
             Resolution::Live {
                 long_url,

@@ -41,6 +41,8 @@ pub struct Subscriber {
     timeout: Duration,
     /// Set while a forced reconnection runs in the background.
     reconnecting: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether the subscription made at start went through (else it is made on the first reconnect).
+    subscribed: bool,
 }
 
 impl Subscriber {
@@ -52,15 +54,16 @@ impl Subscriber {
     pub async fn connect(options: &links::cache::CacheOptions) -> Result<Self, fred::error::Error> {
         let timeout = options.timeout;
         let client = options.client_builder()?.build()?;
-        let subscriber = Self {
+        let mut subscriber = Self {
             client,
             channel: links::cache::invalidation_channel(&options.prefix),
             timeout,
             reconnecting: Arc::default(),
+            subscribed: false,
         };
         let _reconnect_task = subscriber.client.connect();
         match tokio::time::timeout(timeout, subscriber.client.wait_for_connect()).await {
-            Ok(Ok(())) => subscriber.subscribe().await,
+            Ok(Ok(())) => subscriber.subscribed = subscriber.subscribe().await,
             Ok(Err(error)) => {
                 tracing::warn!(%error, "invalidation subscriber cannot reach redis yet")
             }
@@ -69,16 +72,21 @@ impl Subscriber {
         Ok(subscriber)
     }
 
-    async fn subscribe(&self) {
+    /// Whether the subscription went through.
+    async fn subscribe(&self) -> bool {
         match tokio::time::timeout(self.timeout, self.client.subscribe(&self.channel)).await {
-            Ok(Ok(())) => tracing::debug!(channel = %self.channel, "subscribed to invalidations"),
+            Ok(Ok(())) => {
+                tracing::debug!(channel = %self.channel, "subscribed to invalidations");
+                return true;
+            }
             Ok(Err(error)) => tracing::warn!(%error, "cannot subscribe to invalidations"),
             Err(_) => tracing::warn!("subscribing to invalidations timed out"),
         }
+        false
     }
 
-    /// Applies messages to `local` (and notes created codes in `freshness`) until `shutdown`, then closes the
-    /// connection.
+    /// Applies messages to `local` (and notes created codes in `freshness`, and when announcements may have been
+    /// missed) until `shutdown`, then closes the connection.
     pub async fn run(
         self,
         local: Arc<LocalCache>,
@@ -88,6 +96,10 @@ impl Subscriber {
     ) {
         let mut messages = self.client.message_rx();
         let mut reconnects = self.client.reconnect_rx();
+        // Only now does a receiver exist: what was published before is not heard.
+        if self.subscribed {
+            freshness.listening();
+        }
         let code_scope = metrics.invalidations.with_label_values(&["code"]);
         let all_scope = metrics.invalidations.with_label_values(&["all"]);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -112,6 +124,7 @@ impl Subscriber {
                     }
                     // Fell behind the broadcast buffer: some codes were skipped, so none can be trusted.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        freshness.listening();
                         local.invalidate_all();
                         all_scope.inc();
                     }
@@ -122,9 +135,12 @@ impl Subscriber {
                         break;
                     }
                     tracing::info!("invalidation subscriber reconnected; dropping the local cache");
+                    freshness.deaf();
                     local.invalidate_all();
                     all_scope.inc();
-                    self.subscribe().await;
+                    if self.subscribe().await {
+                        freshness.listening();
+                    }
                 }
             }
         }

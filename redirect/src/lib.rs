@@ -9,6 +9,7 @@
 //! - [`local`]: the in-process cache.
 //! - [`front`]: each HTTP worker's own copies of the links it answered lately, in front of [`local`].
 //! - [`fresh`]: which codes a replica may be missing only because it lags (confirmed on the primary).
+//! - [`confirm`]: the per-process budget of those confirmations.
 //! - [`misses`]: the bound on unknown codes per client (429 past it).
 //! - [`lookup`]: the tiers below the local cache, and how each failure degrades.
 //! - [`invalidation`]: the pub/sub subscriber that drops changed codes from the local cache.
@@ -25,6 +26,7 @@
 
 pub mod answer;
 pub mod config;
+pub mod confirm;
 pub mod follow;
 pub mod fresh;
 pub mod front;

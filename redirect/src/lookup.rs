@@ -1,8 +1,10 @@
 //! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
-//! miss). Concurrent lookups share round trips: each HTTP worker asks Redis through its own client, one `MGET`
-//! per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What the
-//! database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
+//! miss that replica lag can explain, within the budget of [`crate::confirm`]). A code changed a moment ago is
+//! read from the primary through a pool apart, the one the hit flush writes through, so that no flood of misses
+//! can starve either. Concurrent lookups share round trips: each HTTP worker asks Redis through its own client,
+//! one `MGET` per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What
+//! the database says is written back to Redis, unknown codes included, so a burst of lookups for junk stays off
 //! PostgreSQL; that write happens after the answer, not before it, one script call per batch of fills. Every
 //! dependency sits behind a timeout and a breaker, so a dead one costs a request nothing once its breaker is open.
 
@@ -26,7 +28,7 @@ use plumbing::{
     clock::SharedClock,
 };
 
-use crate::{fresh::Freshness, metrics::TierCounters};
+use crate::{confirm::Confirmations, fresh::Freshness, metrics::Metrics};
 
 /// No tier could answer: the answer is a 503.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -43,9 +45,10 @@ pub struct Database {
     lookups: Batcher<String, Option<Resolution>>,
 }
 
-/// How one database's lookups are batched: at most four statements in flight (fewer than its pool's connections,
-/// so a batch finds one free and the batches grow with the load instead of the statements), 128 codes each, and
-/// past 4,096 waiting a lookup is refused like a failed one: a flood of misses costs a bounded queue.
+/// How one database's lookups are batched: at most four statements in flight (no more than its pool's
+/// connections, so a batch finds one free and the batches grow with the load instead of the statements), 128
+/// codes each, and past 4,096 waiting a lookup is refused like a failed one: a flood of misses costs a bounded
+/// queue.
 const DATABASE_LOOKUPS: Limits = Limits {
     batch: 128,
     in_flight: 4,
@@ -53,11 +56,22 @@ const DATABASE_LOOKUPS: Limits = Limits {
 };
 
 impl Database {
-    /// `store` behind `breaker`; `which` names it in logs, each batch is bounded by `timeout`.
-    pub fn new(store: Store, breaker: Breaker, which: &'static str, timeout: Duration) -> Self {
+    /// `store` (a pool of `connections`) behind `breaker`; `which` names it in logs, each batch is bounded by
+    /// `timeout`.
+    pub fn new(
+        store: Store,
+        connections: usize,
+        breaker: Breaker,
+        which: &'static str,
+        timeout: Duration,
+    ) -> Self {
         let breaker = Arc::new(breaker);
         let (batch_store, batch_breaker) = (store.clone(), Arc::clone(&breaker));
-        let lookups = Batcher::new(DATABASE_LOOKUPS, move |codes| {
+        let limits = Limits {
+            in_flight: connections.clamp(1, DATABASE_LOOKUPS.in_flight),
+            ..DATABASE_LOOKUPS
+        };
+        let lookups = Batcher::new(limits, move |codes| {
             let (store, breaker) = (batch_store.clone(), Arc::clone(&batch_breaker));
             Box::pin(resolve_batch(store, breaker, which, timeout, codes))
                 as BatchFuture<Option<Resolution>>
@@ -148,10 +162,14 @@ pub struct Tiers {
     pub redis: Redis,
     /// Read replicas, in the order given.
     pub replicas: Vec<Database>,
-    /// The primary.
+    /// The primary, for lookups: misses confirmed, and every lookup while no replica answers.
     pub primary: Database,
+    /// The primary through a pool apart, shared with the hit flush: codes changed a moment ago.
+    pub primary_flush: Database,
     /// Confirm replica misses on the primary (those [`Freshness`] says lag can explain).
     pub confirm_misses_on_primary: bool,
+    /// How many of them, a second.
+    pub confirmations: Confirmations,
     /// Which codes were created recently enough that a replica may not have them yet.
     pub freshness: Arc<Freshness>,
     /// TTL of an unknown code.
@@ -233,12 +251,16 @@ impl Tiers {
     pub async fn resolve(
         &self,
         code: &str,
-        tiers: &TierCounters,
+        metrics: &Metrics,
         changed: bool,
         redis: &WorkerRedis,
     ) -> Result<Resolution, Unavailable> {
+        let tiers = &metrics.tier;
         if changed {
-            let target = self.ask(&self.primary, code).await.ok_or(Unavailable)?;
+            let target = self
+                .ask(&self.primary_flush, code)
+                .await
+                .ok_or(Unavailable)?;
             tiers.database.inc();
             self.fill_redis(code, &target, redis);
             return Ok(target);
@@ -252,8 +274,11 @@ impl Tiers {
                 return Ok(target);
             }
             // Changed a moment ago, maybe on a replica not yet: whether or not we heard the announcement.
-            Cached::RecentlyChanged => self.ask(&self.primary, code).await.ok_or(Unavailable)?,
-            Cached::Nothing => self.ask_databases(code).await?,
+            Cached::RecentlyChanged => self
+                .ask(&self.primary_flush, code)
+                .await
+                .ok_or(Unavailable)?,
+            Cached::Nothing => self.ask_databases(code, metrics).await?,
         };
         tiers.database.inc();
         self.fill_redis(code, &target, redis);
@@ -271,12 +296,27 @@ impl Tiers {
             .unwrap_or(Cached::Nothing)
     }
 
-    async fn ask_databases(&self, code: &str) -> Result<Resolution, Unavailable> {
+    /// A replica's answer; a replica's 404 is confirmed on the primary only when lag can explain it and the
+    /// budget has room. The primary answers alone when no replica does (there is none, or every one failed).
+    async fn ask_databases(
+        &self,
+        code: &str,
+        metrics: &Metrics,
+    ) -> Result<Resolution, Unavailable> {
         if let Some(found) = self.ask_replicas(code).await {
-            let lag_explains_it = || self.confirm_misses_on_primary && self.freshness.may_lag(code);
-            if found != Resolution::Unknown || !lag_explains_it() {
+            if found != Resolution::Unknown || !self.confirm_misses_on_primary {
                 return Ok(found);
             }
+            let outcomes = &metrics.confirmations;
+            if !self.freshness.may_lag(code) {
+                outcomes.ineligible.inc();
+                return Ok(found);
+            }
+            if !self.confirmations.take() {
+                outcomes.over_budget.inc();
+                return Ok(found);
+            }
+            outcomes.asked.inc();
         }
         self.ask(&self.primary, code).await.ok_or(Unavailable)
     }

@@ -53,6 +53,16 @@ pub struct TierCounters {
     pub negative: IntCounter,
 }
 
+/// What became of replica misses: confirmed on the primary or not, and why not.
+pub struct ConfirmationCounters {
+    /// Asked of the primary: replica lag could explain the miss, and the budget had room.
+    pub asked: IntCounter,
+    /// Replica lag could explain the miss but the budget was spent: the replica's 404 stood.
+    pub over_budget: IntCounter,
+    /// Replica lag cannot explain the miss (not fresh, or from no worker minting now): the replica's 404 stood.
+    pub ineligible: IntCounter,
+}
+
 /// Every series of the redirect.
 pub struct Metrics {
     /// Answers by status.
@@ -63,8 +73,12 @@ pub struct Metrics {
     pub request_latency: Histogram,
     /// Redis calls.
     pub redis: BackendMetrics,
-    /// Lookups on the primary.
+    /// Lookups on the primary (misses confirmed, lookups while no replica answers).
     pub primary: BackendMetrics,
+    /// Reads of codes changed a moment ago, on the primary's pool apart.
+    pub primary_flush: BackendMetrics,
+    /// Replica misses confirmed on the primary or not.
+    pub confirmations: ConfirmationCounters,
     /// Requests that waited on another request's lookup of the same code instead of making their own.
     pub single_flight_merged: IntCounter,
     /// Hits written to PostgreSQL.
@@ -112,6 +126,13 @@ impl Metrics {
             "redirect_single_flight_merged_total",
             "Requests that shared another request's lookup of the same code",
         )?;
+        let confirmations = IntCounterVec::new(
+            Opts::new(
+                "redirect_miss_confirmations_total",
+                "Replica misses: confirmed on the primary (asked), or left to stand (over_budget, ineligible)",
+            ),
+            &["outcome"],
+        )?;
         let hits_flushed =
             IntCounter::new("redirect_hits_flushed_total", "Hits written to PostgreSQL")?;
         let hits_dropped = IntCounter::new(
@@ -141,6 +162,7 @@ impl Metrics {
         registry.register(Box::new(tier.clone()))?;
         registry.register(Box::new(request_latency.clone()))?;
         registry.register(Box::new(single_flight_merged.clone()))?;
+        registry.register(Box::new(confirmations.clone()))?;
         registry.register(Box::new(hits_flushed.clone()))?;
         registry.register(Box::new(hits_dropped.clone()))?;
         registry.register(Box::new(hit_flush_failures.clone()))?;
@@ -167,6 +189,12 @@ impl Metrics {
             request_latency,
             redis: backends.backend("redis"),
             primary: backends.backend("primary"),
+            primary_flush: backends.backend("primary_flush"),
+            confirmations: ConfirmationCounters {
+                asked: confirmations.with_label_values(&["asked"]),
+                over_budget: confirmations.with_label_values(&["over_budget"]),
+                ineligible: confirmations.with_label_values(&["ineligible"]),
+            },
             single_flight_merged,
             hits_flushed,
             hits_dropped,

@@ -33,14 +33,28 @@ impl Resolver {
     /// # Errors
     /// [`Unavailable`] when the code is not cached and no lower tier answers.
     pub async fn resolve(&self, code: &str, redis: &WorkerRedis) -> Resolved {
-        if let Some(entry) = self.local.get(code) {
-            let tier = &self.metrics.tier;
-            match entry.target {
-                links::model::Resolution::Unknown => tier.negative.inc(),
-                _ => tier.local.inc(),
-            }
-            return Ok(entry);
+        match self.cached(code) {
+            Some(entry) => Ok(entry),
+            None => self.resolve_below(code, redis).await,
         }
+    }
+
+    /// What the in-process cache holds for `code` (a link, or a negative entry), counting the tier.
+    pub fn cached(&self, code: &str) -> Option<Arc<Entry>> {
+        let entry = self.local.get(code)?;
+        let tier = &self.metrics.tier;
+        match entry.target {
+            links::model::Resolution::Unknown => tier.negative.inc(),
+            _ => tier.local.inc(),
+        }
+        Some(entry)
+    }
+
+    /// The entry for a code the in-process cache did not have: one coalesced lookup through the lower tiers.
+    ///
+    /// # Errors
+    /// [`Unavailable`] when no lower tier answers.
+    pub async fn resolve_below(&self, code: &str, redis: &WorkerRedis) -> Resolved {
         self.flight.run(code, || self.look_up(code, redis)).await
     }
 
@@ -54,7 +68,7 @@ impl Resolver {
         let changed = self.local.changed_recently(code);
         let target = self
             .tiers
-            .resolve(code, &self.metrics.tier, changed, redis)
+            .resolve(code, &self.metrics, changed, redis)
             .await?;
         let entry = Arc::new(self.local.entry(target));
         self.local.fill(code, entry.clone(), generation);

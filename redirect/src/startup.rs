@@ -27,6 +27,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::{
     config::RedirectArgs,
+    confirm::Confirmations,
     follow::{follow, RedirectState, Worker},
     fresh::Freshness,
     front::FrontCache,
@@ -77,7 +78,8 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     let hits = Arc::new(HitCounter::default());
     let flusher = Flusher {
         counter: hits.clone(),
-        primary: tiers.primary.store.clone(),
+        // Never the lookups' pool: a flood of misses confirmed on the primary must not starve the flush.
+        primary: tiers.primary_flush.store.clone(),
         cache: cache.clone(),
         interval: Duration::from_millis(args.hits_flush_interval_ms.max(1)),
         sources_interval: Duration::from_millis(args.hit_sources_flush_interval_ms),
@@ -164,24 +166,30 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
     Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
 }
 
-/// The tiers below the local cache: Redis, the read replicas (each behind its own breaker), and the primary.
+/// The tiers below the local cache: Redis, the read replicas (each behind its own breaker), and the primary
+/// through two pools: one for lookups (misses confirmed, lookups while no replica answers), one for what must
+/// never wait behind them (the hit flush, reads of codes changed a moment ago).
 async fn connect_tiers(
     args: &RedirectArgs,
     metrics: &Metrics,
     freshness: Arc<Freshness>,
 ) -> anyhow::Result<Tiers> {
     let options = args.database.pool_options();
-    let primary_options = PoolOptions {
-        max_size: args.primary_pool_size.max(1),
-        ..options
+    let primary_pool = |max_size: usize, application_name| {
+        let options = PoolOptions {
+            max_size: max_size.max(1),
+            ..options
+        };
+        db::pool(
+            args.database.database_url.expose_secret(),
+            application_name,
+            options,
+        )
+        .context("invalid --database-url (DATABASE_URL)")
     };
-    let primary_pool = db::pool(
-        args.database.database_url.expose_secret(),
-        "snowlink-redirect",
-        primary_options,
-    )
-    .context("invalid --database-url (DATABASE_URL)")?;
-    db::check(&primary_pool)
+    let lookups_pool = primary_pool(args.primary_pool_size, "snowlink-redirect")?;
+    let flush_pool = primary_pool(args.primary_flush_pool_size, "snowlink-redirect-flush")?;
+    db::check(&lookups_pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
     let breaker = |backend| args.breaker.breaker(backend);
@@ -200,6 +208,7 @@ async fn connect_tiers(
         }
         replicas.push(Database::new(
             Store::new(pool),
+            options.max_size,
             breaker(metrics.replica(index)),
             "replica",
             database_timeout,
@@ -216,12 +225,24 @@ async fn connect_tiers(
         },
         replicas,
         primary: Database::new(
-            Store::new(primary_pool),
+            Store::new(lookups_pool),
+            args.primary_pool_size,
             breaker(metrics.primary.clone()),
             "primary",
             database_timeout,
         ),
+        primary_flush: Database::new(
+            Store::new(flush_pool),
+            args.primary_flush_pool_size,
+            breaker(metrics.primary_flush.clone()),
+            "primary (flush pool)",
+            database_timeout,
+        ),
         confirm_misses_on_primary: args.confirm_misses_on_primary,
+        confirmations: Confirmations::new(
+            args.primary_confirmations_per_second,
+            args.primary_confirmations_burst,
+        ),
         freshness,
         negative_ttl: Duration::from_secs(args.negative_ttl_secs),
         next_replica: AtomicUsize::new(0),

@@ -3,6 +3,7 @@
 
 mod degradation;
 mod follow;
+mod forged;
 mod helpers;
 mod hits;
 mod invalidation;

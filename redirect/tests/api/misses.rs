@@ -1,13 +1,13 @@
 //! Misses that cost almost nothing: a replica's 404 is confirmed on the primary only when replica lag can
 //! explain it (the code was created within the last minute), and a client past its bound on unknown codes gets
-//! 429 while its real links keep redirecting.
+//! 429 without a lookup while the links held in memory keep redirecting.
 
 use std::{sync::Arc, time::Duration};
 
 use idgen::Layout;
 use serde_json::json;
 
-use crate::helpers::{link, metric, spawn_pair, TestPair};
+use crate::helpers::{database_lookups, link, metric, spawn_pair, tiers, TestPair};
 
 const PRIMARY_LOOKUPS: &str = "redirect_backend_duration_seconds_count{backend=\"primary\"}";
 
@@ -156,6 +156,8 @@ async fn past_its_bound_a_client_gets_429_for_unknown_codes_and_302_for_real_lin
     let mut args = pair.redirect_args();
     args.unknown_codes_per_minute = 20;
     let redirect = pair.spawn_redirect_app(args).await;
+    // Followed a moment ago (by anyone): held in memory, so answered without a lookup.
+    assert_eq!(pair.follow_on(&redirect.address, &code).await.status(), 302);
     let mut state = 7;
     for _ in 0..20 {
         let status = pair
@@ -179,6 +181,38 @@ async fn past_its_bound_a_client_gets_429_for_unknown_codes_and_302_for_real_lin
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     assert_eq!(refused.headers()["cache-control"], "no-store");
     assert_eq!(real.status(), 302);
+}
+
+#[tokio::test]
+async fn a_client_past_its_bound_gets_429_without_any_lookup() {
+    let pair = spawn_pair().await;
+    let mut args = pair.redirect_args();
+    args.unknown_codes_per_minute = 3;
+    let redirect = pair.spawn_redirect_app(args).await;
+    let mut state = 17;
+    for _ in 0..3 {
+        let code = random_code(&mut state);
+        assert_eq!(pair.follow_on(&redirect.address, &code).await.status(), 404);
+    }
+    // Whether this one exists is known only once it was looked up: the lookup that finds the client past it.
+    let code = random_code(&mut state);
+    assert_eq!(pair.follow_on(&redirect.address, &code).await.status(), 429);
+    let tiers_before = tiers(&redirect.admin).await;
+    let lookups_before = database_lookups(&redirect.admin).await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let code = random_code(&mut state);
+        statuses.push(pair.follow_on(&redirect.address, &code).await.status());
+    }
+
+    assert!(statuses.iter().all(|status| *status == 429), "{statuses:?}");
+    assert_eq!(
+        tiers(&redirect.admin).await,
+        tiers_before,
+        "no tier was asked"
+    );
+    assert_eq!(database_lookups(&redirect.admin).await, lookups_before);
 }
 
 /// `GET {base}/{code}` as `client`, forwarded by whatever proxy sends it.
