@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := scripts/services.sh
 
-.PHONY: run test bench down services chart-lint run-ha test-ha services-ha
+.PHONY: run test bench soak down services chart-lint run-ha test-ha services-ha
 
 services:
 	$(SERVICES) up
@@ -32,6 +32,11 @@ bench:
 
 run:
 	scripts/run.sh
+
+# Not in CI: 10 minutes (SOAK_SECONDS) of redirects, creates and hostile requests against `make run`'s stack;
+# prints RSS per process over the run and any 5xx a valid request got (scripts/soak.sh).
+soak: run
+	scripts/soak.sh
 
 # The high-availability topology (README "High availability"): same services and ports, over a ZooKeeper ensemble,
 # PostgreSQL x3 under Patroni and a Redis Cluster. It shares ports with the single topology: `make down` first.
