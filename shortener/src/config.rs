@@ -180,6 +180,9 @@ pub struct ServeArgs {
     /// Who the client is behind proxies (the key of the per-client limits).
     #[command(flatten)]
     pub client_ip: plumbing::client_ip::ClientIpArgs,
+    /// How it stops (SIGTERM, SIGINT).
+    #[command(flatten)]
+    pub drain: plumbing::drain::DrainArgs,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -227,6 +230,7 @@ impl ServeArgs {
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
+            drain: plumbing::drain::DrainArgs::immediate(),
             database,
             redis,
             breaker: plumbing::breaker::BreakerArgs::default(),
@@ -247,6 +251,7 @@ impl ServeArgs {
             admin_listen: self.admin_listen.clone(),
             http_workers: self.http_workers,
             reuse_port: false,
+            drain_delay: self.drain.delay(),
         }
     }
 

@@ -60,13 +60,15 @@ pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::
 }
 
 /// Binds both listeners (port 0 picks a free port), connects, migrates, leases a worker ID, starts the
-/// background tasks and serves. Once `shutdown` has triggered and the servers have drained, queued inserts
+/// background tasks and serves. The background tasks stop on a token of their own, which the run triggers once
+/// `shutdown` has triggered and the API has drained (released at the signal, the lease would fail the creates
+/// of the drain delay). Then queued inserts
 /// finish, the worker ID is released, the cleanup stops (its batch in flight finished, its election node
 /// deleted) and Redis is closed.
 ///
 /// # Errors
 /// When an address cannot be bound or a dependency needed to start is unreachable.
-pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Application> {
+pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
     let listeners = Listeners::bind(&args.listen_options())?;
     let blocklist = args.blocklist()?;
     let store = connect_and_migrate(&args.database).await?;
@@ -75,7 +77,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         .context("invalid --redis-url (REDIS_URL)")?;
     let registry = Registry::new();
     links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
-    let supervisor = Supervisor::new(&registry, shutdown)?;
+    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let (created, degraded) = write_metrics(&registry)?;
     let redis_breaker = args

@@ -8,5 +8,6 @@ mod hits;
 mod invalidation;
 mod manage;
 mod misses;
+mod rollout;
 mod takedown;
 mod tiers;
