@@ -112,6 +112,15 @@ const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
 const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_PER_MINUTE: u32 = 60;
 const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST: u32 = 20;
 
+/// What `serve` does about schema migrations at start (`--migrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// Apply pending migrations.
+    Auto,
+    /// Apply none; wait until a migration Job has applied them.
+    Skip,
+}
+
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -183,6 +192,11 @@ pub struct ServeArgs {
     /// How it stops (SIGTERM, SIGINT).
     #[command(flatten)]
     pub drain: plumbing::drain::DrainArgs,
+    /// Schema migrations at start: `auto` applies those pending (instances take turns under an advisory lock);
+    /// `skip` applies none, because a migration Job does (the chart's), and waits until the database has every
+    /// migration this binary knows.
+    #[arg(long, env = "SHORTENER_MIGRATE", value_enum, default_value_t = MigrateMode::Auto)]
+    pub migrate: MigrateMode,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -231,6 +245,7 @@ impl ServeArgs {
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
             drain: plumbing::drain::DrainArgs::immediate(),
+            migrate: MigrateMode::Auto,
             database,
             redis,
             breaker: plumbing::breaker::BreakerArgs::default(),

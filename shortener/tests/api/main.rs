@@ -10,6 +10,7 @@ mod helpers;
 mod hits;
 mod idempotency;
 mod keys;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod owned;
