@@ -153,6 +153,18 @@ def main():
     for cron in cron_jobs:
         args_ = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
         expect(args_ == ["cleanup", "--once"], f"CronJob runs {args_}")
+    # The shortener migrates at start only when no migration Job has run before it.
+    migrate_first = any("pre-install" in job["metadata"].get("annotations", {}).get("helm.sh/hook", "")
+                        for job in by_kind.get("Job", []))
+    expect(shortener_env.get("SHORTENER_MIGRATE") == ("skip" if migrate_first else "auto"),
+           "the shortener migrates at start although the migrate Job runs before it, or the other way round")
+    # A pod told to stop serves on for its drain delay; its grace period must outlast that (the template checks
+    # the whole sum; this checks that the delay the pods get is the one it checked).
+    for name, pod in pods.items():
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        delay_ms = int(env.get("DRAIN_DELAY_MS", "-1"))
+        expect(0 <= delay_ms < 1000 * pod["spec"]["terminationGracePeriodSeconds"],
+               f"{name}: DRAIN_DELAY_MS {delay_ms} missing or not within terminationGracePeriodSeconds")
     if args.values_set == "all-on":
         present = set(by_kind)
         wanted = {"Ingress", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "ConfigMap", "CronJob", "Job", "Secret"}

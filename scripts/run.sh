@@ -10,18 +10,26 @@ target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$tar
 bin="$target/release"
 mkdir -p "$run/logs" "$run/pids"
 
+alive() { [ -d "/proc/$1" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+# Every process is told at once, then waited for: each serves on for its drain delay (5 s) with /readyz at 503,
+# drains, and writes what it holds (the redirects' hit counts), so one at a time would take the sum.
 stop() {
+  local pids=()
   for pidfile in "$run"/pids/*.pid; do
     [ -e "$pidfile" ] || continue
     pid="$(cat "$pidfile")"
-    if [ -d "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
+    if alive "$pid"; then
       kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do
-        { [ -d "/proc/$pid" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat"; } || break
-        sleep 0.1
-      done
+      pids+=("$pid")
     fi
     rm -f "$pidfile"
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 400); do
+      alive "$pid" || break
+      sleep 0.1
+    done
   done
 }
 

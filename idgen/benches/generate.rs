@@ -97,6 +97,7 @@ fn http_service(c: &mut Criterion) {
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
             http_workers: 2,
+            drain: plumbing::drain::DrainArgs::immediate(),
             idgen: idgen::config::IdgenArgs::new(testkit::zookeeper_chroot().await),
         };
         let app = build(args, shutdown.clone())

@@ -32,6 +32,9 @@ pub struct ServiceArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "IDGEN_HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
+    /// How it stops (SIGTERM, SIGINT).
+    #[command(flatten)]
+    pub drain: plumbing::drain::DrainArgs,
     /// Layout and lease.
     #[command(flatten)]
     pub idgen: IdgenArgs,
@@ -44,19 +47,21 @@ impl ServiceArgs {
             admin_listen: self.admin_listen.clone(),
             http_workers: self.http_workers,
             reuse_port: false,
+            drain_delay: self.drain.delay(),
         }
     }
 }
 
 /// Binds both listeners (port 0 picks a free port), leases a worker ID and serves; the lease is released once
-/// `shutdown` has triggered and the servers have drained.
+/// `shutdown` has triggered and the API has drained (the lease keeper stops on a token of its own, which the run
+/// triggers then: released at the signal, the drain delay would answer 503s).
 ///
 /// # Errors
 /// An address that cannot be bound, a bad layout, or no lease.
-pub async fn build(args: ServiceArgs, shutdown: Shutdown) -> anyhow::Result<Application> {
+pub async fn build(args: ServiceArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
     let listeners = Listeners::bind(&args.listen_options())?;
     let registry = Registry::new();
-    let supervisor = Supervisor::new(&registry, shutdown)?;
+    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let leased = crate::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
     let readiness = readiness(Arc::clone(&leased.generator));

@@ -5,7 +5,8 @@ use std::{fmt, sync::Arc, time::Duration};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use secrecy::SecretString;
 
-/// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema.
+/// The migrations, in order: (version, name, SQL). Files are embedded so a binary carries its schema. A released
+/// file is never edited; see [`crate::migrate`] for the rules a new one follows.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -53,9 +54,6 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009_device_columns.sql"),
     ),
 ];
-
-/// Key of the transaction-level advisory lock that serialises migrations across instances starting together.
-const MIGRATION_LOCK_KEY: i64 = 0x736e_6f77_6c69_6e6b; // "snowlink"
 
 /// The cause of a [`DbError`], kept for the logs. Shared rather than owned, because one failed group insert
 /// answers every request in the group with the same failure.
@@ -269,43 +267,32 @@ pub async fn check(pool: &Pool) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Applies the migrations not yet applied, in one transaction under an advisory lock, so instances starting at
-/// once neither race nor apply half a schema. Returns the versions applied now.
+/// Applies the migrations not yet applied, each committed with its record, under an advisory lock so that
+/// instances starting at once take turns; safe on a big, busy database (see [`crate::migrate`] for how, and for
+/// the rules a new migration follows). Returns the versions applied now.
 ///
 /// # Errors
-/// When the database is unreachable or a migration fails (nothing of it is kept).
+/// When the database is unreachable or a migration fails.
 pub async fn migrate(pool: &Pool) -> Result<Vec<i64>, DbError> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
-        .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version bigint PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    crate::migrate::apply(
+        pool,
+        MIGRATIONS,
+        &crate::migrate::MigrateSettings::default(),
     )
-    .await?;
-    let applied: Vec<i64> = tx
-        .query("SELECT version FROM schema_migrations", &[])
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let mut now_applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS {
-        if applied.contains(version) {
-            continue;
-        }
-        tx.batch_execute(sql).await?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            &[version, name],
-        )
-        .await?;
-        tracing::info!(version, name, "migration applied");
-        now_applied.push(*version);
-    }
-    tx.commit().await?;
-    Ok(now_applied)
+    .await
+}
+
+/// The migrations this binary knows that the database has not applied.
+///
+/// # Errors
+/// When the database is unreachable.
+pub async fn pending_migrations(pool: &Pool) -> Result<Vec<i64>, DbError> {
+    crate::migrate::pending(pool, MIGRATIONS).await
+}
+
+/// The migrations this binary carries, for tests that apply them with more of their own.
+pub fn migrations() -> &'static [(i64, &'static str, &'static str)] {
+    MIGRATIONS
 }
 
 /// PostgreSQL flags shared by the services.

@@ -5,7 +5,9 @@
 //! - [`model`]: `Link`, `RedirectStatus`, and `Resolution` (what a redirect needs).
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
-//! - [`db`]: PostgreSQL pools with timeouts, and the migrations applied under an advisory lock.
+//! - [`db`]: PostgreSQL pools with timeouts, and the list of migrations.
+//! - [`migrate`]: applying migrations safely on a big, busy database (no statement timeout, short lock timeouts
+//!   retried, concurrent index builds outside a transaction), and the rules a new migration follows.
 //! - [`failover`]: following the primary across a failover (no connection outlives a demotion), and which host
 //!   is primary for `/readyz` and the `postgres_primary` gauge.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
@@ -32,6 +34,7 @@ pub mod db;
 pub mod failover;
 pub mod idempotency;
 pub mod manage;
+pub mod migrate;
 pub mod model;
 pub mod outbox;
 pub mod password;

@@ -1,6 +1,6 @@
 //! The admin listener every service runs beside its API: `/metrics` (Prometheus text), `/healthz` (the process
 //! answers) and `/readyz` (the instance can serve; the state of each dependency in its body and in
-//! `dependency_up`). Kept on its own port so the API can be exposed without the metrics, and so a probe never
+//! `dependency_up`; 503 `draining` once the service has been told to stop, see [`crate::drain`]). Kept on its own port so the API can be exposed without the metrics, and so a probe never
 //! queues behind API traffic.
 
 use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc};
@@ -8,7 +8,7 @@ use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc};
 use actix_web::{dev::Server, web, App, HttpResponse, HttpServer};
 use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::shutdown::Shutdown;
+use crate::drain::Draining;
 
 /// What a readiness check found.
 #[derive(Debug, Default, Clone)]
@@ -33,9 +33,11 @@ struct AdminState {
     registry: Registry,
     readiness: ReadinessCheck,
     dependency_up: IntGaugeVec,
+    draining: Draining,
 }
 
-/// Starts the admin server on an already bound listener. One worker: probes and scrapes are rare.
+/// Starts the admin server on an already bound listener. One worker: probes and scrapes are rare. `/readyz` is
+/// 503 `draining` once `draining` is set, whatever the checks say.
 ///
 /// # Errors
 /// When the listener cannot be handed to actix, or `dependency_up` is registered already.
@@ -43,6 +45,7 @@ pub fn serve(
     listener: TcpListener,
     registry: Registry,
     readiness: ReadinessCheck,
+    draining: Draining,
 ) -> std::io::Result<Server> {
     let dependency_up = IntGaugeVec::new(
         Opts::new(
@@ -57,6 +60,7 @@ pub fn serve(
         registry,
         readiness,
         dependency_up,
+        draining,
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -97,6 +101,14 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
+    // No dependency is asked: the answer is no whatever they say, and a probe should not wait for them.
+    if state.draining.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "draining",
+            "failing": ["draining"],
+            "dependencies": {},
+        }));
+    }
     let readiness = (state.readiness)().await;
     let mut dependencies = serde_json::Map::new();
     for (name, up) in &readiness.dependencies {
@@ -121,49 +133,6 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     answer.json(body)
 }
 
-/// Runs servers until `shutdown` triggers or one of them fails, then stops them all gracefully (in-flight
-/// requests finish, bounded by each server's shutdown timeout) and triggers `shutdown` so background tasks stop
-/// too.
-///
-/// # Errors
-/// The first error a server failed with.
-pub async fn run_until_stopped(servers: Vec<Server>, shutdown: Shutdown) -> std::io::Result<()> {
-    let handles: Vec<_> = servers.iter().map(Server::handle).collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    for server in servers {
-        tasks.spawn(server);
-    }
-    let mut result = Ok(());
-    loop {
-        tokio::select! {
-            () = shutdown.wait() => break,
-            joined = tasks.join_next() => match joined {
-                None => break,
-                Some(joined) => if let Err(error) = flatten(joined) {
-                    result = Err(error);
-                    break;
-                },
-            },
-        }
-    }
-    shutdown.trigger();
-    for handle in &handles {
-        handle.stop(true).await;
-    }
-    while let Some(joined) = tasks.join_next().await {
-        if let (Err(error), true) = (flatten(joined), result.is_ok()) {
-            result = Err(error);
-        }
-    }
-    result
-}
-
-fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
-    joined
-        .map_err(std::io::Error::other)
-        .and_then(|served| served)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -171,6 +140,7 @@ mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
     use super::{serve, Readiness, ReadinessCheck};
+    use crate::drain::Draining;
 
     /// One raw HTTP/1.1 exchange: the admin port has no client of its own in this crate.
     async fn exchange(address: std::net::SocketAddr, method: &str, path: &str) -> String {
@@ -187,13 +157,17 @@ mod tests {
     }
 
     async fn admin(readiness: Readiness) -> std::net::SocketAddr {
+        admin_draining(readiness, Draining::default()).await
+    }
+
+    async fn admin_draining(readiness: Readiness, draining: Draining) -> std::net::SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         let check: ReadinessCheck = Arc::new(move || {
             let readiness = readiness.clone();
             Box::pin(async move { readiness })
         });
-        let server = serve(listener, prometheus::Registry::new(), check).expect("serve");
+        let server = serve(listener, prometheus::Registry::new(), check, draining).expect("serve");
         tokio::spawn(server);
         address
     }
@@ -231,6 +205,23 @@ mod tests {
         let answer = exchange(blocked, "GET", "/readyz").await;
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         assert!(answer.contains("zookeeper_lease"), "{answer}");
+    }
+
+    #[actix_web::test]
+    async fn a_draining_service_is_not_ready_and_says_it_is_draining() {
+        let draining = Draining::default();
+        let address = admin_draining(Readiness::default(), draining.clone()).await;
+        assert!(exchange(address, "GET", "/readyz")
+            .await
+            .starts_with("HTTP/1.1 200"));
+
+        draining.start();
+
+        let answer = exchange(address, "GET", "/readyz").await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains(r#""status":"draining""#), "{answer}");
+        let health = exchange(address, "GET", "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     }
 
     #[actix_web::test]

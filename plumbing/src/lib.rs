@@ -13,6 +13,7 @@
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
 //! - [`shutdown`]: SIGTERM/SIGINT and the token background tasks stop on.
+//! - [`drain`]: the order every service stops in: `/readyz` 503, serve on for the drain delay, drain, flush.
 //! - [`server`]: binding, the API and admin servers, and the `main` every service binary runs.
 //! - [`tasks`]: background tasks whose panics and early ends are logged, counted and seen by `/readyz`.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod batch;
 pub mod breaker;
 pub mod client_ip;
 pub mod clock;
+pub mod drain;
 pub mod flight;
 pub mod http;
 pub mod metrics;

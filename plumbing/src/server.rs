@@ -1,8 +1,14 @@
 //! The shape every service runs in: listeners bound first (so a bind error returns before any task or connection
 //! exists), an API server and an admin server with the same settings everywhere, and a run that drains requests
-//! before the service's own shutdown steps. Each service's `startup::build` is a list of named steps around it.
+//! before the service's own shutdown steps (the order is [`crate::drain`]'s). Each service's `startup::build` is a
+//! list of named steps around it.
+//!
+//! Two tokens: the stop token `run_until_stopped` waits on (a signal triggers it), and the token of the
+//! service's [`Supervisor`], which its background tasks stop on. A service gives its supervisor a token of its
+//! own; the run triggers it once the API has drained, so a lease, a cache subscription or a hit counter outlives
+//! every request that needs it.
 
-use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc};
+use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc, time::Duration};
 
 use actix_web::{
     body::MessageBody,
@@ -14,6 +20,7 @@ use prometheus::Registry;
 
 use crate::{
     admin::{self, ReadinessCheck},
+    drain::Draining,
     shutdown::Shutdown,
     tasks::Supervisor,
     telemetry::{self, LogFormat},
@@ -34,6 +41,8 @@ pub struct ListenOptions {
     /// Share the API port with other processes (SO_REUSEPORT). Never the admin port: replicas configured alike
     /// would answer each other's probes and scrapes.
     pub reuse_port: bool,
+    /// How long the API keeps serving once the stop signal came, with `/readyz` at 503 (see [`crate::drain`]).
+    pub drain_delay: Duration,
 }
 
 /// Both listeners, bound.
@@ -41,6 +50,7 @@ pub struct Listeners {
     api: TcpListener,
     admin: TcpListener,
     http_workers: usize,
+    drain_delay: Duration,
 }
 
 impl Listeners {
@@ -57,6 +67,7 @@ impl Listeners {
             api,
             admin,
             http_workers: options.http_workers,
+            drain_delay: options.drain_delay,
         })
     }
 }
@@ -68,14 +79,19 @@ pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Application {
     port: u16,
     admin_port: u16,
-    servers: Vec<Server>,
+    api: Server,
+    admin: Server,
+    drain_delay: Duration,
+    draining: Draining,
+    /// The supervisor's token: the background tasks stop on it once the API has drained.
+    background: Shutdown,
     stopping: Stopping,
 }
 
 impl Application {
     /// Starts the API server (`app` builds one `App` per worker) and the admin server on `listeners`.
     /// `/readyz` is 503 while `readiness` names something blocking or an essential task of `supervisor` has ended.
-    /// `stopping` runs after the servers have drained.
+    /// `stopping` runs after the API has drained and the supervisor's token has triggered.
     ///
     /// # Errors
     /// When actix cannot take a listener; `stopping` runs first, so no task outlives the error.
@@ -97,26 +113,33 @@ impl Application {
                 InitError = (),
             > + 'static,
         B: MessageBody + 'static,
+        <T as ServiceFactory<ServiceRequest>>::Service: 'static,
     {
         let readiness = with_tasks(readiness, supervisor.clone());
-        let serve = move || -> anyhow::Result<(u16, u16, Vec<Server>)> {
+        let draining = Draining::default();
+        let drain_delay = listeners.drain_delay;
+        let serve = |draining: Draining| -> anyhow::Result<(u16, u16, Server, Server)> {
             let port = listeners.api.local_addr()?.port();
             let admin_port = listeners.admin.local_addr()?.port();
-            let mut server = HttpServer::new(app)
+            let admin = admin::serve(listeners.admin, registry, readiness, draining.clone())?;
+            let mut server = HttpServer::new(move || app().wrap(draining.close_connections()))
                 .disable_signals()
                 .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
             if listeners.http_workers > 0 {
                 server = server.workers(listeners.http_workers);
             }
             let api = server.listen(listeners.api)?.run();
-            let admin = admin::serve(listeners.admin, registry, readiness)?;
-            Ok((port, admin_port, vec![api, admin]))
+            Ok((port, admin_port, api, admin))
         };
-        match serve() {
-            Ok((port, admin_port, servers)) => Ok(Self {
+        match serve(draining.clone()) {
+            Ok((port, admin_port, api, admin)) => Ok(Self {
                 port,
                 admin_port,
-                servers,
+                api,
+                admin,
+                drain_delay,
+                draining,
+                background: supervisor.shutdown().clone(),
                 stopping,
             }),
             Err(error) => {
@@ -137,16 +160,62 @@ impl Application {
         self.admin_port
     }
 
-    /// Serves until `shutdown` (or until a server fails), lets in-flight requests finish, then runs the
-    /// service's stopping steps.
+    /// Serves until `shutdown` (or until a server fails), then stops in [`crate::drain`]'s order: `/readyz`
+    /// turns 503 and the API serves on for the drain delay (none after a server failure), stops accepting and
+    /// lets in-flight requests finish; then the background tasks stop and the service's stopping steps run; the
+    /// admin server stops last. `shutdown` is triggered on the way, whatever ended the run.
     ///
     /// # Errors
     /// When a server fails.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> std::io::Result<()> {
-        let served = admin::run_until_stopped(self.servers, shutdown).await;
-        self.stopping.await;
-        served
+        let Self {
+            api,
+            admin,
+            drain_delay,
+            draining,
+            background,
+            stopping,
+            ..
+        } = self;
+        let (api_handle, admin_handle) = (api.handle(), admin.handle());
+        let mut servers = tokio::task::JoinSet::new();
+        servers.spawn(api);
+        servers.spawn(admin);
+        let mut result = Ok(());
+        tokio::select! {
+            () = shutdown.wait() => {
+                draining.start();
+                tracing::info!(
+                    drain_delay_ms = drain_delay.as_millis(),
+                    "draining: /readyz answers 503, the API serves on for the drain delay"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(drain_delay) => {}
+                    Some(joined) = servers.join_next() => result = flatten(joined),
+                }
+            }
+            Some(joined) = servers.join_next() => result = flatten(joined),
+        }
+        draining.start();
+        shutdown.trigger();
+        api_handle.stop(true).await;
+        tracing::info!("API drained; stopping background tasks");
+        background.trigger();
+        stopping.await;
+        admin_handle.stop(true).await;
+        while let Some(joined) = servers.join_next().await {
+            if let (Err(error), true) = (flatten(joined), result.is_ok()) {
+                result = Err(error);
+            }
+        }
+        result
     }
+}
+
+fn flatten(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    joined
+        .map_err(std::io::Error::other)
+        .and_then(|served| served)
 }
 
 /// `readiness`, blocked also while an essential background task has ended.
@@ -212,7 +281,108 @@ fn bind(address: &str, reuse_port: bool) -> std::io::Result<TcpListener> {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        sync::atomic::{AtomicBool, Ordering},
+        time::Instant,
+    };
+
+    use actix_web::web;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
+    use crate::admin::Readiness;
+
+    /// One raw HTTP/1.1 request; an error when the port no longer accepts.
+    async fn exchange(port: u16, path: &str) -> std::io::Result<String> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = vec![0; 4096];
+        let read = stream.read(&mut answer).await?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(String::from_utf8_lossy(&answer[..read]).into_owned())
+    }
+
+    #[actix_web::test]
+    async fn after_the_stop_signal_readyz_is_503_while_the_api_serves_for_the_drain_delay_and_tasks_stop_last(
+    ) {
+        let drain_delay = Duration::from_secs(1);
+        let listeners = Listeners::bind(&ListenOptions {
+            reuse_port: false,
+            drain_delay,
+            ..options("127.0.0.1:0", "127.0.0.1:0")
+        })
+        .expect("binds");
+        let background = Shutdown::new();
+        let supervisor = Supervisor::unregistered(background.clone());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let stopping: Stopping = Box::pin({
+            let (background, stopped) = (background.clone(), Arc::clone(&stopped));
+            async move { stopped.store(background.is_triggered(), Ordering::SeqCst) }
+        });
+        let readiness: ReadinessCheck = Arc::new(|| Box::pin(async { Readiness::default() }));
+        let app = Application::start(
+            listeners,
+            || App::new().route("/", web::get().to(|| async { "ok" })),
+            Registry::new(),
+            readiness,
+            &supervisor,
+            stopping,
+        )
+        .await
+        .expect("starts");
+        let (api, admin) = (app.port(), app.admin_port());
+        let stop = Shutdown::new();
+        let run = tokio::spawn(app.run_until_stopped(stop.clone()));
+        let ready = exchange(admin, "/readyz").await.expect("admin answers");
+        assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+        let served = exchange(api, "/").await.expect("API answers");
+        assert!(
+            !served.to_ascii_lowercase().contains("connection: close"),
+            "{served}"
+        );
+
+        let signalled = Instant::now();
+        stop.trigger();
+
+        let mut readyz = String::new();
+        while signalled.elapsed() < drain_delay && !readyz.starts_with("HTTP/1.1 503") {
+            readyz = exchange(admin, "/readyz").await.expect("admin answers");
+        }
+        assert!(readyz.contains(r#""status":"draining""#), "{readyz}");
+        let mut last_served = None;
+        while signalled.elapsed() < Duration::from_secs(30) {
+            let tasks_stopped = background.is_triggered();
+            match exchange(api, "/").await {
+                Ok(answer) => {
+                    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                    assert!(
+                        answer.to_ascii_lowercase().contains("connection: close"),
+                        "{answer}"
+                    );
+                    assert!(
+                        !tasks_stopped,
+                        "the background tasks stopped while the API served"
+                    );
+                    last_served = Some(signalled.elapsed());
+                }
+                Err(_) => break,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let last_served = last_served.expect("the API served after the stop signal");
+        assert!(
+            last_served >= drain_delay - Duration::from_millis(100),
+            "the API stopped serving {last_served:?} after the signal, before the drain delay"
+        );
+        run.await.expect("joins").expect("stops cleanly");
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "stopping ran after the tasks' token triggered"
+        );
+    }
 
     fn options(listen: &str, admin_listen: &str) -> ListenOptions {
         ListenOptions {
@@ -220,6 +390,7 @@ mod tests {
             admin_listen: admin_listen.into(),
             http_workers: 1,
             reuse_port: true,
+            drain_delay: Duration::ZERO,
         }
     }
 

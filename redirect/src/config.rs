@@ -128,6 +128,9 @@ pub struct RedirectArgs {
     /// Who the client is behind proxies (the key of the bound on unknown codes).
     #[command(flatten)]
     pub client_ip: plumbing::client_ip::ClientIpArgs,
+    /// How it stops (SIGTERM, SIGINT).
+    #[command(flatten)]
+    pub drain: plumbing::drain::DrainArgs,
     /// The primary: hit counts, confirming misses, and lookups when there is no replica.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -151,6 +154,7 @@ impl RedirectArgs {
             admin_listen: self.admin_listen.clone(),
             http_workers: self.http_workers,
             reuse_port: self.reuse_port,
+            drain_delay: self.drain.delay(),
         }
     }
 
@@ -181,6 +185,7 @@ impl RedirectArgs {
             hit_writes_per_second: 4_000,
             permanent_max_age_secs: DEFAULT_PERMANENT_MAX_AGE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
+            drain: plumbing::drain::DrainArgs::immediate(),
             database,
             redis,
             id_layout: idgen::config::LayoutArgs::default(),

@@ -121,6 +121,15 @@ const DEFAULT_RATE_LIMIT_UNKNOWN_KEYS_BURST: u32 = 20;
 const DEFAULT_PASSWORD_OPS_PER_MINUTE: u32 = 120;
 const DEFAULT_PASSWORD_OPS_BURST: u32 = 30;
 
+/// What `serve` does about schema migrations at start (`--migrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateMode {
+    /// Apply pending migrations.
+    Auto,
+    /// Apply none; wait until a migration Job has applied them.
+    Skip,
+}
+
 /// `serve` settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -200,6 +209,14 @@ pub struct ServeArgs {
     /// Who the client is behind proxies (the key of the per-client limits).
     #[command(flatten)]
     pub client_ip: plumbing::client_ip::ClientIpArgs,
+    /// How it stops (SIGTERM, SIGINT).
+    #[command(flatten)]
+    pub drain: plumbing::drain::DrainArgs,
+    /// Schema migrations at start: `auto` applies those pending (instances take turns under an advisory lock);
+    /// `skip` applies none, because a migration Job does (the chart's), and waits until the database has every
+    /// migration this binary knows.
+    #[arg(long, env = "SHORTENER_MIGRATE", value_enum, default_value_t = MigrateMode::Auto)]
+    pub migrate: MigrateMode,
     /// PostgreSQL.
     #[command(flatten)]
     pub database: DatabaseArgs,
@@ -260,6 +277,8 @@ impl ServeArgs {
             insert_workers: DEFAULT_INSERT_WORKERS,
             api_key_cache_secs: DEFAULT_API_KEY_CACHE_SECS,
             client_ip: plumbing::client_ip::ClientIpArgs::default(),
+            drain: plumbing::drain::DrainArgs::immediate(),
+            migrate: MigrateMode::Auto,
             database,
             replica_urls: Vec::new(),
             redis,
@@ -281,6 +300,7 @@ impl ServeArgs {
             admin_listen: self.admin_listen.clone(),
             http_workers: self.http_workers,
             reuse_port: false,
+            drain_delay: self.drain.delay(),
         }
     }
 

@@ -22,7 +22,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
-    config::ServeArgs,
+    config::{MigrateMode, ServeArgs},
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter},
     hashing::PasswordHasher,
@@ -33,6 +33,9 @@ use crate::{
     routes,
     state::AppState,
 };
+
+/// How often `--migrate skip` looks whether the migration Job has applied what this binary needs.
+const SCHEMA_POLL: Duration = Duration::from_secs(2);
 
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
@@ -60,6 +63,18 @@ fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
 /// # Errors
 /// When the database is unreachable or a migration fails.
 pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
+    connect(database, MigrateMode::Auto).await
+}
+
+/// Connects to PostgreSQL, failing early with a message naming the flag; then applies pending migrations
+/// (`auto`), or waits until a migration Job has applied every one this binary knows (`skip`).
+///
+/// # Errors
+/// When the database is unreachable or a migration fails.
+pub async fn connect(
+    database: &links::db::DatabaseArgs,
+    migrate: MigrateMode,
+) -> anyhow::Result<Store> {
     let pool = db::pool(
         database.database_url.expose_secret(),
         "snowlink-shortener",
@@ -69,32 +84,61 @@ pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::
     db::check(&pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
-    let applied = db::migrate(&pool)
-        .await
-        .context("database migration failed")?;
-    if !applied.is_empty() {
-        tracing::info!(?applied, "migrations applied");
+    match migrate {
+        MigrateMode::Auto => {
+            let applied = db::migrate(&pool)
+                .await
+                .context("database migration failed")?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "migrations applied");
+            }
+        }
+        MigrateMode::Skip => wait_for_schema(&pool).await?,
     }
     Ok(Store::new(pool))
 }
 
+/// Returns once the database has every migration this binary knows. On a first install the chart's Job runs
+/// after the workloads start; on an upgrade it has run before.
+async fn wait_for_schema(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
+    let mut told = false;
+    loop {
+        let pending = db::pending_migrations(pool)
+            .await
+            .context("cannot read which migrations are applied")?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !told {
+            tracing::info!(
+                ?pending,
+                "--migrate skip: waiting for the migration Job to apply these migrations"
+            );
+            told = true;
+        }
+        tokio::time::sleep(SCHEMA_POLL).await;
+    }
+}
+
 /// Binds both listeners (port 0 picks a free port), connects, migrates, leases a worker ID, starts the
-/// background tasks and serves. Once `shutdown` has triggered and the servers have drained, queued inserts
+/// background tasks and serves. The background tasks stop on a token of their own, which the run triggers once
+/// `shutdown` has triggered and the API has drained (released at the signal, the lease would fail the creates
+/// of the drain delay). Then queued inserts
 /// finish, the worker ID is released, the cleanup stops (its batch in flight finished, its election node
 /// deleted) and Redis is closed.
 ///
 /// # Errors
 /// When an address cannot be bound or a dependency needed to start is unreachable.
-pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Application> {
+pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
     let listeners = Listeners::bind(&args.listen_options())?;
     let blocklist = args.blocklist()?;
-    let store = connect_and_migrate(&args.database).await?;
+    let store = connect(&args.database, args.migrate).await?;
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     let registry = Registry::new();
     links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
-    let supervisor = Supervisor::new(&registry, shutdown)?;
+    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
     let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
     let (created, degraded) = write_metrics(&registry)?;
     let redis_breaker = args

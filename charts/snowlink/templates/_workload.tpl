@@ -8,6 +8,16 @@ the same probes, resources and security settings. Called with
 {{- $root := .root -}}
 {{- $c := index $root.Values .component -}}
 {{- $fullname := printf "%s-%s" (include "snowlink.fullname" $root) .component -}}
+{{- /*
+A stopping pod answers /readyz 503 and serves on for drainDelaySeconds, drains its API (up to 10 s), then runs its
+own stopping steps, up to these many seconds (the redirect's final hit write is bounded at 20 s). Kubernetes kills
+it at terminationGracePeriodSeconds, so a shorter grace would lose work: refused.
+*/}}
+{{- $stopping := get (dict "idgen" 5 "shortener" 10 "redirect" 20) .component | int -}}
+{{- $needed := add $c.drainDelaySeconds 10 $stopping -}}
+{{- if lt (int $c.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must be at least %d: drainDelaySeconds (%d) + 10 s of HTTP drain + %d s of stopping steps" .component (int $c.terminationGracePeriodSeconds) (int $needed) (int $c.drainDelaySeconds) $stopping) }}
+{{- end }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -89,6 +99,8 @@ spec:
               value: "0.0.0.0:{{ $c.ports.api }}"
             - name: {{ .prefix }}_ADMIN_LISTEN
               value: "0.0.0.0:{{ $c.ports.admin }}"
+            - name: DRAIN_DELAY_MS
+              value: {{ mul $c.drainDelaySeconds 1000 | quote }}
             {{- include "snowlink.env.logging" $root | nindent 12 }}
             {{- include .env $root | nindent 12 }}
             {{- with $c.env }}

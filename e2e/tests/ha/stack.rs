@@ -59,6 +59,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
             http_workers: 1,
+            drain: plumbing::drain::DrainArgs::immediate(),
             idgen: IdgenArgs::new(chroot),
         },
         shutdown.clone(),

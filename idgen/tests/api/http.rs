@@ -20,6 +20,7 @@ async fn spawn_service() -> TestService {
         listen: "127.0.0.1:0".into(),
         admin_listen: "127.0.0.1:0".into(),
         http_workers: 1,
+        drain: plumbing::drain::DrainArgs::immediate(),
         idgen: args(&testkit::zookeeper_chroot().await),
     };
     let app = build(service_args, shutdown.clone())
@@ -168,6 +169,7 @@ async fn an_admin_address_that_cannot_be_bound_fails_before_a_worker_id_is_lease
         listen: "127.0.0.1:0".into(),
         admin_listen: taken.local_addr().expect("address").to_string(),
         http_workers: 1,
+        drain: plumbing::drain::DrainArgs::immediate(),
         idgen: args(&chroot),
     };
 

@@ -9,5 +9,6 @@ mod hits;
 mod invalidation;
 mod manage;
 mod misses;
+mod rollout;
 mod takedown;
 mod tiers;

@@ -12,6 +12,7 @@ mod hits;
 mod hostile;
 mod idempotency;
 mod keys;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod owned;
