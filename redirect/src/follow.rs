@@ -4,10 +4,7 @@
 use std::{cell::RefCell, sync::Arc};
 
 use actix_web::{
-    http::{
-        header::{HeaderName, HeaderValue},
-        Method,
-    },
+    http::{header::HeaderName, Method},
     web, HttpRequest, HttpResponse,
 };
 use links::{code, model::Resolution};
@@ -78,9 +75,22 @@ pub struct RedirectState {
     /// The header a CDN puts the client's country in (`--country-header`), if any.
     pub country_header: Option<HeaderName>,
     /// `Cache-Control` of 301/308 answers, built once.
-    pub permanent_max_age: HeaderValue,
+    pub permanent_max_age: answer::PermanentMaxAge,
     /// Decides expiry and the day a hit counts for; injected so tests set the time.
     pub clock: plumbing::clock::SharedClock,
+}
+
+impl RedirectState {
+    /// Where the visit of `req` comes from. The country header is read only when the peer is a trusted proxy
+    /// (the CDN or ingress that writes it); checked only when one is configured, so the hot path pays nothing
+    /// otherwise.
+    pub fn visit<'a>(&self, req: &'a HttpRequest) -> Visit<'a> {
+        let trusted = self.country_header.is_some()
+            && req
+                .peer_addr()
+                .is_some_and(|peer| self.trusted_proxies.contains(peer.ip()));
+        Visit::of(req, self.country_header.as_ref(), trusted)
+    }
 }
 
 /// `GET`/`HEAD /{code}`, `POST /{code}` and `GET /{code}+`; another method on a code's path is a 405, any other
@@ -135,9 +145,10 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                 if password_hash.is_some() && response.status().is_redirection() {
                     return pages::password_form(code, Prompt::Ask);
                 }
-                if response.status().is_redirection() && req.method() == Method::GET {
-                    let visit = Visit::of(req, state.country_header.as_ref());
-                    state.hits.record(*id, *limited, now, &visit);
+                // A GET is a visit. A HEAD is not, except on a link with a visit limit: every answer that shows
+                // its target uses it up, or a client would read the target with HEADs forever.
+                if response.status().is_redirection() && (*limited || req.method() == Method::GET) {
+                    state.hits.record(*id, *limited, now, &state.visit(req));
                 }
             }
             response
@@ -154,8 +165,18 @@ async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse
             Resolution::Live {
                 long_url,
                 password_hash,
+                id,
+                limited,
                 ..
-            } => pages::preview(code, &long_url, password_hash.is_some()),
+            } => {
+                // The page names a limited link's target, so showing it uses up a visit as a redirect does.
+                if limited && password_hash.is_none() && req.method() == Method::GET {
+                    state
+                        .hits
+                        .record(id, limited, state.clock.now(), &state.visit(req));
+                }
+                pages::preview(code, &long_url, password_hash.is_some())
+            }
             Resolution::Gone => answer::gone(req),
             Resolution::Unknown => unknown(req, state),
         },

@@ -10,7 +10,8 @@
 //! uniform traffic, 14-40 µs of PostgreSQL each on the core the load generator and Redis share.)
 //!
 //! A visit is counted under its link, day, device class, country and referrer domain ([`crate::visit`]); the flush
-//! turns those into the per-day hits (people only: bots are counted apart) and the per-day sources behind
+//! turns those into the per-day hits (people only: bots are counted apart, though a limited link's bots count
+//! toward its limit and are written on its ticks with its hits) and the per-day sources behind
 //! `GET /v1/urls/{code}/stats`. Counts live in shards, each behind its own small mutex picked by the link id:
 //! requests for different links rarely meet on one lock, and no lock is shared by all requests. A flush swaps each
 //! shard's maps out, so the lock is held for a pointer swap, never for I/O. A crash loses what was counted since
@@ -20,9 +21,10 @@
 //! [`MAX_KEYS`] counts per interval (past them, new domains count as "other", then new keys are dropped and
 //! counted), and a flush writes at most [`MAX_REFERRERS_PER_FLUSH`] domains per link and day.
 //!
-//! The flush also ends links at their visit limit: once the hits it wrote take a link to its `max_hits`, the link
-//! is marked exhausted and its invalidation queued in the same statement, then delivered through Redis like a
-//! delete's, so every replica answers 410 within a moment.
+//! The flush also ends links at their visit limit: once the visits it wrote take a link to its `max_hits`, the
+//! link is marked exhausted and its invalidation queued in the same transaction as the hits (a failed flush keeps
+//! neither, so its retry never counts twice), then delivered through Redis like a delete's, so every replica
+//! answers 410 within a moment.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -370,23 +372,30 @@ fn put_back(counts: &mut Counts, chunk: Counts) {
     }
 }
 
-/// The people's hits per link and day of `counts`, as the columns of the hits upsert: of every count for the tick's
-/// write (`paced` false: the links with a visit limit); for the paced write, of the links without one, with the
-/// visits of every count by device class (a limited link's hits were written on its ticks).
+/// The people's hits per link and day of `counts`, as the columns of the hits upsert. For the tick's write
+/// (`paced` false: the links with a visit limit), the people's hits and the bots' visits (their column only):
+/// both count toward the limit, so both are written every tick. For the paced write, the hits of the links
+/// without a limit, with the visits of every count by device class, but not a limited link's hits or bots
+/// (written on its ticks).
 fn hit_rows(counts: &Counts, paced: bool) -> HitRows {
     let mut per_day: HashMap<(i64, i32), (i64, [i64; 4]), foldhash::fast::FixedState> =
         HashMap::default();
     for (key, &count) in counts {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
-        let people = key.device != Device::Bot && !(paced && key.limited);
-        if !people && !paced {
+        let bot = key.device == Device::Bot;
+        let (people, device) = match (paced, key.limited) {
+            (false, _) => (!bot, bot),
+            (true, true) => (false, !bot),
+            (true, false) => (!bot, true),
+        };
+        if !people && !device {
             continue;
         }
         let (hits, devices) = per_day.entry((key.link_id, key.day)).or_default();
         if people {
             *hits += count;
         }
-        if paced {
+        if device {
             // Device's discriminants are HitRows' device columns: desktop, mobile, tablet, bot.
             devices[key.device as usize] += count;
         }

@@ -24,7 +24,6 @@ use crate::{
     follow::Worker,
     misses::KeyedLimit,
     pages::{self, Prompt},
-    visit::Visit,
 };
 
 /// Largest form body: a 128-character password, percent-encoded, with room to spare.
@@ -114,8 +113,7 @@ pub async fn unlock(
     };
     match state.unlocker.check(password, hash).await {
         Some(true) => {
-            let visit = Visit::of(req, state.country_header.as_ref());
-            state.hits.record(id, limited, now, &visit);
+            state.hits.record(id, limited, now, &state.visit(req));
             HttpResponse::build(StatusCode::SEE_OTHER)
                 .insert_header((header::LOCATION, location))
                 .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -139,6 +139,8 @@ async fn referrers_devices_and_countries_are_counted_and_bots_apart_from_hits() 
     args.country_header = Some(actix_web::http::header::HeaderName::from_static(
         "cf-ipcountry",
     ));
+    // The test is the CDN that writes the header.
+    args.client_ip.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a CIDR block")];
     let redirect = pair.spawn_redirect(args).await;
     let code = pair.shorten(link("https://example.com/campaign")).await;
     let id = pair.link_id(&code).await;

@@ -6,6 +6,7 @@ mod follow;
 mod helpers;
 mod hits;
 mod invalidation;
+mod limits;
 mod manage;
 mod misses;
 mod takedown;
