@@ -170,6 +170,16 @@ pub fn too_many_unknown(req: &HttpRequest, wait: std::time::Duration) -> HttpRes
     )
 }
 
+/// 408 for a form whose body did not arrive in time.
+pub fn request_timeout(req: &HttpRequest) -> HttpResponse {
+    missing(
+        req,
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        "The form took too long to arrive. Try again.",
+    )
+}
+
 /// 429 for a password try once the client is past its bound on tries for this link.
 pub fn too_many_tries(req: &HttpRequest, wait: std::time::Duration) -> HttpResponse {
     rate_limited(

@@ -108,7 +108,13 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         let (misses, shutdown) = (Arc::clone(&misses), supervisor.shutdown().clone());
         async move { misses.forget_idle(shutdown).await }
     });
-    let unlocker = Arc::new(Unlocker::new(args.password_tries_per_minute));
+    if let Some(warning) = args.client_ip_warning() {
+        tracing::warn!("{warning}");
+    }
+    let unlocker = Arc::new(Unlocker::new(
+        args.password_tries_per_minute,
+        args.password_tries_per_link_per_minute,
+    ));
     supervisor.spawn(
         "forget_idle_password_tries",
         Need::Optional,

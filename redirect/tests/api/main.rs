@@ -11,3 +11,4 @@ mod manage;
 mod misses;
 mod takedown;
 mod tiers;
+mod unlock;
