@@ -139,6 +139,7 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                 id,
                 password_hash,
                 limited,
+                max_hits,
                 ..
             } = &entry.target
             {
@@ -148,6 +149,10 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                 // A GET is a visit. A HEAD is not, except on a link with a visit limit: every answer that shows
                 // its target uses it up, or a client would read the target with HEADs forever.
                 if response.status().is_redirection() && (*limited || req.method() == Method::GET) {
+                    // Past its limit as this process has answered it, a link is gone before any flush says so.
+                    if !max_hits.is_none_or(|max| state.hits.admit(*id, max)) {
+                        return answer::gone(req);
+                    }
                     state.hits.record(*id, *limited, now, &state.visit(req));
                 }
             }
@@ -167,10 +172,14 @@ async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse
                 password_hash,
                 id,
                 limited,
+                max_hits,
                 ..
             } => {
                 // The page names a limited link's target, so showing it uses up a visit as a redirect does.
                 if limited && password_hash.is_none() && req.method() == Method::GET {
+                    if !max_hits.is_none_or(|max| state.hits.admit(id, max)) {
+                        return answer::gone(req);
+                    }
                     state
                         .hits
                         .record(id, limited, state.clock.now(), &state.visit(req));

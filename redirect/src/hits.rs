@@ -126,9 +126,15 @@ struct Shard {
     dropped: u64,
 }
 
+/// Links whose visits one shard of [`HitCounter::admit`] keeps; past it the shard starts over.
+const MAX_ADMITTED: usize = 8_192;
+
 /// The in-memory counts.
 pub struct HitCounter {
     shards: [Mutex<Shard>; SHARDS],
+    /// Visits this process has answered per link with a known visit limit, by the same shards (see
+    /// [`HitCounter::admit`]).
+    admitted: [Mutex<HashMap<i64, u64, foldhash::fast::FixedState>>; SHARDS],
     seed: foldhash::quality::RandomState,
 }
 
@@ -136,12 +142,37 @@ impl Default for HitCounter {
     fn default() -> Self {
         Self {
             shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            admitted: std::array::from_fn(|_| Mutex::default()),
             seed: foldhash::quality::RandomState::default(),
         }
     }
 }
 
 impl HitCounter {
+    /// Whether this process may answer one more visit of link `link_id`, whose visit limit is `max_hits`;
+    /// counts it if so. A process answers at most `max_hits` visits of a link itself, so a limit holds within
+    /// what each replica answers, before any flush and while flushes fail (with the flush alone every replica
+    /// answered a whole interval's visits, and everything while flushes failed). Counted over the process's life,
+    /// each admitted visit also counted for the flush, so it is never more than the visits the database counts
+    /// for the link (unless counts were dropped, see [`MAX_KEYS`]) and never refuses a visit the limit still
+    /// allows (a raised limit is simply compared anew). The map is bounded: a full shard starts over, which only
+    /// leaves its links to the flush's bound.
+    pub fn admit(&self, link_id: i64, max_hits: i64) -> bool {
+        let max = u64::try_from(max_hits).unwrap_or(0);
+        let mut admitted = self.admitted[shard_index(link_id)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if admitted.len() >= MAX_ADMITTED && !admitted.contains_key(&link_id) {
+            admitted.clear();
+        }
+        let answered = admitted.entry(link_id).or_insert(0);
+        if *answered >= max {
+            return false;
+        }
+        *answered += 1;
+        true
+    }
+
     /// Counts one hit of `link_id` (`limited`: it has a visit limit) at `now`, from `visit`. A bot's visit keeps
     /// only its device class.
     pub fn record(&self, link_id: i64, limited: bool, now: DateTime<Utc>, visit: &Visit<'_>) {
@@ -196,10 +227,7 @@ impl HitCounter {
     }
 
     fn shard(&self, link_id: i64) -> std::sync::MutexGuard<'_, Shard> {
-        // Fibonacci hashing: sequential Snowflake ids spread over all shards.
-        let index = (link_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
-        let index = usize::try_from(index).unwrap_or(0) % SHARDS;
-        self.shards[index]
+        self.shards[shard_index(link_id)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -220,6 +248,12 @@ impl HitCounter {
         }
         pending.spares = spares;
     }
+}
+
+/// The shard of `link_id`'s counts. Fibonacci hashing: sequential Snowflake ids spread over all shards.
+fn shard_index(link_id: i64) -> usize {
+    let index = (link_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
+    usize::try_from(index).unwrap_or(0) % SHARDS
 }
 
 /// A lower-cased referrer domain of at most [`MAX_DOMAIN_LEN`] bytes, on the stack.
@@ -728,6 +762,17 @@ mod tests {
         assert_eq!(paced_chunk_links(48_000, thirty, 4_000), 500);
         assert_eq!(paced_chunk_links(48_000, thirty, 400), 100);
         assert_eq!(paced_chunk_links(48_000, thirty, 1), 1);
+    }
+
+    #[test]
+    fn a_process_admits_no_more_visits_of_a_link_than_its_limit() {
+        let counter = HitCounter::default();
+        assert!(counter.admit(7, 2));
+        assert!(counter.admit(7, 2));
+        assert!(!counter.admit(7, 2));
+        assert!(counter.admit(8, 1), "another link is its own");
+        assert!(counter.admit(7, 3), "a raised limit is compared anew");
+        assert!(!counter.admit(7, 3));
     }
 
     #[test]

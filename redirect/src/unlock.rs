@@ -205,13 +205,20 @@ pub async fn unlock(
         Err(_) => return answer::unavailable(req),
     };
     let now = state.clock.now();
-    let (id, limited, long_url, hash) = match &entry.target.clone().at(now) {
+    let (id, limited, max_hits, long_url, hash) = match &entry.target.clone().at(now) {
         Resolution::Live {
             id,
             password_hash: Some(hash),
             limited,
+            max_hits,
             ..
-        } => (*id, *limited, entry.location.clone(), hash.clone()),
+        } => (
+            *id,
+            *limited,
+            *max_hits,
+            entry.location.clone(),
+            hash.clone(),
+        ),
         Resolution::Live { .. } => return answer::method_not_allowed(req),
         Resolution::Gone => return answer::gone(req),
         Resolution::Unknown => return answer::not_found(req),
@@ -234,6 +241,9 @@ pub async fn unlock(
     match unlocker.check(link, password, hash).await {
         Some(true) => {
             unlocker.link_tries.succeeded(link);
+            if !max_hits.is_none_or(|max| state.hits.admit(id, max)) {
+                return answer::gone(req);
+            }
             state.hits.record(id, limited, now, &state.visit(req));
             HttpResponse::build(StatusCode::SEE_OTHER)
                 .insert_header((header::LOCATION, location))

@@ -280,3 +280,27 @@ async fn a_country_header_from_a_peer_that_is_no_trusted_proxy_is_not_believed()
         json!([{"country": "unknown", "hits": 1}])
     );
 }
+
+#[tokio::test]
+async fn a_replica_answers_no_more_visits_of_a_link_than_its_limit_before_any_flush() {
+    let pair = spawn_pair().await;
+    let mut args = pair.redirect_args();
+    args.hits_flush_interval_ms = 3_600_000;
+    let redirect = pair.spawn_redirect(args).await;
+    let code = pair
+        .shorten(json!({"long_url": "https://example.com/two", "max_hits": 2}))
+        .await;
+    let answer = |method: reqwest::Method, path: String| {
+        let request = pair
+            .client
+            .request(method, format!("{redirect}/{path}"))
+            .header(header::USER_AGENT, CURL);
+        async move { request.send().await.expect("the redirect answers").status() }
+    };
+
+    assert_eq!(answer(reqwest::Method::GET, code.clone()).await, 302);
+    assert_eq!(answer(reqwest::Method::HEAD, code.clone()).await, 302);
+
+    assert_eq!(answer(reqwest::Method::GET, code.clone()).await, 410);
+    assert_eq!(answer(reqwest::Method::GET, format!("{code}+")).await, 410);
+}
