@@ -23,7 +23,7 @@ use actix_web::{
 };
 use links::model::Resolution;
 use plumbing::client_ip::ClientKey;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     answer,
@@ -108,49 +108,67 @@ impl Unlocker {
 
     /// Whether `password` matches `hash`, checked in link `link`'s turn; `None` when no turn came in time.
     async fn check(&self, link: u64, password: String, hash: String) -> Option<bool> {
-        let _turn = self.turns.take(link).await?;
-        tokio::task::spawn_blocking(move || links::password::verify(&password, &hash))
+        self.turns
+            .run(link, move || links::password::verify(&password, &hash))
             .await
-            .ok()
     }
 }
+
+/// The links with a try waiting or checked now (an entry lives while a try holds its semaphore).
+type LinkTurns = Mutex<HashMap<u64, Arc<Semaphore>, foldhash::fast::FixedState>>;
 
 /// The turns of checks: [`CONCURRENT_CHECKS`] in all, [`CHECKS_PER_LINK`] per link. A try first waits for its
 /// link's turn, then for one of all; so the tries of a flooded link queue behind each other, not in front of
 /// every other link's.
 struct Turns {
-    all: Semaphore,
-    /// The links with a try waiting or checked now (an entry lives while a try holds its semaphore).
-    links: Mutex<HashMap<u64, Arc<Semaphore>, foldhash::fast::FixedState>>,
+    all: Arc<Semaphore>,
+    links: Arc<LinkTurns>,
 }
 
 impl Default for Turns {
     fn default() -> Self {
         Self {
-            all: Semaphore::new(CONCURRENT_CHECKS),
-            links: Mutex::default(),
+            all: Arc::new(Semaphore::new(CONCURRENT_CHECKS)),
+            links: Arc::default(),
         }
     }
 }
 
 /// A check's turn; gives it back when dropped.
-struct Turn<'a> {
-    turns: &'a Turns,
+struct Turn {
+    links: Arc<LinkTurns>,
     link: u64,
     own: Option<OwnedSemaphorePermit>,
-    _all: SemaphorePermit<'a>,
+    _all: OwnedSemaphorePermit,
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
         drop(self.own.take());
-        self.turns.forget(self.link);
+        forget(&self.links, self.link);
     }
 }
 
 impl Turns {
+    /// Runs `work` on a blocking thread in a turn of `link`'s taken within [`CHECK_WAIT`] (`None` when none
+    /// came). The turn goes with the work, not with the caller: a try whose request is dropped (the client went
+    /// away) keeps its turn until its hash is done, so the hashes running never outnumber the turns.
+    async fn run<T: Send + 'static>(
+        &self,
+        link: u64,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let turn = self.take(link).await?;
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work()
+        })
+        .await
+        .ok()
+    }
+
     /// A turn for a check on `link`, within [`CHECK_WAIT`].
-    async fn take(&self, link: u64) -> Option<Turn<'_>> {
+    async fn take(&self, link: u64) -> Option<Turn> {
         let own = Arc::clone(
             self.links
                 .lock()
@@ -160,7 +178,7 @@ impl Turns {
         );
         let waited = tokio::time::timeout(CHECK_WAIT, async {
             let mine = Arc::clone(&own).acquire_owned().await.ok()?;
-            let all = self.all.acquire().await.ok()?;
+            let all = Arc::clone(&self.all).acquire_owned().await.ok()?;
             Some((mine, all))
         })
         .await
@@ -168,27 +186,27 @@ impl Turns {
         .flatten();
         drop(own);
         let Some((own, all)) = waited else {
-            self.forget(link);
+            forget(&self.links, link);
             return None;
         };
         Some(Turn {
-            turns: self,
+            links: Arc::clone(&self.links),
             link,
             own: Some(own),
             _all: all,
         })
     }
+}
 
-    /// Drops `link`'s semaphore once no try holds it (clones are only made under the map's lock, so a count of
-    /// one there is final).
-    fn forget(&self, link: u64) {
-        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        if links
-            .get(&link)
-            .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
-        {
-            links.remove(&link);
-        }
+/// Drops `link`'s semaphore once no try holds it (clones are only made under the map's lock, so a count of one
+/// there is final).
+fn forget(links: &LinkTurns, link: u64) {
+    let mut links = links.lock().unwrap_or_else(PoisonError::into_inner);
+    if links
+        .get(&link)
+        .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
+    {
+        links.remove(&link);
     }
 }
 
@@ -262,4 +280,46 @@ async fn password_of(payload: web::Payload) -> Option<String> {
     url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "password")
         .map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_turn_is_held_until_its_work_ends_even_when_its_caller_is_gone() {
+        let turns = Arc::new(Turns::default());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let caller = tokio::spawn({
+            let turns = Arc::clone(&turns);
+            async move {
+                turns
+                    .run(7, move || {
+                        let _sent = started.send(());
+                        released.recv().is_ok()
+                    })
+                    .await
+            }
+        });
+        running.await.expect("the work started");
+
+        caller.abort();
+        assert!(caller.await.is_err(), "the caller is gone");
+
+        assert_eq!(
+            turns.all.available_permits(),
+            CONCURRENT_CHECKS - 1,
+            "the work still holds its turn"
+        );
+        release.send(()).expect("the work is waiting");
+        testkit::eventually(Duration::from_secs(5), "the turn given back", || async {
+            turns.all.available_permits() == CONCURRENT_CHECKS
+        })
+        .await;
+        assert!(
+            turns.links.lock().expect("links").is_empty(),
+            "the link's own semaphore is forgotten"
+        );
+    }
 }
