@@ -115,8 +115,9 @@ const DELETE_OWNED: &str = queue_changed!(
 
 /// The owner's change to a live link, its invalidation queued in the same statement, read back with its hits
 /// (see [`Store::patch_owned`]). A `$n` flag says whether a nullable field was sent at all, so `null` (clear) and
-/// absent (keep) differ. A new visit limit is compared with the hits counted so far: at or under them the link
-/// is exhausted at once (410), above them (or none) it is live again.
+/// absent (keep) differ. A new visit limit is compared with the visits counted toward it so far (people's hits
+/// and bots' visits, as the redirect's flush counts them): at or under them the link is exhausted at once (410),
+/// above them (or none) it is live again.
 const PATCH_OWNED: &str = concat!(
     "WITH changed AS (
         UPDATE links SET
@@ -130,7 +131,7 @@ const PATCH_OWNED: &str = concat!(
             exhausted_at = CASE
                 WHEN NOT $11 THEN exhausted_at
                 WHEN $12::bigint IS NOT NULL
-                     AND COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = links.id), 0) >= $12
+                     AND COALESCE((SELECT sum(hits + bots) FROM link_hits WHERE link_id = links.id), 0) >= $12
                     THEN COALESCE(exhausted_at, now())
                 ELSE NULL
             END

@@ -80,6 +80,7 @@ impl Link {
             id: self.id,
             password_hash: self.password_hash.clone(),
             limited: self.max_hits.is_some(),
+            max_hits: self.max_hits,
         }
     }
 }
@@ -103,6 +104,9 @@ pub enum Resolution {
         /// It has a visit limit (`max_hits`): its hits are written every flush tick so the limit is enforced
         /// promptly; the hits of every other link wait for the slower, paced write of where visits came from.
         limited: bool,
+        /// The visit limit itself, when known (values cached before it travelled say only `limited`): a redirect
+        /// process answers at most this many visits of the link itself, whatever becomes of its flushes.
+        max_hits: Option<i64>,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -150,6 +154,7 @@ mod tests {
             id: 1,
             password_hash: None,
             limited: false,
+            max_hits: None,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

@@ -120,14 +120,15 @@ impl HitRows {
 /// Referrer domains kept per link and day before new ones are counted as `other`.
 pub const MAX_REFERRERS_PER_DAY: i64 = 50;
 
-/// The people's hits per (link, day) of links with a visit limit (see [`Store::record_hits`]); each row's link is
-/// looked up, since it may have gone meanwhile.
-const UPSERT_HITS: &str = "INSERT INTO link_hits (link_id, day, hits)
-     SELECT batch.link_id, batch.day, batch.hits
-     FROM unnest($1::bigint[], $2::date[], $3::bigint[]) AS batch (link_id, day, hits)
+/// The people's hits and the bots' visits per (link, day) of links with a visit limit (see
+/// [`Store::record_hits`]); each row's link is looked up, since it may have gone meanwhile.
+const UPSERT_HITS: &str = "INSERT INTO link_hits (link_id, day, hits, bots)
+     SELECT batch.link_id, batch.day, batch.hits, batch.bots
+     FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[]) AS batch (link_id, day, hits, bots)
      JOIN links ON links.id = batch.link_id
      ORDER BY batch.link_id, batch.day
-     ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits";
+     ON CONFLICT (link_id, day) DO UPDATE SET hits = link_hits.hits + EXCLUDED.hits,
+         bots = link_hits.bots + EXCLUDED.bots";
 
 /// The people's hits and the visits by device class per (link, day), of links seen to exist in the same
 /// transaction ([`EXISTING_LINKS`]): one lookup per link rather than one per row of each statement (EXPLAIN
@@ -164,11 +165,13 @@ const UPSERT_SOURCES: &str = "INSERT INTO link_hit_sources (link_id, day, kind, 
      ORDER BY link_id, day, kind, key
      ON CONFLICT (link_id, day, kind, key) DO UPDATE SET hits = link_hit_sources.hits + EXCLUDED.hits";
 
-/// Links of a flush that reached their visit limit, marked exhausted with their invalidations queued.
+/// Links of a flush that reached their visit limit, marked exhausted with their invalidations queued. Every
+/// answer that showed the target counts toward the limit, bots' included (a link previewer or a script that
+/// follows a one-time link has used it up): people's hits and bots' visits together.
 const EXHAUST: &str = queue_changed!(
     "UPDATE links SET exhausted_at = now()
      WHERE max_hits IS NOT NULL AND exhausted_at IS NULL AND id = ANY($1)
-       AND (SELECT COALESCE(sum(hits), 0) FROM link_hits WHERE link_id = links.id) >= max_hits
+       AND (SELECT COALESCE(sum(hits + bots), 0) FROM link_hits WHERE link_id = links.id) >= max_hits
      RETURNING code"
 );
 
@@ -191,23 +194,30 @@ pub struct DayHits {
 }
 
 impl Store {
-    /// Writes the people's hits per (link, day) of links with a visit limit (see [`HitRows`]) in one statement,
-    /// so a retried flush never counts twice. Rows for links that no longer exist are skipped, so a link deleted
+    /// Writes the people's hits and the bots' visits per (link, day) of links with a visit limit (see
+    /// [`HitRows`]; its bot column only). Rows for links that no longer exist are skipped, so a link deleted
     /// between two flushes cannot fail the whole batch; rows are written in key order, so redirect replicas
     /// flushing overlapping batches lock rows in the same order and cannot deadlock. Then the links of the batch
     /// that reached their visit limit are marked exhausted with their invalidations queued; returns those (for
-    /// the caller to deliver).
+    /// the caller to deliver). Both statements commit together: when the second fails (a lock it waited on past
+    /// the statement timeout, a lost connection), the hits are not kept either, so the caller's retry of the
+    /// batch never counts them twice.
     ///
     /// # Errors
     /// When the database fails; nothing of the batch is kept then.
     pub async fn record_hits(&self, hits: &HitRows) -> Result<Vec<Owed>, DbError> {
-        let client = self.pool().get().await?;
-        let upsert_hits = client.prepare_cached(UPSERT_HITS).await?;
-        client
-            .execute(&upsert_hits, &[&hits.link_ids, &hits.days, &hits.hits])
-            .await?;
-        let exhaust = client.prepare_cached(EXHAUST).await?;
-        let rows = client.query(&exhaust, &[&hits.link_ids]).await?;
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        let upsert_hits = tx.prepare_cached(UPSERT_HITS).await?;
+        let bots = &hits.devices[3];
+        tx.execute(
+            &upsert_hits,
+            &[&hits.link_ids, &hits.days, &hits.hits, bots],
+        )
+        .await?;
+        let exhaust = tx.prepare_cached(EXHAUST).await?;
+        let rows = tx.query(&exhaust, &[&hits.link_ids]).await?;
+        tx.commit().await?;
         Ok(rows.iter().map(Owed::from_row).collect())
     }
 

@@ -103,7 +103,7 @@ impl Store {
             .prepare_cached(
                 "SELECT code, id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
-                        password_hash, max_hits IS NOT NULL
+                        password_hash, max_hits
                  FROM links WHERE code = ANY($1)
                  UNION ALL
                  SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = ANY($1)",
@@ -167,13 +167,15 @@ fn resolution_from_row(row: &Row) -> Resolution {
     if row.get::<_, bool>(5) {
         return Resolution::Gone;
     }
+    let max_hits: Option<i64> = row.get(7);
     Resolution::Live {
         id: row.get(1),
         long_url: row.get(2),
         redirect: redirect_from_row(row, 3),
         expires_at: row.get(4),
         password_hash: row.get(6),
-        limited: row.get(7),
+        limited: max_hits.is_some(),
+        max_hits,
     }
 }
 

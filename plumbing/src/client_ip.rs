@@ -121,6 +121,20 @@ impl ClientKey {
     }
 }
 
+impl ClientKey {
+    /// The /48 an IPv6 client's /64 lies in (`None` for IPv4): what a site is commonly given, 65,536 /64s that
+    /// would otherwise each be a client of their own, so a bound per client also needs one per /48.
+    pub fn site(self) -> Option<Self> {
+        match self.0 {
+            IpAddr::V4(_) => None,
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 80) - 1);
+                Some(Self(IpAddr::V6(Ipv6Addr::from(prefix))))
+            }
+        }
+    }
+}
+
 impl fmt::Display for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
@@ -232,6 +246,15 @@ mod tests {
         assert_eq!(first, ClientKey::of(ip("2001:db8:1:2:ffff::9")));
         assert_ne!(first, ClientKey::of(ip("2001:db8:1:3::1")));
         assert_eq!(first.to_string(), "2001:db8:1:2::/64");
+    }
+
+    #[test]
+    fn the_slash_64s_of_an_ipv6_slash_48_share_a_site_and_ipv4_has_none() {
+        let site = ClientKey::of(ip("2001:db8:1:2::1")).site();
+        assert!(site.is_some());
+        assert_eq!(site, ClientKey::of(ip("2001:db8:1:ffff::9")).site());
+        assert_ne!(site, ClientKey::of(ip("2001:db8:2:2::1")).site());
+        assert_eq!(ClientKey::of(ip("203.0.113.9")).site(), None);
     }
 
     #[test]

@@ -20,6 +20,9 @@ const DEFAULT_PRIMARY_CONFIRMATIONS_BURST: u32 = 10;
 const DEFAULT_UNKNOWN_CODES_PER_MINUTE: u32 = 600;
 /// Five tries a minute: a person who mistyped gets on; guessing a password takes years.
 const DEFAULT_PASSWORD_TRIES_PER_MINUTE: u32 = 5;
+/// Thirty tries a minute on one link from everyone: six clients' worth, far more than the people who share a
+/// link mistype, and the lock doubles from there.
+const DEFAULT_PASSWORD_TRIES_PER_LINK_PER_MINUTE: u32 = 30;
 
 /// Settings of the redirect service.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,15 +75,24 @@ pub struct RedirectArgs {
     /// without Redis or a database being asked, while the links held in memory keep redirecting (0: no bound).
     #[arg(long, env = "UNKNOWN_CODES_PER_MINUTE", default_value_t = DEFAULT_UNKNOWN_CODES_PER_MINUTE)]
     pub unknown_codes_per_minute: u32,
-    /// Password tries one client may make per minute on one password-protected link; past it, 429 with
-    /// Retry-After (0: no bound).
+    /// Password tries one client (an IPv4 address, an IPv6 /64) may make per minute on one password-protected
+    /// link, and four times that from one IPv6 /48; past it, 429 with Retry-After (0: no bound).
     #[arg(long, env = "PASSWORD_TRIES_PER_MINUTE", default_value_t = DEFAULT_PASSWORD_TRIES_PER_MINUTE)]
     pub password_tries_per_minute: u32,
+    /// Password tries on one link per minute from all clients together; past it the link takes no tries for a
+    /// minute, then twice as long each time it is spent again (up to 15 minutes), 429 with Retry-After to
+    /// everyone meanwhile; a right password or 15 quiet minutes forget it (0: no bound).
+    #[arg(long, env = "PASSWORD_TRIES_PER_LINK_PER_MINUTE", default_value_t = DEFAULT_PASSWORD_TRIES_PER_LINK_PER_MINUTE)]
+    pub password_tries_per_link_per_minute: u32,
     /// The request header a CDN in front sets to the client's country (e.g. `CF-IPCountry`), counted per link in
-    /// `GET /v1/urls/{code}/stats`; none by default (countries are not counted). Only name a header the CDN
-    /// always overwrites: a client could otherwise set it.
+    /// `GET /v1/urls/{code}/stats`; none by default (countries are not counted). Read only on requests whose
+    /// peer is one of --trusted-proxies (a client could set it itself); name a header the CDN always overwrites.
     #[arg(long, env = "COUNTRY_HEADER", value_parser = parse_header_name)]
     pub country_header: Option<actix_web::http::header::HeaderName>,
+    /// The service runs behind a proxy or an ingress (the chart sets it when its ingress is on): without
+    /// --trusted-proxies every client is then the proxy, and a warning says so at start.
+    #[arg(long, env = "BEHIND_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub behind_proxy: bool,
     /// How long an unknown code is cached as unknown, in seconds.
     #[arg(long, env = "NEGATIVE_TTL_SECS", default_value_t = DEFAULT_NEGATIVE_TTL_SECS)]
     pub negative_ttl_secs: u64,
@@ -173,7 +185,9 @@ impl RedirectArgs {
             primary_confirmations_burst: DEFAULT_PRIMARY_CONFIRMATIONS_BURST,
             unknown_codes_per_minute: DEFAULT_UNKNOWN_CODES_PER_MINUTE,
             password_tries_per_minute: DEFAULT_PASSWORD_TRIES_PER_MINUTE,
+            password_tries_per_link_per_minute: DEFAULT_PASSWORD_TRIES_PER_LINK_PER_MINUTE,
             country_header: None,
+            behind_proxy: false,
             negative_ttl_secs: DEFAULT_NEGATIVE_TTL_SECS,
             local_cache_memory_mb: 16,
             local_cache_ttl_secs: DEFAULT_LOCAL_CACHE_TTL_SECS,
@@ -194,7 +208,65 @@ impl RedirectArgs {
     }
 }
 
+impl RedirectArgs {
+    /// What is wrong with how clients are told apart, if anything: a country header or a proxy in front, and no
+    /// proxy trusted to name the client.
+    pub fn client_ip_warning(&self) -> Option<&'static str> {
+        if !self.client_ip.trusted_proxies.is_empty() {
+            return None;
+        }
+        if self.country_header.is_some() {
+            Some(
+                "--country-header is set but --trusted-proxies is empty: the header is never believed, every \
+                 visit's country is unknown; list the proxies that write it",
+            )
+        } else if self.behind_proxy {
+            Some(
+                "behind a proxy (--behind-proxy) with no --trusted-proxies: every request counts as the proxy's, \
+                 so all clients share one bound on unknown codes and on password tries; list the proxies",
+            )
+        } else {
+            None
+        }
+    }
+}
+
 fn parse_header_name(raw: &str) -> Result<actix_web::http::header::HeaderName, String> {
     actix_web::http::header::HeaderName::from_bytes(raw.as_bytes())
         .map_err(|_| format!("{raw:?} is not a header name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> RedirectArgs {
+        RedirectArgs::for_tests(
+            DatabaseArgs::new("postgres://localhost/x"),
+            vec![],
+            RedisArgs::new("redis://localhost", "p:"),
+        )
+    }
+
+    #[test]
+    fn a_country_header_or_a_proxy_without_trusted_proxies_is_warned_about() {
+        let mut plain = args();
+        assert_eq!(plain.client_ip_warning(), None);
+        plain.behind_proxy = true;
+        assert!(plain
+            .client_ip_warning()
+            .is_some_and(|warning| warning.contains("--trusted-proxies")));
+
+        let mut country = args();
+        country.country_header = Some(actix_web::http::header::HeaderName::from_static(
+            "cf-ipcountry",
+        ));
+        assert!(country
+            .client_ip_warning()
+            .is_some_and(|warning| warning.contains("--country-header")));
+
+        country.behind_proxy = true;
+        country.client_ip.trusted_proxies = vec!["10.0.0.0/8".parse().expect("a CIDR block")];
+        assert_eq!(country.client_ip_warning(), None);
+    }
 }

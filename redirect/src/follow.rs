@@ -4,10 +4,7 @@
 use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
 
 use actix_web::{
-    http::{
-        header::{HeaderName, HeaderValue},
-        Method,
-    },
+    http::{header::HeaderName, Method},
     web, HttpRequest, HttpResponse,
 };
 use links::{code, model::Resolution};
@@ -114,9 +111,22 @@ pub struct RedirectState {
     /// The header a CDN puts the client's country in (`--country-header`), if any.
     pub country_header: Option<HeaderName>,
     /// `Cache-Control` of 301/308 answers, built once.
-    pub permanent_max_age: HeaderValue,
+    pub permanent_max_age: answer::PermanentMaxAge,
     /// Decides expiry and the day a hit counts for; injected so tests set the time.
     pub clock: plumbing::clock::SharedClock,
+}
+
+impl RedirectState {
+    /// Where the visit of `req` comes from. The country header is read only when the peer is a trusted proxy
+    /// (the CDN or ingress that writes it); checked only when one is configured, so the hot path pays nothing
+    /// otherwise.
+    pub fn visit<'a>(&self, req: &'a HttpRequest) -> Visit<'a> {
+        let trusted = self.country_header.is_some()
+            && req
+                .peer_addr()
+                .is_some_and(|peer| self.trusted_proxies.contains(peer.ip()));
+        Visit::of(req, self.country_header.as_ref(), trusted)
+    }
 }
 
 /// `GET`/`HEAD /{code}`, `POST /{code}` and `GET /{code}+`; another method on a code's path is a 405, any other
@@ -169,15 +179,21 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
                 id,
                 password_hash,
                 limited,
+                max_hits,
                 ..
             } = &entry.target
             {
                 if password_hash.is_some() && response.status().is_redirection() {
                     return pages::password_form(code, Prompt::Ask);
                 }
-                if response.status().is_redirection() && req.method() == Method::GET {
-                    let visit = Visit::of(req, state.country_header.as_ref());
-                    state.hits.record(*id, *limited, now, &visit);
+                // A GET is a visit. A HEAD is not, except on a link with a visit limit: every answer that shows
+                // its target uses it up, or a client would read the target with HEADs forever.
+                if response.status().is_redirection() && (*limited || req.method() == Method::GET) {
+                    // Past its limit as this process has answered it, a link is gone before any flush says so.
+                    if !max_hits.is_none_or(|max| state.hits.admit(*id, max)) {
+                        return answer::gone(req);
+                    }
+                    state.hits.record(*id, *limited, now, &state.visit(req));
                 }
             }
             response
@@ -198,8 +214,22 @@ async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse
             Resolution::Live {
                 long_url,
                 password_hash,
+                id,
+                limited,
+                max_hits,
                 ..
-            } => pages::preview(code, &long_url, password_hash.is_some()),
+            } => {
+                // The page names a limited link's target, so showing it uses up a visit as a redirect does.
+                if limited && password_hash.is_none() && req.method() == Method::GET {
+                    if !max_hits.is_none_or(|max| state.hits.admit(id, max)) {
+                        return answer::gone(req);
+                    }
+                    state
+                        .hits
+                        .record(id, limited, state.clock.now(), &state.visit(req));
+                }
+                pages::preview(code, &long_url, password_hash.is_some())
+            }
             Resolution::Gone => answer::gone(req),
             Resolution::Unknown => unknown(req, state),
         },

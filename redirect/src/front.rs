@@ -130,6 +130,7 @@ mod tests {
             id: 7,
             password_hash: None,
             limited: false,
+            max_hits: None,
         })
     }
 

@@ -10,7 +10,8 @@
 //! uniform traffic, 14-40 µs of PostgreSQL each on the core the load generator and Redis share.)
 //!
 //! A visit is counted under its link, day, device class, country and referrer domain ([`crate::visit`]); the flush
-//! turns those into the per-day hits (people only: bots are counted apart) and the per-day sources behind
+//! turns those into the per-day hits (people only: bots are counted apart, though a limited link's bots count
+//! toward its limit and are written on its ticks with its hits) and the per-day sources behind
 //! `GET /v1/urls/{code}/stats`. Counts live in shards, each behind its own small mutex picked by the link id:
 //! requests for different links rarely meet on one lock, and no lock is shared by all requests. A flush swaps each
 //! shard's maps out, so the lock is held for a pointer swap, never for I/O. A crash loses what was counted since
@@ -20,9 +21,10 @@
 //! [`MAX_KEYS`] counts per interval (past them, new domains count as "other", then new keys are dropped and
 //! counted), and a flush writes at most [`MAX_REFERRERS_PER_FLUSH`] domains per link and day.
 //!
-//! The flush also ends links at their visit limit: once the hits it wrote take a link to its `max_hits`, the link
-//! is marked exhausted and its invalidation queued in the same statement, then delivered through Redis like a
-//! delete's, so every replica answers 410 within a moment.
+//! The flush also ends links at their visit limit: once the visits it wrote take a link to its `max_hits`, the
+//! link is marked exhausted and its invalidation queued in the same transaction as the hits (a failed flush keeps
+//! neither, so its retry never counts twice), then delivered through Redis like a delete's, so every replica
+//! answers 410 within a moment.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -124,9 +126,15 @@ struct Shard {
     dropped: u64,
 }
 
+/// Links whose visits one shard of [`HitCounter::admit`] keeps; past it the shard starts over.
+const MAX_ADMITTED: usize = 8_192;
+
 /// The in-memory counts.
 pub struct HitCounter {
     shards: [Mutex<Shard>; SHARDS],
+    /// Visits this process has answered per link with a known visit limit, by the same shards (see
+    /// [`HitCounter::admit`]).
+    admitted: [Mutex<HashMap<i64, u64, foldhash::fast::FixedState>>; SHARDS],
     seed: foldhash::quality::RandomState,
 }
 
@@ -134,12 +142,37 @@ impl Default for HitCounter {
     fn default() -> Self {
         Self {
             shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
+            admitted: std::array::from_fn(|_| Mutex::default()),
             seed: foldhash::quality::RandomState::default(),
         }
     }
 }
 
 impl HitCounter {
+    /// Whether this process may answer one more visit of link `link_id`, whose visit limit is `max_hits`;
+    /// counts it if so. A process answers at most `max_hits` visits of a link itself, so a limit holds within
+    /// what each replica answers, before any flush and while flushes fail (with the flush alone every replica
+    /// answered a whole interval's visits, and everything while flushes failed). Counted over the process's life,
+    /// each admitted visit also counted for the flush, so it is never more than the visits the database counts
+    /// for the link (unless counts were dropped, see [`MAX_KEYS`]) and never refuses a visit the limit still
+    /// allows (a raised limit is simply compared anew). The map is bounded: a full shard starts over, which only
+    /// leaves its links to the flush's bound.
+    pub fn admit(&self, link_id: i64, max_hits: i64) -> bool {
+        let max = u64::try_from(max_hits).unwrap_or(0);
+        let mut admitted = self.admitted[shard_index(link_id)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if admitted.len() >= MAX_ADMITTED && !admitted.contains_key(&link_id) {
+            admitted.clear();
+        }
+        let answered = admitted.entry(link_id).or_insert(0);
+        if *answered >= max {
+            return false;
+        }
+        *answered += 1;
+        true
+    }
+
     /// Counts one hit of `link_id` (`limited`: it has a visit limit) at `now`, from `visit`. A bot's visit keeps
     /// only its device class.
     pub fn record(&self, link_id: i64, limited: bool, now: DateTime<Utc>, visit: &Visit<'_>) {
@@ -194,10 +227,7 @@ impl HitCounter {
     }
 
     fn shard(&self, link_id: i64) -> std::sync::MutexGuard<'_, Shard> {
-        // Fibonacci hashing: sequential Snowflake ids spread over all shards.
-        let index = (link_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
-        let index = usize::try_from(index).unwrap_or(0) % SHARDS;
-        self.shards[index]
+        self.shards[shard_index(link_id)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -218,6 +248,12 @@ impl HitCounter {
         }
         pending.spares = spares;
     }
+}
+
+/// The shard of `link_id`'s counts. Fibonacci hashing: sequential Snowflake ids spread over all shards.
+fn shard_index(link_id: i64) -> usize {
+    let index = (link_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
+    usize::try_from(index).unwrap_or(0) % SHARDS
 }
 
 /// A lower-cased referrer domain of at most [`MAX_DOMAIN_LEN`] bytes, on the stack.
@@ -370,23 +406,30 @@ fn put_back(counts: &mut Counts, chunk: Counts) {
     }
 }
 
-/// The people's hits per link and day of `counts`, as the columns of the hits upsert: of every count for the tick's
-/// write (`paced` false: the links with a visit limit); for the paced write, of the links without one, with the
-/// visits of every count by device class (a limited link's hits were written on its ticks).
+/// The people's hits per link and day of `counts`, as the columns of the hits upsert. For the tick's write
+/// (`paced` false: the links with a visit limit), the people's hits and the bots' visits (their column only):
+/// both count toward the limit, so both are written every tick. For the paced write, the hits of the links
+/// without a limit, with the visits of every count by device class, but not a limited link's hits or bots
+/// (written on its ticks).
 fn hit_rows(counts: &Counts, paced: bool) -> HitRows {
     let mut per_day: HashMap<(i64, i32), (i64, [i64; 4]), foldhash::fast::FixedState> =
         HashMap::default();
     for (key, &count) in counts {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
-        let people = key.device != Device::Bot && !(paced && key.limited);
-        if !people && !paced {
+        let bot = key.device == Device::Bot;
+        let (people, device) = match (paced, key.limited) {
+            (false, _) => (!bot, bot),
+            (true, true) => (false, !bot),
+            (true, false) => (!bot, true),
+        };
+        if !people && !device {
             continue;
         }
         let (hits, devices) = per_day.entry((key.link_id, key.day)).or_default();
         if people {
             *hits += count;
         }
-        if paced {
+        if device {
             // Device's discriminants are HitRows' device columns: desktop, mobile, tablet, bot.
             devices[key.device as usize] += count;
         }
@@ -719,6 +762,17 @@ mod tests {
         assert_eq!(paced_chunk_links(48_000, thirty, 4_000), 500);
         assert_eq!(paced_chunk_links(48_000, thirty, 400), 100);
         assert_eq!(paced_chunk_links(48_000, thirty, 1), 1);
+    }
+
+    #[test]
+    fn a_process_admits_no_more_visits_of_a_link_than_its_limit() {
+        let counter = HitCounter::default();
+        assert!(counter.admit(7, 2));
+        assert!(counter.admit(7, 2));
+        assert!(!counter.admit(7, 2));
+        assert!(counter.admit(8, 1), "another link is its own");
+        assert!(counter.admit(7, 3), "a raised limit is compared anew");
+        assert!(!counter.admit(7, 3));
     }
 
     #[test]

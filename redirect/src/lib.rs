@@ -20,6 +20,7 @@
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
 //! - [`pages`]: the password form and the preview page.
 //! - [`unlock`]: `POST /{code}`, a password try on a protected link, bounded per client and link.
+//! - [`tries`]: the bound on password tries per link, whoever makes them, with a lock that backs off.
 //! - [`follow`]: the handler of `GET`/`HEAD`/`POST /{code}` and `GET /{code}+`, and the state it shares.
 //! - [`startup`]: building the service as a list of steps, and the order it stops in.
 #![forbid(unsafe_code)]
@@ -40,5 +41,6 @@ pub mod pages;
 pub mod priority;
 pub mod resolver;
 pub mod startup;
+pub mod tries;
 pub mod unlock;
 pub mod visit;

@@ -279,6 +279,7 @@ mod tests {
                 id: 1,
                 password_hash: None,
                 limited: false,
+                max_hits: None,
             },
             u64::MAX,
         ))
@@ -318,6 +319,7 @@ mod tests {
                 id,
                 password_hash: None,
                 limited: false,
+                max_hits: None,
             },
             u64::MAX,
         ))

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{http::header::HeaderValue, web, App};
+use actix_web::{web, App};
 use anyhow::Context as _;
 use links::{
     cache::RedisCache,
@@ -26,6 +26,7 @@ use prometheus::Registry;
 use secrecy::ExposeSecret as _;
 
 use crate::{
+    answer::PermanentMaxAge,
     config::RedirectArgs,
     confirm::Confirmations,
     follow::{follow, RedirectState, Worker},
@@ -71,8 +72,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         Duration::from_secs(args.local_cache_ttl_secs),
         Duration::from_secs(args.negative_ttl_secs),
     ));
-    let permanent_max_age =
-        HeaderValue::from_str(&format!("public, max-age={}", args.permanent_max_age_secs))?;
+    let permanent_max_age = PermanentMaxAge::new(args.permanent_max_age_secs);
     // The tasks stop only once the servers have drained, so the hits of the last requests are flushed too.
     let supervisor = Supervisor::new(&registry, Shutdown::new())?;
     let hits = Arc::new(HitCounter::default());
@@ -110,7 +110,13 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         let (misses, shutdown) = (Arc::clone(&misses), supervisor.shutdown().clone());
         async move { misses.forget_idle(shutdown).await }
     });
-    let unlocker = Arc::new(Unlocker::new(args.password_tries_per_minute));
+    if let Some(warning) = args.client_ip_warning() {
+        tracing::warn!("{warning}");
+    }
+    let unlocker = Arc::new(Unlocker::new(
+        args.password_tries_per_minute,
+        args.password_tries_per_link_per_minute,
+    ));
     supervisor.spawn(
         "forget_idle_password_tries",
         Need::Optional,

@@ -1,6 +1,6 @@
 //! Where a counted hit comes from, read cheaply off the request: the referrer's domain (`Referer`), the device
 //! class from the `User-Agent` (desktop, mobile, tablet, or bot), and the country a CDN put in a header the
-//! operator names (`--country-header`). Nothing here allocates: the domain stays a slice of the header (the
+//! operator names (`--country-header`), believed only from a trusted proxy. Nothing here allocates: the domain stays a slice of the header (the
 //! counter lower-cases it only the first time it sees it in an interval), the User-Agent is read in one pass of
 //! an Aho-Corasick automaton, and only when this thread has not just classified the same User-Agent.
 
@@ -172,8 +172,14 @@ pub struct Visit<'a> {
 }
 
 impl<'a> Visit<'a> {
-    /// Reads `req`; `country_header` is the operator's `--country-header`, if any.
-    pub fn of(req: &'a HttpRequest, country_header: Option<&HeaderName>) -> Self {
+    /// Reads `req`; `country_header` is the operator's `--country-header`, if any, read only when
+    /// `from_trusted_proxy` (the peer is one of `--trusted-proxies`): anyone else could write it themselves, so
+    /// their visits count as from an unknown country.
+    pub fn of(
+        req: &'a HttpRequest,
+        country_header: Option<&HeaderName>,
+        from_trusted_proxy: bool,
+    ) -> Self {
         let headers = req.headers();
         let device = Device::of(
             headers
@@ -186,6 +192,7 @@ impl<'a> Visit<'a> {
         let country = country_header.map(|name| {
             headers
                 .get(name)
+                .filter(|_| from_trusted_proxy)
                 .map_or(UNKNOWN_COUNTRY, |value| country_code(value.as_bytes()))
         });
         Self {

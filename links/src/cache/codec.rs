@@ -67,7 +67,9 @@ const LIMITED: u8 = 2;
 
 /// The value stored for a target: `2|flags|status|expires_ms|id|url` for a live link (flags: 1 password, 2 visit
 /// limit; empty `expires_ms` for never), with `password_hash|` before the URL when it has a password (a PHC string
-/// holds no `|`); `g` for gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+/// holds no `|`); a link whose visit limit is known is `3|flags|status|expires_ms|id|max_hits|…` (a version of
+/// its own: a redirect of the version before reads it as a miss, never its limit as part of the URL); `g` for
+/// gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
 pub fn encode(target: &Resolution) -> String {
     match target {
         Resolution::Live {
@@ -77,17 +79,26 @@ pub fn encode(target: &Resolution) -> String {
             id,
             password_hash,
             limited,
+            max_hits,
         } => {
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
                 .unwrap_or_default();
             let status = redirect.code();
-            let flags = if *limited { LIMITED } else { 0 };
+            let flags = if *limited || max_hits.is_some() {
+                LIMITED
+            } else {
+                0
+            };
+            let (version, max) = match max_hits {
+                Some(max) => ("3", format!("{max}|")),
+                None => ("2", String::new()),
+            };
             match password_hash {
-                None => format!("2|{flags}|{status}|{expires}|{id}|{long_url}"),
+                None => format!("{version}|{flags}|{status}|{expires}|{id}|{max}{long_url}"),
                 Some(hash) => {
                     let flags = flags | PASSWORD;
-                    format!("2|{flags}|{status}|{expires}|{id}|{hash}|{long_url}")
+                    format!("{version}|{flags}|{status}|{expires}|{id}|{max}{hash}|{long_url}")
                 }
             }
         }
@@ -105,23 +116,28 @@ pub fn decode(value: &str) -> Option<Resolution> {
         "u" => return Some(Resolution::Unknown),
         _ => {}
     }
-    let (flags, rest) = match value.split_at_checked(2)? {
-        ("2|", rest) => {
+    let (flags, rest, with_max) = match value.split_at_checked(2)? {
+        (version @ ("2|" | "3|"), rest) => {
             let (flags, rest) = rest.split_once('|')?;
-            (flags.parse::<u8>().ok()?, rest)
+            (flags.parse::<u8>().ok()?, rest, version == "3|")
         }
-        ("1|", rest) => (LIMITED, rest),
-        ("p|", rest) => (LIMITED | PASSWORD, rest),
+        ("1|", rest) => (LIMITED, rest, false),
+        ("p|", rest) => (LIMITED | PASSWORD, rest, false),
         _ => return None,
     };
     let protected = flags & PASSWORD != 0;
-    let mut fields = rest.splitn(if protected { 5 } else { 4 }, '|');
+    let mut fields = rest.splitn(4 + usize::from(protected) + usize::from(with_max), '|');
     let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
     let expires_at = match fields.next()? {
         "" => None,
         millis => Some(Utc.timestamp_millis_opt(millis.parse().ok()?).single()?),
     };
     let id = fields.next()?.parse().ok()?;
+    let max_hits = if with_max {
+        Some(fields.next()?.parse().ok()?)
+    } else {
+        None
+    };
     let password_hash = if protected {
         Some(fields.next()?.to_owned())
     } else {
@@ -134,7 +150,8 @@ pub fn decode(value: &str) -> Option<Resolution> {
         expires_at,
         id,
         password_hash,
-        limited: flags & LIMITED != 0,
+        limited: flags & LIMITED != 0 || max_hits.is_some(),
+        max_hits,
     })
 }
 
@@ -154,6 +171,29 @@ mod tests {
             id: 42,
             password_hash: None,
             limited,
+            max_hits: None,
+        }
+    }
+
+    fn with_max(target: Resolution, max: i64) -> Resolution {
+        match target {
+            Resolution::Live {
+                long_url,
+                redirect,
+                expires_at,
+                id,
+                password_hash,
+                ..
+            } => Resolution::Live {
+                long_url,
+                redirect,
+                expires_at,
+                id,
+                password_hash,
+                limited: true,
+                max_hits: Some(max),
+            },
+            other => other,
         }
     }
 
@@ -167,12 +207,15 @@ mod tests {
             id: 43,
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             limited: true,
+            max_hits: None,
         };
         for target in [
             live(None),
             live(at),
-            protected,
+            protected.clone(),
             live_as(at, true),
+            with_max(live(at), 1),
+            with_max(protected, 1_000_000_000_000),
             Resolution::Gone,
             Resolution::Unknown,
         ] {
@@ -195,6 +238,18 @@ mod tests {
             panic!("an old password value is a limited live link with its hash");
         };
         assert!(hash.starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn a_known_limit_is_a_version_the_redirect_before_it_reads_as_a_miss() {
+        let value = encode(&with_max(live(None), 5));
+        assert_eq!(value, "3|2|308||42|5|https://example.com/a|b?c=d");
+        assert_eq!(
+            encode(&live_as(None, true)),
+            "2|2|308||42|https://example.com/a|b?c=d",
+            "a limit not known keeps the old version"
+        );
+        assert_eq!(decode("3|2|308||42|x|https://example.com/"), None);
     }
 
     #[test]

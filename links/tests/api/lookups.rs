@@ -11,14 +11,15 @@ use links::{
 };
 use testkit::TestDb;
 
-fn live(id: i64, long_url: &str, limited: bool) -> Resolution {
+fn live(id: i64, long_url: &str, max_hits: Option<i64>) -> Resolution {
     Resolution::Live {
         id,
         long_url: long_url.into(),
         redirect: RedirectStatus::Found302,
         expires_at: None,
         password_hash: None,
-        limited,
+        limited: max_hits.is_some(),
+        max_hits,
     }
 }
 
@@ -50,16 +51,16 @@ async fn resolve_many_answers_every_code_in_the_order_asked() {
         found,
         vec![
             Resolution::Unknown,
-            live(2, "https://example.com/limited", true),
+            live(2, "https://example.com/limited", Some(10)),
             Resolution::Gone,
             Resolution::Gone,
-            live(1, "https://example.com/alive", false),
-            live(1, "https://example.com/alive", false),
+            live(1, "https://example.com/alive", None),
+            live(1, "https://example.com/alive", None),
         ]
     );
     assert_eq!(
         store.resolve("alive").await.expect("lookup"),
-        live(1, "https://example.com/alive", false),
+        live(1, "https://example.com/alive", None),
         "one code is a batch of one"
     );
     assert_eq!(
@@ -73,8 +74,8 @@ async fn resolve_many_answers_every_code_in_the_order_asked() {
 async fn lookup_many_reads_every_code_in_the_order_asked() {
     let cache = cache().await;
     let (first, second) = (
-        live(1, "https://example.com/1", false),
-        live(2, "https://example.com/2", true),
+        live(1, "https://example.com/1", None),
+        live(2, "https://example.com/2", Some(10)),
     );
     let ttl = Duration::from_secs(60);
     cache.put("first", &first, ttl).await.expect("SET");
@@ -116,8 +117,8 @@ async fn cache() -> RedisCache {
 async fn fill_many_sets_only_absent_keys_each_with_its_own_expiry() {
     let cache = cache().await;
     let (stored, filled) = (
-        live(1, "https://example.com/stored", false),
-        live(2, "https://example.com/filled", false),
+        live(1, "https://example.com/stored", None),
+        live(2, "https://example.com/filled", None),
     );
     let hour = Duration::from_secs(3600);
     cache.put("present", &stored, hour).await.expect("SET");

@@ -141,6 +141,7 @@ async fn rediss_with_the_private_ca_caches_and_reads_back() {
         id: 7,
         password_hash: None,
         limited: false,
+        max_hits: None,
     };
 
     cache
