@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device_columns",
         include_str!("../migrations/0009_device_columns.sql"),
     ),
+    (
+        10,
+        "retired_codes_by_age",
+        include_str!("../migrations/0010_retired_codes_by_age.sql"),
+    ),
 ];
 
 /// The cause of a [`DbError`], kept for the logs. Shared rather than owned, because one failed group insert
