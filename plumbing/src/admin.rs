@@ -101,15 +101,12 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
-    // No dependency is asked: the answer is no whatever they say, and a probe should not wait for them.
-    if state.draining.is_draining() {
-        return HttpResponse::ServiceUnavailable().json(serde_json::json!({
-            "status": "draining",
-            "failing": ["draining"],
-            "dependencies": {},
-        }));
+    let mut readiness = (state.readiness)().await;
+    // Draining is the instance's own reason not to be sent traffic; the dependencies are still reported.
+    let draining = state.draining.is_draining();
+    if draining {
+        readiness.blocking.insert(0, "draining".to_owned());
     }
-    let readiness = (state.readiness)().await;
     let mut dependencies = serde_json::Map::new();
     for (name, up) in &readiness.dependencies {
         state
@@ -120,6 +117,8 @@ async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     }
     let (mut answer, status) = if readiness.blocking.is_empty() {
         (HttpResponse::Ok(), "ready")
+    } else if draining {
+        (HttpResponse::ServiceUnavailable(), "draining")
     } else {
         (HttpResponse::ServiceUnavailable(), "not_ready")
     };
@@ -210,7 +209,14 @@ mod tests {
     #[actix_web::test]
     async fn a_draining_service_is_not_ready_and_says_it_is_draining() {
         let draining = Draining::default();
-        let address = admin_draining(Readiness::default(), draining.clone()).await;
+        let address = admin_draining(
+            Readiness {
+                dependencies: vec![("redis".into(), true)],
+                ..Readiness::default()
+            },
+            draining.clone(),
+        )
+        .await;
         assert!(exchange(address, "GET", "/readyz")
             .await
             .starts_with("HTTP/1.1 200"));
@@ -220,6 +226,8 @@ mod tests {
         let answer = exchange(address, "GET", "/readyz").await;
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         assert!(answer.contains(r#""status":"draining""#), "{answer}");
+        assert!(answer.contains(r#""failing":["draining"]"#), "{answer}");
+        assert!(answer.contains(r#""redis":"up""#), "{answer}");
         let health = exchange(address, "GET", "/healthz").await;
         assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     }

@@ -1,6 +1,7 @@
 //! Migrations on a big, busy links table: an index built concurrently while links are created and looked up, an
 //! INVALID index left by a failed build rebuilt, a statement that cannot get its lock retried instead of stalling
-//! the table's readers, and no request statement timeout on a migration.
+//! the table's readers, a constraint added `NOT VALID` then validated run again after dying half way, and no
+//! request statement timeout on a migration.
 
 use std::{
     sync::{
@@ -299,4 +300,46 @@ async fn a_migration_runs_past_the_pools_statement_timeout() {
         timeout, "100ms",
         "the migration's settings stayed off the pool"
     );
+}
+
+#[tokio::test]
+async fn a_constraint_added_not_valid_then_validated_survives_a_run_that_died_half_way() {
+    let test_db = TestDb::create().await;
+    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    let constraint = (
+        1000,
+        "test_url_length",
+        "-- snowlink: no-transaction
+ALTER TABLE links ADD CONSTRAINT links_url_length_test CHECK (length(long_url) <= 4096) NOT VALID;
+ALTER TABLE links VALIDATE CONSTRAINT links_url_length_test;
+",
+    );
+    migrate::apply(&pool, &with(&[constraint]), &MigrateSettings::default())
+        .await
+        .expect("the migration applies");
+    // As if the process had died after the constraint's statements but before recording the migration.
+    let admin = connect(&test_db.url).await;
+    admin
+        .batch_execute(
+            "DELETE FROM schema_migrations WHERE version = 1000;
+             ALTER TABLE links DROP CONSTRAINT links_url_length_test;
+             ALTER TABLE links ADD CONSTRAINT links_url_length_test CHECK (length(long_url) <= 4096) NOT VALID",
+        )
+        .await
+        .expect("half a run");
+
+    let applied = migrate::apply(&pool, &with(&[constraint]), &MigrateSettings::default())
+        .await
+        .expect("the migration runs again");
+
+    assert_eq!(applied, vec![1000]);
+    let validated: bool = admin
+        .query_one(
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'links_url_length_test'",
+            &[],
+        )
+        .await
+        .expect("the constraint")
+        .get(0);
+    assert!(validated);
 }
