@@ -196,6 +196,9 @@ pub struct ServeArgs {
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
+    /// Bounds on CSV exports.
+    #[command(flatten)]
+    pub exports: crate::exports::ExportArgs,
     /// Not a flag: what checks that an expiry lies ahead and which day "today" is. Tests hand in a manual
     /// clock, so a day boundary or an expiry happens when they say.
     #[arg(skip = plumbing::clock::system())]
@@ -236,6 +239,7 @@ impl ServeArgs {
                 enabled: false,
                 ..CleanupArgs::default()
             },
+            exports: crate::exports::ExportArgs::default(),
             clock: plumbing::clock::system(),
         }
     }
@@ -396,7 +400,7 @@ pub struct CleanupCommandArgs {
 }
 
 /// A positive number of seconds, fractions allowed.
-fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;

@@ -133,6 +133,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         trusted_proxies: args.client_ip.trusted(),
         limits,
         allow_anonymous: args.allow_anonymous,
+        exports: Arc::new(crate::exports::ExportLimits::new(&args.exports)),
         created,
         degraded,
         clock: args.clock.clone(),

@@ -5,6 +5,7 @@ mod cleanup;
 mod concurrency;
 mod create;
 mod degradation;
+mod export;
 mod group_insert;
 mod helpers;
 mod hits;
