@@ -9,6 +9,9 @@ use plumbing::telemetry::LogArgs;
 /// `serve` runs the API (/v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
 /// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys. `links` shows,
 /// disables and enables a link. `cleanup --once` purges expired and deleted links once (for a CronJob).
+///
+/// Any environment variable below, X, may instead be given as X_FILE: the path of a file holding the value (one
+/// trailing newline dropped), e.g. DATABASE_URL_FILE for a mounted Secret. Setting both is an error.
 #[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
