@@ -2,7 +2,7 @@
 //! exists), an API server and an admin server with the same settings everywhere, and a run that drains requests
 //! before the service's own shutdown steps. Each service's `startup::build` is a list of named steps around it.
 
-use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc};
+use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc, time::Duration};
 
 use actix_web::{
     body::MessageBody,
@@ -41,6 +41,7 @@ pub struct Listeners {
     api: TcpListener,
     admin: TcpListener,
     http_workers: usize,
+    tcp_user_timeout: Option<Duration>,
 }
 
 impl Listeners {
@@ -57,7 +58,18 @@ impl Listeners {
             api,
             admin,
             http_workers: options.http_workers,
+            tcp_user_timeout: None,
         })
+    }
+
+    /// API connections whose sent data has waited `timeout` for the client (unacknowledged, or held back by a
+    /// closed receive window: a client that stopped reading) are dropped by the kernel (`TCP_USER_TIMEOUT`).
+    /// Without it such a connection, answered zero-window probes and all, lives as long as the client likes,
+    /// holding the socket's send buffer (megabytes) and the response's next chunk.
+    #[must_use]
+    pub fn with_tcp_user_timeout(mut self, timeout: Duration) -> Self {
+        self.tcp_user_timeout = Some(timeout);
+        self
     }
 }
 
@@ -102,7 +114,9 @@ impl Application {
         let serve = move || -> anyhow::Result<(u16, u16, Vec<Server>)> {
             let port = listeners.api.local_addr()?.port();
             let admin_port = listeners.admin.local_addr()?.port();
+            let user_timeout = listeners.tcp_user_timeout;
             let mut server = HttpServer::new(app)
+                .on_connect(move |connection, _| set_user_timeout(connection, user_timeout))
                 .disable_signals()
                 .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
             if listeners.http_workers > 0 {
@@ -188,6 +202,20 @@ where
     );
     app.run_until_stopped(shutdown).await?;
     Ok(())
+}
+
+/// Sets `TCP_USER_TIMEOUT` on a new API connection (see [`Listeners::with_tcp_user_timeout`]). A failure only
+/// leaves the connection without it, so it is logged, not fatal.
+fn set_user_timeout(connection: &dyn std::any::Any, timeout: Option<Duration>) {
+    let (Some(timeout), Some(stream)) = (
+        timeout,
+        connection.downcast_ref::<actix_web::rt::net::TcpStream>(),
+    ) else {
+        return;
+    };
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+    }
 }
 
 /// Binds `address`; with `reuse_port`, several processes can share it (SO_REUSEPORT) and the kernel spreads

@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+use prometheus::{IntCounter, IntGauge, Registry};
+
 use crate::errors::ApiError;
 
 // Defaults, each written once for its flag and for `ExportArgs::default`, so the two cannot drift.
@@ -32,7 +34,8 @@ pub struct ExportArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub exports_max: u32,
     /// Seconds an export waits for a client that has stopped reading (fractions allowed); then the export is cut
-    /// (the download ends without its final chunk) and its slot is free for another.
+    /// (the download ends without its final chunk) and its slot is free for another. Also the longest any API
+    /// connection's sent data may wait for its client before the kernel drops the connection (TCP_USER_TIMEOUT).
     #[arg(long = "export-idle-timeout-secs", env = "EXPORT_IDLE_TIMEOUT_SECS",
           default_value = DEFAULT_EXPORT_IDLE_TIMEOUT_SECS, value_name = "SECS",
           value_parser = crate::config::parse_seconds)]
@@ -57,6 +60,13 @@ pub struct ExportLimits {
     max: usize,
     idle_timeout: Duration,
     running: Mutex<Running>,
+    /// Exports holding a slot (`shortener_exports_running`).
+    running_gauge: IntGauge,
+    /// Export responses still on a connection, cut ones included (`shortener_exports_open`): one that stays up
+    /// after its export was cut is a connection the kernel has not yet dropped.
+    pub open: IntGauge,
+    /// Exports cut because their client stopped reading (`shortener_exports_cut_total`).
+    pub cut: IntCounter,
 }
 
 #[derive(Default)]
@@ -72,15 +82,42 @@ pub struct ExportSlot {
 }
 
 impl ExportLimits {
-    /// The bounds `args` set.
-    pub fn new(args: &ExportArgs) -> Self {
+    /// The bounds `args` set, with their series in `registry`.
+    ///
+    /// # Errors
+    /// When a series is registered twice.
+    pub fn register(args: &ExportArgs, registry: &Registry) -> prometheus::Result<Self> {
+        let limits = Self::new(args)?;
+        registry.register(Box::new(limits.running_gauge.clone()))?;
+        registry.register(Box::new(limits.open.clone()))?;
+        registry.register(Box::new(limits.cut.clone()))?;
+        Ok(limits)
+    }
+
+    /// The bounds `args` set, with series of their own.
+    ///
+    /// # Errors
+    /// Never in practice: the series' names are constants.
+    pub fn new(args: &ExportArgs) -> prometheus::Result<Self> {
         let count = |value: u32| usize::try_from(value).unwrap_or(usize::MAX);
-        Self {
+        Ok(Self {
             per_key: count(args.exports_per_key),
             max: count(args.exports_max),
             idle_timeout: args.export_idle_timeout,
             running: Mutex::default(),
-        }
+            running_gauge: IntGauge::new(
+                "shortener_exports_running",
+                "CSV exports holding a slot (see --exports-max)",
+            )?,
+            open: IntGauge::new(
+                "shortener_exports_open",
+                "CSV export responses still on a connection, cut ones included",
+            )?,
+            cut: IntCounter::new(
+                "shortener_exports_cut_total",
+                "CSV exports cut because their client stopped reading",
+            )?,
+        })
     }
 
     /// How long an export waits for a client that stopped reading.
@@ -115,6 +152,7 @@ impl ExportLimits {
         }
         running.total += 1;
         running.by_key.insert(owner_id, of_key + 1);
+        self.running_gauge.inc();
         Ok(ExportSlot {
             limits: Arc::clone(self),
             owner_id,
@@ -137,6 +175,7 @@ impl Drop for ExportSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         running.total = running.total.saturating_sub(1);
+        self.limits.running_gauge.dec();
         if let Some(count) = running.by_key.get_mut(&self.owner_id) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -153,11 +192,14 @@ mod tests {
     use super::*;
 
     fn limits(per_key: u32, max: u32) -> Arc<ExportLimits> {
-        Arc::new(ExportLimits::new(&ExportArgs {
-            exports_per_key: per_key,
-            exports_max: max,
-            ..ExportArgs::default()
-        }))
+        Arc::new(
+            ExportLimits::new(&ExportArgs {
+                exports_per_key: per_key,
+                exports_max: max,
+                ..ExportArgs::default()
+            })
+            .expect("series"),
+        )
     }
 
     #[test]

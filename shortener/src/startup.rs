@@ -67,7 +67,9 @@ pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::
 /// # Errors
 /// When an address cannot be bound or a dependency needed to start is unreachable.
 pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Application> {
-    let listeners = Listeners::bind(&args.listen_options())?;
+    // A client that stops reading an export loses the connection too, not only the export (see exports).
+    let listeners = Listeners::bind(&args.listen_options())?
+        .with_tcp_user_timeout(args.exports.export_idle_timeout);
     let blocklist = args.blocklist()?;
     let store = connect_and_migrate(&args.database).await?;
     let cache = RedisCache::connect(&args.redis.options())
@@ -117,6 +119,10 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
     let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
     let outbox = invalidations.start_retrying(&supervisor);
     let primary_gauge = PrimaryGauge::register(&registry)?;
+    let exports = Arc::new(crate::exports::ExportLimits::register(
+        &args.exports,
+        &registry,
+    )?);
     let readiness = readiness(store.clone(), cache.clone(), &leased, primary_gauge);
     let state = web::Data::new(AppState {
         store,
@@ -133,7 +139,7 @@ pub async fn build(args: ServeArgs, shutdown: Shutdown) -> anyhow::Result<Applic
         trusted_proxies: args.client_ip.trusted(),
         limits,
         allow_anonymous: args.allow_anonymous,
-        exports: Arc::new(crate::exports::ExportLimits::new(&args.exports)),
+        exports,
         created,
         degraded,
         clock: args.clock.clone(),

@@ -99,6 +99,7 @@ pub async fn export(
         .store
         .export_page(caller.owner_id, &filter, None, PAGE, PAGE_BYTES)
         .await?;
+    let cursor_state = state.clone();
     let mut cursor = Cursor {
         state,
         owner_id: caller.owner_id,
@@ -143,7 +144,12 @@ pub async fn export(
             parameters: vec![DispositionParam::Filename("links.csv".into())],
         })
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(Watched::new(Box::pin(body), slot, idle_timeout)))
+        .streaming(Watched::new(
+            Box::pin(body),
+            slot,
+            idle_timeout,
+            &cursor_state,
+        )))
 }
 
 /// What the export's body and its watchdog share (one worker thread: actix runs a response on the thread that
@@ -155,6 +161,8 @@ struct Watch {
     slot: RefCell<Option<ExportSlot>>,
     /// Whether the watchdog cut the export.
     cut: Cell<bool>,
+    /// Counts cut exports.
+    cut_total: prometheus::IntCounter,
 }
 
 /// The export's body, watched: actix asks for the next chunk only once the client has taken the last one, so the
@@ -162,17 +170,28 @@ struct Watch {
 struct Watched<S> {
     inner: Pin<Box<S>>,
     watch: Rc<Watch>,
+    /// Counts this response as open until it is dropped (its connection ended).
+    open: prometheus::IntGauge,
 }
 
 impl<S> Watched<S> {
-    fn new(inner: Pin<Box<S>>, slot: ExportSlot, idle_timeout: Duration) -> Self {
+    fn new(inner: Pin<Box<S>>, slot: ExportSlot, idle_timeout: Duration, state: &AppState) -> Self {
         let watch = Rc::new(Watch {
             waiting_since: Cell::new(None),
             slot: RefCell::new(Some(slot)),
             cut: Cell::new(false),
+            cut_total: state.exports.cut.clone(),
         });
         actix_web::rt::spawn(watchdog(Rc::downgrade(&watch), idle_timeout));
-        Self { inner, watch }
+        let open = state.exports.open.clone();
+        open.inc();
+        Self { inner, watch, open }
+    }
+}
+
+impl<S> Drop for Watched<S> {
+    fn drop(&mut self) {
+        self.open.dec();
     }
 }
 
@@ -210,6 +229,7 @@ async fn watchdog(watch: Weak<Watch>, idle_timeout: Duration) {
         match watch.waiting_since.get() {
             Some(since) if since.elapsed() >= idle_timeout => {
                 watch.cut.set(true);
+                watch.cut_total.inc();
                 if let Some(slot) = watch.slot.borrow_mut().take() {
                     tracing::info!(
                         owner_id = slot.owner_id(),

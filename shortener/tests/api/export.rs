@@ -151,7 +151,7 @@ async fn a_client_that_stops_reading_loses_its_export_and_its_slot_after_the_idl
     })
     .await;
     seed_long_links(&app).await;
-    let first = RawExport::open(&app, &app.api_key).await;
+    let _first = RawExport::open(&app, &app.api_key).await;
     let _second = RawExport::open(&app, &app.api_key).await;
     assert_eq!(export(&app, &app.api_key).await.status(), 429);
 
@@ -161,16 +161,28 @@ async fn a_client_that_stops_reading_loses_its_export_and_its_slot_after_the_idl
         || async { export(&app, &app.api_key).await.status() == 200 },
     )
     .await;
+}
 
-    // The stalled download, read now, ends without its final chunk: cut, not presented as complete.
-    let body = first.read_to_end().await;
-    let (_, complete) = chunks(&body);
-    assert!(!complete, "the cut export ended as if complete");
-    assert!(
-        !body.is_empty() && body.len() < 9_000_000,
-        "{} bytes: a part of the ~10 MB export",
-        body.len()
-    );
+#[tokio::test]
+async fn the_connection_of_a_client_that_stopped_reading_is_dropped_by_the_server() {
+    let app = spawn_app_with(|args| {
+        args.exports.export_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    seed_long_links(&app).await;
+
+    // Never read again: the server's send buffer fills and the client's window stays shut.
+    let _stalled = RawExport::open(&app, &app.api_key).await;
+    assert_eq!(app.metric("shortener_exports_open").await, 1.0);
+
+    // The response is dropped only with its connection: the kernel gave up on the client (TCP_USER_TIMEOUT).
+    testkit::eventually(
+        Duration::from_secs(30),
+        "the stalled export's connection is dropped",
+        || async { app.metric("shortener_exports_open").await == 0.0 },
+    )
+    .await;
+    assert_eq!(app.metric("shortener_exports_running").await, 0.0);
 }
 
 #[tokio::test]
