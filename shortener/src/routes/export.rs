@@ -61,6 +61,9 @@ struct Cursor {
     owner_id: i64,
     filter: LinkFilter,
     before: Option<i64>,
+    /// Rows asked for next: after a page cut by bytes, twice what fitted (up to [`PAGE`]), so PostgreSQL does not
+    /// read 1,000 rows of large links to keep a hundred.
+    rows: i64,
     header_sent: bool,
     done: bool,
 }
@@ -105,6 +108,7 @@ pub async fn export(
         owner_id: caller.owner_id,
         filter,
         before: None,
+        rows: PAGE,
         header_sent: false,
         done: false,
     };
@@ -120,7 +124,7 @@ pub async fn export(
                 cursor.owner_id,
                 &cursor.filter,
                 cursor.before,
-                PAGE,
+                cursor.rows,
                 PAGE_BYTES,
             )
             .await;
@@ -257,6 +261,8 @@ impl Cursor {
         if !more {
             self.done = true;
         }
+        let fitted = i64::try_from(page.len()).unwrap_or(PAGE);
+        self.rows = fitted.saturating_mul(2).clamp(1, PAGE);
         if let Some(last) = page.last() {
             self.before = Some(last.link.id);
         }
