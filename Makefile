@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 SERVICES := scripts/services.sh
 
-.PHONY: run test bench soak down services chart-lint run-ha test-ha services-ha
+.PHONY: run test bench soak down services chart-lint chart-checkov run-ha test-ha services-ha
 
 services:
 	$(SERVICES) up
@@ -13,6 +13,11 @@ services:
 # cross-checks it; helm and kubernetes-validate are fetched once into .run/tools/ (pinned, checksum-verified).
 chart-lint:
 	scripts/chart-lint.sh
+
+# checkov on the default render: no failed NetworkPolicy or secrets-as-environment check (not in make test: checkov
+# takes minutes to install).
+chart-checkov:
+	scripts/chart-checkov.sh
 
 test: chart-lint
 	SNOWLINK_FAST_PG=1 $(SERVICES) up

@@ -1,6 +1,7 @@
 """What schema validation cannot see in the rendered chart: that objects refer to each other correctly (selectors,
 named ports, Secret keys, HPA targets) and that every service carries probes, resources, a PDB and the security
-settings the chart promises. Run by scripts/chart-lint.sh on the output of `helm template`."""
+settings the chart promises: secrets only as files, and NetworkPolicies on every pod that admit and reach only what
+each component needs. Run by scripts/chart-lint.sh on the output of `helm template`."""
 
 import argparse
 import json
@@ -44,10 +45,93 @@ def check_container(where, pod, container, secrets):
     expect(sc.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed")
     expect(sc.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities not all dropped")
     expect(pod.get("securityContext", {}).get("runAsNonRoot") is True, f"{where}: may run as root")
+    # Secrets only as files: no Secret value in the environment, and each X_FILE names a key of a mounted Secret.
+    for source in container.get("envFrom", []):
+        expect("secretRef" not in source, f"{where}: a whole Secret in the environment (envFrom)")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["mountPath"].rstrip("/"): volumes.get(m["name"], {}) for m in container.get("volumeMounts", [])}
     for env in container.get("env", []):
-        ref = env.get("valueFrom", {}).get("secretKeyRef")
-        if ref and ref["name"] in secrets and not ref.get("optional"):
-            expect(ref["key"] in secrets[ref["name"]], f"{where}: Secret {ref['name']} has no key {ref['key']}")
+        expect("secretKeyRef" not in env.get("valueFrom", {}),
+               f"{where}: {env['name']} takes a Secret's value as an environment variable, not as a file")
+        if not env["name"].endswith("_FILE"):
+            continue
+        directory, _, file = env.get("value", "").rpartition("/")
+        secret = mounts.get(directory, {}).get("secret")
+        if not secret:
+            expect(False, f"{where}: {env['name']} names {env.get('value')}, in no mounted Secret")
+            continue
+        items = {i["path"]: i["key"] for i in secret.get("items", [])}
+        expect(file in items, f"{where}: {env['name']}: the Secret volume has no file {file}")
+        if secret["secretName"] in secrets and file in items:
+            expect(items[file] in secrets[secret["secretName"]],
+                   f"{where}: Secret {secret['secretName']} has no key {items[file]}")
+
+
+# The settings each workload reads from the connection Secret (as X_FILE); optional ones may be absent.
+SECRET_FILES = {
+    "idgen": {"ZOOKEEPER_CONNECT_FILE"},
+    "shortener": {"DATABASE_URL_FILE", "REDIS_URL_FILE", "ZOOKEEPER_CONNECT_FILE"},
+    "redirect": {"DATABASE_URL_FILE", "REDIS_URL_FILE"},
+    "migrate": {"DATABASE_URL_FILE"},
+    "cleanup": {"DATABASE_URL_FILE", "REDIS_URL_FILE"},
+}
+
+# What each component's NetworkPolicy lets it reach: (port, protocol) pairs.
+DNS = {(53, "UDP"), (53, "TCP")}
+EGRESS = {
+    "idgen": DNS | {(2181, "TCP")},
+    "shortener": DNS | {(5432, "TCP"), (6379, "TCP"), (2181, "TCP")},
+    "redirect": DNS | {(5432, "TCP"), (6379, "TCP")},
+    "migrate": DNS | {(5432, "TCP"), (6379, "TCP")},
+    "cleanup": DNS | {(5432, "TCP"), (6379, "TCP")},
+}
+
+
+def selects_pod(selector, labels):
+    """A label selector with matchLabels and matchExpressions (In only, as the chart writes them)."""
+    match = selector.get("matchLabels", {})
+    expressions = selector.get("matchExpressions", [])
+    return bool(match or expressions) and all(labels.get(k) == v for k, v in match.items()) and all(
+        e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in expressions)
+
+
+def check_network_policies(policies, pods, pod_ports):
+    """Every pod behind exactly one policy that restricts both directions; the defaults' peers and ports."""
+    for name, pod in pods.items():
+        mine = [p for p in policies if selects_pod(p["spec"]["podSelector"], pod["metadata"]["labels"])]
+        expect(len(mine) == 1, f"{name}: selected by {len(mine)} NetworkPolicies, not one")
+        if len(mine) != 1:
+            continue
+        spec = mine[0]["spec"]
+        expect(set(spec.get("policyTypes", [])) == {"Ingress", "Egress"}, f"{name}: NetworkPolicy not both ways")
+        reach = set()
+        for rule in spec.get("egress", []):
+            expect(rule.get("ports"), f"{name}: an egress rule open on every port")
+            ports = {(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])}
+            reach |= ports
+            if ports <= DNS:
+                expect(rule.get("to"), f"{name}: DNS reachable at any address")
+        expect(reach == EGRESS[name], f"{name}: egress to {sorted(reach)}, not {sorted(EGRESS[name])}")
+        ingress = spec.get("ingress", [])
+        if name in ("migrate", "cleanup"):
+            expect(not ingress, f"{name}: a Job's pods take connections")
+            continue
+        ports = pod_ports(spec["podSelector"]["matchLabels"])[1]
+        for rule in ingress:
+            expect(all(p["port"] in ports for p in rule["ports"]), f"{name}: NetworkPolicy names an unknown port")
+            expect(rule.get("from"), f"{name}: port {rule['ports'][0]['port']} open to every source")
+        by_port = {r["ports"][0]["port"]: r.get("from", []) for r in ingress}
+        namespaces = lambda peers: [p.get("namespaceSelector", {}).get("matchLabels", {}).get(
+            "kubernetes.io/metadata.name") for p in peers]
+        expect(namespaces(by_port.get("admin", [])) == ["monitoring"],
+               f"{name}: admin port not only from the monitoring namespace")
+        if name == "idgen":
+            clients = [p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component")
+                       for p in by_port.get("api", [])]
+            expect(clients == ["shortener"], f"idgen: API port open to {by_port.get('api')}, not the shortener only")
+        else:
+            expect(namespaces(by_port.get("api", [])) == ["ingress-nginx"],
+                   f"{name}: API port not only from the ingress controller's namespace")
 
 
 def main():
@@ -75,11 +159,17 @@ def main():
             check_probes(f"Deployment {name}", container)
             check_container(f"Deployment {name}", pod["spec"], container, secrets)
 
+    job_pods = {}
     for kind in ("Job", "CronJob"):
         for job in by_kind.get(kind, []):
             spec = job["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else job["spec"]
+            job_pods[component(spec["template"])] = spec["template"]
             for container in spec["template"]["spec"]["containers"]:
                 check_container(f"{kind} {job['metadata']['name']}", spec["template"]["spec"], container, secrets)
+
+    for name, pod in {**pods, **job_pods}.items():
+        names = {e["name"] for c in pod["spec"]["containers"] for e in c.get("env", [])}
+        expect(SECRET_FILES[name] <= names, f"{name}: no {sorted(SECRET_FILES[name] - names)}")
 
     def pod_ports(selector):
         matched = [n for n, p in pods.items() if selects(selector, p["metadata"]["labels"])]
@@ -119,11 +209,13 @@ def main():
                 expect(service and backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]},
                        f"Ingress path {path['path']}: no Service {backend['name']} port {backend['port']}")
                 expect(not backend["name"].endswith("-admin"), "Ingress exposes an admin Service")
+            static = [p["backend"]["service"]["name"] for p in rule["http"]["paths"] if p["path"] == "/static/"]
+            expect(len(static) == 1 and static[0].endswith("-shortener"),
+                   f"Ingress {rule['host']}: /static/ (the web page's assets) not to the shortener")
 
-    for policy in by_kind.get("NetworkPolicy", []):
-        _, ports = pod_ports(policy["spec"]["podSelector"]["matchLabels"])
-        for rule in policy["spec"]["ingress"]:
-            expect(all(p["port"] in ports for p in rule["ports"]), f"NetworkPolicy {policy['metadata']['name']}: unknown port")
+    # On by default (and in all-on): the policies are checked for both values sets.
+    expect(by_kind.get("NetworkPolicy"), "no NetworkPolicy")
+    check_network_policies(by_kind.get("NetworkPolicy", []), {**pods, **job_pods}, pod_ports)
 
     for monitor in by_kind.get("ServiceMonitor", []):
         selected = [s for s in services.values() if selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]

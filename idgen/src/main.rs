@@ -1,6 +1,5 @@
 //! The idgen binary: serves Snowflake IDs over HTTP for services that do not embed the library.
 
-use clap::Parser;
 use idgen::service::{build, ServiceArgs};
 use plumbing::{server, telemetry};
 
@@ -8,7 +7,10 @@ use plumbing::{server, telemetry};
 ///
 /// GET /v1/ids?count=N (1..=10000) answers {"ids": ["…"]}; GET /v1/ids/{id} decodes an ID. While no worker ID
 /// is leased, both answer 503 with Retry-After. Admin port: /metrics, /healthz, /readyz.
-#[derive(Debug, Parser)]
+///
+/// Any environment variable below, X, may instead be given as X_FILE: the path of a file holding the value (one
+/// trailing newline dropped), e.g. ZOOKEEPER_AUTH_FILE for a mounted Secret. Setting both is an error.
+#[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 struct Cli {
     #[command(flatten)]
@@ -17,9 +19,14 @@ struct Cli {
     log: telemetry::LogArgs,
 }
 
+fn main() -> anyhow::Result<()> {
+    // Settings from `*_FILE` fill the environment, so before the runtime starts any thread.
+    let cli: Cli = plumbing::env_files::parse()?;
+    run(cli)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let Cli { service, log } = Cli::parse();
+async fn run(Cli { service, log }: Cli) -> anyhow::Result<()> {
     server::main("idgen", log.log_format, |shutdown| build(service, shutdown)).await
 }
 

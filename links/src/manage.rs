@@ -75,6 +75,60 @@ const SEARCH_OWNED: &str = concat!(
      ORDER BY id DESC LIMIT $3"
 );
 
+/// What a link's row costs in memory, roughly, in bytes: its text columns plus a fixed share for the rest. An
+/// export page stops at a budget of these, so a page of 2 KB URLs holds a bounded number of bytes, not 1,000 rows'
+/// worth.
+macro_rules! row_bytes {
+    () => {
+        "(octet_length(code) + octet_length(long_url) + COALESCE(octet_length(array_to_string(tags, ' ')), 0)
+          + COALESCE(octet_length(password_hash), 0) + 64)"
+    };
+}
+
+/// A page of an export (see [`Store::export_page`]): at most `$3` rows and, past the first row, none that starts
+/// beyond `$4` bytes. The running sum is a window over the keyset scan, which the inner `LIMIT` stops early; the
+/// hits are summed only for the rows kept. `$5` (a tag) and `$6` (an `ILIKE` pattern) filter when not null.
+macro_rules! export_page {
+    ($filter:literal) => {
+        concat!(
+            "SELECT ",
+            link_columns!(),
+            ", COALESCE((SELECT sum(hits) FROM link_hits WHERE link_id = page.id), 0)::bigint, page_bytes
+             FROM (SELECT ",
+            link_columns!(),
+            ", ",
+            row_bytes!(),
+            " AS row_bytes, sum(",
+            row_bytes!(),
+            ") OVER (ORDER BY id DESC) AS page_bytes
+                   FROM links
+                   WHERE owner_id = $1 AND id < $2 AND deleted_at IS NULL",
+            $filter,
+            " ORDER BY id DESC LIMIT $3) page
+             WHERE page_bytes - row_bytes < $4
+             ORDER BY id DESC"
+        )
+    };
+}
+
+/// An unfiltered export page.
+const EXPORT_PAGE: &str = export_page!("");
+
+/// A filtered export page (planned for its values, as [`SEARCH_OWNED`]).
+const EXPORT_PAGE_FILTERED: &str = export_page!(
+    " AND ($5::text IS NULL OR tags @> ARRAY[$5::text])
+      AND ($6::text IS NULL OR code ILIKE $6 OR long_url ILIKE $6)"
+);
+
+/// One page of an export.
+#[derive(Debug, Clone)]
+pub struct ExportPage {
+    /// The links, newest first.
+    pub links: Vec<LinkWithHits>,
+    /// Whether links may follow: the page was cut by its row or byte budget rather than by the end of the set.
+    pub more: bool,
+}
+
 /// Which of an owner's links a list or an export shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkFilter {
@@ -241,6 +295,49 @@ impl Store {
             Ok(rows.iter().map(with_hits).collect())
         })
         .await
+    }
+
+    /// Up to `rows` of the owner's live links that pass `filter`, newest first, older than `before` if given (as
+    /// [`Store::list_owned`]), cut short once they hold `bytes` (see [`row_bytes`]; the first link always comes,
+    /// whatever its size). An export reads with it, so a page's memory has a bound whatever the links hold.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn export_page(
+        &self,
+        owner_id: i64,
+        filter: &LinkFilter,
+        before: Option<i64>,
+        rows: i64,
+        bytes: i64,
+        within: Duration,
+    ) -> Result<ExportPage, DbError> {
+        let before = before.unwrap_or(i64::MAX);
+        let found = crate::db::read_within(self.pool(), within, async |client| {
+            Ok(if filter.is_empty() {
+                let statement = client.prepare_cached(EXPORT_PAGE).await?;
+                client
+                    .query(&statement, &[&owner_id, &before, &rows, &bytes])
+                    .await?
+            } else {
+                let pattern = filter.pattern();
+                client
+                    .query(
+                        EXPORT_PAGE_FILTERED,
+                        &[&owner_id, &before, &rows, &bytes, &filter.tag, &pattern],
+                    )
+                    .await?
+            })
+        })
+        .await?;
+        // Cut by bytes: the last row kept ends at or past the budget (a set that ends exactly there costs one
+        // more, empty, page).
+        let through: i64 = found.last().map_or(0, |row| row.get(LINK_COLUMN_COUNT + 1));
+        let more = usize::try_from(rows).is_ok_and(|full| found.len() >= full) || through >= bytes;
+        Ok(ExportPage {
+            links: found.iter().map(with_hits).collect(),
+            more,
+        })
     }
 
     /// Marks the owner's link `code` deleted and queues its invalidation in the same statement; `None` when there

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`client_ip`]: who the client is behind trusted proxies (`--trusted-proxies`), as limits key it.
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
+//! - [`env_files`]: `X_FILE` for every setting `X`: secrets from mounted files, read before clap parses.
 //! - [`telemetry`]: `tracing` setup (`--log-format pretty|json`, `RUST_LOG`).
 //! - [`breaker`]: a circuit breaker per dependency, and each dependency's series.
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
@@ -24,6 +25,7 @@ pub mod breaker;
 pub mod client_ip;
 pub mod clock;
 pub mod drain;
+pub mod env_files;
 pub mod flight;
 pub mod http;
 pub mod metrics;

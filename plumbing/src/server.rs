@@ -51,6 +51,7 @@ pub struct Listeners {
     admin: TcpListener,
     http_workers: usize,
     drain_delay: Duration,
+    tcp_user_timeout: Option<Duration>,
 }
 
 impl Listeners {
@@ -68,7 +69,18 @@ impl Listeners {
             admin,
             http_workers: options.http_workers,
             drain_delay: options.drain_delay,
+            tcp_user_timeout: None,
         })
+    }
+
+    /// API connections whose sent data has waited `timeout` for the client (unacknowledged, or held back by a
+    /// closed receive window: a client that stopped reading) are dropped by the kernel (`TCP_USER_TIMEOUT`).
+    /// Without it such a connection, answered zero-window probes and all, lives as long as the client likes,
+    /// holding the socket's send buffer (megabytes) and the response's next chunk.
+    #[must_use]
+    pub fn with_tcp_user_timeout(mut self, timeout: Duration) -> Self {
+        self.tcp_user_timeout = Some(timeout);
+        self
     }
 }
 
@@ -122,7 +134,9 @@ impl Application {
             let port = listeners.api.local_addr()?.port();
             let admin_port = listeners.admin.local_addr()?.port();
             let admin = admin::serve(listeners.admin, registry, readiness, draining.clone())?;
+            let user_timeout = listeners.tcp_user_timeout;
             let mut server = HttpServer::new(move || app().wrap(draining.close_connections()))
+                .on_connect(move |connection, _| set_user_timeout(connection, user_timeout))
                 .disable_signals()
                 .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
             if listeners.http_workers > 0 {
@@ -257,6 +271,20 @@ where
     );
     app.run_until_stopped(shutdown).await?;
     Ok(())
+}
+
+/// Sets `TCP_USER_TIMEOUT` on a new API connection (see [`Listeners::with_tcp_user_timeout`]). A failure only
+/// leaves the connection without it, so it is logged, not fatal.
+fn set_user_timeout(connection: &dyn std::any::Any, timeout: Option<Duration>) {
+    let (Some(timeout), Some(stream)) = (
+        timeout,
+        connection.downcast_ref::<actix_web::rt::net::TcpStream>(),
+    ) else {
+        return;
+    };
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
+    }
 }
 
 /// Binds `address`; with `reuse_port`, several processes can share it (SO_REUSEPORT) and the kernel spreads

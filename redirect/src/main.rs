@@ -1,6 +1,5 @@
 //! The redirect binary: parses the command line and runs the service.
 
-use clap::Parser;
 use plumbing::{server, telemetry};
 use redirect::{config::RedirectArgs, priority, startup::build};
 
@@ -9,7 +8,10 @@ use redirect::{config::RedirectArgs, priority, startup::build};
 /// Lookups go to an in-process cache, then Redis, then a PostgreSQL read replica (round robin), then the
 /// primary; 404 for unknown codes, 410 for expired or deleted ones. Changed codes arrive over Redis pub/sub;
 /// hits are flushed to the primary every interval and on shutdown. Admin port: /metrics, /healthz, /readyz.
-#[derive(Debug, Parser)]
+///
+/// Any environment variable below, X, may instead be given as X_FILE: the path of a file holding the value (one
+/// trailing newline dropped), e.g. DATABASE_URL_FILE for a mounted Secret. Setting both is an error.
+#[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 struct Cli {
     #[command(flatten)]
@@ -28,7 +30,8 @@ struct Cli {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
-    let Cli { redirect, log } = Cli::parse();
+    // Settings from `*_FILE` fill the environment, so before the runtime starts any thread.
+    let Cli { redirect, log } = plumbing::env_files::parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_unpark(priority::lower_background_thread)

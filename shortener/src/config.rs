@@ -9,6 +9,9 @@ use plumbing::telemetry::LogArgs;
 /// `serve` runs the API (/v1/urls …) and its admin port (/metrics, /healthz, /readyz); it applies pending
 /// migrations at start. `migrate` only applies them. `keys` creates, lists and revokes API keys. `links` shows,
 /// disables and enables a link. `cleanup --once` purges expired and deleted links once (for a CronJob).
+///
+/// Any environment variable below, X, may instead be given as X_FILE: the path of a file holding the value (one
+/// trailing newline dropped), e.g. DATABASE_URL_FILE for a mounted Secret. Setting both is an error.
 #[derive(Debug, clap::Parser)]
 #[command(version, about, long_about)]
 pub struct Cli {
@@ -243,6 +246,9 @@ pub struct ServeArgs {
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
+    /// Bounds on CSV exports.
+    #[command(flatten)]
+    pub exports: crate::exports::ExportArgs,
     /// Not a flag: what checks that an expiry lies ahead and which day "today" is. Tests hand in a manual
     /// clock, so a day boundary or an expiry happens when they say.
     #[arg(skip = plumbing::clock::system())]
@@ -289,6 +295,7 @@ impl ServeArgs {
                 enabled: false,
                 ..CleanupArgs::default()
             },
+            exports: crate::exports::ExportArgs::default(),
             clock: plumbing::clock::system(),
         }
     }
@@ -472,7 +479,7 @@ pub struct CleanupCommandArgs {
 }
 
 /// A positive number of seconds, fractions allowed.
-fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;

@@ -45,6 +45,17 @@ pub enum ApiError {
     /// The caller is over a rate limit: retry after the given wait.
     #[error("too many requests; retry in {} s", plumbing::http::retry_after_secs(*.0))]
     RateLimited(std::time::Duration),
+    /// Too much of some expensive work (CSV exports) runs already: the caller's share of it (429
+    /// `rate_limited`) or the whole process's (503 `unavailable`). Retry after the given wait.
+    #[error("{message}")]
+    Busy {
+        /// Whether it is the caller's share (429) rather than the process's (503) that is full.
+        per_caller: bool,
+        /// For a person: what is full.
+        message: String,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// A dependency needed to answer is down: retry later.
     #[error("{dependency} is unavailable; retry shortly")]
     Unavailable {
@@ -119,8 +130,11 @@ impl ApiError {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             Self::NotFound(_) => "not_found",
-            Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable { .. } => "unavailable",
+            Self::RateLimited(_)
+            | Self::Busy {
+                per_caller: true, ..
+            } => "rate_limited",
+            Self::Unavailable { .. } | Self::Busy { .. } => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -136,8 +150,11 @@ impl ResponseError for ApiError {
             }
             Self::AliasTaken(_) | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited(_)
+            | Self::Busy {
+                per_caller: true, ..
+            } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -151,7 +168,10 @@ impl ResponseError for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             }
-            Self::RateLimited(wait) => {
+            Self::RateLimited(wait)
+            | Self::Busy {
+                retry_after: wait, ..
+            } => {
                 response.headers_mut().insert(
                     header::RETRY_AFTER,
                     header::HeaderValue::from(plumbing::http::retry_after_secs(*wait)),

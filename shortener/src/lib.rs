@@ -13,6 +13,7 @@
 //! - [`deadline`]: 503 for requests a dependency makes too slow.
 //! - [`idempotency`]: `Idempotency-Key`: a retried create gets the first answer, never a second link.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
+//! - [`exports`]: how many CSV exports run at once, per key and in all.
 //! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
 //! - [`outbox`]: invalidations of deleted and disabled links, delivered at once and retried while Redis fails.
 //! - [`takedown`]: the operator's `links show|disable|enable CODE`.
@@ -27,6 +28,7 @@ pub mod cleanup;
 pub mod config;
 pub mod deadline;
 pub mod errors;
+pub mod exports;
 pub mod group_insert;
 pub mod hashing;
 pub mod idempotency;

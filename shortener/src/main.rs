@@ -1,16 +1,20 @@
 //! The shortener binary: parses the command line and runs the chosen subcommand.
 
 use anyhow::Context as _;
-use clap::Parser;
 use plumbing::{server, shutdown::Shutdown, telemetry};
 use shortener::{
     config::{Cli, Command, KeysArgs, KeysCommand},
     startup::{build, connect_and_migrate},
 };
 
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Settings from `*_FILE` fill the environment, so before the runtime starts any thread.
+    let cli: Cli = plumbing::env_files::parse()?;
+    run(cli)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     telemetry::init(cli.log.log_format, "info");
     match cli.command {
         Command::Serve(args) => {

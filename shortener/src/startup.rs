@@ -130,7 +130,9 @@ async fn wait_for_schema(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
 /// # Errors
 /// When an address cannot be bound or a dependency needed to start is unreachable.
 pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
-    let listeners = Listeners::bind(&args.listen_options())?;
+    // A client that stops reading an export loses the connection too, not only the export (see exports).
+    let listeners = Listeners::bind(&args.listen_options())?
+        .with_tcp_user_timeout(args.exports.export_idle_timeout);
     let blocklist = args.blocklist()?;
     let store = connect(&args.database, args.migrate).await?;
     let cache = RedisCache::connect(&args.redis.options())
@@ -190,6 +192,10 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
     let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
     let outbox = invalidations.start_retrying(&supervisor);
     let primary_gauge = PrimaryGauge::register(&registry)?;
+    let exports = Arc::new(crate::exports::ExportLimits::register(
+        &args.exports,
+        &registry,
+    )?);
     let readiness = readiness(store.clone(), cache.clone(), &leased, primary_gauge);
     let state = web::Data::new(AppState {
         store,
@@ -208,6 +214,7 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
         limits,
         passwords,
         allow_anonymous: args.allow_anonymous,
+        exports,
         created,
         degraded,
         clock: args.clock.clone(),

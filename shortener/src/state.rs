@@ -45,6 +45,8 @@ pub struct AppState {
     pub passwords: Arc<crate::hashing::PasswordHasher>,
     /// Whether requests without a key may create links.
     pub allow_anonymous: bool,
+    /// The CSV exports running now, bounded per key and in all.
+    pub exports: Arc<crate::exports::ExportLimits>,
     /// Links created (committed).
     pub created: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.

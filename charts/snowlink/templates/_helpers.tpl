@@ -50,51 +50,72 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s/%s:%s" .root.Values.image.registry .image.repository $tag }}
 {{- end }}
 
-{{/* One connection setting from the Secret: (dict "root" $ "env" "DATABASE_URL" "key" "databaseUrl" "optional" false). */}}
-{{- define "snowlink.secretEnv" -}}
-- name: {{ .env }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "snowlink.secretName" .root }}
-      key: {{ index .root.Values.connections.secretKeys .key }}
-      optional: {{ .optional }}
+{{/*
+The Secret's keys one container reads, as a comma-separated list of connections.secretKeys names:
+(dict "root" $ "keys" (list "databaseUrl" …)). An optional key (databaseReplicaUrls, zookeeperAuth) is left out
+when its name is "", or when the chart makes the Secret and has no value for it.
+*/}}
+{{- define "snowlink.connectionKeys" -}}
+{{- $root := .root -}}
+{{- $made := not $root.Values.connections.existingSecret -}}
+{{- $absent := dict "databaseReplicaUrls" (empty $root.Values.postgresql.replicaUrls) "zookeeperAuth" (empty $root.Values.zookeeper.auth) -}}
+{{- $used := list -}}
+{{- range .keys -}}
+{{- if and (index $root.Values.connections.secretKeys .) (not (and $made (index $absent .))) -}}
+{{- $used = append $used . -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $used -}}
 {{- end }}
 
-{{- define "snowlink.env.database" -}}
-{{ include "snowlink.secretEnv" (dict "root" . "env" "DATABASE_URL" "key" "databaseUrl" "optional" false) }}
+{{/* Each key of snowlink.connectionKeys as an X_FILE variable naming its file (the services read X from it). */}}
+{{- define "snowlink.env.connections" -}}
+{{- $root := .root -}}
+{{- $vars := dict "databaseUrl" "DATABASE_URL" "databaseReplicaUrls" "DATABASE_REPLICA_URL" "redisUrl" "REDIS_URL" "zookeeperConnect" "ZOOKEEPER_CONNECT" "zookeeperAuth" "ZOOKEEPER_AUTH" -}}
+{{- range compact (splitList "," (include "snowlink.connectionKeys" .)) }}
+- name: {{ index $vars . }}_FILE
+  value: {{ printf "%s/%s" $root.Values.connections.mountPath (index $root.Values.connections.secretKeys .) | quote }}
 {{- end }}
-
-{{/* Read replicas are optional: without the key the redirect reads from the primary. */}}
-{{- define "snowlink.env.replicas" -}}
-{{ include "snowlink.secretEnv" (dict "root" . "env" "DATABASE_REPLICA_URL" "key" "databaseReplicaUrls" "optional" true) }}
 {{- end }}
 
 {{- define "snowlink.env.redis" -}}
-{{ include "snowlink.secretEnv" (dict "root" . "env" "REDIS_URL" "key" "redisUrl" "optional" false) }}
 - name: REDIS_PREFIX
   value: {{ .Values.redis.prefix | quote }}
 {{- end }}
 
-{{- define "snowlink.env.zookeeper" -}}
-{{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_CONNECT" "key" "zookeeperConnect" "optional" false) }}
-{{- /* Optional: without credentials the nodes are world-writable, as on a ZooKeeper without authentication. */}}
-{{ include "snowlink.secretEnv" (dict "root" . "env" "ZOOKEEPER_AUTH" "key" "zookeeperAuth" "optional" true) }}
-{{- end }}
-
-{{/* The private CA for TLS to PostgreSQL and Redis, mounted where the URLs' sslrootcert points (root context;
-callers include these only when connections.tlsCa.secretName is set). */}}
-{{- define "snowlink.tlsCa.volumeMounts" -}}
+{{/* Where the connection keys (and the private CA, if any) are mounted: root context. */}}
+{{- define "snowlink.volumeMounts" -}}
 volumeMounts:
+  - name: connections
+    mountPath: {{ .Values.connections.mountPath }}
+    readOnly: true
+  {{- if .Values.connections.tlsCa.secretName }}
   - name: tls-ca
     mountPath: {{ .Values.connections.tlsCa.mountPath }}
     readOnly: true
+  {{- end }}
 {{- end }}
 
-{{- define "snowlink.tlsCa.volumes" -}}
+{{/* The Secret volume with only the keys a container reads, and the private CA's: (dict "root" $ "keys" (list …)). */}}
+{{- define "snowlink.volumes" -}}
+{{- $root := .root -}}
 volumes:
+  - name: connections
+    secret:
+      secretName: {{ include "snowlink.secretName" $root }}
+      {{- /* Readable by the pod's group (fsGroup) only: the files belong to root. */}}
+      defaultMode: 0440
+      items:
+        {{- range compact (splitList "," (include "snowlink.connectionKeys" .)) }}
+        {{- $key := index $root.Values.connections.secretKeys . }}
+        - key: {{ $key }}
+          path: {{ $key }}
+        {{- end }}
+  {{- if $root.Values.connections.tlsCa.secretName }}
   - name: tls-ca
     secret:
-      secretName: {{ .Values.connections.tlsCa.secretName }}
+      secretName: {{ $root.Values.connections.tlsCa.secretName }}
+  {{- end }}
 {{- end }}
 
 {{- define "snowlink.env.logging" -}}

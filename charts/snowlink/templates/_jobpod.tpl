@@ -1,4 +1,4 @@
-{{/* Pod spec of a one-shot shortener command (migrate, cleanup): (dict "root" $ "name" "migrate" "args" (list "migrate") "env" "…"). */}}
+{{/* Pod spec of a one-shot shortener command (migrate, cleanup): (dict "root" $ "name" "migrate" "args" (list "migrate") "env" "…" "keys" (list "databaseUrl")); `keys` as for snowlink.deployment. */}}
 {{- define "snowlink.jobPod" -}}
 {{- $root := .root -}}
 metadata:
@@ -21,6 +21,7 @@ spec:
         {{- toYaml .args | nindent 8 }}
       env:
         {{- include "snowlink.env.logging" $root | nindent 8 }}
+        {{- include "snowlink.env.connections" (dict "root" $root "keys" .keys) | nindent 8 }}
         {{- include .env $root | nindent 8 }}
         {{- with $root.Values.shortener.env }}
         {{- toYaml . | nindent 8 }}
@@ -29,8 +30,6 @@ spec:
         {{- toYaml $root.Values.jobs.resources | nindent 8 }}
       securityContext:
         {{- include "snowlink.containerSecurityContext" $root | nindent 8 }}
-      {{- if $root.Values.connections.tlsCa.secretName }}
-      {{- include "snowlink.tlsCa.volumeMounts" $root | nindent 6 }}
-  {{- include "snowlink.tlsCa.volumes" $root | nindent 2 }}
-      {{- end }}
+      {{- include "snowlink.volumeMounts" $root | nindent 6 }}
+  {{- include "snowlink.volumes" (dict "root" $root "keys" .keys) | nindent 2 }}
 {{- end }}

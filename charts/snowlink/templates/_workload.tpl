@@ -1,7 +1,8 @@
 {{/*
 One service's Deployment, Services, HPA and PDB, shared by idgen, shortener and redirect so that every one gets
 the same probes, resources and security settings. Called with
-(dict "root" $ "component" "redirect" "prefix" "REDIRECT" "args" (list) "env" "snowlink.redirect.env").
+(dict "root" $ "component" "redirect" "prefix" "REDIRECT" "args" (list) "env" "snowlink.redirect.env"
+"keys" (list "databaseUrl" …)): `keys` names the connections.secretKeys the service reads (as files).
 */}}
 
 {{- define "snowlink.deployment" -}}
@@ -102,6 +103,7 @@ spec:
             - name: DRAIN_DELAY_MS
               value: {{ mul $c.drainDelaySeconds 1000 | quote }}
             {{- include "snowlink.env.logging" $root | nindent 12 }}
+            {{- include "snowlink.env.connections" (dict "root" $root "keys" .keys) | nindent 12 }}
             {{- include .env $root | nindent 12 }}
             {{- with $c.env }}
             {{- toYaml . | nindent 12 }}
@@ -135,10 +137,8 @@ spec:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
             {{- include "snowlink.containerSecurityContext" $root | nindent 12 }}
-          {{- if $root.Values.connections.tlsCa.secretName }}
-          {{- include "snowlink.tlsCa.volumeMounts" $root | nindent 10 }}
-      {{- include "snowlink.tlsCa.volumes" $root | nindent 6 }}
-          {{- end }}
+          {{- include "snowlink.volumeMounts" $root | nindent 10 }}
+      {{- include "snowlink.volumes" (dict "root" $root "keys" .keys) | nindent 6 }}
 {{- end }}
 
 {{- define "snowlink.services" -}}

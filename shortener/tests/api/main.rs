@@ -5,6 +5,7 @@ mod cleanup;
 mod concurrency;
 mod create;
 mod degradation;
+mod export;
 mod freed_codes;
 mod group_insert;
 mod helpers;
