@@ -76,6 +76,9 @@ trap stop EXIT
 
 psql --quiet "$ADMIN_URL" -c "CREATE DATABASE $DATABASE" >/dev/null
 api_port="$(free_port)" admin_port="$(free_port)"
+# No read replica: the replica URL of the services names their database, not this fresh one (the shortener would
+# search and export from a database without these links).
+unset DATABASE_REPLICA_URL
 export DATABASE_URL="$(database_url "$DATABASE")" \
   REDIS_PREFIX="schemathesis:$$:" \
   IDGEN_LEASE_ROOT="/snowlink-schemathesis/idgen" \
