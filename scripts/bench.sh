@@ -28,7 +28,10 @@ work="$run/bench/$stamp"
 mkdir -p "$out" "$work"
 
 "$root/scripts/run.sh" >/dev/null
-set -a; . "$run/env"; set +a
+set -a
+# shellcheck source=/dev/null # KEY=value lines written at run time
+. "$run/env"
+set +a
 # The same build as run.sh's (one feature set, so nothing is built twice).
 (cd "$root" && cargo build --release --quiet --bins)
 target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$target"

@@ -10,13 +10,14 @@ ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 TOOLS="$ROOT/.run/tools"
 CHECKOV_VERSION="3.3.30"
 VENV="$TOOLS/checkov"
-HELM="$(ls "$TOOLS"/helm-*/helm 2>/dev/null | head -1 || true)"
+helm_in_tools() { find "$TOOLS" -maxdepth 2 -path "$TOOLS/helm-*/helm" -print -quit 2>/dev/null || true; }
+HELM="$(helm_in_tools)"
 # Network policies and secrets: every pod has a NetworkPolicy; secrets as files, not environment variables.
 MUST_PASS="CKV2_K8S_6,CKV_K8S_35"
 
 say() { printf 'chart-checkov: %s\n' "$*" >&2; }
 
-[[ -x $HELM ]] || { "$ROOT/scripts/chart-lint.sh"; HELM="$(ls "$TOOLS"/helm-*/helm | head -1)"; }
+[[ -x $HELM ]] || { "$ROOT/scripts/chart-lint.sh"; HELM="$(helm_in_tools)"; }
 if [[ "$("$VENV/bin/checkov" --version 2>/dev/null)" != "$CHECKOV_VERSION" ]]; then
   say "installing checkov $CHECKOV_VERSION into $VENV"
   rm -rf "$VENV"

@@ -74,9 +74,10 @@ install_promtool() {
   if ! (cd "$work" && apt-get download prometheus) >"$work/apt.log" 2>&1; then
     local sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-    "${sudo[@]}" apt-get update >>"$work/apt.log" 2>&1 &&
-      (cd "$work" && apt-get download prometheus) >>"$work/apt.log" 2>&1 ||
-      { cat "$work/apt.log" >&2; fail "could not download the prometheus package (for promtool)"; }
+    if ! { "${sudo[@]}" apt-get update && (cd "$work" && apt-get download prometheus); } >>"$work/apt.log" 2>&1; then
+      cat "$work/apt.log" >&2
+      fail "could not download the prometheus package (for promtool)"
+    fi
   fi
   local deb=("$work"/prometheus_*.deb)
   dpkg-deb --fsys-tarfile "${deb[0]}" | tar -x -C "$work" ./usr/bin/promtool

@@ -52,8 +52,10 @@ wait_http() { # name, url
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 "$root/scripts/services.sh" up
-# shellcheck source=/dev/null # KEY=value lines printed by services.sh
-set -a; . <("$root/scripts/services.sh" env); set +a
+set -a
+# shellcheck source=/dev/null # KEY=value lines written at run time
+. <("$root/scripts/services.sh" env)
+set +a
 command -v curl >/dev/null || { echo "curl is needed by make run; install it (apt-get install curl)" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet --bins)
 stop

@@ -66,7 +66,10 @@ wait_ready() { # admin URL
 }
 
 if [[ -z ${DATABASE_URL:-} ]]; then
-  set -a; . <("$ROOT/scripts/services.sh" env); set +a
+  set -a
+  # shellcheck source=/dev/null # KEY=value lines written at run time
+  . <("$ROOT/scripts/services.sh" env)
+  set +a
 fi
 install_schemathesis
 (cd "$ROOT" && cargo build --quiet -p shortener --bin shortener)
@@ -79,7 +82,8 @@ api_port="$(free_port)" admin_port="$(free_port)"
 # No read replica: the replica URL of the services names their database, not this fresh one (the shortener would
 # search and export from a database without these links).
 unset DATABASE_REPLICA_URL
-export DATABASE_URL="$(database_url "$DATABASE")" \
+DATABASE_URL="$(database_url "$DATABASE")"
+export DATABASE_URL \
   REDIS_PREFIX="schemathesis:$$:" \
   IDGEN_LEASE_ROOT="/snowlink-schemathesis/idgen" \
   SHORTENER_LISTEN="127.0.0.1:$api_port" \

@@ -14,7 +14,10 @@ target="${CARGO_TARGET_DIR:-target}"; [[ "$target" = /* ]] || target="$root/$tar
 bin="$target/release"
 mkdir -p "$out"
 [ -r "$run/env" ] || { echo "soak: no .run/env; run 'make run' first" >&2; exit 1; }
-set -a; . "$run/env"; set +a
+set -a
+# shellcheck source=/dev/null # KEY=value lines written at run time
+. "$run/env"
+set +a
 
 "$bin/loadtest" seed --count 10000 --out "$out/codes.txt" >"$out/seed.log"
 # The hostile mix sets passwords on links of its own, not on those the redirect load follows. Every client is

@@ -22,7 +22,10 @@ trap cleanup EXIT
 
 runuser -u postgres -- test -x "$checkout" && { echo "checkout-anywhere: postgres can reach $checkout; not the case under test" >&2; exit 1; }
 "$services" up
-set -a; . <("$services" env); set +a
+set -a
+# shellcheck source=/dev/null # KEY=value lines written at run time
+. <("$services" env)
+set +a
 answer="$(psql "$DATABASE_URL?sslmode=verify-full&sslrootcert=$SNOWLINK_TLS_CA" -XAtc 'select 1 + 1')"
 [ "$answer" = 2 ] || { echo "checkout-anywhere: PostgreSQL answered '$answer', expected 2" >&2; exit 1; }
 data="$(readlink -f "$checkout/.run/pg")"

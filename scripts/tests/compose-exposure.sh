@@ -11,6 +11,7 @@ while read -r mapping; do
     *:8082 | *:908[0-9] | *:909[0-9]) echo "compose-exposure: $mapping is published on every interface" >&2; fail=1 ;;
   esac
 done < <(grep -oE '"[0-9.:]+:[0-9]+"' "$compose" | tr -d '"')
+# shellcheck disable=SC2016  # the `$` are literal: a password given as ${POSTGRES_PASSWORD} is the good case
 if grep -nE '(POSTGRES_PASSWORD:|postgres://[^:]+:)[[:space:]]*[^$[:space:]]' "$compose" | grep -v '\${POSTGRES_PASSWORD' >&2; then
   echo "compose-exposure: a literal PostgreSQL password in $compose" >&2
   fail=1

@@ -16,7 +16,7 @@ use links::{cache::RedisArgs, db::DatabaseArgs};
 use plumbing::shutdown::Shutdown;
 use redirect::config::RedirectArgs;
 use serde_json::{json, Value};
-use testkit::TestDb;
+use testkit::{eventually, TestDb};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -191,26 +191,21 @@ pub async fn start_driver() -> Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let status = client
-            .get(format!("{}/status", driver.url))
+    let (client, status) = (reqwest::Client::new(), format!("{}/status", driver.url));
+    eventually(PATIENCE, "chromedriver is ready", || async {
+        let Ok(response) = client
+            .get(&status)
             .timeout(Duration::from_secs(2))
             .send()
-            .await;
-        if let Ok(response) = status {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            if body["value"]["ready"] == true {
-                return driver;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver not ready after {PATIENCE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .await
+        else {
+            return false;
+        };
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        body["value"]["ready"] == true
+    })
+    .await;
+    driver
 }
 
 /// A headless Chromium session, started with the flags that keep it off the network and quiet.
@@ -255,21 +250,15 @@ async fn browser_with(driver: &Driver, prefs: Value) -> Client {
 /// Polls `expression` (JavaScript) in the page until it is truthy; fails naming `what` after [`PATIENCE`].
 pub async fn wait_until(browser: &Client, expression: &str, what: &str) -> Value {
     let script = format!("return ({expression});");
+    // Just inside `eventually`'s own deadline, so the failure can say what the page shows.
     let deadline = Instant::now() + PATIENCE;
-    loop {
+    eventually(PATIENCE, what, || async {
         let value = browser
             .execute(&script, Vec::new())
             .await
             .expect("script runs");
-        let truthy = match &value {
-            Value::Null => false,
-            Value::Bool(flag) => *flag,
-            Value::String(text) => !text.is_empty(),
-            Value::Number(number) => number.as_f64() != Some(0.0),
-            _ => true,
-        };
-        if truthy {
-            return value;
+        if truthy(&value) {
+            return Some(value);
         }
         if Instant::now() >= deadline {
             // What the page says (an error next to a field, a status line) usually tells why.
@@ -282,7 +271,19 @@ pub async fn wait_until(browser: &Client, expression: &str, what: &str) -> Value
                 );
             panic!("waited {PATIENCE:?} for {what}; the page shows:\n{shown}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        None
+    })
+    .await
+}
+
+/// JavaScript's truthiness, for the values a script hands back through WebDriver.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::String(text) => !text.is_empty(),
+        Value::Number(number) => number.as_f64() != Some(0.0),
+        _ => true,
     }
 }
 
@@ -305,7 +306,8 @@ pub async fn type_into(browser: &Client, id: &str, text: &str) {
 /// arrive, so a button can move between being found and being clicked: WebDriver clicks where its centre was,
 /// and on a busy machine that was once the Edit button of the row above "Older links".
 pub async fn click(browser: &Client, css: &str) {
-    for _ in 0..20 {
+    let what = format!("nothing else is over {css} when it is clicked");
+    eventually(PATIENCE, &what, || async {
         let element = browser
             .wait()
             .at_most(Duration::from_secs(10))
@@ -315,39 +317,41 @@ pub async fn click(browser: &Client, css: &str) {
         let argument = serde_json::to_value(&element).expect("element");
         wait_until_still(browser, css, argument).await;
         match element.click().await {
-            Ok(_) => return,
+            Ok(_) => true,
             Err(fantoccini::error::CmdError::Standard(error))
                 if error.error == fantoccini::error::ErrorStatus::ElementClickIntercepted =>
             {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                false
             }
             Err(error) => panic!("click {css}: {error:?}"),
         }
-    }
-    panic!("click {css}: something else stayed over it for 2 s");
+    })
+    .await;
 }
 
-/// Scrolls the element into the middle of the window until it has kept its place for 200 ms.
+/// How long an element must keep its place before a click: longer than a chart takes to grow its row.
+const STILL_FOR: Duration = Duration::from_millis(200);
+
+/// Scrolls the element into the middle of the window until it has kept its place for [`STILL_FOR`].
 async fn wait_until_still(browser: &Client, css: &str, element: Value) {
     let place = "arguments[0].scrollIntoView({block: 'center'}); \
                  const r = arguments[0].getBoundingClientRect(); \
                  return [r.x, r.y, r.width, r.height].join(' ');";
-    let deadline = Instant::now() + PATIENCE;
-    let mut last = Value::Null;
-    loop {
+    let seen = std::cell::RefCell::new((Value::Null, Instant::now()));
+    let what = format!("{css} keeps its place for {STILL_FOR:?}");
+    eventually(PATIENCE, &what, || async {
         let now = browser
             .execute(place, vec![element.clone()])
             .await
             .expect("scroll");
-        if now == last {
-            return;
+        let mut seen = seen.borrow_mut();
+        if now != seen.0 {
+            *seen = (now, Instant::now());
+            return false;
         }
-        if Instant::now() >= deadline {
-            panic!("click {css}: it kept moving for {PATIENCE:?}");
-        }
-        last = now;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        seen.1.elapsed() >= STILL_FOR
+    })
+    .await;
 }
 
 /// The alias is also the list item's `data-code`, so the test can find its row.

@@ -2,7 +2,7 @@
 //! filters by tag and searches, creates a link with a password and a visit limit, sees where clicks come from
 //! beside the chart, and downloads the CSV export.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{key::Key, Client};
 use reqwest::Method;
@@ -35,8 +35,8 @@ async fn wait_for_rows(browser: &Client, codes: &[&str], what: &str) {
 
 /// Follows `short_url` until it redirects to `target`, failing after `within`.
 async fn wait_for_redirect(services: &Services, short_url: &str, target: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
+    let what = format!("{short_url} redirects to {target}");
+    testkit::eventually(within, &what, || async {
         let answer = services
             .http
             .get(short_url)
@@ -47,16 +47,9 @@ async fn wait_for_redirect(services: &Services, short_url: &str, target: &str, w
             .headers()
             .get("location")
             .and_then(|value| value.to_str().ok());
-        if answer.status() == 302 && location == Some(target) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{short_url} still answers {} {location:?} after {within:?}, not {target}",
-            answer.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        answer.status() == 302 && location == Some(target)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -340,26 +333,15 @@ async fn a_person_creates_a_link_with_a_password_and_a_visit_limit() {
 
 /// Waits until Chromium has started a download named `name` (or `name.crdownload`) in `dir`.
 async fn download_started(dir: &std::path::Path, name: &str) {
-    let deadline = Instant::now() + crate::helpers::PATIENCE;
-    loop {
-        let seen: Vec<String> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if seen.iter().any(|file| file.starts_with(name)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no download of {name} in {} (there: {seen:?})",
-            dir.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let what = format!("a download of {name} appears in {}", dir.display());
+    testkit::eventually(crate::helpers::PATIENCE, &what, || async {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|entry| entry.file_name().to_string_lossy().starts_with(name))
+        })
+    })
+    .await;
 }
 
 /// The text of the `n`th file the page handed to a download (recorded by [`RECORD_DOWNLOADS`]).

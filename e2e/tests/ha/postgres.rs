@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::{
     services::{self, Restore},
     stack::{self, Stack},
-    trickle::{self, Kind, Record},
+    trickle::{self, Kind, Record, FLOWING},
 };
 
 /// The bound on a failover, as clients see it.
@@ -68,7 +68,7 @@ async fn arrange() -> (
     u16,
 ) {
     let serial = services::serial().await;
-    services::wait_whole(Duration::from_secs(60));
+    services::wait_whole(Duration::from_secs(60)).await;
     let stack = stack::spawn(false).await;
     let stored = stack.store_links(20).await;
     let primary = services::patroni_leader(&stack.http)
@@ -89,7 +89,7 @@ async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_a
     );
 
     let trickle = trickle::start(&stack, stored);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    trickle.wait_for_successes(trickle.started(), FLOWING).await;
     let restore = Restore::new(format!("PostgreSQL node pg{old}"));
     let killed = Instant::now();
     for pidfile in services::patroni_pidfiles(old) {
@@ -102,7 +102,7 @@ async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_a
             FAILOVER_BOUND + Duration::from_secs(15),
         )
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    trickle.wait_for_successes(Instant::now(), FLOWING).await;
     let record = trickle.stop().await;
     eprintln!("primary pg{old} killed: {}", record.summary());
     eprintln!("failed creates: {}", record.describe_failures(Kind::Create));
@@ -112,7 +112,7 @@ async fn killing_the_primary_answers_503_with_retry_after_then_201_within_45_s_a
         .expect("Patroni names a new leader");
     assert_ne!(new, old);
     assert_followed(&stack, &record, new).await;
-    restore.now(Duration::from_secs(180));
+    restore.now(Duration::from_secs(180)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -123,16 +123,16 @@ async fn after_a_switchover_creates_go_to_the_new_primary_without_a_restart() {
         .expect("a synchronous standby");
 
     let trickle = trickle::start(&stack, stored);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    trickle.wait_for_successes(trickle.started(), FLOWING).await;
     let asked = Instant::now();
     services::patroni_switchover(&stack.http, old, candidate).await;
     trickle
         .wait_for_recovery(Kind::Create, asked, Duration::from_secs(20))
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    trickle.wait_for_successes(Instant::now(), FLOWING).await;
     let record = trickle.stop().await;
     eprintln!("switchover pg{old} -> pg{candidate}: {}", record.summary());
 
     assert_followed(&stack, &record, candidate).await;
-    services::wait_whole(Duration::from_secs(60));
+    services::wait_whole(Duration::from_secs(60)).await;
 }

@@ -26,6 +26,9 @@ static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Bound on every wait for the cluster (promotion, write-through, restore): generous on a shared machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Creates that show the trickle flows: about a second of it, before the fault and after write-through is back.
+const FLOWING: usize = 20;
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -232,21 +235,19 @@ impl Services {
         assert_eq!(response.status(), 204, "delete");
     }
 
-    /// How long a delete took to reach the redirect (410 instead of 302); `None` past `within`.
-    async fn delete_reaches_redirect(&self, within: Duration) -> Option<Duration> {
+    /// How long a delete took to reach the redirect (410 instead of 302); fails the test past `within`.
+    async fn delete_reaches_redirect(&self, within: Duration) -> Duration {
         let code = self.create("https://example.com/to-delete").await;
         for _ in 0..3 {
             assert_eq!(self.redirect_status(&code).await, Some(302), "cached");
         }
         let start = Instant::now();
         self.delete(&code).await;
-        while start.elapsed() < within {
-            if self.redirect_status(&code).await == Some(410) {
-                return Some(start.elapsed());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        None
+        let what = "a delete reaches the redirect";
+        testkit::eventually(within, what, || async {
+            (self.redirect_status(&code).await == Some(410)).then(|| start.elapsed())
+        })
+        .await
     }
 
     /// The master where this test's redirect is subscribed to its invalidation channel.
@@ -266,15 +267,15 @@ impl Services {
     }
 }
 
-fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> Instant {
-    let start = Instant::now();
-    while start.elapsed() < PATIENCE {
-        if check() {
-            return Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{what}: not after {PATIENCE:?}");
+/// When `port` first answers `ROLE` as a master; fails the test past [`PATIENCE`].
+async fn promoted(port: u16) -> Instant {
+    testkit::eventually(PATIENCE, "the replica is promoted", || async {
+        let role = tokio::task::spawn_blocking(move || redis_cli(port, &["role"]))
+            .await
+            .expect("join");
+        role.starts_with("master").then(Instant::now)
+    })
+    .await
 }
 
 /// How the test takes a master out.
@@ -309,13 +310,14 @@ async fn master_fault(fault: Fault) {
                 .await,
         );
     }
+    let started = Instant::now();
     let trickle = redis_trickle::start(
         services.target.clone(),
         stored,
         Duration::from_millis(50),
         Duration::from_millis(10),
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    trickle.wait_for_creates(started, FLOWING).await;
     // The master the redirect's subscriber is on: its death must not stop invalidations either.
     let victim = services
         .subscribed_master()
@@ -342,19 +344,13 @@ async fn master_fault(fault: Fault) {
     // written through to the live master.
     let killed_at = Instant::now();
     assert!(ok, "{fault:?}: {output}");
-    let promoted_at = tokio::task::spawn_blocking(move || {
-        wait_until("the replica is promoted", || {
-            redis_cli(replica, &["role"]).starts_with("master")
-        })
-    })
-    .await
-    .expect("join");
+    let promoted_at = promoted(replica).await;
 
     // Write-through is back once a link created after the kill, on one of the dead master's slots, is in Redis
     // as soon as its create is answered.
-    let mut resumed_at = None;
-    while resumed_at.is_none() && killed_at.elapsed() < PATIENCE {
-        resumed_at = trickle
+    let what = "write-through resumes on the dead master's slots";
+    let resumed_at = testkit::eventually(PATIENCE, what, || async {
+        trickle
             .created_since(killed_at)
             .into_iter()
             .find(|created| {
@@ -367,11 +363,10 @@ async fn master_fault(fault: Fault) {
                             .any(|(low, high)| (*low..=*high).contains(&slot))
                     })
             })
-            .map(|created| created.at);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let resumed_at = resumed_at.expect("write-through resumes on the dead master's slots");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+            .map(|created| created.at)
+    })
+    .await;
+    trickle.wait_for_creates(Instant::now(), FLOWING).await;
     let seen = trickle.stop().await;
 
     eprintln!(
@@ -402,10 +397,6 @@ async fn master_fault(fault: Fault) {
         .delete_reaches_redirect(Duration::from_secs(1))
         .await;
     eprintln!("MEASURE invalidation after the failover: {took:?}");
-    assert!(
-        took.is_some(),
-        "a delete reaches the redirect within 1 s after the failover"
-    );
 
     // The killed node comes back (as a replica) and the cluster is whole.
     drop(_restore);
@@ -427,7 +418,6 @@ async fn a_delete_reaches_the_redirect_within_a_second_on_the_cluster() {
         .await;
 
     eprintln!("MEASURE invalidation on the cluster: {took:?}");
-    assert!(took.is_some(), "a delete reaches the redirect within 1 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

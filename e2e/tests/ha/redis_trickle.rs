@@ -154,6 +154,20 @@ impl Trickle {
             .collect()
     }
 
+    /// Waits until `count` creates sent at `since` or later were answered 201: the trickle is seen to flow.
+    pub async fn wait_for_creates(&self, since: Instant, count: usize) {
+        let what = format!("{count} creates succeed");
+        testkit::eventually(Duration::from_secs(30), &what, || async {
+            let created = self.created_since(since);
+            created
+                .iter()
+                .filter(|created| created.status == Some(201))
+                .count()
+                >= count
+        })
+        .await;
+    }
+
     /// Stops both loops (each finishes its request in flight) and returns what they saw.
     pub async fn stop(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);

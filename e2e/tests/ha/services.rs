@@ -79,11 +79,11 @@ impl Restore {
     }
 
     /// Brings the nodes back now, and fails the test unless the cluster is whole again in `within`.
-    pub fn now(mut self, within: Duration) {
+    pub async fn now(mut self, within: Duration) {
         let started = Instant::now();
         let (up, output) = services_sh("up");
         assert!(up, "bringing back {} failed:\n{output}", self.what);
-        wait_whole(within.saturating_sub(started.elapsed()));
+        wait_whole(within.saturating_sub(started.elapsed())).await;
         eprintln!(
             "{} back and the cluster whole in {:.1} s",
             self.what,
@@ -105,21 +105,16 @@ impl Drop for Restore {
     }
 }
 
-/// Polls `services.sh status` until it exits 0 (every node up, in its role) or `within` passes.
-pub fn wait_whole(within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (whole, output) = services_sh("status");
-        if whole {
-            eprintln!("{output}");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster is not whole after {within:?}:\n{output}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+/// Polls `services.sh status` until it exits 0 (every node up, in its role); fails the test past `within`.
+pub async fn wait_whole(within: Duration) {
+    let output = testkit::eventually(within, "the cluster is whole", || async {
+        let (whole, output) = tokio::task::spawn_blocking(|| services_sh("status"))
+            .await
+            .expect("join");
+        whole.then_some(output)
+    })
+    .await;
+    eprintln!("{output}");
 }
 
 /// Sends a four-letter word to ZooKeeper node `n` (1-3) and returns its answer ("" when it does not answer).

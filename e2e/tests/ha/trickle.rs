@@ -15,6 +15,10 @@ use crate::stack::Stack;
 /// The gap between two requests of one kind (about 20 a second each).
 const PACE: Duration = Duration::from_millis(50);
 
+/// Successes of each kind that show the traffic flows: about two seconds of the trickle, the window tests
+/// give it before a fault and after the recovery.
+pub const FLOWING: usize = 40;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Create,
@@ -128,7 +132,32 @@ impl Trickle {
         }
     }
 
+    /// When the loops started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits until every kind has had `count` answers that succeeded, sent at or after `since`: traffic that is
+    /// seen to flow before a fault, and seen to flow again after it.
+    pub async fn wait_for_successes(&self, since: Instant, count: usize) {
+        let what = format!("{count} requests of each kind succeed");
+        testkit::eventually(Duration::from_secs(30), &what, || async {
+            let events = self.events.lock().expect("events");
+            [Kind::Create, Kind::Redirect, Kind::Ids]
+                .iter()
+                .all(|kind| {
+                    events
+                        .iter()
+                        .filter(|event| event.kind == *kind && event.at >= since && event.ok())
+                        .count()
+                        >= count
+                })
+        })
+        .await;
+    }
+
     /// Waits until a request of `kind` sent after `since` succeeded after one that failed, or `within` passes.
+    /// Not [`testkit::eventually`]: a fault that fails no request (a clean switchover) is also a good end.
     pub async fn wait_for_recovery(&self, kind: Kind, since: Instant, within: Duration) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {

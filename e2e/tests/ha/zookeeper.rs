@@ -36,7 +36,9 @@ async fn kill_under_trickle(stack: &stack::Stack, n: u16) -> trickle::Record {
         );
     }
     let trickle = trickle::start(stack, stored);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    trickle
+        .wait_for_successes(trickle.started(), trickle::FLOWING)
+        .await;
     let killed = Instant::now();
     services::kill_by_pidfile(&services::zookeeper_pidfile(n));
     tokio::time::sleep(WATCH.saturating_sub(killed.elapsed())).await;
@@ -46,7 +48,7 @@ async fn kill_under_trickle(stack: &stack::Stack, n: u16) -> trickle::Record {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_a_zookeeper_follower_fails_no_id_request_create_or_redirect() {
     let _serial = services::serial().await;
-    services::wait_whole(Duration::from_secs(60));
+    services::wait_whole(Duration::from_secs(60)).await;
     let stack = stack::spawn(true).await;
     let leads = || async {
         testkit::metric(&stack.shortener_admin, "shortener_cleanup_leader").await == 1.0
@@ -79,7 +81,7 @@ async fn killing_a_zookeeper_follower_fails_no_id_request_create_or_redirect() {
         leads,
     )
     .await;
-    restore.now(Duration::from_secs(60));
+    restore.now(Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -87,7 +89,7 @@ async fn killing_a_zookeeper_follower_fails_no_id_request_create_or_redirect() {
 /// its lease holds); what must hold is that ID requests and creates come back without a restart.
 async fn after_the_zookeeper_leader_is_killed_ids_and_creates_come_back() {
     let _serial = services::serial().await;
-    services::wait_whole(Duration::from_secs(60));
+    services::wait_whole(Duration::from_secs(60)).await;
     let stack = stack::spawn(true).await;
     let n = victim("leader");
     let restore = Restore::new(format!("ZooKeeper node {n}"));
@@ -108,5 +110,5 @@ async fn after_the_zookeeper_leader_is_killed_ids_and_creates_come_back() {
             record.describe_failures(kind)
         );
     }
-    restore.now(Duration::from_secs(60));
+    restore.now(Duration::from_secs(60)).await;
 }

@@ -28,7 +28,18 @@ async fn a_new_holder_whose_recorded_mark_lies_in_its_future_waits_until_past_it
         let (settings, generator) = (settings.clone(), generator.clone());
         async move { lease_for(&settings, &generator).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The worker node comes before the wait for the mark; at the mark itself the clock is still not past it.
+    testkit::eventually(
+        Duration::from_secs(10),
+        "the worker ID is claimed",
+        || async {
+            observer
+                .check_stat(&worker_path(0))
+                .await
+                .is_ok_and(|stat| stat.is_some())
+        },
+    )
+    .await;
     clock.set(mark);
     let still_waiting = tokio::time::timeout(Duration::from_millis(300), &mut leasing).await;
 
