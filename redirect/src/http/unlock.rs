@@ -4,7 +4,7 @@
 //! 303, whatever the link's own status: after a form post a 307 or 308 would make the browser post the password
 //! on to the target. Every try counts against a bound per client and link (an IPv4 address or IPv6 /64), one per
 //! IPv6 /48 and link (a site's 65,536 /64s share [`SITE_FACTOR`] times a client's budget), and one per link
-//! whoever tries, with a lock that doubles each time it is spent ([`crate::tries`]); 429 past any. Checking costs
+//! whoever tries, with a lock that doubles each time it is spent ([`crate::http::tries`]); 429 past any. Checking costs
 //! tens of milliseconds of CPU by design, so it runs on blocking threads, a few at a time, and a try that cannot
 //! get a turn within a second is a 503 rather than a queue that grows. Turns are shared between links: one link
 //! holds at most one at a time, so a flood of tries on one link leaves the others a turn. The form's body must
@@ -25,7 +25,7 @@ use links::model::Resolution;
 use plumbing::client_ip::ClientKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{
+use super::{
     answer,
     follow::Worker,
     misses::KeyedLimit,

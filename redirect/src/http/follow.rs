@@ -1,5 +1,5 @@
 //! The one route of the redirect: `GET`/`HEAD /{code}` (a protected link's is its password form), `POST /{code}`
-//! (the password, see [`crate::unlock`]), `GET /{code}+` (the preview), and the state the handler shares.
+//! (the password, see [`crate::http::unlock`]), `GET /{code}+` (the preview), and the state the handler shares.
 
 use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
 
@@ -9,17 +9,20 @@ use actix_web::{
 };
 use links::{code, model::Resolution};
 
-use crate::{
+use super::{
     answer,
-    front::FrontCache,
-    hits::HitCounter,
-    lookup::WorkerRedis,
-    metrics::Metrics,
     misses::MissLimit,
     pages::{self, Prompt},
-    resolver::{Resolved, Resolver},
     unlock::{self, Unlocker},
-    visit::Visit,
+};
+use crate::{
+    hits::{counter::HitCounter, visit::Visit},
+    metrics::Metrics,
+    tiers::{
+        front::FrontCache,
+        lookup::WorkerRedis,
+        resolver::{Resolved, Resolver},
+    },
 };
 
 /// What one HTTP worker holds: the state all workers share, and a Redis client of its own, connected on the

@@ -9,7 +9,7 @@
 //! hits flush was the largest cost beside the redirect itself in `make bench`: ~17k upserts a second under
 //! uniform traffic, 14-40 µs of PostgreSQL each on the core the load generator and Redis share.)
 //!
-//! A visit is counted under its link, day, device class, country and referrer domain ([`crate::visit`]); the flush
+//! A visit is counted under its link, day, device class, country and referrer domain ([`crate::hits::visit`]); the flush
 //! turns those into the per-day hits (people only: bots are counted apart, though a limited link's bots count
 //! toward its limit and are written on its ticks with its hits) and the per-day sources behind
 //! `GET /v1/urls/{code}/stats`. Counts live in shards, each behind its own small mutex picked by the link id:
@@ -43,11 +43,8 @@ use links::{
 };
 use plumbing::shutdown::Shutdown;
 
-use crate::{
-    local::LocalCache,
-    metrics::Metrics,
-    visit::{Device, Visit, MAX_DOMAIN_LEN},
-};
+use super::visit::{Device, Visit, MAX_DOMAIN_LEN};
+use crate::{metrics::Metrics, tiers::local::LocalCache};
 
 const SHARDS: usize = 32;
 const SECONDS_PER_DAY: i64 = 86_400;
