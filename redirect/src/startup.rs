@@ -30,9 +30,10 @@ use crate::{
     hits::counter::{Flusher, HitCounter},
     http::{
         answer::PermanentMaxAge,
-        follow::{follow, RedirectState, Worker},
+        checks::Unlocker,
+        follow::follow,
         misses::MissLimit,
-        unlock::Unlocker,
+        state::{RedirectState, Worker},
     },
     invalidation::Subscriber,
     metrics::Metrics,
