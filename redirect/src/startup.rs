@@ -27,7 +27,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::{
     config::RedirectArgs,
-    hits::counter::{Flusher, HitCounter},
+    hits::{Flusher, HitCounter},
     http::{
         answer::PermanentMaxAge,
         checks::Unlocker,

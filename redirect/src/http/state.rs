@@ -8,7 +8,7 @@ use actix_web::{http::header::HeaderName, web, HttpRequest};
 
 use super::{answer, checks::Unlocker, misses::MissLimit};
 use crate::{
-    hits::{counter::HitCounter, visit::Visit},
+    hits::{visit::Visit, HitCounter},
     metrics::Metrics,
     tiers::{
         front::FrontCache,
