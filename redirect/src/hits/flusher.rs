@@ -1,6 +1,6 @@
 //! The background task that writes the counts to PostgreSQL's primary as batched upserts, so a popular link is
 //! never a hot row: the limited lane every tick (`--hits-flush-interval-ms`), the paced lane a chunk per
-//! [`PACE`] over each sources interval (`--hit-sources-flush-interval-ms`), and everything once more at
+//! `PACE` over each sources interval (`--hit-sources-flush-interval-ms`), and everything once more at
 //! shutdown. A crash loses what was counted since the last flush (at most one interval); a failed flush keeps
 //! its counts, up to a bound, for the next try.
 

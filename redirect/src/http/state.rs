@@ -1,5 +1,5 @@
 //! The state the redirect's handlers share: one [`RedirectState`] for the process, and one [`Worker`] per HTTP
-//! worker around it, whose [`Worker::resolve`] is every handler's way to a code's link (the worker's own copies
+//! worker around it, whose `Worker::resolve` is every handler's way to a code's link (the worker's own copies
 //! first, then the shared read path of [`crate::tiers`]).
 
 use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
