@@ -27,7 +27,10 @@ use fred::{
 use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
 
-use crate::{fresh::Freshness, local::LocalCache, metrics::Metrics};
+use crate::{
+    metrics::Metrics,
+    tiers::{fresh::Freshness, local::LocalCache},
+};
 
 /// How often the subscriber checks that its connection still answers.
 const HEARTBEAT: Duration = Duration::from_secs(1);

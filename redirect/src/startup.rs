@@ -26,20 +26,25 @@ use prometheus::Registry;
 use secrecy::ExposeSecret as _;
 
 use crate::{
-    answer::PermanentMaxAge,
     config::RedirectArgs,
-    confirm::Confirmations,
-    follow::{follow, RedirectState, Worker},
-    fresh::Freshness,
-    front::FrontCache,
     hits::{Flusher, HitCounter},
+    http::{
+        answer::PermanentMaxAge,
+        checks::Unlocker,
+        follow::follow,
+        misses::MissLimit,
+        state::{RedirectState, Worker},
+    },
     invalidation::Subscriber,
-    local::LocalCache,
-    lookup::{Database, Redis, Tiers},
     metrics::Metrics,
-    misses::MissLimit,
-    resolver::Resolver,
-    unlock::Unlocker,
+    tiers::{
+        confirm::Confirmations,
+        fresh::Freshness,
+        front::FrontCache,
+        local::LocalCache,
+        lookup::{Database, Redis, Tiers},
+        resolver::Resolver,
+    },
 };
 
 /// Slots of each worker's copies ([`FrontCache`]): 16k slots of 40 bytes (~640 KiB a worker, within a core's

@@ -1,6 +1,6 @@
 //! Which codes a read replica may be missing only because it lags, and so may be confirmed on the primary before a
-//! 404 (within the budget of [`crate::confirm`]): the ones created within the last minute. Any other code is a 404
-//! on the replica's word, so a flood of made-up codes (what a scanner sends) never reaches the primary.
+//! 404 (within the budget of [`crate::tiers::confirm`]): the ones created within the last minute. Any other code is
+//! a 404 on the replica's word, so a flood of made-up codes (what a scanner sends) never reaches the primary.
 //!
 //! A generated code is base62 of a Snowflake ID, whose time field says when it was minted and whose worker field
 //! says by which generator; an alias says nothing, so aliases are remembered from the `+CODE` announcements the

@@ -11,7 +11,7 @@ use actix_web::{
 use chrono::{DateTime, Utc};
 use links::model::{RedirectStatus, Resolution};
 
-use crate::local::Entry;
+use crate::tiers::local::Entry;
 
 /// Links expiring sooner than this are never kept by a browser or a CDN (`no-store`): a copy kept a little too
 /// long is a redirect after the link ended.

@@ -1,7 +1,7 @@
 //! A bound on unknown codes per client: a client that keeps asking for codes that do not exist (a scanner, a
 //! broken crawler) gets 429 with `Retry-After` once past the bound. Only 404 answers count, so the hot path of
 //! found links never touches the limiter. The same bound, keyed by client and code, limits password tries on a
-//! protected link ([`crate::unlock`]).
+//! protected link ([`crate::http::unlock`]).
 //!
 //! The bound sheds work, not only answers: it is checked before Redis or a database is asked for a code
 //! ([`MissLimit::admits`]), so a client past it costs no lookup. Whether a code is unknown is known only after a

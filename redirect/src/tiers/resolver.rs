@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use plumbing::flight::SingleFlight;
 
-use crate::{
+use super::{
     local::{Entry, LocalCache},
     lookup::{Tiers, Unavailable, WorkerRedis},
-    metrics::Metrics,
 };
+use crate::metrics::Metrics;
 
 /// What a lookup shares with the requests that waited on it.
 pub type Resolved = Result<Arc<Entry>, Unavailable>;

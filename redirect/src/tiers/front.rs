@@ -2,12 +2,12 @@
 //! local cache, read without an atomic, a lock or a shared cache line.
 //!
 //! Why: under Zipf traffic over 100k links, moka's concurrent map, its access-order deque and its frequency
-//! sketch were the largest user-space cost of a local hit (~15% of the worker's CPU, profile in issue 12's
-//! note), and each hit touched cache lines spread over a ~64 MB table. Here a hit is one hash, one slot (code
+//! sketch were the largest user-space cost of a local hit (~15% of the worker's CPU in a profile of that run),
+//! and each hit touched cache lines spread over a ~64 MB table. Here a hit is one hash, one slot (code
 //! inline, no pointer to chase) and the entry itself; the hottest few thousand links stay in the core's caches.
 //!
-//! Exactness: a slot is valid only for the epoch of [`LocalCache::front_stamp`](crate::local::LocalCache::front_stamp)
-//! it was filled under, and until its entry's `copies_until_ms` on the local cache's coarse clock. The epoch moves
+//! Exactness: a slot is valid only for the epoch of
+//! [`LocalCache::front_stamp`](crate::tiers::local::LocalCache::front_stamp) it was filled under, and until its entry's `copies_until_ms` on the local cache's coarse clock. The epoch moves
 //! after every invalidation has left the shared cache, and the clock on every flush tick, so a copy outlives
 //! no change, and the shared cache's own expiry of its entry by at most one tick. Only live
 //! links are copied: an unknown code's negative entry is dropped on create without moving the epoch (creates are
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use links::model::Resolution;
 
-use crate::local::{Entry, FrontStamp};
+use super::local::{Entry, FrontStamp};
 
 /// Longest code kept inline in a slot; longer codes (long aliases) are not copied here.
 const MAX_CODE: usize = 22;

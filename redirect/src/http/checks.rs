@@ -1,14 +1,9 @@
-//! `POST /{code}` on a password-protected link: the visitor's password checked against the link's Argon2id hash,
-//! then a 303 to the target (the hit counted), or the form again with 401.
-//!
-//! 303, whatever the link's own status: after a form post a 307 or 308 would make the browser post the password
-//! on to the target. Every try counts against a bound per client and link (an IPv4 address or IPv6 /64), one per
-//! IPv6 /48 and link (a site's 65,536 /64s share [`SITE_FACTOR`] times a client's budget), and one per link
-//! whoever tries, with a lock that doubles each time it is spent ([`crate::tries`]); 429 past any. Checking costs
-//! tens of milliseconds of CPU by design, so it runs on blocking threads, a few at a time, and a try that cannot
-//! get a turn within a second is a 503 rather than a queue that grows. Turns are shared between links: one link
-//! holds at most one at a time, so a flood of tries on one link leaves the others a turn. The form's body must
-//! arrive within [`FORM_READ_TIMEOUT`] (408), so a client cannot hold a connection open by sending it slowly.
+//! The password checks of protected links: every try counts against a bound per client and link (an IPv4 address
+//! or IPv6 /64), one per IPv6 /48 and link (a site's 65,536 /64s share [`SITE_FACTOR`] times a client's budget),
+//! and one per link whoever tries, with a lock that doubles each time it is spent ([`crate::http::tries`]); 429
+//! past any. Checking costs tens of milliseconds of CPU by design, so it runs on blocking threads, a few at a time,
+//! and a try that cannot get a turn within a second is a 503 rather than a queue that grows. Turns are shared
+//! between links: one link holds at most one at a time, so a flood of tries on one link leaves the others a turn.
 
 use std::{
     collections::HashMap,
@@ -17,27 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_web::{
-    http::{header, StatusCode},
-    web, HttpRequest, HttpResponse,
-};
-use links::model::Resolution;
 use plumbing::client_ip::ClientKey;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{
-    answer,
-    follow::Worker,
-    misses::KeyedLimit,
-    pages::{self, Prompt},
-    tries::LinkTries,
-};
-
-/// Largest form body: a 128-character password, percent-encoded, with room to spare.
-const MAX_FORM_BYTES: usize = 4096;
-
-/// How long the form's body may take to arrive.
-pub const FORM_READ_TIMEOUT: Duration = Duration::from_secs(5);
+use super::{misses::KeyedLimit, tries::LinkTries};
 
 /// Password checks running at once (each holds a blocking thread and ~19 MiB for Argon2's memory).
 const CONCURRENT_CHECKS: usize = 2;
@@ -58,7 +36,7 @@ pub struct Unlocker {
     /// Per IPv6 /48 and link.
     site_tries: KeyedLimit<u64>,
     /// Per link, whoever tries.
-    link_tries: LinkTries,
+    pub(super) link_tries: LinkTries,
     turns: Turns,
     seed: foldhash::quality::RandomState,
 }
@@ -87,7 +65,7 @@ impl Unlocker {
 
     /// One key per client (or none, for the link alone) and code, hashed with a per-process random seed: a
     /// fixed-size key whatever the code's length, and one a client cannot aim at another's bucket.
-    fn key(&self, client: Option<ClientKey>, code: &str) -> u64 {
+    pub(super) fn key(&self, client: Option<ClientKey>, code: &str) -> u64 {
         let mut hasher = self.seed.build_hasher();
         client.hash(&mut hasher);
         code.hash(&mut hasher);
@@ -98,7 +76,7 @@ impl Unlocker {
     ///
     /// # Errors
     /// How long to wait, past any bound.
-    fn count(&self, client: ClientKey, code: &str) -> Result<(), Duration> {
+    pub(super) fn count(&self, client: ClientKey, code: &str) -> Result<(), Duration> {
         self.tries.count(self.key(Some(client), code))?;
         if let Some(site) = client.site() {
             self.site_tries.count(self.key(Some(site), code))?;
@@ -107,7 +85,7 @@ impl Unlocker {
     }
 
     /// Whether `password` matches `hash`, checked in link `link`'s turn; `None` when no turn came in time.
-    async fn check(&self, link: u64, password: String, hash: String) -> Option<bool> {
+    pub(super) async fn check(&self, link: u64, password: String, hash: String) -> Option<bool> {
         self.turns
             .run(link, move || links::password::verify(&password, &hash))
             .await
@@ -208,78 +186,6 @@ fn forget(links: &LinkTurns, link: u64) {
     {
         links.remove(&link);
     }
-}
-
-/// `POST /{code}`: answers a password try on link `code`.
-pub async fn unlock(
-    req: &HttpRequest,
-    worker: &Worker,
-    code: &str,
-    payload: web::Payload,
-) -> HttpResponse {
-    let state = &worker.shared;
-    let entry = match worker.resolve(code).await {
-        Ok(entry) => entry,
-        Err(_) => return answer::unavailable(req),
-    };
-    let now = state.clock.now();
-    let (id, limited, max_hits, long_url, hash) = match &entry.target.clone().at(now) {
-        Resolution::Live {
-            id,
-            password_hash: Some(hash),
-            limited,
-            max_hits,
-            ..
-        } => (
-            *id,
-            *limited,
-            *max_hits,
-            entry.location.clone(),
-            hash.clone(),
-        ),
-        Resolution::Live { .. } => return answer::method_not_allowed(req),
-        Resolution::Gone => return answer::gone(req),
-        Resolution::Unknown => return answer::not_found(req),
-    };
-    let Some(location) = long_url else {
-        return answer::not_found(req);
-    };
-    let client = state.trusted_proxies.client(req);
-    let unlocker = &state.unlocker;
-    if let Err(wait) = unlocker.count(client, code) {
-        return answer::too_many_tries(req, wait);
-    }
-    let Ok(password) = tokio::time::timeout(FORM_READ_TIMEOUT, password_of(payload)).await else {
-        return answer::request_timeout(req);
-    };
-    let Some(password) = password else {
-        return pages::password_form(code, Prompt::Wrong);
-    };
-    let link = unlocker.key(None, code);
-    match unlocker.check(link, password, hash).await {
-        Some(true) => {
-            unlocker.link_tries.succeeded(link);
-            if !max_hits.is_none_or(|max| state.hits.admit(id, max)) {
-                return answer::gone(req);
-            }
-            state.hits.record(id, limited, now, &state.visit(req));
-            HttpResponse::build(StatusCode::SEE_OTHER)
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish()
-        }
-        Some(false) => pages::password_form(code, Prompt::Wrong),
-        None => answer::unavailable(req),
-    }
-}
-
-/// The `password` field of an `application/x-www-form-urlencoded` body of at most [`MAX_FORM_BYTES`]; `None`
-/// for a body too large, malformed or without it.
-async fn password_of(payload: web::Payload) -> Option<String> {
-    let body = payload.to_bytes_limited(MAX_FORM_BYTES).await.ok()?.ok()?;
-    url::form_urlencoded::parse(&body)
-        .find(|(name, _)| name == "password")
-        .map(|(_, value)| value.into_owned())
 }
 
 #[cfg(test)]

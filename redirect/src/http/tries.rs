@@ -1,5 +1,5 @@
 //! The bound on password tries on one link, whoever makes them: a budget a minute, then a lock that doubles each
-//! time the budget is spent again. Bounds per client ([`crate::unlock`]) do not stop guessing from many
+//! time the budget is spent again. Bounds per client ([`crate::http::unlock`]) do not stop guessing from many
 //! addresses (a botnet, or the 65,536 /64s of one IPv6 /48); this one does, at the price that while a link is
 //! locked its own visitors wait too (429 with `Retry-After`, at most [`MAX_LOCK`]).
 //!

@@ -1,6 +1,6 @@
 //! Resolving a code through the tiers below the local cache: Redis, then a read replica (round robin, skipping
 //! one that fails), then the primary (when there is no replica, when every replica failed, or to confirm a
-//! miss that replica lag can explain, within the budget of [`crate::confirm`]). A code changed a moment ago is
+//! miss that replica lag can explain, within the budget of [`crate::tiers::confirm`]). A code changed a moment ago is
 //! read from the primary through a pool apart, the one the hit flush writes through, so that no flood of misses
 //! can starve either. Concurrent lookups share round trips: each HTTP worker asks Redis through its own client,
 //! one `MGET` per batch ([`WorkerRedis`]), and each database answers one statement per batch ([`Database`]). What
@@ -28,7 +28,8 @@ use plumbing::{
     clock::SharedClock,
 };
 
-use crate::{confirm::Confirmations, fresh::Freshness, metrics::Metrics};
+use super::{confirm::Confirmations, fresh::Freshness};
+use crate::metrics::Metrics;
 
 /// No tier could answer: the answer is a 503.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

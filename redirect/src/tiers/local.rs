@@ -112,7 +112,7 @@ pub struct LocalCache {
     cache: Option<Cache<Box<str>, Arc<Entry>, foldhash::fast::RandomState>>,
     /// Bumped by every invalidation, so a lookup that started before one does not store what it read.
     generation: AtomicU64,
-    /// Moves after every invalidation has left this cache: the workers' copies ([`crate::front::FrontCache`])
+    /// Moves after every invalidation has left this cache: the workers' copies ([`crate::tiers::front::FrontCache`])
     /// are valid only for the epoch they were made in.
     front_epoch: AtomicU64,
     /// Milliseconds since `started`, moved on every flush tick ([`LocalCache::tick`]) rather than read from
@@ -205,7 +205,7 @@ impl LocalCache {
     }
 
     /// What the workers' copies are checked against: read before a lookup, and its epoch handed with the
-    /// answer to [`crate::front::FrontCache::put`].
+    /// answer to [`crate::tiers::front::FrontCache::put`].
     pub fn front_stamp(&self) -> FrontStamp {
         FrontStamp {
             epoch: self.front_epoch.load(Ordering::Acquire),
