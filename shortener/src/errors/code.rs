@@ -1,15 +1,16 @@
-//! Every error code the shortener answers with, one variant each: its wire string (the `code` of
-//! `{"error": {"code", "message"}}`) and its status are written here and nowhere else. The OpenAPI document
-//! (`GET /v1/openapi.json`) names the codes each call can answer; the README's API section explains them. The
-//! answers of the extractors every service shares (405 `method_not_allowed`, 413, 415, a malformed body or query)
-//! are [`plumbing::http`]'s.
+//! Every error code the shortener answers with, one variant each, on one line with its wire string (the `code`
+//! of `{"error": {"code", "message"}}`) and its status: the shortener spells a code nowhere else. The codes of the
+//! answers every service shares (405, 413, 415, a malformed body or query) are spelt once, in
+//! [`plumbing::http::code`], and named here. The OpenAPI document (`GET /v1/openapi.json`) names the codes each
+//! call can answer; the README's API section explains them.
 
 use actix_web::http::StatusCode;
 use links::validate::Invalid;
+use plumbing::http::code as shared;
 
 /// Declares [`ErrorCode`] from one line per code: the variant, its wire string, its status.
 macro_rules! error_codes {
-    ($($(#[doc = $doc:literal])* $code:ident = $wire:literal, $status:ident;)*) => {
+    ($($(#[doc = $doc:literal])* $code:ident = $wire:expr, $status:ident;)*) => {
         /// A machine-readable reason for an error answer.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -38,16 +39,26 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    /// The body is not valid JSON for the call.
+    MalformedJson = shared::MALFORMED_JSON, BAD_REQUEST;
+    /// The body could not be read.
+    MalformedBody = shared::MALFORMED_BODY, BAD_REQUEST;
     /// A malformed `Idempotency-Key`, or one sent without an API key.
     InvalidIdempotencyKey = "invalid_idempotency_key", BAD_REQUEST;
     /// No API key, or one that is not (or no longer) valid.
     Unauthorized = "unauthorized", UNAUTHORIZED;
     /// No such link of the caller's.
     NotFound = "not_found", NOT_FOUND;
+    /// The path has no route for the method.
+    MethodNotAllowed = shared::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED;
     /// Another link has the alias.
     AliasTaken = "alias_taken", CONFLICT;
     /// A request with the same `Idempotency-Key` is still being answered.
     IdempotencyKeyInFlight = "idempotency_key_in_flight", CONFLICT;
+    /// The body is over the call's limit.
+    BodyTooLarge = shared::BODY_TOO_LARGE, PAYLOAD_TOO_LARGE;
+    /// The body is not sent as JSON.
+    UnsupportedMediaType = shared::UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED_MEDIA_TYPE;
     /// The `Idempotency-Key` was used with another request.
     IdempotencyKeyReused = "idempotency_key_reused", UNPROCESSABLE_ENTITY;
     /// `long_url` is not an absolute http(s) URL within the bounds, or points at the shortener.
@@ -80,8 +91,8 @@ error_codes! {
     InvalidItem = "invalid_item", UNPROCESSABLE_ENTITY;
     /// The `tag` filter of a list or an export.
     InvalidTag = "invalid_tag", UNPROCESSABLE_ENTITY;
-    /// The `q` search text of a list or an export.
-    InvalidQuery = "invalid_query", UNPROCESSABLE_ENTITY;
+    /// A query string that does not fit the call, or the `q` search text of a list or an export.
+    InvalidQuery = shared::INVALID_QUERY, UNPROCESSABLE_ENTITY;
     /// A list's page size.
     InvalidLimit = "invalid_limit", UNPROCESSABLE_ENTITY;
     /// A list's cursor.

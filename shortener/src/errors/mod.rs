@@ -148,6 +148,12 @@ impl ApiError {
     }
 }
 
+/// The answer to a path no route has: 404 `not_found`, for the app's default service.
+pub async fn no_such_route() -> HttpResponse {
+    let code = ErrorCode::NotFound;
+    error_response(code.status(), code.as_str(), "no such route")
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.code().status()
