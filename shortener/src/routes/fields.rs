@@ -19,6 +19,12 @@ pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> 
     Ok(url.to_string())
 }
 
+/// `alias` (create only): 422 `invalid_alias` for the wrong alphabet or length, `reserved_alias` for a reserved
+/// word.
+pub(crate) fn alias(alias: &str) -> Result<(), ApiError> {
+    Ok(validate::check_alias(alias)?)
+}
+
 /// `expires_at`: an RFC 3339 instant (422 `invalid_expires_at`) after `now` (422 `expires_in_past`).
 pub(crate) fn expires_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     let at = DateTime::parse_from_rfc3339(raw)

@@ -74,7 +74,7 @@ fn check(
 ) -> Result<(Checked, Option<String>), ApiError> {
     let long_url = fields::long_url(&request.long_url, state)?;
     if let Some(alias) = &request.alias {
-        links::validate::check_alias(alias)?;
+        fields::alias(alias)?;
     }
     let expires_at = request
         .expires_at
