@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`model`]: `Link`, `RedirectStatus`, and `Resolution` (what a redirect needs).
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
-//! - [`validate`]: long URL normalisation and alias rules, with the Contract's error codes.
+//! - [`validate`]: long URL normalisation and alias rules, each refusal a variant of `Invalid`.
 //! - [`db`]: PostgreSQL pools with timeouts, and the list of migrations.
 //! - [`migrate`]: applying migrations safely on a big, busy database (no statement timeout, short lock timeouts
 //!   retried, concurrent index builds outside a transaction), and the rules a new migration follows.

@@ -2,7 +2,7 @@
 //! already running on this thread sends every queued key in one batch (up to a size), and while batches are in
 //! flight (up to a number) new keys wait for the next one, so the batches grow with the load instead of the round
 //! trips. The redirect asks Redis this way: one `GET` per request through the client cost more than the rest of a
-//! Redis-answered request (profile in the closing note of issue 12).
+//! Redis-answered request (the profile is in the README's Benchmarks section, "Where the time goes").
 //!
 //! The batch runs in a task of its own, not in a caller's future, so a caller that goes away (its client
 //! disconnected) neither cancels nor stalls the others' answers. The queue is bounded: past [`Limits::waiting`]

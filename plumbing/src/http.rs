@@ -1,8 +1,24 @@
-//! The Contract's error body (`{"error": {"code", "message"}}`) and JSON extractor settings, shared so every
-//! service answers bad input the same way.
+//! The error body of every API (`{"error": {"code", "message"}}`, as the README and the shortener's OpenAPI
+//! document describe it) and JSON extractor settings, shared so every service answers bad input the same way.
 
 use actix_web::{error::JsonPayloadError, http::StatusCode, HttpResponse, HttpResponseBuilder};
 use serde::Serialize;
+
+/// The error codes of the answers made here, for a service's list of its codes to name rather than spell again.
+pub mod code {
+    /// 405: the path has no route for the method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 413: the body is over the limit.
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// 415: the body is not sent as JSON.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 400: the body is not valid JSON for the call.
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    /// 400: the body could not be read.
+    pub const MALFORMED_BODY: &str = "malformed_body";
+    /// 422: the query string does not fit the call.
+    pub const INVALID_QUERY: &str = "invalid_query";
+}
 
 /// Largest JSON request body any API accepts (413 above it).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -18,7 +34,7 @@ struct ErrorDetail<'a> {
     message: &'a str,
 }
 
-/// An error answer with the Contract's JSON body. `code` is machine-readable snake_case, `message` is for a
+/// An error answer with the JSON error body. `code` is machine-readable snake_case, `message` is for a
 /// person.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponseBuilder::new(status).json(ErrorBody {
@@ -26,14 +42,14 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResp
     })
 }
 
-/// The default service of a resource: a method it has no route for answers 405 with `Allow` and the Contract's
+/// The default service of a resource: a method it has no route for answers 405 with `Allow` and the error
 /// body (`method_not_allowed`), not the app's 404, since the path does exist. `allow` lists the resource's methods
 /// as the header says them, e.g. `"GET, POST"`.
 pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
     actix_web::web::to(move || async move {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            code::METHOD_NOT_ALLOWED,
             &format!("this path answers only {allow}"),
         );
         response.headers_mut().insert(
@@ -49,7 +65,7 @@ pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// JSON extractor configuration: body limit, and 400/413/415 answers in the Contract's shape instead of
+/// JSON extractor configuration: body limit, and 400/413/415 answers in the error body's shape instead of
 /// actix's plain-text defaults.
 pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
@@ -59,22 +75,22 @@ pub fn json_config() -> actix_web::web::JsonConfig {
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => error_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    code::BODY_TOO_LARGE,
                     &format!("the request body is larger than {MAX_JSON_BODY} bytes"),
                 ),
                 JsonPayloadError::ContentType => error_response(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    code::UNSUPPORTED_MEDIA_TYPE,
                     "send the body as JSON with Content-Type: application/json",
                 ),
                 JsonPayloadError::Deserialize(inner) => error_response(
                     StatusCode::BAD_REQUEST,
-                    "malformed_json",
+                    code::MALFORMED_JSON,
                     &format!("the body is not valid JSON for this call: {inner}"),
                 ),
                 _ => error_response(
                     StatusCode::BAD_REQUEST,
-                    "malformed_body",
+                    code::MALFORMED_BODY,
                     "the request body could not be read",
                 ),
             };
@@ -82,13 +98,17 @@ pub fn json_config() -> actix_web::web::JsonConfig {
         })
 }
 
-/// Query-string extractor configuration: a bad query is a 422 with the Contract's body.
+/// Query-string extractor configuration: a bad query is a 422 with the error body.
 pub fn query_config() -> actix_web::web::QueryConfig {
     actix_web::web::QueryConfig::default().error_handler(|error, _req| {
         let message = error.to_string();
         actix_web::error::InternalError::from_response(
             error,
-            error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", &message),
+            error_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::INVALID_QUERY,
+                &message,
+            ),
         )
         .into()
     })

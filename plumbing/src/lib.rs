@@ -10,7 +10,7 @@
 //! - [`admin`]: the admin listener with `/metrics`, `/healthz` and `/readyz`.
 //! - [`flight`]: single flight: concurrent lookups of one key share one.
 //! - [`batch`]: batching: concurrent calls share one round trip.
-//! - [`http`]: the Contract's JSON error body and the JSON extractor limits every API uses.
+//! - [`http`]: the JSON error body of every API and the JSON extractor limits every API uses.
 //! - [`request_id`]: a request id and a span per API request, answered in `x-request-id`.
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
 //! - [`shutdown`]: SIGTERM/SIGINT and the token background tasks stop on.

@@ -213,9 +213,9 @@ mod tests {
         let full = limits.take(3).err().expect("the process is full");
 
         assert_eq!(third.status_code(), 429);
-        assert_eq!(third.code(), "rate_limited");
+        assert_eq!(third.code().as_str(), "rate_limited");
         assert_eq!(full.status_code(), 503);
-        assert_eq!(full.code(), "unavailable");
+        assert_eq!(full.code().as_str(), "unavailable");
     }
 
     #[test]

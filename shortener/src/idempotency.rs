@@ -91,13 +91,10 @@ impl Answer {
         }))
     }
 
-    /// The Contract's error answer for a client error (4xx).
+    /// The error answer for a client error (4xx), as the response would have been.
     fn client_error(error: &ApiError) -> Result<Self, ApiError> {
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: error.code().to_owned(),
-                message: error.to_string(),
-            },
+            error: ErrorDetail::from(error),
         };
         Self::json(error.status_code(), None, &body)
     }

@@ -14,7 +14,7 @@
 //! - [`idempotency`]: `Idempotency-Key`: a retried create gets the first answer, never a second link.
 //! - [`group_insert`]: links of concurrent creates inserted by one statement and one commit.
 //! - [`exports`]: how many CSV exports run at once, per key and in all.
-//! - [`errors`]: every error a client can get, mapped to the Contract's status and JSON.
+//! - [`errors`]: every error a client can get, and every error code with its status.
 //! - [`outbox`]: invalidations of deleted and disabled links, delivered at once and retried while Redis fails.
 //! - [`takedown`]: the operator's `links show|disable|enable CODE`.
 //! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.

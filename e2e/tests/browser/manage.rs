@@ -138,7 +138,7 @@ async fn a_person_edits_a_links_target_and_tags_in_place_and_the_redirect_follow
     assert_eq!(status, 200);
     assert_eq!(stored["long_url"], "https://example.com/poster/v2");
     assert_eq!(stored["tags"], json!(["poster", "spring-2027"]));
-    // Same invalidation as a delete: the cached first target is dropped (1 s in the Contract; slack for CI).
+    // Same invalidation as a delete: the cached first target is dropped (1 s in the README; slack for CI).
     wait_for_redirect(
         &services,
         &short_url,

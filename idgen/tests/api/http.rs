@@ -1,4 +1,4 @@
-//! The HTTP service per the Contract: IDs and their decoding, 422 for a bad count or ID, and an admin port
+//! The HTTP service (`idgen::service`): IDs and their decoding, 422 for a bad count or ID, and an admin port
 //! that reports the lease.
 
 use idgen::service::{build, ServiceArgs};

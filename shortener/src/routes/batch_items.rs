@@ -1,7 +1,7 @@
 //! The items of a batch body, parsed without trusting their number: at most [`MAX_BATCH`] are kept as JSON
 //! values, the rest are only counted (`IgnoredAny` allocates nothing), so a 4 MiB body of `[0,0,…]` costs its
 //! buffer and a thousand values, not a value per item (~64 MB when every item was kept before the size check).
-//! Skipping rather than failing the parse keeps the Contract's answer: 422 `invalid_batch_size` with the count.
+//! Skipping rather than failing the parse keeps the documented answer: 422 `invalid_batch_size` with the count.
 
 use std::fmt;
 

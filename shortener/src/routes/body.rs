@@ -1,11 +1,13 @@
-//! What the API answers with: a link as every call shows it, and the error object (typed here so the
-//! OpenAPI document is generated from the same types that are serialised).
+//! What the API answers with: a link as every call shows it, the error object (typed here so the
+//! OpenAPI document is generated from the same types that are serialised), and the error answers every call
+//! shares (401, 429, 503), described once for the document.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use links::model::Link;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use crate::state::AppState;
+use crate::{errors::ApiError, state::AppState};
 
 /// A short link.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -44,7 +46,7 @@ pub struct LinkBody {
     pub(crate) warning: Option<String>,
 }
 
-/// The Contract's error object.
+/// The error object of every error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong.
@@ -59,6 +61,54 @@ pub struct ErrorDetail {
     pub code: String,
     /// For a person.
     pub message: String,
+}
+
+impl From<&ApiError> for ErrorDetail {
+    fn from(error: &ApiError) -> Self {
+        Self {
+            code: error.code().as_str().to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A response of the document's `components/responses`: `description` with the error body.
+fn error_answer(name: &'static str, description: &str) -> (&'static str, RefOr<Response>) {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content)
+        .build();
+    (name, RefOr::T(response))
+}
+
+/// 401 of every call that needs a key.
+pub struct Unauthorized;
+
+impl<'r> utoipa::ToResponse<'r> for Unauthorized {
+    fn response() -> (&'r str, RefOr<Response>) {
+        error_answer("Unauthorized", "No or bad API key")
+    }
+}
+
+/// 429 of every call.
+pub struct RateLimited;
+
+impl<'r> utoipa::ToResponse<'r> for RateLimited {
+    fn response() -> (&'r str, RefOr<Response>) {
+        error_answer("RateLimited", "rate_limited; see Retry-After")
+    }
+}
+
+/// 503 of every call.
+pub struct Unavailable;
+
+impl<'r> utoipa::ToResponse<'r> for Unavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        error_answer("Unavailable", "unavailable; see Retry-After")
+    }
 }
 
 impl LinkBody {

@@ -26,7 +26,10 @@ use crate::{
     auth::Caller,
     errors::ApiError,
     exports::ExportSlot,
-    routes::{body::ErrorBody, owned::link_filter},
+    routes::{
+        body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
+        owned::link_filter,
+    },
     state::AppState,
 };
 
@@ -88,10 +91,10 @@ struct Cursor {
     params(ExportQuery),
     responses(
         (status = 200, description = "The links as CSV", content_type = "text/csv", body = String),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "invalid_tag, invalid_query", body = ErrorBody),
-        (status = 429, description = "rate_limited (also: this key runs its most exports at once); see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable (also: the service runs its most exports at once); see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]

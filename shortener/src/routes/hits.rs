@@ -5,7 +5,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    auth::Caller, deadline::Deadline, errors::ApiError, routes::body::ErrorBody, state::AppState,
+    auth::Caller,
+    deadline::Deadline,
+    errors::{ApiError, ErrorCode},
+    routes::body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
+    state::AppState,
 };
 
 /// Default and largest number of days.
@@ -28,7 +32,7 @@ impl DaysQuery {
         let days = self.days.unwrap_or(DEFAULT_DAYS);
         if !(1..=MAX_DAYS).contains(&days) {
             return Err(ApiError::InvalidField {
-                code: "invalid_days",
+                code: ErrorCode::InvalidDays,
                 message: format!("days must be between 1 and {MAX_DAYS}, not {days}"),
             });
         }
@@ -66,11 +70,11 @@ pub struct DayBody {
     params(("code" = String, Path, description = "The short code"), DaysQuery),
     responses(
         (status = 200, description = "Hits per day, zero days filled", body = HitsBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 422, description = "invalid_days, invalid_query", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]

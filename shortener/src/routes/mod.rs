@@ -5,6 +5,7 @@ pub mod batch_items;
 pub mod body;
 pub mod create_links;
 pub mod export;
+pub mod fields;
 pub mod hits;
 pub mod openapi;
 pub mod owned;

@@ -7,7 +7,10 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{export, hits, owned, patch, qr, stats, urls};
+use crate::routes::{
+    body::{RateLimited, Unauthorized, Unavailable},
+    export, hits, owned, patch, qr, stats, urls,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -31,6 +34,7 @@ use crate::routes::{export, hits, owned, patch, qr, stats, urls};
         hits::hits,
         stats::stats
     ),
+    components(responses(Unauthorized, RateLimited, Unavailable)),
     modifiers(&BearerKey),
     tags((name = "links", description = "Short links"))
 )]
@@ -51,39 +55,6 @@ impl Modify for BearerKey {
             ),
         );
     }
-}
-
-/// The schema of a link's `redirect` field: one of the four redirect statuses, or null for the default (302).
-/// utoipa has no field attribute for an enum of integers.
-pub fn redirect_status() -> utoipa::openapi::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-        .enum_values(Some([
-            serde_json::json!(301),
-            serde_json::json!(302),
-            serde_json::json!(307),
-            serde_json::json!(308),
-            serde_json::Value::Null,
-        ]))
-        .examples([serde_json::json!(302)])
-        .build()
-}
-
-/// The schema of a link's `tags`: up to 10 strings of 1 to 32 of `a-z 0-9 -` (duplicates are folded).
-pub fn tags() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some("^[a-z0-9-]{1,32}$"))
-                .min_length(Some(1))
-                .max_length(Some(32)),
-        )
-        .max_items(Some(10))
-        .examples([serde_json::json!(["campaign", "q4"])])
-        .build()
 }
 
 /// The document as JSON, built once: it never changes while the process runs.

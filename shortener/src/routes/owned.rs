@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     auth::Caller,
     deadline::Deadline,
-    errors::ApiError,
-    routes::body::{ErrorBody, LinkBody},
+    errors::{ApiError, ErrorCode},
+    routes::body::{ErrorBody, LinkBody, RateLimited, Unauthorized, Unavailable},
     state::AppState,
 };
 
@@ -26,10 +26,10 @@ const MAX_LIMIT: i64 = 100;
     params(("code" = String, Path, description = "The short code")),
     responses(
         (status = 200, description = "The link with `hits`", body = LinkBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
@@ -83,7 +83,7 @@ const QUERY_CHARS: std::ops::RangeInclusive<usize> = 3..=MAX_QUERY_CHARS;
 pub fn link_filter(tag: Option<String>, q: Option<String>) -> Result<LinkFilter, ApiError> {
     if tag.as_deref().is_some_and(|tag| !validate::is_tag(tag)) {
         return Err(ApiError::InvalidField {
-            code: "invalid_tag",
+            code: ErrorCode::InvalidTag,
             message: "tag must be 1 to 32 of a-z, 0-9 and '-'".into(),
         });
     }
@@ -91,7 +91,7 @@ pub fn link_filter(tag: Option<String>, q: Option<String>) -> Result<LinkFilter,
         let chars = q.chars().take(MAX_QUERY_CHARS + 1).count();
         if !QUERY_CHARS.contains(&chars) || q.chars().any(char::is_control) {
             return Err(ApiError::InvalidField {
-                code: "invalid_query",
+                code: ErrorCode::InvalidQuery,
                 message: format!(
                     "q must be {} to {MAX_QUERY_CHARS} characters, none of them a control character",
                     QUERY_CHARS.start()
@@ -121,10 +121,10 @@ pub struct Page {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of the caller's links", body = Page),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 422, description = "invalid_limit, invalid_cursor, invalid_tag, invalid_query", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
@@ -144,7 +144,7 @@ pub async fn list(
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::InvalidField {
-            code: "invalid_limit",
+            code: ErrorCode::InvalidLimit,
             message: format!("limit must be between 1 and {MAX_LIMIT}"),
         });
     }
@@ -186,7 +186,7 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
         (1..=11).contains(&cursor.len()) && cursor.bytes().all(|byte| byte.is_ascii_alphanumeric());
     if !well_formed {
         return Err(ApiError::InvalidField {
-            code: "invalid_cursor",
+            code: ErrorCode::InvalidCursor,
             message: "cursor must be the next_cursor of a previous page".into(),
         });
     }
@@ -205,10 +205,10 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
     params(("code" = String, Path, description = "The short code")),
     responses(
         (status = 204, description = "Deleted; the short URL answers 410 from now on"),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]

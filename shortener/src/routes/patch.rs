@@ -4,17 +4,17 @@
 //! replica serves the new target within a second.
 
 use actix_web::{web, HttpResponse};
-use links::{manage::LinkPatch, validate};
+use links::manage::LinkPatch;
 use serde::{Deserialize, Deserializer};
 
 use crate::{
     auth::Caller,
     deadline::Deadline,
-    errors::ApiError,
+    errors::{ApiError, ErrorCode},
     hashing::Spender,
     routes::{
-        body::{ErrorBody, LinkBody, WholeNumber},
-        urls::{check_max_hits, check_redirect, hashed, parse_expiry},
+        body::{ErrorBody, LinkBody, RateLimited, Unauthorized, Unavailable, WholeNumber},
+        fields,
     },
     state::AppState,
 };
@@ -33,7 +33,7 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "sent")]
     long_url: Option<Option<String>>,
     /// A new status: 301, 302, 307 or 308 (422 `invalid_redirect`); null for the default, 302.
-    #[schema(schema_with = crate::routes::openapi::redirect_status)]
+    #[schema(schema_with = fields::redirect_schema)]
     #[serde(default, deserialize_with = "sent")]
     redirect: Option<Option<u16>>,
     /// A new expiry (RFC 3339, in the future), or null to make the link permanent.
@@ -41,7 +41,7 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "sent")]
     expires_at: Option<Option<String>>,
     /// The link's new tags, replacing its old ones (`[]` removes them all).
-    #[schema(schema_with = crate::routes::openapi::tags)]
+    #[schema(schema_with = fields::tags_schema)]
     #[serde(default, deserialize_with = "sent")]
     tags: Option<Option<Vec<String>>>,
     /// A new password (1 to 128 characters), or null to remove it.
@@ -76,7 +76,7 @@ struct CheckedPatch {
 fn not_null<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
     match value {
         Some(None) => Err(ApiError::InvalidField {
-            code: "invalid_patch",
+            code: ErrorCode::InvalidPatch,
             message: format!("{field} cannot be null"),
         }),
         Some(Some(value)) => Ok(Some(value)),
@@ -101,41 +101,33 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
         && max_hits.is_none();
     if nothing_sent {
         return Err(ApiError::InvalidField {
-            code: "empty_patch",
+            code: ErrorCode::EmptyPatch,
             message:
                 "send at least one of long_url, redirect, expires_at, tags, password, max_hits"
                     .into(),
         });
     }
     let long_url = not_null("long_url", long_url)?
-        .map(|raw| -> Result<String, ApiError> {
-            let url = validate::normalize_long_url(&raw, &state.own_hosts)?;
-            state.blocklist.check(&url)?;
-            Ok(url.to_string())
-        })
+        .map(|raw| fields::long_url(&raw, state))
         .transpose()?;
     let redirect = redirect
-        .map(|sent| sent.map(check_redirect).transpose())
+        .map(|sent| sent.map(fields::redirect).transpose())
         .transpose()?
         .map(Option::unwrap_or_default);
     let now = state.clock.now();
     let expires_at = expires_at
-        .map(|sent| sent.as_deref().map(parse_expiry).transpose())
+        .map(|sent| {
+            sent.as_deref()
+                .map(|raw| fields::expires_at(raw, now))
+                .transpose()
+        })
         .transpose()?;
-    if expires_at.flatten().is_some_and(|at| at <= now) {
-        return Err(ApiError::InvalidField {
-            code: "expires_in_past",
-            message: "expires_at must be in the future".into(),
-        });
-    }
-    let tags = not_null("tags", tags)?
-        .map(validate::check_tags)
-        .transpose()?;
+    let tags = not_null("tags", tags)?.map(fields::tags).transpose()?;
     if let Some(Some(password)) = &password {
-        validate::check_password(password)?;
+        fields::password(password)?;
     }
     let max_hits = max_hits
-        .map(|sent| sent.map(check_max_hits).transpose())
+        .map(|sent| sent.map(fields::max_hits).transpose())
         .transpose()?;
     Ok(CheckedPatch {
         long_url,
@@ -158,13 +150,13 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
     responses(
         (status = 200, description = "The changed link with `hits` (and `warning` for a permanent redirect)", body = LinkBody),
         (status = 400, description = "Malformed JSON or an unknown field", body = ErrorBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "empty_patch, invalid_patch, invalid_url, blocked_domain, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
@@ -190,7 +182,7 @@ pub async fn patch(
                 return Err(ApiError::NotFound(code));
             }
             Some(Some(
-                hashed(&state, Spender::Key(caller.owner_id), password).await?,
+                fields::password_hash(&state, Spender::Key(caller.owner_id), password).await?,
             ))
         }
         Some(None) => Some(None),

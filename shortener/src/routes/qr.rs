@@ -4,7 +4,13 @@
 use actix_web::{http::header, web, HttpResponse};
 use serde::Deserialize;
 
-use crate::{auth::Viewer, errors::ApiError, qr::Matrix, routes::body::ErrorBody, state::AppState};
+use crate::{
+    auth::Viewer,
+    errors::{ApiError, ErrorCode},
+    qr::Matrix,
+    routes::body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
+    state::AppState,
+};
 
 /// Smallest, default and largest side of the image, in pixels. Below 64 a phone camera struggles with a long
 /// URL's code; above 1024 the PNG costs more to make than it is worth.
@@ -43,7 +49,7 @@ impl QrQuery {
             Some("png") => Format::Png,
             Some(other) => {
                 return Err(ApiError::InvalidField {
-                    code: "invalid_format",
+                    code: ErrorCode::InvalidFormat,
                     message: format!("format must be svg or png, not {other:?}"),
                 })
             }
@@ -51,7 +57,7 @@ impl QrQuery {
         let size = self.size.unwrap_or(DEFAULT_SIZE);
         if !(MIN_SIZE..=MAX_SIZE).contains(&size) {
             return Err(ApiError::InvalidField {
-                code: "invalid_size",
+                code: ErrorCode::InvalidSize,
                 message: format!(
                     "size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}"
                 ),
@@ -73,11 +79,11 @@ impl QrQuery {
             (String = "image/svg+xml"),
             (Vec<u8> = "image/png")
         )),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 422, description = "invalid_format, invalid_size, invalid_query", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]

@@ -10,7 +10,10 @@ use crate::{
     auth::Caller,
     deadline::Deadline,
     errors::ApiError,
-    routes::{body::ErrorBody, hits::DaysQuery},
+    routes::{
+        body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
+        hits::DaysQuery,
+    },
     state::AppState,
 };
 
@@ -77,11 +80,11 @@ pub struct Devices {
     params(("code" = String, Path, description = "The short code"), DaysQuery),
     responses(
         (status = 200, description = "Where the clicks came from", body = StatsBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 422, description = "invalid_days, invalid_query", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]

@@ -4,19 +4,22 @@
 
 use actix_web::{http::StatusCode, web, HttpResponse, ResponseError};
 use chrono::{DateTime, Utc};
-use links::{model::RedirectStatus, validate};
 use serde::{Deserialize, Serialize};
 
 pub use crate::routes::batch_items::MAX_BATCH;
 use crate::{
     auth::{Caller, Creator},
     deadline::Deadline,
-    errors::ApiError,
-    hashing::Spender,
+    errors::{ApiError, ErrorCode},
     idempotency::{self, Answer, IdempotencyKey, Outcome},
-    routes::batch_items::BatchItems,
-    routes::body::{ErrorBody, ErrorDetail, LinkBody, WholeNumber},
-    routes::create_links::{create_all, Checked, CreateOutcome, Writer},
+    routes::{
+        batch_items::BatchItems,
+        body::{
+            ErrorBody, ErrorDetail, LinkBody, RateLimited, Unauthorized, Unavailable, WholeNumber,
+        },
+        create_links::{create_all, Checked, CreateOutcome, Writer},
+        fields,
+    },
     state::AppState,
 };
 
@@ -42,7 +45,7 @@ pub struct CreateRequest {
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// The redirect's status: 301, 302 (default), 307 or 308.
-    #[schema(schema_with = crate::routes::openapi::redirect_status)]
+    #[schema(schema_with = fields::redirect_schema)]
     pub redirect: Option<u16>,
     /// Return the caller's existing live link for the same URL instead of creating one. Only a plain request
     /// (no alias, tags, password or max_hits) reuses, and only a plain link is reused.
@@ -50,7 +53,7 @@ pub struct CreateRequest {
     pub reuse: bool,
     /// Labels to find the link by: at most 10, each 1 to 32 of `a-z 0-9 -` (422 `invalid_tags`); stored sorted
     /// and without duplicates.
-    #[schema(schema_with = crate::routes::openapi::tags)]
+    #[schema(schema_with = fields::tags_schema)]
     pub tags: Option<Vec<String>>,
     /// A password visitors must give before the redirect: 1 to 128 characters (422 `invalid_password`). Stored
     /// as an Argon2id hash, never shown again. Not accepted in batches (hashing is slow on purpose).
@@ -62,40 +65,34 @@ pub struct CreateRequest {
     pub max_hits: Option<WholeNumber>,
 }
 
-/// Validates a create request; its password, if any, is checked and handed back for hashing (see [`hashed`]).
+/// Validates a create request; its password, if any, is checked and handed back for hashing (see
+/// [`fields::password_hash`]).
 fn check(
     request: CreateRequest,
     state: &AppState,
     now: DateTime<Utc>,
 ) -> Result<(Checked, Option<String>), ApiError> {
-    let long_url = validate::normalize_long_url(&request.long_url, &state.own_hosts)?;
-    state.blocklist.check(&long_url)?;
+    let long_url = fields::long_url(&request.long_url, state)?;
     if let Some(alias) = &request.alias {
-        validate::check_alias(alias)?;
+        fields::alias(alias)?;
     }
     let expires_at = request
         .expires_at
         .as_deref()
-        .map(parse_expiry)
+        .map(|raw| fields::expires_at(raw, now))
         .transpose()?;
-    if expires_at.is_some_and(|at| at <= now) {
-        return Err(ApiError::InvalidField {
-            code: "expires_in_past",
-            message: "expires_at must be in the future".into(),
-        });
-    }
     let redirect = request
         .redirect
-        .map(check_redirect)
+        .map(fields::redirect)
         .transpose()?
         .unwrap_or_default();
-    let tags = validate::check_tags(request.tags.unwrap_or_default())?;
+    let tags = fields::tags(request.tags.unwrap_or_default())?;
     if let Some(password) = &request.password {
-        validate::check_password(password)?;
+        fields::password(password)?;
     }
-    let max_hits = request.max_hits.map(check_max_hits).transpose()?;
+    let max_hits = request.max_hits.map(fields::max_hits).transpose()?;
     let checked = Checked {
-        long_url: long_url.to_string(),
+        long_url,
         alias: request.alias,
         expires_at,
         redirect,
@@ -105,47 +102,6 @@ fn check(
         max_hits,
     };
     Ok((checked, request.password))
-}
-
-/// A visit limit as sent: a whole number within the bounds.
-pub(crate) fn check_max_hits(sent: WholeNumber) -> Result<i64, ApiError> {
-    let WholeNumber(Some(max_hits)) = sent else {
-        return Err(links::validate::Invalid::MaxHits.into());
-    };
-    Ok(validate::check_max_hits(max_hits)?)
-}
-
-/// The redirect status for `status`, if a link may use it.
-pub(crate) fn check_redirect(status: u16) -> Result<RedirectStatus, ApiError> {
-    RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
-        code: "invalid_redirect",
-        message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
-    })
-}
-
-/// The Argon2id hash of a checked `password`, paid for by `spender`'s budget and made within the process-wide
-/// bound on hashes (see [`crate::hashing`]).
-///
-/// # Errors
-/// 429 past the spender's budget, 503 at once while every hash slot is taken.
-pub(crate) async fn hashed(
-    state: &AppState,
-    spender: Spender,
-    password: String,
-) -> Result<String, ApiError> {
-    state.passwords.spend(spender)?;
-    state.passwords.hash(password).await
-}
-
-pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|error| ApiError::InvalidField {
-            code: "invalid_expires_at",
-            message: format!(
-                "expires_at must be an RFC 3339 date-time such as 2030-01-01T00:00:00Z ({error})"
-            ),
-        })
 }
 
 /// `POST /v1/urls`: 201 with the new link once it is committed; 200 with an existing one for `reuse`.
@@ -160,13 +116,13 @@ pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
             headers(("Location" = String, description = "The short URL"))),
         (status = 200, description = "`reuse`: the caller's existing live link for this URL", body = LinkBody),
         (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
-        (status = 401, description = "No or bad API key", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 409, description = "alias_taken; idempotency_key_in_flight (see Retry-After)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits, idempotency_key_reused", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
@@ -185,7 +141,8 @@ pub async fn create(
     // hash (429, 503) is not an answer to keep: a retry with the same key really retries.
     let checked = match check(request, &state, state.clock.now()) {
         Ok((mut checked, Some(password))) => {
-            checked.password_hash = Some(hashed(&state, creator.spender(), password).await?);
+            checked.password_hash =
+                Some(fields::password_hash(&state, creator.spender(), password).await?);
             Ok(checked)
         }
         Ok((checked, None)) => Ok(checked),
@@ -283,8 +240,8 @@ pub struct BatchResult {
 
 /// `POST /v1/urls/batch`: every item validated on its own, all new links inserted by one statement, one result
 /// per item in order (`201` + link, `200` + reused link, or the item's error status + error). Anonymous callers
-/// may not send batches (the Contract wants a key on every /v1 call; anonymous creation is the web page's single
-/// link, limited per request, and a batch would spend one token on a thousand links).
+/// get a 401 even under `--allow-anonymous` (every /v1 call takes a key, as the README says; anonymous creation
+/// is the web page's single link, limited per request, and a batch would spend one token on a thousand links).
 #[utoipa::path(
     post,
     path = "/v1/urls/batch",
@@ -294,13 +251,13 @@ pub struct BatchResult {
     responses(
         (status = 200, description = "One result per item, in order", body = BatchAnswer),
         (status = 400, description = "Malformed JSON; invalid_idempotency_key", body = ErrorBody),
-        (status = 401, description = "No or bad API key (anonymous callers included)", body = ErrorBody),
+        (status = 401, response = Unauthorized),
         (status = 409, description = "idempotency_key_in_flight; see Retry-After", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "invalid_batch_size: not 1 to 1000 items; idempotency_key_reused", body = ErrorBody),
-        (status = 429, description = "rate_limited; see Retry-After", body = ErrorBody),
-        (status = 503, description = "unavailable; see Retry-After", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
@@ -315,7 +272,7 @@ pub async fn create_batch(
     let items = body.into_inner().items;
     if items.total == 0 || items.total > MAX_BATCH {
         return Err(ApiError::InvalidField {
-            code: "invalid_batch_size",
+            code: ErrorCode::InvalidBatchSize,
             message: format!(
                 "items must hold 1 to {MAX_BATCH} links, not {}",
                 items.total
@@ -350,14 +307,14 @@ async fn create_many(
         .map(|item| {
             let request = serde_json::from_value::<CreateRequest>(item).map_err(|error| {
                 ApiError::InvalidField {
-                    code: "invalid_item",
+                    code: ErrorCode::InvalidItem,
                     message: format!("this item is not a valid create request: {error}"),
                 }
             })?;
             match check(request, state, now)? {
                 (checked, None) => Ok(checked),
                 (_, Some(_)) => Err(ApiError::InvalidField {
-                    code: "invalid_password",
+                    code: ErrorCode::InvalidPassword,
                     message: "a batch cannot set passwords (hashing is slow on purpose): create password \
                               links one at a time, or set the password with PATCH /v1/urls/{code}"
                         .into(),
@@ -383,10 +340,7 @@ async fn create_many(
                 BatchResult {
                     status: error.status_code().as_u16(),
                     link: None,
-                    error: Some(ErrorDetail {
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                    }),
+                    error: Some(ErrorDetail::from(error)),
                 }
             }
         })

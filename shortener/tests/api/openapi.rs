@@ -143,6 +143,18 @@ async fn a_method_a_documented_path_lacks_is_a_405_whose_allow_lists_the_documen
     }
 }
 
+/// The response an operation's `response` refers to in `components/responses`: the answers every call shares
+/// (401, 429, 503) are described once there.
+fn shared_response<'a>(document: &'a Value, response: &Value) -> &'a Value {
+    let reference = response["$ref"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a reference to a shared response: {response}"));
+    let name = reference
+        .strip_prefix("#/components/responses/")
+        .unwrap_or_else(|| panic!("a response of the components: {reference}"));
+    &document["components"]["responses"][name]
+}
+
 /// The schema of query parameter `name` of `GET path`.
 fn query_schema<'a>(document: &'a Value, path: &str, name: &str) -> &'a Value {
     document["paths"][path]["get"]["parameters"]
@@ -194,8 +206,9 @@ async fn the_document_states_the_bounds_the_server_enforces_and_every_status_wit
         for method in methods {
             let responses = &document["paths"][&path][method.to_lowercase()]["responses"];
             for status in ["401", "429", "503"] {
+                let response = shared_response(&document, &responses[status]);
                 assert_eq!(
-                    responses[status]["content"]["application/json"]["schema"]["$ref"],
+                    response["content"]["application/json"]["schema"]["$ref"],
                     "#/components/schemas/ErrorBody",
                     "{method} {path} documents {status} with the error body"
                 );

@@ -1,7 +1,13 @@
-//! Every error a client of the shortener can get, mapped in one place to the Contract's status and
-//! `{"error": {"code", "message"}}` body. An unexpected failure, or a dependency's failure behind a 503, is
-//! logged with its whole chain of causes where it becomes an answer ([`ApiError::log`]: the response, or one
-//! item of a batch), and answered opaquely: the causes never reach the client.
+//! Every error a client of the shortener can get, mapped in one place to its [`ErrorCode`] (which gives the
+//! status) and the `{"error": {"code", "message"}}` body the OpenAPI document describes. An unexpected failure,
+//! or a dependency's failure behind a 503, is logged with its whole chain of causes where it becomes an answer
+//! ([`ApiError::log`]: the response, or one item of a batch), and answered opaquely: the causes never reach the
+//! client.
+//!
+//! # Layout
+//! - [`code`]: every error code, its wire string and its status.
+
+pub mod code;
 
 use actix_web::{
     http::{header, StatusCode},
@@ -9,6 +15,8 @@ use actix_web::{
 };
 use links::{chain::Chain, db::DbError, validate::Invalid};
 use plumbing::http::error_response;
+
+pub use self::code::ErrorCode;
 
 /// What went wrong, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -19,11 +27,11 @@ pub enum ApiError {
     /// A field broke a validation rule.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// A field other than the URL and alias is invalid.
+    /// A field, query parameter or body broke a rule that [`Invalid`] does not cover: 422.
     #[error("{message}")]
     InvalidField {
-        /// The Contract's code, e.g. `expires_in_past`.
-        code: &'static str,
+        /// Which rule, e.g. [`ErrorCode::ExpiresInPast`].
+        code: ErrorCode,
         /// For a person.
         message: String,
     },
@@ -119,49 +127,42 @@ impl ApiError {
         }
     }
 
-    /// The Contract's machine-readable code.
-    pub fn code(&self) -> &'static str {
+    /// The machine-readable code of the answer, which also decides its status.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthorized => "unauthorized",
-            Self::Invalid(invalid) => invalid.code(),
-            Self::InvalidField { code, .. } => code,
-            Self::AliasTaken(_) => "alias_taken",
-            Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::IdempotencyKeyInFlight => "idempotency_key_in_flight",
-            Self::NotFound(_) => "not_found",
+            Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Invalid(invalid) => invalid.into(),
+            Self::InvalidField { code, .. } => *code,
+            Self::AliasTaken(_) => ErrorCode::AliasTaken,
+            Self::InvalidIdempotencyKey(_) => ErrorCode::InvalidIdempotencyKey,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInFlight => ErrorCode::IdempotencyKeyInFlight,
+            Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited(_)
             | Self::Busy {
                 per_caller: true, ..
-            } => "rate_limited",
-            Self::Unavailable { .. } | Self::Busy { .. } => "unavailable",
-            Self::Internal(_) => "internal",
+            } => ErrorCode::RateLimited,
+            Self::Unavailable { .. } | Self::Busy { .. } => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 }
 
+/// The answer to a path no route has: 404 `not_found`, for the app's default service.
+pub async fn no_such_route() -> HttpResponse {
+    let code = ErrorCode::NotFound;
+    error_response(code.status(), code.as_str(), "no such route")
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
-            Self::Invalid(_) | Self::InvalidField { .. } | Self::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Self::AliasTaken(_) | Self::IdempotencyKeyInFlight => StatusCode::CONFLICT,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::RateLimited(_)
-            | Self::Busy {
-                per_caller: true, ..
-            } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
         self.log(None);
-        let mut response = error_response(self.status_code(), self.code(), &self.to_string());
+        let code = self.code();
+        let mut response = error_response(code.status(), code.as_str(), &self.to_string());
         match self {
             Self::Unavailable { .. } | Self::IdempotencyKeyInFlight => {
                 response

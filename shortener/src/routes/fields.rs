@@ -1,0 +1,118 @@
+//! A link's fields as a client sends them, one check each, shared by create (one link or a batch) and PATCH so a
+//! field is refused with the same code and message whichever call sends it; and the schemas of the fields whose
+//! rules the OpenAPI document states by hand.
+
+use chrono::{DateTime, Utc};
+use links::{model::RedirectStatus, validate};
+
+use crate::{
+    errors::{ApiError, ErrorCode},
+    hashing::Spender,
+    routes::body::WholeNumber,
+    state::AppState,
+};
+
+/// `long_url`, normalised: 422 `invalid_url` for a URL that breaks a rule, `blocked_domain` for a blocked host.
+pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> {
+    let url = validate::normalize_long_url(raw, &state.own_hosts)?;
+    state.blocklist.check(&url)?;
+    Ok(url.to_string())
+}
+
+/// `alias` (create only): 422 `invalid_alias` for the wrong alphabet or length, `reserved_alias` for a reserved
+/// word.
+pub(crate) fn alias(alias: &str) -> Result<(), ApiError> {
+    Ok(validate::check_alias(alias)?)
+}
+
+/// `expires_at`: an RFC 3339 instant (422 `invalid_expires_at`) after `now` (422 `expires_in_past`).
+pub(crate) fn expires_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    let at = DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| ApiError::InvalidField {
+            code: ErrorCode::InvalidExpiresAt,
+            message: format!(
+                "expires_at must be an RFC 3339 date-time such as 2030-01-01T00:00:00Z ({error})"
+            ),
+        })?;
+    if at <= now {
+        return Err(ApiError::InvalidField {
+            code: ErrorCode::ExpiresInPast,
+            message: "expires_at must be in the future".into(),
+        });
+    }
+    Ok(at)
+}
+
+/// `redirect`: the status, if a link may use it (422 `invalid_redirect`).
+pub(crate) fn redirect(status: u16) -> Result<RedirectStatus, ApiError> {
+    RedirectStatus::from_code(status).ok_or_else(|| ApiError::InvalidField {
+        code: ErrorCode::InvalidRedirect,
+        message: format!("redirect must be 301, 302, 307 or 308, not {status}"),
+    })
+}
+
+/// `tags`, sorted and without duplicates (422 `invalid_tags`).
+pub(crate) fn tags(tags: Vec<String>) -> Result<Vec<String>, ApiError> {
+    Ok(validate::check_tags(tags)?)
+}
+
+/// `password`'s length (422 `invalid_password`); the hash is made by [`password_hash`].
+pub(crate) fn password(password: &str) -> Result<(), ApiError> {
+    Ok(validate::check_password(password)?)
+}
+
+/// `max_hits`: a whole number within the bounds (422 `invalid_max_hits`).
+pub(crate) fn max_hits(sent: WholeNumber) -> Result<i64, ApiError> {
+    let WholeNumber(Some(max_hits)) = sent else {
+        return Err(validate::Invalid::MaxHits.into());
+    };
+    Ok(validate::check_max_hits(max_hits)?)
+}
+
+/// The Argon2id hash of a checked `password`, paid for by `spender`'s budget and made within the process-wide
+/// bound on hashes (see [`crate::hashing`]).
+///
+/// # Errors
+/// 429 past the spender's budget, 503 at once while every hash slot is taken.
+pub(crate) async fn password_hash(
+    state: &AppState,
+    spender: Spender,
+    password: String,
+) -> Result<String, ApiError> {
+    state.passwords.spend(spender)?;
+    state.passwords.hash(password).await
+}
+
+/// The schema of a link's `redirect` field: one of the four redirect statuses, or null for the default (302).
+/// utoipa has no field attribute for an enum of integers.
+pub fn redirect_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .enum_values(Some([
+            serde_json::json!(301),
+            serde_json::json!(302),
+            serde_json::json!(307),
+            serde_json::json!(308),
+            serde_json::Value::Null,
+        ]))
+        .examples([serde_json::json!(302)])
+        .build()
+}
+
+/// The schema of a link's `tags`: up to 10 strings of 1 to 32 of `a-z 0-9 -` (duplicates are folded).
+pub fn tags_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z0-9-]{1,32}$"))
+                .min_length(Some(1))
+                .max_length(Some(32)),
+        )
+        .max_items(Some(10))
+        .examples([serde_json::json!(["campaign", "q4"])])
+        .build()
+}
