@@ -7,7 +7,7 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use sha2::{Digest, Sha256};
 
-use crate::db::DbError;
+use database::DbError;
 
 /// How long an answer is replayed: a retry a day later is a new request.
 pub const KEEP_ANSWERS_HOURS: i32 = 24;
@@ -153,13 +153,15 @@ fn lock_key(owner_id: i64, key: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, PoolOptions};
+    use database::{pool, PoolOptions};
+
+    use crate::schema;
 
     #[tokio::test]
     async fn a_second_transaction_sees_the_key_in_flight_then_the_recorded_answer() {
         let test_db = testkit::TestDb::create().await;
-        let pool = db::pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
-        db::migrate(&pool).await.expect("migrations");
+        let pool = pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
+        schema::migrate(&pool).await.expect("migrations");
         let store = crate::store::Store::new(pool.clone());
         let (owner, _) = store.create_api_key("tests").await.expect("key");
         let answer = StoredAnswer {

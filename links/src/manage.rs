@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
 
+use database::DbError;
+
 use crate::{
-    db::{self, DbError},
     model::{Link, RedirectStatus},
     outbox::{queue_changed, Owed},
     store::{link_columns, link_from_row, NewLink, Store, LINK_COLUMN_COUNT},
@@ -244,7 +245,7 @@ fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
 
 impl Store {
     /// The owner's live (not deleted) link `code` and its total hits, read within `within` (see
-    /// [`crate::db::read_within`]).
+    /// [`database::read_within`]).
     ///
     /// # Errors
     /// When the database fails or the bound passes.
@@ -254,7 +255,7 @@ impl Store {
         code: &str,
         within: Duration,
     ) -> Result<Option<LinkWithHits>, DbError> {
-        crate::db::read_within(self.pool(), within, async |tx| {
+        database::read_within(self.pool(), within, async |tx| {
             let statement = tx.prepare_cached(FIND_OWNED).await?;
             let row = tx.query_opt(&statement, &[&code, &owner_id]).await?;
             Ok(row.as_ref().map(with_hits))
@@ -267,7 +268,7 @@ impl Store {
     /// A filtered page is planned for its own values (an unnamed statement, not a cached one), so PostgreSQL
     /// picks the trigram or tag index when the pattern or tag is rare and the owner's index when it is common.
     ///
-    /// Read within `within` (see [`crate::db::read_within`]).
+    /// Read within `within` (see [`database::read_within`]).
     ///
     /// # Errors
     /// When the database fails or the bound passes.
@@ -280,7 +281,7 @@ impl Store {
         within: Duration,
     ) -> Result<Vec<LinkWithHits>, DbError> {
         let before = before.unwrap_or(i64::MAX);
-        crate::db::read_within(self.pool(), within, async |tx| {
+        database::read_within(self.pool(), within, async |tx| {
             let rows = if filter.is_empty() {
                 let statement = tx.prepare_cached(LIST_OWNED).await?;
                 tx.query(&statement, &[&owner_id, &before, &limit]).await?
@@ -313,7 +314,7 @@ impl Store {
         within: Duration,
     ) -> Result<ExportPage, DbError> {
         let before = before.unwrap_or(i64::MAX);
-        let found = crate::db::read_within(self.pool(), within, async |client| {
+        let found = database::read_within(self.pool(), within, async |client| {
             Ok(if filter.is_empty() {
                 let statement = client.prepare_cached(EXPORT_PAGE).await?;
                 client
@@ -424,7 +425,7 @@ impl Store {
         let mut attempts_left = 2;
         loop {
             let tx = client.transaction().await?;
-            db::bound_transaction(&tx, within).await?;
+            database::bound_transaction(&tx, within).await?;
             match insert_links(&tx, links).await {
                 Err(error) if attempts_left > 0 && error.is_unique_violation() => {
                     attempts_left -= 1;

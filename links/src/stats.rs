@@ -5,9 +5,9 @@
 use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use chrono::NaiveDate;
+use database::DbError;
 
 use crate::{
-    db::DbError,
     outbox::{queue_changed, Owed},
     store::Store,
 };
@@ -311,7 +311,7 @@ impl Store {
         days: i32,
         within: Duration,
     ) -> Result<Option<Sources>, DbError> {
-        crate::db::read_within(self.pool(), within, async |client| {
+        database::read_within(self.pool(), within, async |client| {
         let find = client
             .prepare_cached(
                 "SELECT id FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
@@ -367,7 +367,7 @@ impl Store {
         days: i32,
         within: Duration,
     ) -> Result<Option<Vec<DayHits>>, DbError> {
-        crate::db::read_within(self.pool(), within, async |client| {
+        database::read_within(self.pool(), within, async |client| {
             let statement = client
                 .prepare_cached(
                     "SELECT $3::date - g.back AS day, COALESCE(h.hits, 0)::bigint
@@ -422,13 +422,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, PoolOptions};
+    use database::{pool, PoolOptions};
+
+    use crate::schema;
 
     #[tokio::test]
     async fn a_paced_write_keeps_the_rows_of_links_that_exist_and_leaves_out_the_rest() {
         let test_db = testkit::TestDb::create().await;
-        let pool = db::pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
-        db::migrate(&pool).await.expect("migrations");
+        let pool = pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
+        schema::migrate(&pool).await.expect("migrations");
         let store = Store::new(pool.clone());
         let (owner, _) = store.create_api_key("tests").await.expect("an owner");
         let client = pool.get().await.expect("client");

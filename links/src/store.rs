@@ -8,9 +8,10 @@ use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
+use database::DbError;
+
 use crate::{
     apikey,
-    db::DbError,
     model::{Link, RedirectStatus, Resolution},
 };
 

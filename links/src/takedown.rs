@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use database::DbError;
+
 use crate::{
-    db::DbError,
     model::Link,
     outbox::{queue_changed, Owed},
     store::{link_columns, link_from_row, Store, LINK_COLUMN_COUNT},

@@ -36,11 +36,11 @@ use std::{
 use chrono::{DateTime, NaiveDate, Utc};
 use links::{
     cache::RedisCache,
-    chain::Chain,
     outbox::Owed,
     stats::{HitRows, SourceKind, SourceRows},
     store::Store,
 };
+use plumbing::chain::Chain;
 use plumbing::shutdown::Shutdown;
 
 use crate::{
@@ -651,7 +651,7 @@ impl Flusher {
     async fn within<T>(
         &self,
         deadline: tokio::time::Instant,
-        write: impl std::future::Future<Output = Result<T, links::db::DbError>>,
+        write: impl std::future::Future<Output = Result<T, database::DbError>>,
     ) -> Option<T> {
         match tokio::time::timeout_at(deadline, write).await {
             Ok(Ok(written)) => Some(written),

@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use links::{cache::RedisCache, chain::Chain, db::DbError, store::Store};
+use database::DbError;
+use links::{cache::RedisCache, store::Store};
+use plumbing::chain::Chain;
 use plumbing::{
     shutdown::Shutdown,
     tasks::{Need, Supervisor, Task},

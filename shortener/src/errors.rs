@@ -7,7 +7,9 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use links::{chain::Chain, db::DbError, validate::Invalid};
+use database::DbError;
+use links::validate::Invalid;
+use plumbing::chain::Chain;
 use plumbing::http::error_response;
 
 /// What went wrong, as the client sees it.
@@ -194,7 +196,7 @@ mod tests {
     use std::{error::Error as _, str::FromStr, sync::Arc};
 
     use actix_web::{body::to_bytes, ResponseError as _};
-    use links::db::DbError;
+    use database::DbError;
 
     use super::ApiError;
 

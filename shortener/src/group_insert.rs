@@ -10,12 +10,12 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
+use database::DbError;
 use links::{
-    chain::Chain,
-    db::DbError,
     model::{Link, RedirectStatus},
     store::{NewLink, Store},
 };
+use plumbing::chain::Chain;
 use plumbing::tasks::{Need, Supervisor, Task};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::{

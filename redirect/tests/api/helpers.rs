@@ -2,8 +2,9 @@
 //! prefix, one ZooKeeper chroot and one manual clock.
 
 use chrono::Utc;
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::{clock::ManualClock, shutdown::Shutdown};
 use redirect::config::RedirectArgs;
 use serde_json::json;

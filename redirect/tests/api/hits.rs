@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use links::{db::DatabaseArgs, store::Store};
+use database::DatabaseArgs;
+use links::store::Store;
 
 use plumbing::clock::Clock as _;
 use testkit::eventually;
@@ -10,8 +11,8 @@ use testkit::eventually;
 use crate::helpers::{link, spawn_pair};
 
 async fn store(url: &str) -> Store {
-    let pool = links::db::pool(url, "redirect-tests", DatabaseArgs::new(url).pool_options())
-        .expect("pool");
+    let pool =
+        database::pool(url, "redirect-tests", DatabaseArgs::new(url).pool_options()).expect("pool");
     Store::new(pool)
 }
 

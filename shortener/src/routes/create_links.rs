@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use database::DbError;
 use links::{
     code,
-    db::DbError,
     model::{Link, RedirectStatus, Resolution},
 };
 use tokio::time::Instant;
@@ -303,7 +303,7 @@ pub async fn write_through(state: &AppState, links: &[Link]) {
                 .degraded
                 .with_label_values(&["redis", "write_through"])
                 .inc();
-            tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
+            tracing::warn!(error = %plumbing::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
         }
     }
 }

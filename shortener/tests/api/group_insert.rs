@@ -4,7 +4,8 @@
 
 use std::{future::ready, time::Duration};
 
-use links::{db::DatabaseArgs, model::RedirectStatus};
+use database::DatabaseArgs;
+use links::model::RedirectStatus;
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{Histogram, HistogramOpts};
 use shortener::{

@@ -20,7 +20,7 @@ use deadpool_postgres::{ClientWrapper, Hook, HookError, Metrics, Pool};
 use prometheus::{core::Collector as _, IntGaugeVec, Opts, Registry};
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::db::DbError;
+use crate::error::DbError;
 
 /// A connection idle this long is checked before it is handed out again.
 const ROLE_CHECK_IDLE: Duration = Duration::from_secs(1);
@@ -157,7 +157,7 @@ impl PrimaryGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{pool, PoolOptions};
+    use crate::pool::{pool, PoolOptions};
 
     async fn read_only(client: &deadpool_postgres::Client) -> String {
         let answer = client
