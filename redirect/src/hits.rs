@@ -36,8 +36,8 @@ use std::{
 use chrono::{DateTime, NaiveDate, Utc};
 use links::{
     cache::RedisCache,
+    hits::{HitRows, SourceKind, SourceRows},
     outbox::Owed,
-    stats::{HitRows, SourceKind, SourceRows},
     store::Store,
 };
 use plumbing::chain::Chain;
@@ -59,7 +59,7 @@ pub const MAX_DOMAINS: usize = 1024;
 pub const MAX_KEYS: usize = 16_384;
 
 /// Referrer domains written per link and day by one flush; the rest are summed as "other". (The database keeps
-/// at most this many per link and day too: see `links::stats`.)
+/// at most this many per link and day too: see `links::hits`.)
 pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
 
 /// Links whose counts one flush statement writes: a tick with more pending writes several transactions, each

@@ -16,9 +16,9 @@ use database::{
     PoolOptions,
 };
 use links::{
-    model::RedirectStatus,
+    model::{NewLink, RedirectStatus},
     schema,
-    store::{NewLink, Store},
+    store::Store,
 };
 use testkit::TestDb;
 
@@ -105,16 +105,14 @@ async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_loo
                 let counted = migrating.load(Ordering::SeqCst);
                 let outcome = if writer % 2 == 0 {
                     let id = i64::try_from(next_id.fetch_add(1, Ordering::SeqCst)).expect("id");
-                    let code = format!("n{id}");
-                    let long_url = format!("https://example.com/new/{id}");
                     let link = NewLink {
                         id,
-                        code: &code,
-                        long_url: &long_url,
+                        code: format!("n{id}"),
+                        long_url: format!("https://example.com/new/{id}"),
                         expires_at: None,
                         redirect: RedirectStatus::Found302,
                         owner_id: None,
-                        tags: &[],
+                        tags: Vec::new(),
                         password_hash: None,
                         max_hits: None,
                     };

@@ -233,7 +233,7 @@ async fn a_flood_of_distinct_referrers_is_stored_as_the_top_ones_and_other() {
     .await;
     let stored = referrer_rows("count(*)").await;
     assert!(
-        stored <= 2 * links::stats::MAX_REFERRERS_PER_DAY + 1,
+        stored <= 2 * links::hits::MAX_REFERRERS_PER_DAY + 1,
         "{stored} referrer rows for one link and day"
     );
     let body = stats(&pair, &code).await;

@@ -194,6 +194,20 @@ pub struct DayHits {
 }
 
 impl Store {
+    /// All hits of a link so far (as flushed by the redirects; the last flush interval is not in yet).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn total_hits(&self, link_id: i64) -> Result<i64, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT COALESCE(sum(hits), 0)::bigint FROM link_hits WHERE link_id = $1",
+            )
+            .await?;
+        Ok(client.query_one(&statement, &[&link_id]).await?.get(0))
+    }
+
     /// Writes the people's hits and the bots' visits per (link, day) of links with a visit limit (see
     /// [`HitRows`]; its bot column only). Rows for links that no longer exist are skipped, so a link deleted
     /// between two flushes cannot fail the whole batch; rows are written in key order, so redirect replicas
@@ -394,28 +408,6 @@ impl Store {
             ))
         })
         .await
-    }
-
-    /// Whether `code` is a live link of `owner_id`, or of nobody (an anonymous link) when `owner_id` is `None`.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn is_live_link_of(
-        &self,
-        owner_id: Option<i64>,
-        code: &str,
-    ) -> Result<bool, DbError> {
-        let client = self.pool().get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM links
-                 WHERE code = $1 AND owner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL)",
-            )
-            .await?;
-        Ok(client
-            .query_one(&statement, &[&code, &owner_id])
-            .await?
-            .get(0))
     }
 }
 
