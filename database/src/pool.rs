@@ -149,4 +149,38 @@ mod tests {
         let logged = Chain(&error).to_string();
         assert!(logged.to_lowercase().contains("refused"), "{logged}");
     }
+
+    async fn read_only(client: &deadpool_postgres::Client) -> String {
+        let answer = client
+            .simple_query("SHOW transaction_read_only")
+            .await
+            .expect("SHOW");
+        answer
+            .iter()
+            .find_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .expect("a row")
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_that_became_read_only_is_dropped_and_a_writable_one_handed_out() {
+        let db = testkit::TestDb::create().await;
+        let separator = if db.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{separator}target_session_attrs=read-write", db.url);
+        let pool = pool(&url, "tests", PoolOptions::default()).expect("pool");
+        let client = pool.get().await.expect("a connection");
+        // What a demoted server answers, on this connection only.
+        client
+            .simple_query("SET default_transaction_read_only = on")
+            .await
+            .expect("SET");
+        drop(client);
+        tokio::time::sleep(crate::failover::ROLE_CHECK_IDLE + Duration::from_millis(100)).await;
+
+        let client = pool.get().await.expect("a connection");
+
+        assert_eq!(read_only(&client).await, "off");
+    }
 }

@@ -226,7 +226,7 @@ impl KeyOwners {
 
     /// One connection's life: connect, LISTEN, then drop the cache on every notification until it fails.
     async fn listen_once(&self, database_url: &SecretString, timeout: Duration) {
-        // The same URL, TLS included, as the pools (links::tls).
+        // The same URL, TLS included, as the pools (database::tls).
         let database::tls::PgTarget { mut config, tls } = match database::tls::postgres(
             database_url.expose_secret(),
         ) {
