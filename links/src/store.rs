@@ -13,8 +13,9 @@ use tokio_postgres::Row;
 
 use crate::model::{Link, NewLink, RedirectStatus, Resolution};
 
-/// Links, API keys and hits in one PostgreSQL database: every statement callers run goes through one of its
-/// methods (each module of this crate adds those of its subject).
+/// Links, API keys and hits in one PostgreSQL database: callers run every statement through one of its methods
+/// (each module of this crate adds those of its subject), or through a function of the same module when the
+/// statement joins their own transaction.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
@@ -66,7 +67,7 @@ impl Store {
         Self { pool }
     }
 
-    /// The pool, for readiness checks and migrations.
+    /// The pool, for readiness checks, migrations and a caller's own transaction (see the crate's doc).
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
