@@ -7,7 +7,7 @@
 //! - [`tls`]: TLS to PostgreSQL (`sslmode`, `sslrootcert`) and Redis (`rediss://`), with rustls.
 //! - [`failover`]: following the primary across a failover (no connection outlives a demotion), and which host
 //!   is primary for `/readyz` and the `postgres_primary` gauge.
-//! - [`pool`]: PostgreSQL pools with timeouts, and the check that one answers.
+//! - [`pool`](mod@pool): PostgreSQL pools with timeouts, and the check that one answers.
 //! - [`args`]: the PostgreSQL flags every service shares.
 //! - [`transaction`]: transactions bounded server-side by the caller's deadline, and bounded reads.
 //! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
