@@ -4,10 +4,11 @@
 //! Claim and record run in the caller's transaction, with the links: a crash or a failure anywhere before the
 //! commit leaves neither links nor answer, so a retry really retries; after it, the retry gets the answer.
 
-use deadpool_postgres::{GenericClient, Transaction};
+use database::DbError;
+use deadpool_postgres::Transaction;
 use sha2::{Digest, Sha256};
 
-use crate::db::DbError;
+use crate::store::Store;
 
 /// How long an answer is replayed: a retry a day later is a new request.
 pub const KEEP_ANSWERS_HOURS: i32 = 24;
@@ -119,23 +120,26 @@ pub async fn record(
     Ok(())
 }
 
-/// Deletes up to `batch` answers past their 24 hours; returns how many. `SKIP LOCKED` keeps concurrent passes
-/// apart, as the link purge does.
-///
-/// # Errors
-/// When the database fails.
-pub async fn purge_expired(client: &impl GenericClient, batch: i64) -> Result<u64, DbError> {
-    let statement = client
-        .prepare_cached(
-            "DELETE FROM idempotency_keys WHERE (owner_id, key) IN (
+impl Store {
+    /// Deletes up to `batch` answers past their 24 hours; returns how many. `SKIP LOCKED` keeps concurrent passes
+    /// apart, as the link purge does.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn purge_expired_answers(&self, batch: i64) -> Result<u64, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client
+            .prepare_cached(
+                "DELETE FROM idempotency_keys WHERE (owner_id, key) IN (
                  SELECT owner_id, key FROM idempotency_keys
                  WHERE created_at <= now() - make_interval(hours => $2)
                  LIMIT $1 FOR UPDATE SKIP LOCKED)",
-        )
-        .await?;
-    Ok(client
-        .execute(&statement, &[&batch, &KEEP_ANSWERS_HOURS])
-        .await?)
+            )
+            .await?;
+        Ok(client
+            .execute(&statement, &[&batch, &KEEP_ANSWERS_HOURS])
+            .await?)
+    }
 }
 
 /// The advisory lock of one (owner, key): 64 bits of a SHA-256, so two keys share a lock (and one of them sees
@@ -153,13 +157,15 @@ fn lock_key(owner_id: i64, key: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, PoolOptions};
+    use database::{pool, PoolOptions};
+
+    use crate::schema;
 
     #[tokio::test]
     async fn a_second_transaction_sees_the_key_in_flight_then_the_recorded_answer() {
         let test_db = testkit::TestDb::create().await;
-        let pool = db::pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
-        db::migrate(&pool).await.expect("migrations");
+        let pool = pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
+        schema::migrate(&pool).await.expect("migrations");
         let store = crate::store::Store::new(pool.clone());
         let (owner, _) = store.create_api_key("tests").await.expect("key");
         let answer = StoredAnswer {

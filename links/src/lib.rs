@@ -1,46 +1,50 @@
 //! The link domain shared by the shortener (writes) and the redirect (reads): what a link is, how its code is
 //! made and checked, how it is stored in PostgreSQL and cached in Redis.
+//! Reaching the databases (pools, TLS, failover, the migration runner) is the `database` crate's.
 //!
 //! # Layout
-//! - [`model`]: `Link`, `RedirectStatus`, and `Resolution` (what a redirect needs).
+//! - [`model`]: `Link`, `NewLink` (a link to insert), `RedirectStatus`, and `Resolution` (what a redirect needs).
 //! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
 //! - [`validate`]: long URL normalisation and alias rules, each refusal a variant of `Invalid`.
-//! - [`db`]: PostgreSQL pools with timeouts, and the list of migrations.
-//! - [`migrate`]: applying migrations safely on a big, busy database (no statement timeout, short lock timeouts
-//!   retried, concurrent index builds outside a transaction), and the rules a new migration follows.
-//! - [`failover`]: following the primary across a failover (no connection outlives a demotion), and which host
-//!   is primary for `/readyz` and the `postgres_primary` gauge.
-//! - [`pool_metrics`]: PostgreSQL pool usage as Prometheus gauges.
-//! - [`store`]: the SQL on the hot paths (redirect lookup, authentication, the reuse lookup).
-//! - [`manage`]: the SQL that creates links (one multi-row insert, for single creates and batches alike) and
-//!   manages them and keys: an owner's links, key administration.
+//! - [`schema`]: the migrations in order, applied with `database::migrate`.
+//! - [`store`]: `Store`, the way in, and the SQL on the hot paths: the redirect's lookup, and the create path's
+//!   reuse lookup and multi-row insert (for single creates and batches alike).
+//! - [`manage`]: an owner's links: read with hits, list, search, export, change, delete.
+//! - [`takedown`]: the operator's view of a link (owner, state), disabling, enabling and freeing it.
+//! - [`retired`]: tombstones: the cleanup's purge of expired and deleted links, freeing old tombstones.
+//! - [`hits`]: `link_hits` and `link_hit_sources`: written by the redirect's flush (per day and by source, visit
+//!   limits ended), and read back (in all, per day with zero days filled, by source).
+//! - [`apikey`]: API keys: generation and hashing, and `api_keys`: the lookup, creating, listing, revoking.
 //! - [`outbox`]: invalidations owed to Redis and the redirect replicas, queued with the change that needs them.
-//! - [`takedown`]: the operator's view of a link (owner, state) and disabling or enabling it.
 //! - [`idempotency`]: stored answers for `Idempotency-Key`, claimed and recorded with the links they answer for.
-//! - [`stats`]: hits written by the redirect's flush (per day and by source, visit limits ended), and read back:
-//!   per day (zero days filled), by source, and whether a caller may see a link.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
-//! - [`apikey`]: API key generation and hashing.
 //! - [`password`]: Argon2id hashes of link passwords.
-//! - [`chain`]: an error with its causes, for logs.
-//! - [`tls`]: TLS to PostgreSQL (`sslmode`, `sslrootcert`) and Redis (`rediss://`), with rustls.
+//!
+//! # One way into the store
+//! - Callers reach PostgreSQL through [`store::Store`], a pool: each method is one operation on a connection of
+//!   its own (and a transaction of its own when its statements must commit together), and takes what it needs
+//!   as arguments. Callers outside this crate write no SQL of their own.
+//! - A statement that must run inside a caller's transaction (the create path's reuse lookup and insert, beside
+//!   its `Idempotency-Key`) is a free function over the caller's client, `&impl GenericClient` (or a
+//!   `&Transaction` where only a transaction makes it right: the claim's advisory lock), in the module of its
+//!   subject; the `Store` method of the same operation calls it.
+//! - Each module holds the statements of one subject, with its own `impl Store` block: `api_keys` in
+//!   [`apikey`], hits in [`hits`], `cache_invalidations` in [`outbox`], `idempotency_keys` in [`idempotency`],
+//!   `retired_codes` in [`retired`] (and the operator's [`takedown`]), links by who asks ([`store`], [`manage`],
+//!   [`takedown`]). A read of links that sums their hits on the way stays with the read.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
 pub mod cache;
-pub mod chain;
 pub mod code;
-pub mod db;
-pub mod failover;
+pub mod hits;
 pub mod idempotency;
 pub mod manage;
-pub mod migrate;
 pub mod model;
 pub mod outbox;
 pub mod password;
-pub mod pool_metrics;
-pub mod stats;
+pub mod retired;
+pub mod schema;
 pub mod store;
 pub mod takedown;
-pub mod tls;
 pub mod validate;

@@ -1,17 +1,17 @@
-//! The SQL behind managing links and API keys: one owner's links (read with hits, list newest first by keyset,
-//! soft delete with its invalidation queued), batch inserts in one statement, and the operator's key administration.
+//! The SQL behind an owner managing their links: read with hits, list and search newest first by keyset, export
+//! in pages of bounded size, change, soft delete (each change with its invalidation queued), and whether a caller
+//! may see a link.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
+use database::DbError;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    db::{self, DbError},
     model::{Link, RedirectStatus},
     outbox::{queue_changed, Owed},
-    store::{link_columns, link_from_row, NewLink, Store, LINK_COLUMN_COUNT},
+    store::{link_columns, link_from_row, Store, LINK_COLUMN_COUNT},
 };
 
 /// A link with its total hits.
@@ -21,19 +21,6 @@ pub struct LinkWithHits {
     pub link: Link,
     /// Redirects counted so far (flushed by the redirect service every interval).
     pub hits: i64,
-}
-
-/// An API key as the operator sees it (never the key itself).
-#[derive(Debug, Clone)]
-pub struct ApiKeyInfo {
-    /// Its ID (the owner ID of its links).
-    pub id: i64,
-    /// Whose it is.
-    pub name: String,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// When it was revoked, if it was.
-    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A link's columns and its total hits after them (read back by [`with_hits`]). A macro so that `concat!` builds
@@ -202,22 +189,6 @@ const PATCH_OWNED: &str = concat!(
      SELECT changed.*, queued.version FROM changed JOIN queued USING (code)"
 );
 
-/// Many links in one statement (see [`insert_links`]).
-const INSERT_LINKS: &str = concat!(
-    "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags,
-                        password_hash, max_hits)
-     SELECT id, code, long_url, url_hash, expires_at, redirect_status, owner_id,
-            string_to_array(tags, ' '), password_hash, max_hits
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
-                 $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
-              AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags, password_hash,
-                   max_hits)
-     WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
-     ON CONFLICT DO NOTHING
-     RETURNING ",
-    link_columns!()
-);
-
 /// A change to a link: `None` keeps a field; for nullable ones `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct LinkPatch<'a> {
@@ -244,7 +215,7 @@ fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
 
 impl Store {
     /// The owner's live (not deleted) link `code` and its total hits, read within `within` (see
-    /// [`crate::db::read_within`]).
+    /// [`database::read_within`]).
     ///
     /// # Errors
     /// When the database fails or the bound passes.
@@ -254,7 +225,7 @@ impl Store {
         code: &str,
         within: Duration,
     ) -> Result<Option<LinkWithHits>, DbError> {
-        crate::db::read_within(self.pool(), within, async |tx| {
+        database::read_within(self.pool(), within, async |tx| {
             let statement = tx.prepare_cached(FIND_OWNED).await?;
             let row = tx.query_opt(&statement, &[&code, &owner_id]).await?;
             Ok(row.as_ref().map(with_hits))
@@ -267,7 +238,7 @@ impl Store {
     /// A filtered page is planned for its own values (an unnamed statement, not a cached one), so PostgreSQL
     /// picks the trigram or tag index when the pattern or tag is rare and the owner's index when it is common.
     ///
-    /// Read within `within` (see [`crate::db::read_within`]).
+    /// Read within `within` (see [`database::read_within`]).
     ///
     /// # Errors
     /// When the database fails or the bound passes.
@@ -280,7 +251,7 @@ impl Store {
         within: Duration,
     ) -> Result<Vec<LinkWithHits>, DbError> {
         let before = before.unwrap_or(i64::MAX);
-        crate::db::read_within(self.pool(), within, async |tx| {
+        database::read_within(self.pool(), within, async |tx| {
             let rows = if filter.is_empty() {
                 let statement = tx.prepare_cached(LIST_OWNED).await?;
                 tx.query(&statement, &[&owner_id, &before, &limit]).await?
@@ -313,7 +284,7 @@ impl Store {
         within: Duration,
     ) -> Result<ExportPage, DbError> {
         let before = before.unwrap_or(i64::MAX);
-        let found = crate::db::read_within(self.pool(), within, async |client| {
+        let found = database::read_within(self.pool(), within, async |client| {
             Ok(if filter.is_empty() {
                 let statement = client.prepare_cached(EXPORT_PAGE).await?;
                 client
@@ -401,121 +372,25 @@ impl Store {
         }))
     }
 
-    /// Inserts many links with one multi-row statement (see [`insert_links`]) in a transaction of its own whose
-    /// statements and lock waits PostgreSQL itself cancels after `within`, committed when this returns. The
-    /// server-side bound is what keeps a caller's deadline honest: a statement abandoned by the client alone
-    /// would go on waiting for its lock and commit after the caller was told it failed.
-    ///
-    /// # Errors
-    /// When the database fails or `within` passes (then nothing was inserted).
-    pub async fn insert_links(
-        &self,
-        links: &[NewLink<'_>],
-        within: std::time::Duration,
-    ) -> Result<Vec<Link>, DbError> {
-        if links.is_empty() {
-            return Ok(Vec::new());
-        }
-        // `ON CONFLICT DO NOTHING` and the `retired_codes` filter skip every taken code, but the filter reads the
-        // statement's snapshot: an insert that waited on the cleanup purging the same code (deleted link →
-        // tombstone, one transaction) is refused by the trigger instead, with unique_violation. Run again, the
-        // statement sees the tombstone and skips that code; the cleanup purges a code only once.
-        let mut client = self.pool().get().await?;
-        let mut attempts_left = 2;
-        loop {
-            let tx = client.transaction().await?;
-            db::bound_transaction(&tx, within).await?;
-            match insert_links(&tx, links).await {
-                Err(error) if attempts_left > 0 && error.is_unique_violation() => {
-                    attempts_left -= 1;
-                }
-                inserted => {
-                    let inserted = inserted?;
-                    tx.commit().await?;
-                    return Ok(inserted);
-                }
-            }
-        }
-    }
-
-    /// Every API key, oldest first.
+    /// Whether `code` is a live link of `owner_id`, or of nobody (an anonymous link) when `owner_id` is `None`.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, DbError> {
+    pub async fn is_live_link_of(
+        &self,
+        owner_id: Option<i64>,
+        code: &str,
+    ) -> Result<bool, DbError> {
         let client = self.pool().get().await?;
-        let rows = client
-            .query(
-                "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY id",
-                &[],
+        let statement = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM links
+                 WHERE code = $1 AND owner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL)",
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| ApiKeyInfo {
-                id: row.get(0),
-                name: row.get(1),
-                created_at: row.get(2),
-                revoked_at: row.get(3),
-            })
-            .collect())
-    }
-
-    /// Revokes every live key named `name`; returns how many were revoked. Their links stay.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn revoke_api_keys(&self, name: &str) -> Result<u64, DbError> {
-        let client = self.pool().get().await?;
         Ok(client
-            .execute(
-                "UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
-                &[&name],
-            )
-            .await?)
+            .query_one(&statement, &[&code, &owner_id])
+            .await?
+            .get(0))
     }
-}
-
-/// Inserts many links with one multi-row statement on `client` (the caller commits). A link whose code or ID is
-/// taken (by an existing link, a retired code, or an earlier one in the same batch) is skipped: the result holds
-/// the links that were inserted, and the caller tells the others apart by ID.
-///
-/// # Errors
-/// When the database fails (then nothing was inserted).
-pub async fn insert_links(
-    client: &impl GenericClient,
-    links: &[NewLink<'_>],
-) -> Result<Vec<Link>, DbError> {
-    if links.is_empty() {
-        return Ok(Vec::new());
-    }
-    let statement = client.prepare_cached(INSERT_LINKS).await?;
-    let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
-    let codes: Vec<&str> = links.iter().map(|link| link.code).collect();
-    let urls: Vec<&str> = links.iter().map(|link| link.long_url).collect();
-    let hashes: Vec<Vec<u8>> = links
-        .iter()
-        .map(|link| Sha256::digest(link.long_url.as_bytes()).to_vec())
-        .collect();
-    let expiries: Vec<Option<DateTime<Utc>>> = links.iter().map(|link| link.expires_at).collect();
-    let statuses: Vec<i16> = links
-        .iter()
-        .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
-        .collect();
-    let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
-    // unnest() flattens a two-dimensional array, so each link's tags travel as one space-separated string
-    // (a tag holds no space) and are split back in the statement.
-    let tags: Vec<String> = links.iter().map(|link| link.tags.join(" ")).collect();
-    let passwords: Vec<Option<&str>> = links.iter().map(|link| link.password_hash).collect();
-    let limits: Vec<Option<i64>> = links.iter().map(|link| link.max_hits).collect();
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &ids, &codes, &urls, &hashes, &expiries, &statuses, &owners, &tags, &passwords,
-                &limits,
-            ],
-        )
-        .await?;
-    Ok(rows.iter().map(link_from_row).collect())
 }

@@ -85,6 +85,30 @@ impl Link {
     }
 }
 
+/// A link to insert: a [`Link`] before the database gives it its creation time. Owned, so that it can wait in
+/// the shortener's insert queue; the insert itself borrows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLink {
+    /// The Snowflake ID.
+    pub id: i64,
+    /// base62 of the ID, or the alias.
+    pub code: String,
+    /// The normalised URL.
+    pub long_url: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The redirect status.
+    pub redirect: RedirectStatus,
+    /// The creating API key.
+    pub owner_id: Option<i64>,
+    /// Sorted, unique, checked tags.
+    pub tags: Vec<String>,
+    /// The Argon2id hash of its password, if any.
+    pub password_hash: Option<String>,
+    /// Its visit limit, if any.
+    pub max_hits: Option<i64>,
+}
+
 /// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {

@@ -3,7 +3,9 @@
 //! and every redirect replica has been told. So a change made while Redis is down is invalidated once it is back,
 //! instead of a cached redirect outliving a 204.
 
-use crate::{db::DbError, store::Store};
+use database::DbError;
+
+use crate::store::Store;
 
 /// Queues the code returned by the statement `changed` (a CTE that returns `code`) in the outbox; the whole
 /// statement returns the queued code and its version. A macro so that `concat!` builds each statement once.

@@ -1,43 +1,21 @@
-//! The SQL for links and API keys. Every statement is parameterised and prepared once per connection
-//! (`prepare_cached`), since the same few statements run on every request.
+//! The way into the store ([`Store`], a pool; see the crate's doc for the convention) and the SQL on the hot
+//! paths: the redirect's lookup of codes, and the create path's reuse lookup and multi-row insert. Every statement
+//! is parameterised and prepared once per connection (`prepare_cached`), since the same few statements run on
+//! every request.
 
-use std::collections::HashMap;
+use std::{borrow::Borrow, collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
+use database::DbError;
 use deadpool_postgres::{GenericClient, Pool};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
-use crate::{
-    apikey,
-    db::DbError,
-    model::{Link, RedirectStatus, Resolution},
-};
+use crate::model::{Link, NewLink, RedirectStatus, Resolution};
 
-/// A link to insert.
-#[derive(Debug, Clone)]
-pub struct NewLink<'a> {
-    /// The Snowflake ID.
-    pub id: i64,
-    /// base62 of the ID, or the alias.
-    pub code: &'a str,
-    /// The normalised URL.
-    pub long_url: &'a str,
-    /// When it expires, if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// The redirect status.
-    pub redirect: RedirectStatus,
-    /// The creating API key.
-    pub owner_id: Option<i64>,
-    /// Sorted, unique, checked tags.
-    pub tags: &'a [String],
-    /// The Argon2id hash of its password, if any.
-    pub password_hash: Option<&'a str>,
-    /// Its visit limit, if any.
-    pub max_hits: Option<i64>,
-}
-
-/// Links and API keys in one PostgreSQL database.
+/// Links, API keys and hits in one PostgreSQL database: callers run every statement through one of its methods
+/// (each module of this crate adds those of its subject), or through a function of the same module when the
+/// statement joins their own transaction.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
@@ -67,13 +45,29 @@ const FIND_REUSABLE: &str = concat!(
      ORDER BY long_url, id DESC"
 );
 
+/// Many links in one statement (see [`insert_links`]).
+const INSERT_LINKS: &str = concat!(
+    "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags,
+                        password_hash, max_hits)
+     SELECT id, code, long_url, url_hash, expires_at, redirect_status, owner_id,
+            string_to_array(tags, ' '), password_hash, max_hits
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
+                 $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+              AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags, password_hash,
+                   max_hits)
+     WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
+     ON CONFLICT DO NOTHING
+     RETURNING ",
+    link_columns!()
+);
+
 impl Store {
     /// A store on `pool`.
     pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
-    /// The pool, for readiness checks and migrations.
+    /// The pool, for readiness checks, migrations and a caller's own transaction (see the crate's doc).
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
@@ -132,33 +126,55 @@ impl Store {
             .collect())
     }
 
-    /// The owner ID of the live API key whose hash ([`apikey::hash`]) is `key_hash`.
+    /// The caller's newest live link for each of `long_urls` that has one (see [`find_reusable`]), on a pooled
+    /// connection.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn owner_of_key_hash(&self, key_hash: &[u8]) -> Result<Option<i64>, DbError> {
+    pub async fn find_reusable(
+        &self,
+        owner_id: i64,
+        long_urls: &[&str],
+    ) -> Result<HashMap<String, Link>, DbError> {
         let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-            .await?;
-        let row = client.query_opt(&statement, &[&key_hash]).await?;
-        Ok(row.map(|row| row.get(0)))
+        find_reusable(&client, owner_id, long_urls).await
     }
 
-    /// Creates an API key named `name`; returns its ID and the key, which is not stored and cannot be shown again.
+    /// Inserts many links with one multi-row statement (see [`insert_links`]) in a transaction of its own whose
+    /// statements and lock waits PostgreSQL itself cancels after `within`, committed when this returns. The
+    /// server-side bound is what keeps a caller's deadline honest: a statement abandoned by the client alone
+    /// would go on waiting for its lock and commit after the caller was told it failed.
     ///
     /// # Errors
-    /// When the database fails.
-    pub async fn create_api_key(&self, name: &str) -> Result<(i64, String), DbError> {
-        let client = self.pool.get().await?;
-        let key = apikey::generate();
-        let row = client
-            .query_one(
-                "INSERT INTO api_keys (name, key_hash) VALUES ($1, $2) RETURNING id",
-                &[&name, &apikey::hash(&key)],
-            )
-            .await?;
-        Ok((row.get(0), key))
+    /// When the database fails or `within` passes (then nothing was inserted).
+    pub async fn insert_links<L: Borrow<NewLink> + Sync>(
+        &self,
+        links: &[L],
+        within: Duration,
+    ) -> Result<Vec<Link>, DbError> {
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `ON CONFLICT DO NOTHING` and the `retired_codes` filter skip every taken code, but the filter reads the
+        // statement's snapshot: an insert that waited on the cleanup purging the same code (deleted link →
+        // tombstone, one transaction) is refused by the trigger instead, with unique_violation. Run again, the
+        // statement sees the tombstone and skips that code; the cleanup purges a code only once.
+        let mut client = self.pool().get().await?;
+        let mut attempts_left = 2;
+        loop {
+            let tx = client.transaction().await?;
+            database::bound_transaction(&tx, within).await?;
+            match insert_links(&tx, links).await {
+                Err(error) if attempts_left > 0 && error.is_unique_violation() => {
+                    attempts_left -= 1;
+                }
+                inserted => {
+                    let inserted = inserted?;
+                    tx.commit().await?;
+                    return Ok(inserted);
+                }
+            }
+        }
     }
 }
 
@@ -230,19 +246,51 @@ pub async fn find_reusable(
         .collect())
 }
 
-/// Hit counts, written by the redirect in batches and read by the shortener.
-impl Store {
-    /// All hits of a link so far (as flushed by the redirects; the last flush interval is not in yet).
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn total_hits(&self, link_id: i64) -> Result<i64, DbError> {
-        let client = self.pool.get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT COALESCE(sum(hits), 0)::bigint FROM link_hits WHERE link_id = $1",
-            )
-            .await?;
-        Ok(client.query_one(&statement, &[&link_id]).await?.get(0))
+/// Inserts many links with one multi-row statement on `client` (the caller commits). A link whose code or ID is
+/// taken (by an existing link, a retired code, or an earlier one in the same batch) is skipped: the result holds
+/// the links that were inserted, and the caller tells the others apart by ID. `links` are owned or borrowed (the
+/// shortener's group insert borrows them from the requests it groups).
+///
+/// # Errors
+/// When the database fails (then nothing was inserted).
+pub async fn insert_links<L: Borrow<NewLink> + Sync>(
+    client: &impl GenericClient,
+    links: &[L],
+) -> Result<Vec<Link>, DbError> {
+    if links.is_empty() {
+        return Ok(Vec::new());
     }
+    let links: Vec<&NewLink> = links.iter().map(Borrow::borrow).collect();
+    let statement = client.prepare_cached(INSERT_LINKS).await?;
+    let ids: Vec<i64> = links.iter().map(|link| link.id).collect();
+    let codes: Vec<&str> = links.iter().map(|link| link.code.as_str()).collect();
+    let urls: Vec<&str> = links.iter().map(|link| link.long_url.as_str()).collect();
+    let hashes: Vec<Vec<u8>> = links
+        .iter()
+        .map(|link| Sha256::digest(link.long_url.as_bytes()).to_vec())
+        .collect();
+    let expiries: Vec<Option<DateTime<Utc>>> = links.iter().map(|link| link.expires_at).collect();
+    let statuses: Vec<i16> = links
+        .iter()
+        .map(|link| i16::try_from(link.redirect.code()).unwrap_or(302))
+        .collect();
+    let owners: Vec<Option<i64>> = links.iter().map(|link| link.owner_id).collect();
+    // unnest() flattens a two-dimensional array, so each link's tags travel as one space-separated string
+    // (a tag holds no space) and are split back in the statement.
+    let tags: Vec<String> = links.iter().map(|link| link.tags.join(" ")).collect();
+    let passwords: Vec<Option<&str>> = links
+        .iter()
+        .map(|link| link.password_hash.as_deref())
+        .collect();
+    let limits: Vec<Option<i64>> = links.iter().map(|link| link.max_hits).collect();
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &ids, &codes, &urls, &hashes, &expiries, &statuses, &owners, &tags, &passwords,
+                &limits,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(link_from_row).collect())
 }

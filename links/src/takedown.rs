@@ -4,8 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use database::DbError;
+
 use crate::{
-    db::DbError,
     model::Link,
     outbox::{queue_changed, Owed},
     store::{link_columns, link_from_row, Store, LINK_COLUMN_COUNT},
@@ -77,18 +78,6 @@ const FREE: &str = "
     ON CONFLICT (code) DO UPDATE SET version = nextval('cache_invalidations_version'), queued_at = now()
     RETURNING code, version";
 
-/// Frees up to `$1` codes retired more than `$2` days ago (see [`Store::free_retired_codes`]).
-const FREE_RETIRED: &str = "
-    WITH freed AS (
-        DELETE FROM retired_codes WHERE code = ANY (ARRAY(
-            SELECT code FROM retired_codes
-            WHERE retired_at < now() - make_interval(days => $2)
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED))
-        RETURNING code
-    )
-    SELECT code FROM freed";
-
 impl Store {
     /// Frees `code` for a new link when its link is expired, deleted or already purged (see [`FREE`]); `None`
     /// when no such link or tombstone has it, or its link is live.
@@ -99,23 +88,6 @@ impl Store {
         let client = self.pool().get().await?;
         let row = client.query_opt(FREE, &[&code]).await?;
         Ok(row.as_ref().map(Owed::from_row))
-    }
-
-    /// Drops up to `batch` tombstones older than `grace_days`, so an alias that expired long ago can be taken
-    /// again; returns their codes (for the caller to drop from caches). Rows locked by a concurrent pass are
-    /// skipped, as the purge does.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn free_retired_codes(
-        &self,
-        batch: i64,
-        grace_days: i32,
-    ) -> Result<Vec<String>, DbError> {
-        let client = self.pool().get().await?;
-        let statement = client.prepare_cached(FREE_RETIRED).await?;
-        let rows = client.query(&statement, &[&batch, &grace_days]).await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     /// The link `code` with its owner and state, a tombstone, or nothing.

@@ -10,8 +10,9 @@ use std::{
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs, model::Resolution};
+use links::{cache::RedisArgs, model::Resolution};
 use loadtest::seed::{self, Seed};
 use plumbing::shutdown::Shutdown;
 use shortener::{config::ServeArgs, startup};

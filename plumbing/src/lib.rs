@@ -2,6 +2,7 @@
 //! the same way.
 //!
 //! # Layout
+//! - [`chain`]: an error with its causes, for the one log line that reports it.
 //! - [`client_ip`]: who the client is behind trusted proxies (`--trusted-proxies`), as limits key it.
 //! - [`clock`]: the injected wall clock (`Clock`, `SystemClock`, `ManualClock`).
 //! - [`env_files`]: `X_FILE` for every setting `X`: secrets from mounted files, read before clap parses.
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod batch;
 pub mod breaker;
+pub mod chain;
 pub mod client_ip;
 pub mod clock;
 pub mod drain;

@@ -1,6 +1,7 @@
 //! The redirect's command line. Every setting is a flag with an environment-variable fallback.
 
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use database::DatabaseArgs;
+use links::cache::RedisArgs;
 use plumbing::clock::SharedClock;
 use secrecy::SecretString;
 

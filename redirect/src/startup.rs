@@ -9,12 +9,8 @@ use std::{
 
 use actix_web::{web, App};
 use anyhow::Context as _;
-use links::{
-    cache::RedisCache,
-    db::{self, PoolOptions},
-    failover::PrimaryGauge,
-    store::Store,
-};
+use database::{failover::PrimaryGauge, PoolOptions};
+use links::{cache::RedisCache, store::Store};
 use plumbing::{
     admin::{self, Readiness},
     flight::SingleFlight,
@@ -191,7 +187,7 @@ async fn connect_tiers(
             max_size: max_size.max(1),
             ..options
         };
-        db::pool(
+        database::pool(
             args.database.database_url.expose_secret(),
             application_name,
             options,
@@ -200,7 +196,7 @@ async fn connect_tiers(
     };
     let lookups_pool = primary_pool(args.primary_pool_size, "snowlink-redirect")?;
     let flush_pool = primary_pool(args.primary_flush_pool_size, "snowlink-redirect-flush")?;
-    db::check(&lookups_pool)
+    database::check(&lookups_pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
     let breaker = |backend| args.breaker.breaker(backend);
@@ -212,10 +208,10 @@ async fn connect_tiers(
         .filter(|url| !url.expose_secret().is_empty())
         .enumerate()
     {
-        let pool = db::pool(url.expose_secret(), "snowlink-redirect", options)
+        let pool = database::pool(url.expose_secret(), "snowlink-redirect", options)
             .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
-        if let Err(error) = db::check(&pool).await {
-            tracing::warn!(error = %links::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");
+        if let Err(error) = database::check(&pool).await {
+            tracing::warn!(error = %plumbing::chain::Chain(&error), "a read replica is not reachable yet; lookups skip it until it answers");
         }
         replicas.push(Database::new(
             Store::new(pool),
@@ -278,7 +274,7 @@ fn readiness(
             let mut dependencies = vec![("postgresql".to_owned(), primary.is_some())];
             // Few replicas: checking them in turn is bounded by the pool's connect timeout each.
             for (index, replica) in tiers.replicas.iter().enumerate() {
-                let up = db::check(replica.store.pool()).await.is_ok();
+                let up = database::check(replica.store.pool()).await.is_ok();
                 dependencies.push((format!("postgresql-replica{index}"), up));
             }
             dependencies.push(("redis".to_owned(), redis.is_ok()));

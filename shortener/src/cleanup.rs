@@ -10,31 +10,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use links::{cache::RedisCache, chain::Chain, db::DbError, store::Store};
+use database::DbError;
+use links::{cache::RedisCache, store::Store};
+use plumbing::chain::Chain;
 use plumbing::{
     shutdown::Shutdown,
     tasks::{Need, Supervisor, Task},
 };
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 use tokio::sync::watch;
-
-/// One batch, one statement, one transaction. `link_hits` rows go with their links by the foreign key's
-/// `ON DELETE CASCADE`. The two branches of the filter match the two partial indexes (expiring links; deleted
-/// links), so the planner combines them instead of scanning the table; `= ANY (ARRAY(…))` rather than `IN (…)`
-/// makes the delete itself a primary-key lookup (with `IN`, the planner was seen hash-joining the whole table).
-const PURGE_BATCH: &str = "
-    WITH gone AS (
-        DELETE FROM links WHERE id = ANY (ARRAY(
-            SELECT id FROM links
-            WHERE (expires_at <= now() AND deleted_at IS NULL) OR deleted_at IS NOT NULL
-            LIMIT $1
-            FOR UPDATE SKIP LOCKED))
-        RETURNING code
-    ), retired AS (
-        INSERT INTO retired_codes (code, retired_at) SELECT code, now() FROM gone
-        ON CONFLICT (code) DO NOTHING
-    )
-    SELECT code FROM gone";
 
 /// The cleanup's Prometheus series.
 #[derive(Clone)]
@@ -187,8 +171,7 @@ impl Cleaner {
     /// Deletes answers to `Idempotency-Key` requests past their 24 hours, a batch at a time.
     async fn purge_idempotency_keys(&self, keep_going: impl Fn() -> bool) -> Result<(), DbError> {
         while keep_going() {
-            let client = self.store.pool().get().await?;
-            let purged = links::idempotency::purge_expired(&client, self.batch).await?;
+            let purged = self.store.purge_expired_answers(self.batch).await?;
             if i64::try_from(purged).unwrap_or(i64::MAX) < self.batch {
                 break;
             }
@@ -217,10 +200,7 @@ impl Cleaner {
     }
 
     async fn purge_batch(&self) -> Result<Vec<String>, DbError> {
-        let client = self.store.pool().get().await?;
-        let statement = client.prepare_cached(PURGE_BATCH).await?;
-        let rows = client.query(&statement, &[&self.batch]).await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        self.store.retire_expired_links(self.batch).await
     }
 
     /// Drops the codes from Redis and announces them, in one pipeline per batch. Returns the number that failed

@@ -1,7 +1,8 @@
 //! The shortener's command line. Every setting is a flag with an environment-variable fallback.
 
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::telemetry::LogArgs;
 
 /// snowlink shortener: the write API for short links.

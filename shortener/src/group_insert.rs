@@ -7,15 +7,14 @@
 //! Every statement carries its requests' deadline to PostgreSQL (see [`Store::insert_links`]): a request answered
 //! 503 at its deadline must not have its links committed afterwards, or a client's retry would duplicate them.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{borrow::Borrow, collections::HashMap, sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use database::DbError;
 use links::{
-    chain::Chain,
-    db::DbError,
-    model::{Link, RedirectStatus},
-    store::{NewLink, Store},
+    model::{Link, NewLink},
+    store::Store,
 };
+use plumbing::chain::Chain;
 use plumbing::tasks::{Need, Supervisor, Task};
 use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::{
@@ -36,49 +35,9 @@ const QUEUE_DEPTH: usize = 4096;
 /// How long shutdown waits for queued inserts to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A link to insert, owned so it can wait in the queue.
-#[derive(Debug, Clone)]
-pub struct PendingLink {
-    /// The Snowflake ID.
-    pub id: i64,
-    /// base62 of the ID, or the alias.
-    pub code: String,
-    /// The normalised URL.
-    pub long_url: String,
-    /// When it expires, if ever.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// The redirect status.
-    pub redirect: RedirectStatus,
-    /// The creating API key.
-    pub owner_id: Option<i64>,
-    /// Checked tags.
-    pub tags: Vec<String>,
-    /// The password's hash, if any.
-    pub password_hash: Option<String>,
-    /// The visit limit, if any.
-    pub max_hits: Option<i64>,
-}
-
-impl PendingLink {
-    /// The row as the store takes it.
-    pub fn as_new(&self) -> NewLink<'_> {
-        NewLink {
-            id: self.id,
-            code: &self.code,
-            long_url: &self.long_url,
-            expires_at: self.expires_at,
-            redirect: self.redirect,
-            owner_id: self.owner_id,
-            tags: &self.tags,
-            password_hash: self.password_hash.as_deref(),
-            max_hits: self.max_hits,
-        }
-    }
-}
-
 /// One request's links and where its answer goes.
 struct Job {
-    links: Vec<PendingLink>,
+    links: Vec<NewLink>,
     deadline: Instant,
     answer: oneshot::Sender<Result<Vec<Link>, DbError>>,
 }
@@ -161,13 +120,12 @@ impl GroupInserter {
     /// When the database fails, the deadline comes first, or the inserters have stopped (shutdown).
     pub async fn insert(
         &self,
-        links: Vec<PendingLink>,
+        links: Vec<NewLink>,
         deadline: Instant,
     ) -> Result<Vec<Link>, DbError> {
         if links.len() >= ALREADY_A_GROUP {
             let _permit = self.direct_permit(deadline).await?;
-            let rows: Vec<NewLink<'_>> = links.iter().map(PendingLink::as_new).collect();
-            return self.direct.insert(&rows, deadline).await;
+            return self.direct.insert(&links, deadline).await;
         }
         let (answer, answered) = oneshot::channel();
         let stopped = || DbError::unavailable("the inserters have stopped (shutting down)");
@@ -250,10 +208,7 @@ impl Inserter {
             }
             return;
         }
-        let rows: Vec<NewLink<'_>> = jobs
-            .iter()
-            .flat_map(|job| job.links.iter().map(PendingLink::as_new))
-            .collect();
+        let rows: Vec<&NewLink> = jobs.iter().flat_map(|job| &job.links).collect();
         // The earliest deadline bounds the group: no request may see its links committed after its own.
         let deadline = jobs
             .iter()
@@ -279,14 +234,17 @@ impl Inserter {
     }
 
     async fn insert_alone(&self, job: Job) {
-        let rows: Vec<NewLink<'_>> = job.links.iter().map(PendingLink::as_new).collect();
-        let result = self.insert(&rows, job.deadline).await;
+        let result = self.insert(&job.links, job.deadline).await;
         let _ = job.answer.send(result);
     }
 
     /// Inserts `rows`, bounded on both sides by `deadline` (see [`crate::deadline::server_budget`]): PostgreSQL cancels the
     /// statement (or its lock wait) itself, and a hung connection cannot hold the inserter past it.
-    async fn insert(&self, rows: &[NewLink<'_>], deadline: Instant) -> Result<Vec<Link>, DbError> {
+    async fn insert<L: Borrow<NewLink> + Sync>(
+        &self,
+        rows: &[L],
+        deadline: Instant,
+    ) -> Result<Vec<Link>, DbError> {
         let Some(within) = crate::deadline::server_budget(deadline) else {
             return Err(DbError::unavailable(
                 "the request deadline left no time to insert",

@@ -18,8 +18,8 @@ use actix_web::{
     http::{header, StatusCode},
     FromRequest, HttpRequest, HttpResponse, ResponseError as _,
 };
+use database::DbError;
 use links::{
-    db::{self, DbError},
     idempotency::{self, Claim, StoredAnswer},
     model::Link,
 };
@@ -198,7 +198,7 @@ pub async fn answer_once(
         deadline::server_budget(deadline.0).ok_or_else(|| ApiError::unavailable("the database"))?;
     let mut client = state.store.pool().get().await.map_err(DbError::from)?;
     let tx = client.transaction().await.map_err(DbError::from)?;
-    db::bound_transaction(&tx, budget).await?;
+    database::bound_transaction(&tx, budget).await?;
     match idempotency::claim(&tx, owner_id, &key, &fingerprint).await? {
         Claim::Fresh => {}
         Claim::Replay(stored) => return Ok(Answer(stored).response(true)),

@@ -18,7 +18,9 @@ use std::{
     time::Duration,
 };
 
-use links::{chain::Chain, db::DbError, store::Store};
+use database::DbError;
+use links::store::Store;
+use plumbing::chain::Chain;
 use plumbing::{flight::SingleFlight, shutdown::Shutdown};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -224,8 +226,8 @@ impl KeyOwners {
 
     /// One connection's life: connect, LISTEN, then drop the cache on every notification until it fails.
     async fn listen_once(&self, database_url: &SecretString, timeout: Duration) {
-        // The same URL, TLS included, as the pools (links::tls).
-        let links::tls::PgTarget { mut config, tls } = match links::tls::postgres(
+        // The same URL, TLS included, as the pools (database::tls).
+        let database::tls::PgTarget { mut config, tls } = match database::tls::postgres(
             database_url.expose_secret(),
         ) {
             Ok(target) => target,

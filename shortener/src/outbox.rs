@@ -9,13 +9,13 @@
 
 use std::time::Duration;
 
+use database::DbError;
 use links::{
     cache::{CacheError, RedisCache},
-    chain::Chain,
-    db::DbError,
     outbox::Owed,
     store::Store,
 };
+use plumbing::chain::Chain;
 use plumbing::{
     shutdown::Shutdown,
     tasks::{Need, Supervisor, Task},

@@ -4,10 +4,9 @@ use std::{sync::Arc, time::Duration};
 
 use actix_web::{http::StatusCode, middleware, web, App};
 use anyhow::Context as _;
+use database::{failover::PrimaryGauge, pool_metrics::PoolMetrics};
 use idgen::{metrics::IdgenMetrics, LeasedGenerator};
-use links::{
-    cache::RedisCache, db, failover::PrimaryGauge, pool_metrics::PoolMetrics, store::Store,
-};
+use links::{cache::RedisCache, schema, store::Store};
 use plumbing::{
     admin::{self, Readiness},
     breaker::BackendSeries,
@@ -49,7 +48,7 @@ fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
     let Some(url) = args.replica_urls.first() else {
         return Ok(primary.clone());
     };
-    let pool = db::pool(
+    let pool = database::pool(
         url.expose_secret(),
         "snowlink-shortener-reads",
         args.database.pool_options(),
@@ -62,7 +61,7 @@ fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
 ///
 /// # Errors
 /// When the database is unreachable or a migration fails.
-pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
+pub async fn connect_and_migrate(database: &database::DatabaseArgs) -> anyhow::Result<Store> {
     connect(database, MigrateMode::Auto).await
 }
 
@@ -72,21 +71,21 @@ pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::
 /// # Errors
 /// When the database is unreachable or a migration fails.
 pub async fn connect(
-    database: &links::db::DatabaseArgs,
+    database: &database::DatabaseArgs,
     migrate: MigrateMode,
 ) -> anyhow::Result<Store> {
-    let pool = db::pool(
+    let pool = database::pool(
         database.database_url.expose_secret(),
         "snowlink-shortener",
         database.pool_options(),
     )
     .context("invalid --database-url (DATABASE_URL)")?;
-    db::check(&pool)
+    database::check(&pool)
         .await
         .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
     match migrate {
         MigrateMode::Auto => {
-            let applied = db::migrate(&pool)
+            let applied = schema::migrate(&pool)
                 .await
                 .context("database migration failed")?;
             if !applied.is_empty() {
@@ -103,7 +102,7 @@ pub async fn connect(
 async fn wait_for_schema(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
     let mut told = false;
     loop {
-        let pending = db::pending_migrations(pool)
+        let pending = schema::pending_migrations(pool)
             .await
             .context("cannot read which migrations are applied")?;
         if pending.is_empty() {

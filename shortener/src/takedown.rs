@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use database::DbError;
 use links::{
     cache::RedisCache,
-    db::DbError,
     outbox::Owed,
     store::Store,
     takedown::{Found, LinkReport},

@@ -9,10 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use database::DatabaseArgs;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::shutdown::Shutdown;
 use redirect::config::RedirectArgs;
 use serde_json::{json, Value};

@@ -9,11 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{
-    cache::{RedisArgs, RedisCache},
-    db::DatabaseArgs,
-};
+use links::cache::{RedisArgs, RedisCache};
 use plumbing::shutdown::Shutdown;
 use redirect::config::RedirectArgs;
 use testkit::TestDb;

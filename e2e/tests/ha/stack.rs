@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use database::DatabaseArgs;
 use idgen::{config::IdgenArgs, service::ServiceArgs};
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::shutdown::Shutdown;
 use redirect::config::RedirectArgs;
 use testkit::TestDb;

@@ -51,11 +51,11 @@ impl CacheOptions {
     /// invalidation subscriber.
     ///
     /// # Errors
-    /// When the URL is invalid or its TLS settings cannot be met (`rediss://`, `sslrootcert`: [`crate::tls`]).
+    /// When the URL is invalid or its TLS settings cannot be met (`rediss://`, `sslrootcert`: `database::tls`).
     pub fn client_builder(&self) -> Result<fred::types::Builder, fred::error::Error> {
         let timeout = self.timeout;
         let mut builder =
-            fred::types::Builder::from_config(crate::tls::redis(self.url.expose_secret())?);
+            fred::types::Builder::from_config(database::tls::redis(self.url.expose_secret())?);
         builder
             .with_connection_config(|connection| {
                 connection.connection_timeout = timeout;

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use database::PoolOptions;
 use links::{
     cache::{CacheOptions, Cached, RedisCache},
-    db::{self, PoolOptions},
     model::{RedirectStatus, Resolution},
+    schema,
     store::Store,
 };
 use testkit::TestDb;
@@ -26,8 +27,8 @@ fn live(id: i64, long_url: &str, max_hits: Option<i64>) -> Resolution {
 #[tokio::test]
 async fn resolve_many_answers_every_code_in_the_order_asked() {
     let test_db = TestDb::create().await;
-    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
-    db::migrate(&pool).await.expect("migrations");
+    let pool = database::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    schema::migrate(&pool).await.expect("migrations");
     let client = pool.get().await.expect("connection");
     client
         .batch_execute(

@@ -11,11 +11,14 @@ use std::{
     time::Duration,
 };
 
-use links::{
-    db::{self, PoolOptions},
+use database::{
     migrate::{self, MigrateSettings},
-    model::RedirectStatus,
-    store::{NewLink, Store},
+    PoolOptions,
+};
+use links::{
+    model::{NewLink, RedirectStatus},
+    schema,
+    store::Store,
 };
 use testkit::TestDb;
 
@@ -33,7 +36,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS links_created_at_test_idx
 
 /// The migrations this binary carries, then `extra`.
 fn with(extra: &[(i64, &'static str, &'static str)]) -> Vec<(i64, &'static str, &'static str)> {
-    db::migrations()
+    schema::migrations()
         .iter()
         .copied()
         .chain(extra.iter().copied())
@@ -64,8 +67,8 @@ async fn index_is_valid(client: &tokio_postgres::Client, name: &str) -> Option<b
 async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_lookup_and_ends_valid()
 {
     let test_db = TestDb::create().await;
-    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
-    db::migrate(&pool).await.expect("migrations");
+    let pool = database::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    schema::migrate(&pool).await.expect("migrations");
     let admin = connect(&test_db.url).await;
     admin
         .execute(
@@ -102,16 +105,14 @@ async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_loo
                 let counted = migrating.load(Ordering::SeqCst);
                 let outcome = if writer % 2 == 0 {
                     let id = i64::try_from(next_id.fetch_add(1, Ordering::SeqCst)).expect("id");
-                    let code = format!("n{id}");
-                    let long_url = format!("https://example.com/new/{id}");
                     let link = NewLink {
                         id,
-                        code: &code,
-                        long_url: &long_url,
+                        code: format!("n{id}"),
+                        long_url: format!("https://example.com/new/{id}"),
                         expires_at: None,
                         redirect: RedirectStatus::Found302,
                         owner_id: None,
-                        tags: &[],
+                        tags: Vec::new(),
                         password_hash: None,
                         max_hits: None,
                     };
@@ -132,7 +133,7 @@ async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_loo
                     Err(error) => failures
                         .lock()
                         .expect("lock")
-                        .push(links::chain::Chain(&error).to_string()),
+                        .push(plumbing::chain::Chain(&error).to_string()),
                 }
             }
         });
@@ -171,8 +172,8 @@ async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_loo
 #[tokio::test]
 async fn an_invalid_index_left_by_a_failed_concurrent_build_is_built_again() {
     let test_db = TestDb::create().await;
-    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
-    db::migrate(&pool).await.expect("migrations");
+    let pool = database::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    schema::migrate(&pool).await.expect("migrations");
     let admin = connect(&test_db.url).await;
     admin
         .batch_execute(
@@ -215,8 +216,8 @@ async fn an_invalid_index_left_by_a_failed_concurrent_build_is_built_again() {
 #[tokio::test]
 async fn a_migration_that_cannot_get_its_lock_gives_way_to_readers_and_is_retried_until_it_can() {
     let test_db = TestDb::create().await;
-    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
-    db::migrate(&pool).await.expect("migrations");
+    let pool = database::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    schema::migrate(&pool).await.expect("migrations");
     // A long transaction that read the table: an ALTER TABLE must wait for it, and every query after the ALTER
     // would wait behind the ALTER.
     let holder = connect(&test_db.url).await;
@@ -279,7 +280,7 @@ async fn a_migration_runs_past_the_pools_statement_timeout() {
         statement_timeout: Duration::from_millis(100),
         ..PoolOptions::default()
     };
-    let pool = db::pool(&test_db.url, "links-tests", options).expect("pool");
+    let pool = database::pool(&test_db.url, "links-tests", options).expect("pool");
 
     let applied = migrate::apply(
         &pool,
@@ -305,7 +306,7 @@ async fn a_migration_runs_past_the_pools_statement_timeout() {
 #[tokio::test]
 async fn a_constraint_added_not_valid_then_validated_survives_a_run_that_died_half_way() {
     let test_db = TestDb::create().await;
-    let pool = db::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
+    let pool = database::pool(&test_db.url, "links-tests", PoolOptions::default()).expect("pool");
     let constraint = (
         1000,
         "test_url_length",

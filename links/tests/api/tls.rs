@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use fred::prelude::ClientLike as _;
 
+use database::{check, pool, PoolOptions};
 use links::{
     cache::{CacheOptions, RedisCache},
-    chain::Chain,
-    db::{check, pool, PoolOptions},
     model::{RedirectStatus, Resolution},
 };
+use plumbing::chain::Chain;
 use testkit::TestDb;
 
 /// `url` with `params` added to its query.

@@ -191,7 +191,7 @@ impl From<DomainBuf> for Box<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use links::stats::SourceKind;
+    use links::hits::SourceKind;
 
     use crate::hits::{
         fixtures::{day, drained, noon, sorted_sources, visit},

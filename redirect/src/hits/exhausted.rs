@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use links::{cache::RedisCache, chain::Chain, outbox::Owed, store::Store};
+use links::{cache::RedisCache, outbox::Owed, store::Store};
+use plumbing::chain::Chain;
 
 /// Tells every replica, through Redis, that links reached their visit limit. What Redis does not take stays
 /// in the outbox, which the shortener delivers once Redis is back. Redis is given `timeout` to take them.

@@ -1,7 +1,7 @@
 //! What the hits tests share: visits, a fixed noon, days, the counts a counter held, and source rows in order.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use links::stats::SourceRows;
+use links::hits::SourceRows;
 
 use super::{
     counter::HitCounter,

@@ -6,7 +6,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use links::{cache::RedisCache, chain::Chain, stats::HitRows, store::Store};
+use links::{cache::RedisCache, hits::HitRows, store::Store};
+use plumbing::chain::Chain;
 use plumbing::shutdown::Shutdown;
 
 use super::{
@@ -164,7 +165,7 @@ impl Flusher {
     async fn within<T>(
         &self,
         deadline: tokio::time::Instant,
-        write: impl std::future::Future<Output = Result<T, links::db::DbError>>,
+        write: impl std::future::Future<Output = Result<T, database::DbError>>,
     ) -> Option<T> {
         match tokio::time::timeout_at(deadline, write).await {
             Ok(Ok(written)) => Some(written),

@@ -111,7 +111,7 @@ impl Pending {
 
     /// Everything pending as rows: all hits, of either lane, and the sources.
     #[cfg(test)]
-    pub(super) fn rows(&self) -> (links::stats::HitRows, links::stats::SourceRows) {
+    pub(super) fn rows(&self) -> (links::hits::HitRows, links::hits::SourceRows) {
         let mut all = self.counts.clone();
         for (key, hits) in self.sources.iter().filter(|(key, _)| !key.limited) {
             *all.entry(*key).or_default() += hits;

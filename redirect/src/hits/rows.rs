@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use links::stats::{HitRows, SourceKind, SourceRows};
+use links::hits::{HitRows, SourceKind, SourceRows};
 
 use super::{
     counts::{Counts, Domains, DIRECT, OTHER},
@@ -14,7 +14,7 @@ use super::{
 };
 
 /// Referrer domains written per link and day by one flush; the rest are summed as "other". (The database keeps
-/// at most this many per link and day too: see `links::stats`.)
+/// at most this many per link and day too: see `links::hits`.)
 pub const MAX_REFERRERS_PER_FLUSH: usize = 50;
 
 /// The people's hits per link and day of `counts`, as the columns of the hits upsert. For the tick's write

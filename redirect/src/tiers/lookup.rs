@@ -18,10 +18,10 @@ use std::{
 
 use links::{
     cache::{Cached, RedisCache},
-    chain::Chain,
     model::Resolution,
     store::Store,
 };
+use plumbing::chain::Chain;
 use plumbing::{
     batch::{BatchFuture, Batcher, Limits},
     breaker::Breaker,

@@ -1,7 +1,8 @@
 //! Dependencies that die: Redis behind a breaker, PostgreSQL behind the caches, and /readyz reporting them while
 //! staying ready (every replica shares them: readiness never depends on them).
 
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use database::DatabaseArgs;
+use links::cache::RedisArgs;
 use redirect::config::RedirectArgs;
 
 use testkit::proxy::{ProxyMode, TcpProxy};

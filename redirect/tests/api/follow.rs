@@ -234,7 +234,7 @@ async fn a_replica_that_is_down_is_skipped() {
     let closed_port = crate::helpers::closed_port();
     let dead = format!("postgres://nobody@127.0.0.1:{closed_port}/none");
     let args = redirect::config::RedirectArgs::for_tests(
-        links::db::DatabaseArgs::new(&pair.db.url),
+        database::DatabaseArgs::new(&pair.db.url),
         vec![dead, pair.db.replica_url.clone()],
         pair.redis.clone(),
     );
@@ -264,7 +264,7 @@ async fn with_redis_down_links_are_served_from_postgresql() {
     let dead_redis =
         links::cache::RedisArgs::new(format!("redis://127.0.0.1:{closed_port}"), "unused:");
     let args = redirect::config::RedirectArgs::for_tests(
-        links::db::DatabaseArgs::new(&pair.db.url),
+        database::DatabaseArgs::new(&pair.db.url),
         vec![pair.db.replica_url.clone()],
         dead_redis,
     );
@@ -312,7 +312,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     let code = pair.shorten(link("https://example.com/going")).await;
     // A "replica" that has not replayed the delete: it holds the row as it was.
     let stale = testkit::TestDb::create().await;
-    shortener::startup::connect_and_migrate(&links::db::DatabaseArgs::new(&stale.url))
+    shortener::startup::connect_and_migrate(&database::DatabaseArgs::new(&stale.url))
         .await
         .expect("migrated");
     let (client, connection) = tokio_postgres::connect(&stale.url, tokio_postgres::NoTls)
@@ -327,7 +327,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
         .await
         .expect("stale row");
     let args = redirect::config::RedirectArgs::for_tests(
-        links::db::DatabaseArgs::new(&pair.db.url),
+        database::DatabaseArgs::new(&pair.db.url),
         vec![stale.url.clone()],
         pair.redis.clone(),
     );
@@ -365,7 +365,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     assert!(!filled.await.expect("redis"), "the mark is not overwritten");
     // A redirect that never heard the invalidation (it starts now) asks the primary on seeing the mark.
     let args = redirect::config::RedirectArgs::for_tests(
-        links::db::DatabaseArgs::new(&pair.db.url),
+        database::DatabaseArgs::new(&pair.db.url),
         vec![stale.url.clone()],
         pair.redis.clone(),
     );

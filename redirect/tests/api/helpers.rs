@@ -2,8 +2,9 @@
 //! prefix, one ZooKeeper chroot and one manual clock.
 
 use chrono::Utc;
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::{clock::ManualClock, shutdown::Shutdown};
 use redirect::config::RedirectArgs;
 use serde_json::json;
@@ -276,4 +277,25 @@ pub async fn database_lookups(admin: &str) -> f64 {
             "redirect_backend_duration_seconds_count{backend=\"primary\"}",
         )
         .await
+}
+
+/// Waits until a flush has marked link `code` exhausted (asked of the database: a request to see would be a
+/// visit).
+pub async fn wait_until_exhausted(pair: &TestPair, code: &str) {
+    let primary = pair.primary().await;
+    testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "the flush marked the link exhausted",
+        || async {
+            primary
+                .query_one(
+                    "SELECT exhausted_at IS NOT NULL FROM links WHERE code = $1",
+                    &[&code],
+                )
+                .await
+                .expect("the link")
+                .get::<_, bool>(0)
+        },
+    )
+    .await;
 }

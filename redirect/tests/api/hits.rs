@@ -2,16 +2,17 @@
 
 use std::time::Duration;
 
-use links::{db::DatabaseArgs, store::Store};
+use database::DatabaseArgs;
+use links::store::Store;
 
 use plumbing::clock::Clock as _;
 use testkit::eventually;
 
-use crate::helpers::{link, spawn_pair};
+use crate::helpers::{link, spawn_pair, wait_until_exhausted};
 
 async fn store(url: &str) -> Store {
-    let pool = links::db::pool(url, "redirect-tests", DatabaseArgs::new(url).pool_options())
-        .expect("pool");
+    let pool =
+        database::pool(url, "redirect-tests", DatabaseArgs::new(url).pool_options()).expect("pool");
     Store::new(pool)
 }
 
@@ -232,7 +233,7 @@ async fn a_flood_of_distinct_referrers_is_stored_as_the_top_ones_and_other() {
     .await;
     let stored = referrer_rows("count(*)").await;
     assert!(
-        stored <= 2 * links::stats::MAX_REFERRERS_PER_DAY + 1,
+        stored <= 2 * links::hits::MAX_REFERRERS_PER_DAY + 1,
         "{stored} referrer rows for one link and day"
     );
     let body = stats(&pair, &code).await;
@@ -260,22 +261,7 @@ async fn a_link_at_its_visit_limit_answers_410_and_the_flush_marks_it_exhausted(
         410,
         "the replica that answered the three visits knows at once"
     );
-    let primary = pair.primary().await;
-    eventually(
-        Duration::from_secs(10),
-        "the flush marked the link exhausted",
-        || async {
-            primary
-                .query_one(
-                    "SELECT exhausted_at IS NOT NULL FROM links WHERE code = $1",
-                    &[&code],
-                )
-                .await
-                .expect("row")
-                .get(0)
-        },
-    )
-    .await;
+    wait_until_exhausted(&pair, &code).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use reqwest::header;
 use serde_json::json;
 use testkit::eventually;
 
-use crate::helpers::{metric, spawn_pair, TestPair};
+use crate::helpers::{metric, spawn_pair, wait_until_exhausted, TestPair};
 
 const CURL: &str = "curl/8.5.0";
 
@@ -40,29 +40,10 @@ async fn request(pair: &TestPair, method: reqwest::Method, path: &str, agent: &s
 /// Waits until a flush has marked link `code` exhausted (asked of the database: a request to see would be a
 /// visit), then until the redirect answers 410 with `agent`.
 async fn gone_within_a_few_flushes(pair: &TestPair, code: &str, agent: &str) {
-    exhausted(pair, code).await;
+    wait_until_exhausted(pair, code).await;
     eventually(Duration::from_secs(5), "410 once invalidated", || async {
         request(pair, reqwest::Method::GET, code, agent).await == 410
     })
-    .await;
-}
-
-async fn exhausted(pair: &TestPair, code: &str) {
-    let primary = pair.primary().await;
-    eventually(
-        Duration::from_secs(10),
-        "the flush marked the link exhausted",
-        || async {
-            primary
-                .query_one(
-                    "SELECT exhausted_at IS NOT NULL FROM links WHERE code = $1",
-                    &[&code],
-                )
-                .await
-                .expect("the link")
-                .get(0)
-        },
-    )
     .await;
 }
 
@@ -75,7 +56,7 @@ async fn a_bot_uses_up_a_one_time_link_and_is_still_reported_as_a_bot() {
 
     assert_eq!(request(&pair, reqwest::Method::GET, &code, CURL).await, 302);
 
-    exhausted(&pair, &code).await;
+    wait_until_exhausted(&pair, &code).await;
     let stats = stats(&pair, &code).await;
     assert_eq!(stats["total"], 0, "people's hits: {stats}");
     assert_eq!(stats["bots"], 1, "{stats}");

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use database::DatabaseArgs;
+use links::cache::RedisArgs;
 use shortener::{
     outbox::Invalidations,
     takedown::{disable, enable, Change},

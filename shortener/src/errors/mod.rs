@@ -13,7 +13,9 @@ use actix_web::{
     http::{header, StatusCode},
     HttpResponse, ResponseError,
 };
-use links::{chain::Chain, db::DbError, validate::Invalid};
+use database::DbError;
+use links::validate::Invalid;
+use plumbing::chain::Chain;
 use plumbing::http::error_response;
 
 pub use self::code::ErrorCode;
@@ -195,7 +197,7 @@ mod tests {
     use std::{error::Error as _, str::FromStr, sync::Arc};
 
     use actix_web::{body::to_bytes, ResponseError as _};
-    use links::db::DbError;
+    use database::DbError;
 
     use super::ApiError;
 

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use links::{
     code,
-    db::DbError,
-    model::{Link, RedirectStatus, Resolution},
+    model::{Link, NewLink, RedirectStatus, Resolution},
 };
 use tokio::time::Instant;
 
-use crate::{auth::Creator, errors::ApiError, group_insert::PendingLink, state::AppState};
+use crate::{auth::Creator, errors::ApiError, state::AppState};
 
 /// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
 const GENERATED_CODE_ATTEMPTS: usize = 3;
@@ -72,25 +71,15 @@ impl Writer<'_> {
         long_urls: &[&str],
     ) -> Result<HashMap<String, Link>, ApiError> {
         Ok(match self {
-            Self::Grouped(_) => {
-                let client = state.store.pool().get().await.map_err(DbError::from)?;
-                links::store::find_reusable(&client, owner_id, long_urls).await?
-            }
+            Self::Grouped(_) => state.store.find_reusable(owner_id, long_urls).await?,
             Self::Transaction(tx) => links::store::find_reusable(*tx, owner_id, long_urls).await?,
         })
     }
 
-    async fn insert(
-        &self,
-        state: &AppState,
-        rows: Vec<PendingLink>,
-    ) -> Result<Vec<Link>, ApiError> {
+    async fn insert(&self, state: &AppState, rows: Vec<NewLink>) -> Result<Vec<Link>, ApiError> {
         Ok(match self {
             Self::Grouped(deadline) => state.inserter.insert(rows, *deadline).await?,
-            Self::Transaction(tx) => {
-                let rows: Vec<_> = rows.iter().map(PendingLink::as_new).collect();
-                links::manage::insert_links(*tx, &rows).await?
-            }
+            Self::Transaction(tx) => links::store::insert_links(*tx, &rows).await?,
         })
     }
 }
@@ -197,10 +186,10 @@ async fn insert_round(
                 .unwrap_or_else(|| code::encode(id.unsigned_abs()))
         })
         .collect();
-    let rows: Vec<PendingLink> = pending
+    let rows: Vec<NewLink> = pending
         .iter()
         .zip(ids.iter().zip(&codes))
-        .map(|((_, checked), (id, code))| PendingLink {
+        .map(|((_, checked), (id, code))| NewLink {
             id: *id,
             code: code.clone(),
             long_url: checked.long_url.clone(),
@@ -303,7 +292,7 @@ pub async fn write_through(state: &AppState, links: &[Link]) {
                 .degraded
                 .with_label_values(&["redis", "write_through"])
                 .inc();
-            tracing::warn!(error = %links::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
+            tracing::warn!(error = %plumbing::chain::Chain(&error), links = links.len(), "write-through to Redis skipped");
         }
     }
 }

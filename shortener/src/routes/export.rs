@@ -150,7 +150,7 @@ pub async fn export(
         Some(match page {
             Ok(page) => (Ok(cursor.render(page)), cursor),
             Err(error) => {
-                tracing::warn!(error = %links::chain::Chain(&error), "export ended early");
+                tracing::warn!(error = %plumbing::chain::Chain(&error), "export ended early");
                 cursor.done = true;
                 (Err(ApiError::from(error)), cursor)
             }

@@ -3,7 +3,7 @@
 //! bots, counted apart from people's hits. Counted by the redirect on each hit and written with its flush.
 
 use actix_web::{web, HttpResponse};
-use links::stats::SourceKind;
+use links::hits::SourceKind;
 use serde::Serialize;
 
 use crate::{

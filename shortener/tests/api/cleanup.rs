@@ -3,6 +3,7 @@
 
 use std::{collections::HashSet, time::Duration};
 
+use database::DatabaseArgs;
 use fred::prelude::{ClientLike, Config, EventInterface, PubsubInterface};
 use idgen::{
     config::IdgenArgs,
@@ -10,7 +11,6 @@ use idgen::{
 };
 use links::{
     cache::{RedisArgs, RedisCache},
-    db::DatabaseArgs,
     model::Resolution,
     store::Store,
 };
@@ -185,7 +185,7 @@ async fn a_purged_code_answers_gone_and_can_never_be_taken_again() {
         .await
         .expect("the pass succeeds");
     let store = Store::new(
-        links::db::pool(&app.db.url, "tests", links::db::PoolOptions::default()).expect("pool"),
+        database::pool(&app.db.url, "tests", database::PoolOptions::default()).expect("pool"),
     );
 
     let target = store.resolve("printed-on-a-poster").await.expect("lookup");

@@ -4,13 +4,11 @@
 
 use std::{future::ready, time::Duration};
 
-use links::{db::DatabaseArgs, model::RedirectStatus};
+use database::DatabaseArgs;
+use links::model::{NewLink, RedirectStatus};
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{Histogram, HistogramOpts};
-use shortener::{
-    group_insert::{GroupInserter, PendingLink},
-    startup::connect_and_migrate,
-};
+use shortener::{group_insert::GroupInserter, startup::connect_and_migrate};
 use testkit::{eventually, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -20,8 +18,8 @@ fn later() -> tokio::time::Instant {
     tokio::time::Instant::now() + DEADLINE
 }
 
-fn link(id: i64, code: &str, owner_id: Option<i64>) -> PendingLink {
-    PendingLink {
+fn link(id: i64, code: &str, owner_id: Option<i64>) -> NewLink {
+    NewLink {
         id,
         code: code.to_owned(),
         long_url: format!("https://example.com/{code}"),
@@ -117,7 +115,7 @@ async fn a_request_the_database_refuses_fails_alone_and_a_taken_code_is_left_out
     let db = TestDb::create().await;
     let (inserter, histogram, locker, blocked) = blocked_inserter(&db).await;
 
-    let send = |links: Vec<PendingLink>| {
+    let send = |links: Vec<NewLink>| {
         let inserter = inserter.clone();
         tokio::spawn(async move { inserter.insert(links, later()).await })
     };

@@ -1,8 +1,9 @@
 //! `spawn_app`: a shortener on a free port, with its own database, Redis prefix and ZooKeeper chroot, and the
 //! calls tests make on it.
 
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs, store::Store};
+use links::{cache::RedisArgs, store::Store};
 use plumbing::{clock::ManualClock, shutdown::Shutdown};
 use serde_json::Value;
 use shortener::{config::ServeArgs, startup};

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use database::DatabaseArgs;
 use idgen::config::IdgenArgs;
-use links::{cache::RedisArgs, db::DatabaseArgs};
+use links::cache::RedisArgs;
 use plumbing::{drain::DrainArgs, shutdown::Shutdown};
 use serde_json::json;
 use shortener::config::{MigrateMode, ServeArgs};

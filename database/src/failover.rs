@@ -20,10 +20,10 @@ use deadpool_postgres::{ClientWrapper, Hook, HookError, Metrics, Pool};
 use prometheus::{core::Collector as _, IntGaugeVec, Opts, Registry};
 use tokio_postgres::SimpleQueryMessage;
 
-use crate::db::DbError;
+use crate::error::DbError;
 
 /// A connection idle this long is checked before it is handed out again.
-const ROLE_CHECK_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const ROLE_CHECK_IDLE: Duration = Duration::from_secs(1);
 /// A busy connection is checked on every this many checkouts (1/64 of a round trip a request at most).
 const ROLE_CHECK_EVERY: usize = 64;
 
@@ -157,41 +157,6 @@ impl PrimaryGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{pool, PoolOptions};
-
-    async fn read_only(client: &deadpool_postgres::Client) -> String {
-        let answer = client
-            .simple_query("SHOW transaction_read_only")
-            .await
-            .expect("SHOW");
-        answer
-            .iter()
-            .find_map(|message| match message {
-                SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .expect("a row")
-    }
-
-    #[tokio::test]
-    async fn a_pooled_connection_that_became_read_only_is_dropped_and_a_writable_one_handed_out() {
-        let db = testkit::TestDb::create().await;
-        let separator = if db.url.contains('?') { '&' } else { '?' };
-        let url = format!("{}{separator}target_session_attrs=read-write", db.url);
-        let pool = pool(&url, "tests", PoolOptions::default()).expect("pool");
-        let client = pool.get().await.expect("a connection");
-        // What a demoted server answers, on this connection only.
-        client
-            .simple_query("SET default_transaction_read_only = on")
-            .await
-            .expect("SET");
-        drop(client);
-        tokio::time::sleep(ROLE_CHECK_IDLE + Duration::from_millis(100)).await;
-
-        let client = pool.get().await.expect("a connection");
-
-        assert_eq!(read_only(&client).await, "off");
-    }
 
     #[test]
     fn connections_opened_before_a_read_only_finding_are_condemned_and_later_ones_not() {

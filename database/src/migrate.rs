@@ -1,6 +1,6 @@
-//! Applying the schema migrations (`links/migrations/*.sql`, listed in [`crate::db`]) without taking a large, busy
-//! database down: on 10M links an index build takes minutes and a DDL statement queued behind a long transaction
-//! stalls every query on its table.
+//! Applying schema migrations (the link schema's are `links/migrations/*.sql`, listed in `links::schema`)
+//! without taking a large, busy database down: on 10M links an index build takes minutes and a DDL statement
+//! queued behind a long transaction stalls every query on its table.
 //!
 //! How they run: on one connection taken out of the pool (its settings and its lock never go back to it), under a
 //! session advisory lock (instances starting together take turns), with no statement timeout, and with a short
@@ -31,7 +31,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
-use crate::db::DbError;
+use crate::error::DbError;
 
 /// Key of the session-level advisory lock that serialises migrations across instances starting together.
 const MIGRATION_LOCK_KEY: i64 = 0x736e_6f77_6c69_6e6b; // "snowlink"

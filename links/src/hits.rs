@@ -5,9 +5,9 @@
 use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use chrono::NaiveDate;
+use database::DbError;
 
 use crate::{
-    db::DbError,
     outbox::{queue_changed, Owed},
     store::Store,
 };
@@ -194,6 +194,20 @@ pub struct DayHits {
 }
 
 impl Store {
+    /// All hits of a link so far (as flushed by the redirects; the last flush interval is not in yet).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn total_hits(&self, link_id: i64) -> Result<i64, DbError> {
+        let client = self.pool().get().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT COALESCE(sum(hits), 0)::bigint FROM link_hits WHERE link_id = $1",
+            )
+            .await?;
+        Ok(client.query_one(&statement, &[&link_id]).await?.get(0))
+    }
+
     /// Writes the people's hits and the bots' visits per (link, day) of links with a visit limit (see
     /// [`HitRows`]; its bot column only). Rows for links that no longer exist are skipped, so a link deleted
     /// between two flushes cannot fail the whole batch; rows are written in key order, so redirect replicas
@@ -311,7 +325,7 @@ impl Store {
         days: i32,
         within: Duration,
     ) -> Result<Option<Sources>, DbError> {
-        crate::db::read_within(self.pool(), within, async |client| {
+        database::read_within(self.pool(), within, async |client| {
         let find = client
             .prepare_cached(
                 "SELECT id FROM links WHERE code = $1 AND owner_id = $2 AND deleted_at IS NULL",
@@ -367,7 +381,7 @@ impl Store {
         days: i32,
         within: Duration,
     ) -> Result<Option<Vec<DayHits>>, DbError> {
-        crate::db::read_within(self.pool(), within, async |client| {
+        database::read_within(self.pool(), within, async |client| {
             let statement = client
                 .prepare_cached(
                     "SELECT $3::date - g.back AS day, COALESCE(h.hits, 0)::bigint
@@ -395,40 +409,20 @@ impl Store {
         })
         .await
     }
-
-    /// Whether `code` is a live link of `owner_id`, or of nobody (an anonymous link) when `owner_id` is `None`.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn is_live_link_of(
-        &self,
-        owner_id: Option<i64>,
-        code: &str,
-    ) -> Result<bool, DbError> {
-        let client = self.pool().get().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM links
-                 WHERE code = $1 AND owner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL)",
-            )
-            .await?;
-        Ok(client
-            .query_one(&statement, &[&code, &owner_id])
-            .await?
-            .get(0))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{self, PoolOptions};
+    use database::{pool, PoolOptions};
+
+    use crate::schema;
 
     #[tokio::test]
     async fn a_paced_write_keeps_the_rows_of_links_that_exist_and_leaves_out_the_rest() {
         let test_db = testkit::TestDb::create().await;
-        let pool = db::pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
-        db::migrate(&pool).await.expect("migrations");
+        let pool = pool(&test_db.url, "tests", PoolOptions::default()).expect("pool");
+        schema::migrate(&pool).await.expect("migrations");
         let store = Store::new(pool.clone());
         let (owner, _) = store.create_api_key("tests").await.expect("an owner");
         let client = pool.get().await.expect("client");

@@ -26,7 +26,7 @@ use rustls::{
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::db::DbError;
+use crate::error::DbError;
 
 /// Why TLS could not be set up as a URL asks.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ pub fn redis(url: &str) -> Result<fred::prelude::Config, fred::error::Error> {
     let tls_error = |error: TlsError| {
         fred::error::Error::new(
             fred::error::ErrorKind::Tls,
-            crate::chain::Chain(&error).to_string(),
+            plumbing::chain::Chain(&error).to_string(),
         )
     };
     let params = TlsParams::take(url, &["sslrootcert"]);
@@ -409,7 +409,7 @@ mod tests {
         let error = postgres("postgres://u@db/x?sslmode=verify-full&sslrootcert=/no/such/ca.pem")
             .err()
             .expect("no such file");
-        let logged = crate::chain::Chain(&error).to_string();
+        let logged = plumbing::chain::Chain(&error).to_string();
         assert!(logged.contains("/no/such/ca.pem"), "{logged}");
     }
 
