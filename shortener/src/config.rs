@@ -249,7 +249,7 @@ pub struct ServeArgs {
     pub cleanup: CleanupArgs,
     /// Bounds on CSV exports.
     #[command(flatten)]
-    pub exports: crate::exports::ExportArgs,
+    pub exports: ExportArgs,
     /// Not a flag: what checks that an expiry lies ahead and which day "today" is. Tests hand in a manual
     /// clock, so a day boundary or an expiry happens when they say.
     #[arg(skip = plumbing::clock::system())]
@@ -296,7 +296,7 @@ impl ServeArgs {
                 enabled: false,
                 ..CleanupArgs::default()
             },
-            exports: crate::exports::ExportArgs::default(),
+            exports: ExportArgs::default(),
             clock: plumbing::clock::system(),
         }
     }
@@ -477,6 +477,43 @@ pub struct CleanupCommandArgs {
     /// Redis (keys to drop, the invalidation channel to publish on).
     #[command(flatten)]
     pub redis: RedisArgs,
+}
+
+// Export defaults, each written once for its flag and for `ExportArgs::default`, so the two cannot drift.
+const DEFAULT_EXPORTS_PER_KEY: u32 = 2;
+const DEFAULT_EXPORTS_MAX: u32 = 8;
+const DEFAULT_EXPORT_IDLE_TIMEOUT_SECS: &str = "30";
+
+/// The export bounds (`serve`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// CSV exports one API key may run at once; one more is answered 429 at once.
+    #[arg(long, env = "EXPORTS_PER_KEY", default_value_t = DEFAULT_EXPORTS_PER_KEY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub exports_per_key: u32,
+    /// CSV exports the process runs at once, all keys together; one more is answered 503 at once.
+    #[arg(long, env = "EXPORTS_MAX", default_value_t = DEFAULT_EXPORTS_MAX,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub exports_max: u32,
+    /// Seconds an export waits for a client that has stopped reading (fractions allowed); then the export is cut
+    /// (the download ends without its final chunk) and its slot is free for another. Also the longest any API
+    /// connection's sent data may wait for its client before the kernel drops the connection (TCP_USER_TIMEOUT).
+    #[arg(long = "export-idle-timeout-secs", env = "EXPORT_IDLE_TIMEOUT_SECS",
+          default_value = DEFAULT_EXPORT_IDLE_TIMEOUT_SECS, value_name = "SECS",
+          value_parser = parse_seconds)]
+    pub export_idle_timeout: std::time::Duration,
+}
+
+impl Default for ExportArgs {
+    fn default() -> Self {
+        Self {
+            exports_per_key: DEFAULT_EXPORTS_PER_KEY,
+            exports_max: DEFAULT_EXPORTS_MAX,
+            // The flag's parser, so the two cannot disagree; the test below shows the constant parses.
+            export_idle_timeout: parse_seconds(DEFAULT_EXPORT_IDLE_TIMEOUT_SECS)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// A positive number of seconds, fractions allowed.

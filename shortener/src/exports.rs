@@ -12,47 +12,10 @@ use std::{
 
 use prometheus::{IntCounter, IntGauge, Registry};
 
-use crate::errors::ApiError;
-
-// Defaults, each written once for its flag and for `ExportArgs::default`, so the two cannot drift.
-const DEFAULT_EXPORTS_PER_KEY: u32 = 2;
-const DEFAULT_EXPORTS_MAX: u32 = 8;
-const DEFAULT_EXPORT_IDLE_TIMEOUT_SECS: &str = "30";
+use crate::{config::ExportArgs, errors::ApiError};
 
 /// How long a refused export is told to wait: exports last seconds to minutes, so sooner is pointless.
 const RETRY_AFTER: Duration = Duration::from_secs(10);
-
-/// The export bounds (`serve`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ExportArgs {
-    /// CSV exports one API key may run at once; one more is answered 429 at once.
-    #[arg(long, env = "EXPORTS_PER_KEY", default_value_t = DEFAULT_EXPORTS_PER_KEY,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub exports_per_key: u32,
-    /// CSV exports the process runs at once, all keys together; one more is answered 503 at once.
-    #[arg(long, env = "EXPORTS_MAX", default_value_t = DEFAULT_EXPORTS_MAX,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub exports_max: u32,
-    /// Seconds an export waits for a client that has stopped reading (fractions allowed); then the export is cut
-    /// (the download ends without its final chunk) and its slot is free for another. Also the longest any API
-    /// connection's sent data may wait for its client before the kernel drops the connection (TCP_USER_TIMEOUT).
-    #[arg(long = "export-idle-timeout-secs", env = "EXPORT_IDLE_TIMEOUT_SECS",
-          default_value = DEFAULT_EXPORT_IDLE_TIMEOUT_SECS, value_name = "SECS",
-          value_parser = crate::config::parse_seconds)]
-    pub export_idle_timeout: Duration,
-}
-
-impl Default for ExportArgs {
-    fn default() -> Self {
-        Self {
-            exports_per_key: DEFAULT_EXPORTS_PER_KEY,
-            exports_max: DEFAULT_EXPORTS_MAX,
-            // The flag's parser, so the two cannot disagree; the test below shows the constant parses.
-            export_idle_timeout: crate::config::parse_seconds(DEFAULT_EXPORT_IDLE_TIMEOUT_SECS)
-                .unwrap_or_default(),
-        }
-    }
-}
 
 /// The exports running now, per key and in all.
 pub struct ExportLimits {
