@@ -31,7 +31,7 @@ async fn seed_creates_the_asked_number_of_codes() {
         .expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("seed").await.expect("a key");

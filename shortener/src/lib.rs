@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`config`]: command line: `serve`, `migrate`, `keys`, `links`, `cleanup --once`.
 //! - [`startup`]: building and running the application.
+//! - [`database`]: connecting to PostgreSQL and migrating it, for `serve` and the other commands alike.
 //! - [`state`]: what handlers share.
 //! - [`auth`]: the API-key extractors.
 //! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
@@ -26,6 +27,7 @@
 pub mod auth;
 pub mod cleanup;
 pub mod config;
+pub mod database;
 pub mod deadline;
 pub mod errors;
 pub mod exports;

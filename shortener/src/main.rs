@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use plumbing::{server, shutdown::Shutdown, telemetry};
 use shortener::{
     config::{Cli, Command, KeysArgs, KeysCommand},
-    startup::{build, connect_and_migrate},
+    database::connect_and_migrate,
+    startup::build,
 };
 
 fn main() -> anyhow::Result<std::process::ExitCode> {

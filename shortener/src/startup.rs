@@ -5,9 +5,7 @@ use std::{sync::Arc, time::Duration};
 use actix_web::{http::StatusCode, middleware, web, App};
 use anyhow::Context as _;
 use idgen::{metrics::IdgenMetrics, LeasedGenerator};
-use links::{
-    cache::RedisCache, db, failover::PrimaryGauge, pool_metrics::PoolMetrics, store::Store,
-};
+use links::{cache::RedisCache, failover::PrimaryGauge, pool_metrics::PoolMetrics, store::Store};
 use plumbing::{
     admin::{self, Readiness},
     breaker::BackendSeries,
@@ -18,11 +16,11 @@ use plumbing::{
     tasks::{Need, Supervisor},
 };
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
-use secrecy::ExposeSecret as _;
 
 use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
-    config::{MigrateMode, ServeArgs},
+    config::ServeArgs,
+    database,
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter},
     hashing::PasswordHasher,
@@ -34,91 +32,8 @@ use crate::{
     state::AppState,
 };
 
-/// How often `--migrate skip` looks whether the migration Job has applied what this binary needs.
-const SCHEMA_POLL: Duration = Duration::from_secs(2);
-
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
-
-/// Where search, stats and exports read: the first replica given (a pool of its own; deadpool connects lazily,
-/// so a replica that is down fails those reads, not the start), else the primary's store.
-///
-/// # Errors
-/// When the replica's URL does not parse.
-fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
-    let Some(url) = args.replica_urls.first() else {
-        return Ok(primary.clone());
-    };
-    let pool = db::pool(
-        url.expose_secret(),
-        "snowlink-shortener-reads",
-        args.database.pool_options(),
-    )
-    .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
-    Ok(Store::new(pool))
-}
-
-/// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
-///
-/// # Errors
-/// When the database is unreachable or a migration fails.
-pub async fn connect_and_migrate(database: &links::db::DatabaseArgs) -> anyhow::Result<Store> {
-    connect(database, MigrateMode::Auto).await
-}
-
-/// Connects to PostgreSQL, failing early with a message naming the flag; then applies pending migrations
-/// (`auto`), or waits until a migration Job has applied every one this binary knows (`skip`).
-///
-/// # Errors
-/// When the database is unreachable or a migration fails.
-pub async fn connect(
-    database: &links::db::DatabaseArgs,
-    migrate: MigrateMode,
-) -> anyhow::Result<Store> {
-    let pool = db::pool(
-        database.database_url.expose_secret(),
-        "snowlink-shortener",
-        database.pool_options(),
-    )
-    .context("invalid --database-url (DATABASE_URL)")?;
-    db::check(&pool)
-        .await
-        .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
-    match migrate {
-        MigrateMode::Auto => {
-            let applied = db::migrate(&pool)
-                .await
-                .context("database migration failed")?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "migrations applied");
-            }
-        }
-        MigrateMode::Skip => wait_for_schema(&pool).await?,
-    }
-    Ok(Store::new(pool))
-}
-
-/// Returns once the database has every migration this binary knows. On a first install the chart's Job runs
-/// after the workloads start; on an upgrade it has run before.
-async fn wait_for_schema(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
-    let mut told = false;
-    loop {
-        let pending = db::pending_migrations(pool)
-            .await
-            .context("cannot read which migrations are applied")?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if !told {
-            tracing::info!(
-                ?pending,
-                "--migrate skip: waiting for the migration Job to apply these migrations"
-            );
-            told = true;
-        }
-        tokio::time::sleep(SCHEMA_POLL).await;
-    }
-}
 
 /// Binds both listeners (port 0 picks a free port), connects, migrates, leases a worker ID, starts the
 /// background tasks and serves. The background tasks stop on a token of their own, which the run triggers once
@@ -134,7 +49,7 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
     let listeners = Listeners::bind(&args.listen_options())?
         .with_tcp_user_timeout(args.exports.export_idle_timeout);
     let blocklist = args.blocklist()?;
-    let store = connect(&args.database, args.migrate).await?;
+    let store = database::connect(&args.database, args.migrate).await?;
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
@@ -146,7 +61,7 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
     let redis_breaker = args
         .breaker
         .breaker(BackendSeries::register(&registry, "shortener")?.backend("redis"));
-    let reads = reads_store(&args, &store)?;
+    let reads = database::reads_store(&args, &store)?;
     let mut pools = PoolMetrics::new(store.pool().clone(), "primary")?;
     if !args.replica_urls.is_empty() {
         pools = pools.and(reads.pool().clone(), "replica");

@@ -61,7 +61,7 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
     let shortener = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("browser").await.expect("an API key");

@@ -86,7 +86,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
 /// An API key in `db` and an HTTP client that reports redirects instead of following them: what every ha test
 /// talks to the services with.
 pub async fn api_key_and_client(db: &TestDb) -> (String, reqwest::Client) {
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("ha").await.expect("an API key");

@@ -57,7 +57,7 @@ pub async fn spawn_pair() -> TestPair {
     let redirect_admin = format!("http://127.0.0.1:{}", redirect.admin_port());
     tokio::spawn(redirect.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("tests").await.expect("an API key");
@@ -146,7 +146,7 @@ impl TestPair {
         configure: impl FnOnce(&mut RedirectArgs),
     ) -> (TestDb, Redirect) {
         let lagging = TestDb::create().await;
-        shortener::startup::connect_and_migrate(&DatabaseArgs::new(&lagging.url))
+        shortener::database::connect_and_migrate(&DatabaseArgs::new(&lagging.url))
             .await
             .expect("migrated");
         let mut args = self.redirect_args();

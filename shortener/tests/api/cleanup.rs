@@ -21,8 +21,9 @@ use serde_json::json;
 use shortener::{
     cleanup::{run_once, Cleaner, CleanupMetrics},
     config::{CleanupCommandArgs, PurgeArgs, ServeArgs},
+    database::connect_and_migrate,
     leader::{Election, ElectionOptions},
-    startup::{build, connect_and_migrate},
+    startup::build,
 };
 use testkit::{eventually, TestDb};
 

@@ -8,8 +8,8 @@ use links::{db::DatabaseArgs, model::RedirectStatus};
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{Histogram, HistogramOpts};
 use shortener::{
+    database::connect_and_migrate,
     group_insert::{GroupInserter, PendingLink},
-    startup::connect_and_migrate,
 };
 use testkit::{eventually, TestDb};
 

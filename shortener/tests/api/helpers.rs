@@ -40,7 +40,7 @@ pub async fn spawn_app_on(
     redis: RedisArgs,
     configure: impl FnOnce(&mut ServeArgs),
 ) -> TestApp {
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);

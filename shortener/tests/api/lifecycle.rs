@@ -87,7 +87,7 @@ async fn a_shortener_started_with_migrate_skip_applies_nothing_and_starts_once_t
     assert!(!starting.is_finished(), "it waits for the schema");
 
     // What the chart's migration Job runs.
-    shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    shortener::database::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("migrated");
 
