@@ -44,7 +44,7 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
         vec![db.replica_url.clone()],
         redis.clone(),
     );
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let public_base_url = format!("http://127.0.0.1:{}/", redirect.port());
@@ -55,7 +55,7 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis, idgen);
     args.public_base_url = public_base_url.parse().expect("a URL");
     configure(&mut args);
-    let app = shortener::startup::build(args, shutdown.clone())
+    let app = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());

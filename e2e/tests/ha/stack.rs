@@ -35,7 +35,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
         db.replica_urls.clone(),
         redis.clone(),
     );
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let (redirect_port, redirect_admin_port) = (redirect.port(), redirect.admin_port());
@@ -48,7 +48,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
         IdgenArgs::new(chroot.clone()),
     );
     args.cleanup.enabled = cleanup;
-    let shortener = shortener::startup::build(args, shutdown.clone())
+    let shortener = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let (shortener_port, shortener_admin_port) = (shortener.port(), shortener.admin_port());

@@ -38,7 +38,7 @@ pub async fn spawn_pair() -> TestPair {
     let mut args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
     args.clock = clock.shared();
-    let shortener = shortener::startup::build(args, shutdown.clone())
+    let shortener = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let shortener_address = format!("http://127.0.0.1:{}", shortener.port());
@@ -50,7 +50,7 @@ pub async fn spawn_pair() -> TestPair {
         redis.clone(),
     );
     args.clock = clock.shared();
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let redirect_address = format!("http://127.0.0.1:{}", redirect.port());
@@ -118,7 +118,7 @@ impl TestPair {
 
     /// Starts one more redirect with `args`, stopped by `shutdown`.
     pub async fn spawn_redirect_until(&self, args: RedirectArgs, shutdown: Shutdown) -> Redirect {
-        let app = redirect::startup::build(args, shutdown.clone())
+        let app = redirect::startup::build(args)
             .await
             .expect("the redirect starts");
         Redirect {
