@@ -1,5 +1,5 @@
-//! Building the redirect as a list of named steps (listeners, pools, Redis, tiers, background tasks) and the
-//! order it stops in.
+//! Building the redirect as a list of named steps (listeners, connections, background tasks, state, serve) and
+//! the order it stops in.
 
 use std::{
     cell::RefCell,
@@ -71,7 +71,7 @@ pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
     serve(startup, &args, state, readiness, stopping).await
 }
 
-/// Connects the tiers (see [`connect_tiers`]) and the subscriber to changed codes, both over Redis.
+/// Connects the tiers (see [`connect_tiers`]) and, over Redis, the subscriber to changed codes.
 ///
 /// # Errors
 /// When the ID layout is invalid, the primary is unreachable or a URL does not parse.

@@ -65,6 +65,7 @@ struct Connections {
     store: Store,
     /// Where search, stats and exports read.
     reads: Store,
+    /// Written through on create, told of invalidations.
     cache: RedisCache,
 }
 
@@ -91,19 +92,25 @@ async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connec
     })
 }
 
-/// What the background tasks share with the handlers.
+/// What the background tasks share with the handlers (each as [`AppState`] says).
 struct Shared {
+    /// Issues while the lease keeper holds the worker ID.
     ids: Arc<Generator>,
+    /// Swept of idle clients every minute.
     limits: Arc<RateLimits>,
+    /// Its budgets swept with the limits.
     passwords: Arc<PasswordHasher>,
+    /// Queues to the inserter tasks.
     inserter: GroupInserter,
+    /// Dropped by the key listener whenever a key changes.
     key_owners: Arc<KeyOwners>,
+    /// Retried by the outbox task while Redis fails.
     invalidations: Invalidations,
 }
 
 /// Leases a worker ID and starts every background task; returns what they share with the handlers and the
-/// order they stop in: queued inserts first (they need the database, not the lease), the lease, then the
-/// cleanup and the outbox, Redis last.
+/// order they stop in: the queued inserts, the key listener, the lease, the cleanup and its election, the
+/// outbox, and Redis last.
 ///
 /// # Errors
 /// When the lease cannot be taken or a series cannot be registered.
