@@ -100,9 +100,7 @@ fn http_service(c: &mut Criterion) {
             drain: plumbing::drain::DrainArgs::immediate(),
             idgen: idgen::config::IdgenArgs::new(testkit::zookeeper_chroot().await),
         };
-        let app = build(args, shutdown.clone())
-            .await
-            .expect("the idgen service starts");
+        let app = build(args).await.expect("the idgen service starts");
         let url = format!("http://127.0.0.1:{}/v1/ids?count=1000", app.port());
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
         url

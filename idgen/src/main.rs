@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run(Cli { service, log }: Cli) -> anyhow::Result<()> {
-    server::main("idgen", log.log_format, |shutdown| build(service, shutdown)).await
+    server::main("idgen", log.log_format, build(service)).await
 }
 
 #[cfg(test)]

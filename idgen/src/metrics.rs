@@ -2,7 +2,9 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::lease::SKIPPED_MARK_AHEAD;
+/// The `reason` label of `idgen_worker_ids_skipped_total` for a mark too far ahead. Here rather than in the
+/// lease, which counts it, so that the series' module depends on nothing above it.
+pub(crate) const SKIPPED_MARK_AHEAD: &str = "mark_ahead";
 
 /// Counters and gauges shared by the generator and the lease keeper.
 #[derive(Clone)]

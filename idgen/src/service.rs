@@ -8,11 +8,9 @@ use plumbing::{
     admin::{self, Readiness},
     http::{error_response, method_not_allowed},
     metrics::HttpMetrics,
-    server::{Application, ListenOptions, Listeners},
-    shutdown::Shutdown,
-    tasks::Supervisor,
+    server::{Application, ListenOptions, Listeners, Startup},
+    tasks::StopSequence,
 };
-use prometheus::Registry;
 use serde::Deserialize;
 
 use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator};
@@ -53,19 +51,30 @@ impl ServiceArgs {
 }
 
 /// Binds both listeners (port 0 picks a free port), leases a worker ID and serves; the lease is released once
-/// `shutdown` has triggered and the API has drained (the lease keeper stops on a token of its own, which the run
-/// triggers then: released at the signal, the drain delay would answer 503s).
+/// the stop signal has come and the API has drained (the lease keeper stops on its supervisor's token, which the
+/// run triggers then: released at the signal, the drain delay would answer 503s).
 ///
 /// # Errors
 /// An address that cannot be bound, a bad layout, or no lease.
-pub async fn build(args: ServiceArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
-    let listeners = Listeners::bind(&args.listen_options())?;
-    let registry = Registry::new();
-    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
-    let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
-    let leased = crate::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
+pub async fn build(args: ServiceArgs) -> anyhow::Result<Application> {
+    let startup = Startup::new(Listeners::bind(&args.listen_options())?)?;
+    let http_metrics = web::Data::new(HttpMetrics::register(&startup.registry)?);
+    let metrics = IdgenMetrics::register(&startup.registry)?;
+    let leased = crate::start(&args.idgen, metrics, &startup.supervisor).await?;
     let readiness = readiness(Arc::clone(&leased.generator));
-    let generator = web::Data::from(leased.generator);
+    let stopping = StopSequence::new().then(leased.keeper.stopped());
+    serve(startup, leased.generator, http_metrics, readiness, stopping).await
+}
+
+/// Serves `GET /v1/ids` and `GET /v1/ids/{id}` from `generator`.
+async fn serve(
+    startup: Startup,
+    generator: Arc<Generator>,
+    http_metrics: web::Data<HttpMetrics>,
+    readiness: admin::ReadinessCheck,
+    stopping: StopSequence,
+) -> anyhow::Result<Application> {
+    let generator = web::Data::from(generator);
     let app = move || {
         App::new()
             .app_data(generator.clone())
@@ -85,8 +94,7 @@ pub async fn build(args: ServiceArgs, _shutdown: Shutdown) -> anyhow::Result<App
                     .default_service(method_not_allowed("GET")),
             )
     };
-    let stopping = Box::pin(leased.keeper.stopped());
-    Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
+    startup.serve(app, readiness, stopping).await
 }
 
 /// `/readyz`: ready only while a worker ID is leased (ZooKeeper is reported up while the lease holds).

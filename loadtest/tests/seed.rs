@@ -27,12 +27,10 @@ async fn seed_creates_the_asked_number_of_codes() {
         IdgenArgs::new(testkit::zookeeper_chroot().await),
     );
     let shutdown = Shutdown::new();
-    let app = startup::build(args, shutdown.clone())
-        .await
-        .expect("the shortener starts");
+    let app = startup::build(args).await.expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("seed").await.expect("a key");

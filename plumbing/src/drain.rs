@@ -6,8 +6,9 @@
 //!    notice. Meanwhile every answer carries `Connection: close`, so that keep-alive clients reconnect to a
 //!    replica that is staying instead of sending their next request down a connection about to close.
 //! 2. The API stops accepting and the requests in flight finish (bounded by the API's shutdown timeout).
-//! 3. The background tasks' own token triggers: they flush what they hold and stop (the service's stopping
-//!    steps: the redirect's last hit write, the shortener's queued inserts and its lease release).
+//! 3. The background tasks' own token (their supervisor's) triggers: they flush what they hold and stop, joined
+//!    in the order of the service's [`crate::tasks::StopSequence`] (the redirect's last hit write, the
+//!    shortener's queued inserts and its lease release, idgen's lease release).
 //! 4. The admin server stops last, so probes and scrapes answer until the end.
 //!
 //! A Kubernetes pod's `terminationGracePeriodSeconds` must therefore cover the drain delay, the API's drain and

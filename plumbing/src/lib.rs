@@ -16,8 +16,11 @@
 //! - [`metrics`]: request count and latency by route and status, as actix middleware.
 //! - [`shutdown`]: SIGTERM/SIGINT and the token background tasks stop on.
 //! - [`drain`]: the order every service stops in: `/readyz` 503, serve on for the drain delay, drain, flush.
-//! - [`server`]: binding, the API and admin servers, and the `main` every service binary runs.
-//! - [`tasks`]: background tasks whose panics and early ends are logged, counted and seen by `/readyz`.
+//! - [`server`]: binding, the API and admin servers, the [`server::Startup`] every service's `build` starts
+//!   from and ends by serving, and the `main` every service binary runs.
+//! - [`tasks`]: the one convention for background tasks: the supervisor owns their token, their panics and early
+//!   ends are logged, counted and seen by `/readyz`, housekeeping runs `every` period, and a stop sequence
+//!   joins them in the order given once the API has drained.
 #![forbid(unsafe_code)]
 
 pub mod admin;

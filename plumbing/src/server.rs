@@ -1,14 +1,14 @@
 //! The shape every service runs in: listeners bound first (so a bind error returns before any task or connection
 //! exists), an API server and an admin server with the same settings everywhere, and a run that drains requests
-//! before the service's own shutdown steps (the order is [`crate::drain`]'s). Each service's `startup::build` is a
-//! list of named steps around it.
+//! before the service's own stop sequence (the order is [`crate::drain`]'s).
 //!
-//! Two tokens: the stop token `run_until_stopped` waits on (a signal triggers it), and the token of the
-//! service's [`Supervisor`], which its background tasks stop on. A service gives its supervisor a token of its
-//! own; the run triggers it once the API has drained, so a lease, a cache subscription or a hit counter outlives
-//! every request that needs it.
+//! Each service's `startup::build(args)` is a list of named steps between [`Startup::new`] and
+//! [`Startup::serve`]: connect, start tasks, state, serve. `build` takes no token: the stop token belongs to
+//! [`Application::run_until_stopped`], which a signal triggers ([`main`]). The background tasks stop on the
+//! token of the service's [`Supervisor`] instead (see [`crate::tasks`]), which the run triggers once the API has
+//! drained, so a lease, a cache subscription or a hit counter outlives every request that needs it.
 
-use std::{future::Future, net::TcpListener, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{
     body::MessageBody,
@@ -22,7 +22,7 @@ use crate::{
     admin::{self, ReadinessCheck},
     drain::Draining,
     shutdown::Shutdown,
-    tasks::Supervisor,
+    tasks::{StopSequence, Supervisor},
     telemetry::{self, LogFormat},
 };
 
@@ -84,37 +84,43 @@ impl Listeners {
     }
 }
 
-/// What a service does once its servers have drained: stop its tasks in order, close its clients.
-pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A started service: both servers accepting, background tasks running.
-pub struct Application {
-    port: u16,
-    admin_port: u16,
-    api: Server,
-    admin: Server,
-    drain_delay: Duration,
-    draining: Draining,
-    /// The supervisor's token: the background tasks stop on it once the API has drained.
-    background: Shutdown,
-    stopping: Stopping,
+/// What every service's `build` starts from: its listeners bound, its metrics registry, and the supervisor of
+/// its background tasks.
+pub struct Startup {
+    listeners: Listeners,
+    /// Where the service's series go; `/metrics` serves it.
+    pub registry: Registry,
+    /// Spawns the background tasks; they stop on its token, once the API has drained.
+    pub supervisor: Supervisor,
 }
 
-impl Application {
-    /// Starts the API server (`app` builds one `App` per worker) and the admin server on `listeners`.
-    /// `/readyz` is 503 while `readiness` names something blocking or an essential task of `supervisor` has ended.
-    /// `stopping` runs after the API has drained and the supervisor's token has triggered.
+impl Startup {
+    /// A start on `listeners`, with an empty registry and a supervisor of its own.
     ///
     /// # Errors
-    /// When actix cannot take a listener; `stopping` runs first, so no task outlives the error.
-    pub async fn start<F, T, B>(
-        listeners: Listeners,
+    /// When the supervisor's series cannot be registered.
+    pub fn new(listeners: Listeners) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let supervisor = Supervisor::new(&registry)?;
+        Ok(Self {
+            listeners,
+            registry,
+            supervisor,
+        })
+    }
+
+    /// Starts the API server (`app` builds one `App` per worker) and the admin server. `/readyz` is 503 while
+    /// `readiness` names something blocking or an essential task has ended. Once the API has drained, the
+    /// supervisor's token triggers and `stopping` runs.
+    ///
+    /// # Errors
+    /// When actix cannot take a listener; the tasks are stopped first, so none outlives the error.
+    pub async fn serve<F, T, B>(
+        self,
         app: F,
-        registry: Registry,
         readiness: ReadinessCheck,
-        supervisor: &Supervisor,
-        stopping: Stopping,
-    ) -> anyhow::Result<Self>
+        stopping: StopSequence,
+    ) -> anyhow::Result<Application>
     where
         F: Fn() -> App<T> + Send + Clone + 'static,
         T: ServiceFactory<
@@ -127,6 +133,11 @@ impl Application {
         B: MessageBody + 'static,
         <T as ServiceFactory<ServiceRequest>>::Service: 'static,
     {
+        let Self {
+            listeners,
+            registry,
+            supervisor,
+        } = self;
         let readiness = with_tasks(readiness, supervisor.clone());
         let draining = Draining::default();
         let drain_delay = listeners.drain_delay;
@@ -146,24 +157,38 @@ impl Application {
             Ok((port, admin_port, api, admin))
         };
         match serve(draining.clone()) {
-            Ok((port, admin_port, api, admin)) => Ok(Self {
+            Ok((port, admin_port, api, admin)) => Ok(Application {
                 port,
                 admin_port,
                 api,
                 admin,
                 drain_delay,
                 draining,
-                background: supervisor.shutdown().clone(),
+                supervisor,
                 stopping,
             }),
             Err(error) => {
-                supervisor.shutdown().trigger();
-                stopping.await;
+                supervisor.stop(stopping).await;
                 Err(error)
             }
         }
     }
+}
 
+/// A started service: both servers accepting, background tasks running.
+pub struct Application {
+    port: u16,
+    admin_port: u16,
+    api: Server,
+    admin: Server,
+    drain_delay: Duration,
+    draining: Draining,
+    /// Stops the background tasks once the API has drained.
+    supervisor: Supervisor,
+    stopping: StopSequence,
+}
+
+impl Application {
     /// The API port.
     pub fn port(&self) -> u16 {
         self.port
@@ -187,7 +212,7 @@ impl Application {
             admin,
             drain_delay,
             draining,
-            background,
+            supervisor,
             stopping,
             ..
         } = self;
@@ -214,8 +239,7 @@ impl Application {
         shutdown.trigger();
         api_handle.stop(true).await;
         tracing::info!("API drained; stopping background tasks");
-        background.trigger();
-        stopping.await;
+        supervisor.stop(stopping).await;
         admin_handle.stop(true).await;
         while let Some(joined) = servers.join_next().await {
             if let (Err(error), true) = (flatten(joined), result.is_ok()) {
@@ -244,25 +268,21 @@ fn with_tasks(readiness: ReadinessCheck, supervisor: Supervisor) -> ReadinessChe
     })
 }
 
-/// The `main` of every service binary: logging, signals, `build`, one line saying where it listens, then serve
-/// until SIGTERM or SIGINT.
+/// The `main` of every service binary: logging, signals, `build` (the service's `startup::build(args)`, not yet
+/// awaited), one line saying where it listens, then serve until SIGTERM or SIGINT.
 ///
 /// # Errors
 /// When `build` fails or a server fails.
-pub async fn main<F, Fut>(
+pub async fn main(
     service: &'static str,
     log_format: LogFormat,
-    build: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce(Shutdown) -> Fut,
-    Fut: Future<Output = anyhow::Result<Application>>,
-{
+    build: impl Future<Output = anyhow::Result<Application>>,
+) -> anyhow::Result<()> {
     // No per-request logging on hot paths at the default level.
     telemetry::init(log_format, "info");
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
-    let app = build(shutdown.clone()).await?;
+    let app = build.await?;
     tracing::info!(
         service,
         port = app.port(),
@@ -343,24 +363,22 @@ mod tests {
             ..options("127.0.0.1:0", "127.0.0.1:0")
         })
         .expect("binds");
-        let background = Shutdown::new();
-        let supervisor = Supervisor::unregistered(background.clone());
+        let startup = Startup::new(listeners).expect("registers");
+        let background = startup.supervisor.shutdown().clone();
         let stopped = Arc::new(AtomicBool::new(false));
-        let stopping: Stopping = Box::pin({
+        let stopping = StopSequence::new().then({
             let (background, stopped) = (background.clone(), Arc::clone(&stopped));
             async move { stopped.store(background.is_triggered(), Ordering::SeqCst) }
         });
         let readiness: ReadinessCheck = Arc::new(|| Box::pin(async { Readiness::default() }));
-        let app = Application::start(
-            listeners,
-            || App::new().route("/", web::get().to(|| async { "ok" })),
-            Registry::new(),
-            readiness,
-            &supervisor,
-            stopping,
-        )
-        .await
-        .expect("starts");
+        let app = startup
+            .serve(
+                || App::new().route("/", web::get().to(|| async { "ok" })),
+                readiness,
+                stopping,
+            )
+            .await
+            .expect("starts");
         let (api, admin) = (app.port(), app.admin_port());
         let stop = Shutdown::new();
         let run = tokio::spawn(app.run_until_stopped(stop.clone()));

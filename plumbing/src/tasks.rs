@@ -1,10 +1,21 @@
-//! Background tasks that cannot fail unseen: each one spawned here is joined by a watcher that logs how it ended,
-//! counts it in `background_task_ends_total{task, how}`, and, for a task the service cannot live without, makes
-//! `/readyz` fail from then on. A `let _ = handle.await` would drop a panic or an early end without a trace.
+//! Background tasks, and the one way every service starts and stops them.
+//!
+//! - A service's [`Supervisor`] owns its tasks' token ([`Supervisor::new`]): a task stops on
+//!   [`Supervisor::shutdown`] and on nothing else. It is not the stop signal's token, so the tasks outlive the
+//!   API's drain (the lease, the cache subscription and the hit counter serve the last requests too).
+//! - Each task spawned here is joined by a watcher that logs how it ended, counts it in
+//!   `background_task_ends_total{task, how}`, and, for a task the service cannot live without, makes `/readyz`
+//!   fail from then on. A `let _ = handle.await` would drop a panic or an early end without a trace.
+//! - Housekeeping that runs every so often is [`Supervisor::every`], not a loop of each service's own.
+//! - What a service waits for once its API has drained is a [`StopSequence`]: its tasks, then its clients, in
+//!   the order given. [`Supervisor::stop`] triggers the token and runs it (`server::Application` does, at the
+//!   point [`crate::drain`] gives).
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use prometheus::{IntCounterVec, Opts, Registry};
@@ -40,12 +51,31 @@ pub struct Task {
     watcher: JoinHandle<()>,
 }
 
+/// What a service waits for once its API has drained, step by step in the order given: its tasks (the ones that
+/// flush first), then its clients to close. Run by [`Supervisor::stop`].
+#[derive(Default)]
+#[must_use = "a stop sequence does nothing until the supervisor runs it"]
+pub struct StopSequence {
+    steps: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
 impl Supervisor {
-    /// A supervisor for tasks that stop on `shutdown`, counting their ends in `registry`.
+    /// A service's supervisor: its tasks stop on a token of its own, counting their ends in `registry`.
     ///
     /// # Errors
     /// When the metric is already registered.
-    pub fn new(registry: &Registry, shutdown: Shutdown) -> prometheus::Result<Self> {
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        Self::counting_in(registry, Shutdown::new())
+    }
+
+    /// A supervisor whose counter is not exported and whose tasks stop on `shutdown`, for tools and tests that
+    /// run a component alone and stop it themselves.
+    pub fn unregistered(shutdown: Shutdown) -> Self {
+        #[expect(clippy::unwrap_used, reason = "a fresh registry holds no series yet")]
+        Self::counting_in(&Registry::new(), shutdown).unwrap()
+    }
+
+    fn counting_in(registry: &Registry, shutdown: Shutdown) -> prometheus::Result<Self> {
         let ends = IntCounterVec::new(
             Opts::new(
                 "background_task_ends_total",
@@ -61,12 +91,6 @@ impl Supervisor {
                 dead: Mutex::new(Vec::new()),
             }),
         })
-    }
-
-    /// A supervisor whose counter is not exported, for tools and tests that run a component alone.
-    pub fn unregistered(shutdown: Shutdown) -> Self {
-        #[expect(clippy::unwrap_used, reason = "a fresh registry holds no series yet")]
-        Self::new(&Registry::new(), shutdown).unwrap()
     }
 
     /// The token the supervised tasks stop on.
@@ -85,6 +109,34 @@ impl Supervisor {
         let inner = Arc::clone(&self.inner);
         let watcher = tokio::spawn(async move { inner.report(name, need, task.await) });
         Task { watcher }
+    }
+
+    /// Spawns the optional task `name`, which runs `job` every `period` (the first time at once) until the
+    /// token triggers: housekeeping such as forgetting clients whose rate limits have recovered.
+    pub fn every(
+        &self,
+        name: &'static str,
+        period: Duration,
+        mut job: impl FnMut() + Send + 'static,
+    ) -> Task {
+        let shutdown = self.inner.shutdown.clone();
+        self.spawn(name, Need::Optional, async move {
+            let mut every = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => job(),
+                    () = shutdown.wait() => return,
+                }
+            }
+        })
+    }
+
+    /// Stops the tasks: triggers their token, then waits for `sequence`, step by step.
+    pub async fn stop(&self, sequence: StopSequence) {
+        self.inner.shutdown.trigger();
+        for step in sequence.steps {
+            step.await;
+        }
     }
 
     /// Essential tasks that ended before shutdown, as `/readyz` names them (`task:NAME`).
@@ -134,14 +186,35 @@ impl Task {
     }
 }
 
+impl StopSequence {
+    /// A sequence with no step yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `step` (a task's `stopped()`, a client's close) after the steps given so far.
+    pub fn then(mut self, step: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.steps.push(Box::pin(step));
+        self
+    }
+
+    /// Adds each of `steps` in turn: an `Option` for a task that not every configuration starts.
+    pub fn then_each<F>(self, steps: impl IntoIterator<Item = F>) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        steps.into_iter().fold(self, Self::then)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn supervisor() -> (Supervisor, Registry, Shutdown) {
         let registry = Registry::new();
-        let shutdown = Shutdown::new();
-        let supervisor = Supervisor::new(&registry, shutdown.clone()).expect("registers");
+        let supervisor = Supervisor::new(&registry).expect("registers");
+        let shutdown = supervisor.shutdown().clone();
         (supervisor, registry, shutdown)
     }
 
@@ -196,5 +269,49 @@ mod tests {
         task.stopped().await;
         assert!(supervisor.dead().is_empty());
         assert_eq!(ends(&registry, "flusher", "stopped"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stop_sequence_runs_its_steps_in_order_once_the_token_has_triggered() {
+        let (supervisor, _registry, shutdown) = supervisor();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let step = |name: &'static str| {
+            let (order, shutdown) = (Arc::clone(&order), shutdown.clone());
+            async move {
+                let triggered = shutdown.is_triggered();
+                order.lock().expect("not poisoned").push((name, triggered));
+            }
+        };
+        let sequence = StopSequence::new()
+            .then(step("flusher"))
+            .then_each(None::<std::future::Ready<()>>)
+            .then_each(Some(step("lease")))
+            .then(step("redis"));
+        supervisor.stop(sequence).await;
+        let order = order.lock().expect("not poisoned").clone();
+        assert_eq!(
+            order,
+            vec![("flusher", true), ("lease", true), ("redis", true)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_run_every_period_runs_at_once_and_stops_on_the_token() {
+        let (supervisor, registry, shutdown) = supervisor();
+        let (ran, mut first_run) = tokio::sync::mpsc::unbounded_channel();
+        let task = supervisor.every("forget_idle", Duration::from_secs(3600), move || {
+            let _ = ran.send(());
+        });
+        tokio::time::timeout(Duration::from_secs(5), first_run.recv())
+            .await
+            .expect("the first run comes at once")
+            .expect("the job is alive");
+        shutdown.trigger();
+        task.stopped().await;
+        assert!(
+            first_run.try_recv().is_err(),
+            "no second run within the period"
+        );
+        assert_eq!(ends(&registry, "forget_idle", "stopped"), 1);
     }
 }

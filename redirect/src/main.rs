@@ -36,9 +36,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .on_thread_unpark(priority::lower_background_thread)
         .build()?;
-    runtime.block_on(server::main("redirect", log.log_format, |shutdown| {
-        build(redirect, shutdown)
-    }))
+    runtime.block_on(server::main("redirect", log.log_format, build(redirect)))
 }
 
 #[cfg(test)]

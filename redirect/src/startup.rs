@@ -1,5 +1,5 @@
-//! Building the redirect as a list of named steps (listeners, pools, Redis, tiers, background tasks) and the
-//! order it stops in.
+//! Building the redirect as a list of named steps (listeners, connections, background tasks, state, serve) and
+//! the order it stops in.
 
 use std::{
     cell::RefCell,
@@ -14,9 +14,8 @@ use links::{cache::RedisCache, store::Store};
 use plumbing::{
     admin::{self, Readiness},
     flight::SingleFlight,
-    server::{Application, Listeners},
-    shutdown::Shutdown,
-    tasks::{Need, Supervisor},
+    server::{Application, Listeners, Startup},
+    tasks::{Need, StopSequence, Supervisor, Task},
 };
 use prometheus::Registry;
 use secrecy::ExposeSecret as _;
@@ -48,40 +47,76 @@ use crate::{
 const FRONT_SLOTS: usize = 16_384;
 
 /// Binds both listeners (port 0 picks a free port), connects, starts the hit flusher and the invalidation
-/// subscriber, and serves. Once `shutdown` has triggered and the servers have drained, the background tasks
+/// subscriber, and serves. Once the stop signal has come and the servers have drained, the background tasks
 /// stop (the flusher writes the hits of the last requests) and Redis is closed.
 ///
 /// # Errors
 /// When an address cannot be bound or the primary is unreachable at start.
-pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
-    let listeners = Listeners::bind(&args.listen_options())?;
-    let registry = Registry::new();
-    let metrics = Arc::new(Metrics::register(&registry)?);
+pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
+    let startup = Startup::new(Listeners::bind(&args.listen_options())?)?;
+    let metrics = Arc::new(Metrics::register(&startup.registry)?);
+    let (tiers, subscriber) = connect(&args, &startup.registry, &metrics).await?;
+    let local = local_cache(&args);
+    let (hits, flusher) = start_flusher(&args, &startup.supervisor, &tiers, &local, &metrics);
+    let subscriber = start_subscriber(&startup.supervisor, subscriber, &tiers, &local, &metrics);
+    let (misses, unlocker) = start_forgetting_idle(&args, &startup.supervisor);
+    // The flusher first: the tasks stop only once the servers have drained, so the last requests' hits are in.
+    let cache = tiers.redis.cache.clone();
+    let stopping = StopSequence::new()
+        .then(flusher.stopped())
+        .then(subscriber.stopped())
+        .then(async move { cache.quit().await });
+    let resolver = resolver(tiers, local, &metrics);
+    let state = state(&args, resolver, hits, misses, unlocker, metrics);
+    let readiness = readiness(state.clone(), PrimaryGauge::register(&startup.registry)?);
+    serve(startup, &args, state, readiness, stopping).await
+}
+
+/// Connects the tiers (see [`connect_tiers`]) and, over Redis, the subscriber to changed codes.
+///
+/// # Errors
+/// When the ID layout is invalid, the primary is unreachable or a URL does not parse.
+async fn connect(
+    args: &RedirectArgs,
+    registry: &Registry,
+    metrics: &Metrics,
+) -> anyhow::Result<(Tiers, Subscriber)> {
     let layout = args
         .id_layout
         .layout()
         .context("invalid ID layout (--epoch-ms, --time-bits, --worker-bits, --sequence-bits)")?;
     let freshness = Arc::new(Freshness::new(layout, args.clock.clone()));
-    let tiers = connect_tiers(&args, &metrics, freshness.clone()).await?;
-    let cache = tiers.redis.cache.clone();
-    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
+    let tiers = connect_tiers(args, metrics, freshness).await?;
+    links::cache::register_cluster_gauge(registry, tiers.redis.cache.is_clustered())?;
     let subscriber = Subscriber::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
-    let local = Arc::new(LocalCache::new(
+    Ok((tiers, subscriber))
+}
+
+/// The in-process cache in front of every tier.
+fn local_cache(args: &RedirectArgs) -> Arc<LocalCache> {
+    Arc::new(LocalCache::new(
         args.local_cache_memory_mb.saturating_mul(1 << 20),
         Duration::from_secs(args.local_cache_ttl_secs),
         Duration::from_secs(args.negative_ttl_secs),
-    ));
-    let permanent_max_age = PermanentMaxAge::new(args.permanent_max_age_secs);
-    // The tasks stop only once the servers have drained, so the hits of the last requests are flushed too.
-    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
+    ))
+}
+
+/// Starts the task that writes the counted hits to the primary; returns the counter the handlers count in.
+fn start_flusher(
+    args: &RedirectArgs,
+    supervisor: &Supervisor,
+    tiers: &Tiers,
+    local: &Arc<LocalCache>,
+    metrics: &Arc<Metrics>,
+) -> (Arc<HitCounter>, Task) {
     let hits = Arc::new(HitCounter::default());
     let flusher = Flusher {
         counter: hits.clone(),
         // Never the lookups' pool: a flood of misses confirmed on the primary must not starve the flush.
         primary: tiers.primary_flush.store.clone(),
-        cache: cache.clone(),
+        cache: tiers.redis.cache.clone(),
         interval: Duration::from_millis(args.hits_flush_interval_ms.max(1)),
         sources_interval: Duration::from_millis(args.hit_sources_flush_interval_ms),
         writes_per_second: args.hit_writes_per_second,
@@ -90,30 +125,45 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         metrics: metrics.clone(),
         local: local.clone(),
     };
-    let flusher = supervisor.spawn(
+    let task = supervisor.spawn(
         "hits_flusher",
         Need::Essential,
         flusher.run(supervisor.shutdown().clone()),
     );
+    (hits, task)
+}
+
+/// Starts the task that drops changed codes from the local cache.
+fn start_subscriber(
+    supervisor: &Supervisor,
+    subscriber: Subscriber,
+    tiers: &Tiers,
+    local: &Arc<LocalCache>,
+    metrics: &Arc<Metrics>,
+) -> Task {
     // Essential: without it the local cache keeps serving links that were changed or deleted.
-    let subscriber = supervisor.spawn(
+    supervisor.spawn(
         "invalidation_subscriber",
         Need::Essential,
         subscriber.run(
             local.clone(),
-            freshness,
+            tiers.freshness.clone(),
             metrics.clone(),
             supervisor.shutdown().clone(),
         ),
-    );
+    )
+}
+
+/// The limits on unknown codes and password tries, and the tasks that forget the clients they no longer bound.
+fn start_forgetting_idle(
+    args: &RedirectArgs,
+    supervisor: &Supervisor,
+) -> (Arc<MissLimit>, Arc<Unlocker>) {
     let misses = Arc::new(MissLimit::new(args.unknown_codes_per_minute));
     supervisor.spawn("forget_idle_clients", Need::Optional, {
         let (misses, shutdown) = (Arc::clone(&misses), supervisor.shutdown().clone());
         async move { misses.forget_idle(shutdown).await }
     });
-    if let Some(warning) = args.client_ip_warning() {
-        tracing::warn!("{warning}");
-    }
     let unlocker = Arc::new(Unlocker::new(
         args.password_tries_per_minute,
         args.password_tries_per_link_per_minute,
@@ -123,28 +173,57 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
         Need::Optional,
         Arc::clone(&unlocker).forget_idle(supervisor.shutdown().clone()),
     );
-    let state = web::Data::new(RedirectState {
-        resolver: Resolver {
-            local,
-            tiers,
-            flight: SingleFlight::new(metrics.single_flight_merged.clone()),
-            metrics: metrics.clone(),
-        },
+    (misses, unlocker)
+}
+
+/// Lookups through the local cache and the tiers below it.
+fn resolver(tiers: Tiers, local: Arc<LocalCache>, metrics: &Arc<Metrics>) -> Resolver {
+    Resolver {
+        local,
+        tiers,
+        flight: SingleFlight::new(metrics.single_flight_merged.clone()),
+        metrics: metrics.clone(),
+    }
+}
+
+/// What every handler shares.
+fn state(
+    args: &RedirectArgs,
+    resolver: Resolver,
+    hits: Arc<HitCounter>,
+    misses: Arc<MissLimit>,
+    unlocker: Arc<Unlocker>,
+    metrics: Arc<Metrics>,
+) -> web::Data<RedirectState> {
+    if let Some(warning) = args.client_ip_warning() {
+        tracing::warn!("{warning}");
+    }
+    web::Data::new(RedirectState {
+        resolver,
         hits,
         metrics,
         misses,
         unlocker,
         country_header: args.country_header.clone(),
         trusted_proxies: args.client_ip.trusted(),
-        permanent_max_age,
+        permanent_max_age: PermanentMaxAge::new(args.permanent_max_age_secs),
         clock: args.clock.clone(),
-    });
-    let readiness = readiness(state.clone(), PrimaryGauge::register(&registry)?);
-    // One handler for every path: actix's pattern routes (`/{code}`) match with a regex engine, which showed up
-    // as the largest user-space cost in a profile of the hot path. A code is the whole path.
+    })
+}
+
+/// Serves every path with one handler: actix's pattern routes (`/{code}`) match with a regex engine, which
+/// showed up as the largest user-space cost in a profile of the hot path. A code is the whole path.
+async fn serve(
+    startup: Startup,
+    args: &RedirectArgs,
+    state: web::Data<RedirectState>,
+    readiness: admin::ReadinessCheck,
+    stopping: StopSequence,
+) -> anyhow::Result<Application> {
     // Runs on each HTTP worker's thread: its Redis client connects there. A client that cannot be built (it
     // could at start, with the same options) leaves the worker on the process's client.
-    let (redis_options, shared_redis) = (args.redis.options(), cache.clone());
+    let redis_options = args.redis.options();
+    let shared_redis = state.resolver.tiers.redis.cache.clone();
     // Each worker's copies sit in front of the local cache, so they are off when it is.
     let front_slots = if args.local_cache_memory_mb == 0 {
         0
@@ -163,14 +242,7 @@ pub async fn build(args: RedirectArgs, _shutdown: Shutdown) -> anyhow::Result<Ap
             .app_data(web::Data::new(worker))
             .default_service(web::to(follow))
     };
-    let background = supervisor.shutdown().clone();
-    let stopping = Box::pin(async move {
-        background.trigger();
-        flusher.stopped().await;
-        subscriber.stopped().await;
-        cache.quit().await;
-    });
-    Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
+    startup.serve(app, readiness, stopping).await
 }
 
 /// The tiers below the local cache: Redis, the read replicas (each behind its own breaker), and the primary

@@ -226,7 +226,7 @@ pub async fn run_once(
     args: &crate::config::CleanupCommandArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<PassSummary> {
-    let store = crate::startup::connect_and_migrate(&args.database).await?;
+    let store = crate::stores::connect_and_migrate(&args.database).await?;
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;

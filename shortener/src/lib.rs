@@ -6,6 +6,7 @@
 //! - [`config`]: command line: `serve`, `migrate`, `keys`, `links`, `cleanup --once`.
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
+//! - [`stores`]: connecting to PostgreSQL and migrating it, for `serve` and the other commands alike.
 //! - [`auth`]: the API-key extractors.
 //! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
@@ -40,4 +41,5 @@ pub mod qr;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod stores;
 pub mod takedown;

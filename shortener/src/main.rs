@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use plumbing::{server, shutdown::Shutdown, telemetry};
 use shortener::{
     config::{Cli, Command, KeysArgs, KeysCommand},
-    startup::{build, connect_and_migrate},
+    startup::build,
+    stores::connect_and_migrate,
 };
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -18,10 +19,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     telemetry::init(cli.log.log_format, "info");
     match cli.command {
         Command::Serve(args) => {
-            server::main("shortener", cli.log.log_format, |shutdown| {
-                build(*args, shutdown)
-            })
-            .await?;
+            server::main("shortener", cli.log.log_format, build(*args)).await?;
         }
         Command::Migrate(database) => {
             connect_and_migrate(&database).await?;

@@ -1,27 +1,26 @@
-//! Building the shortener (pools, migrations, lease, listeners) and running it until shutdown.
+//! Building the shortener as a list of named steps (listeners, connections, background tasks, state, serve) and
+//! the order it stops in.
 
 use std::{sync::Arc, time::Duration};
 
-use actix_web::{http::StatusCode, middleware, web, App};
+use actix_web::{middleware, web, App};
 use anyhow::Context as _;
 use database::{failover::PrimaryGauge, pool_metrics::PoolMetrics};
-use idgen::{metrics::IdgenMetrics, LeasedGenerator};
-use links::{cache::RedisCache, schema, store::Store};
+use idgen::{metrics::IdgenMetrics, Generator, LeasedGenerator};
+use links::{cache::RedisCache, store::Store, validate::Blocklist};
 use plumbing::{
     admin::{self, Readiness},
     breaker::BackendSeries,
-    http::{error_response, method_not_allowed},
+    http::method_not_allowed,
     metrics::HttpMetrics,
-    server::{Application, Listeners},
-    shutdown::Shutdown,
-    tasks::{Need, Supervisor},
+    server::{Application, Listeners, Startup},
+    tasks::{Need, StopSequence, Supervisor, Task},
 };
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
-use secrecy::ExposeSecret as _;
 
 use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
-    config::{MigrateMode, ServeArgs},
+    config::ServeArgs,
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter},
     hashing::PasswordHasher,
@@ -31,152 +30,165 @@ use crate::{
     outbox::Invalidations,
     routes,
     state::AppState,
+    stores,
 };
-
-/// How often `--migrate skip` looks whether the migration Job has applied what this binary needs.
-const SCHEMA_POLL: Duration = Duration::from_secs(2);
 
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
-/// Where search, stats and exports read: the first replica given (a pool of its own; deadpool connects lazily,
-/// so a replica that is down fails those reads, not the start), else the primary's store.
-///
-/// # Errors
-/// When the replica's URL does not parse.
-fn reads_store(args: &ServeArgs, primary: &Store) -> anyhow::Result<Store> {
-    let Some(url) = args.replica_urls.first() else {
-        return Ok(primary.clone());
-    };
-    let pool = database::pool(
-        url.expose_secret(),
-        "snowlink-shortener-reads",
-        args.database.pool_options(),
-    )
-    .context("invalid --replica-url (DATABASE_REPLICA_URL)")?;
-    Ok(Store::new(pool))
-}
-
-/// Connects to PostgreSQL, failing early with a message naming the flag, and applies pending migrations.
-///
-/// # Errors
-/// When the database is unreachable or a migration fails.
-pub async fn connect_and_migrate(database: &database::DatabaseArgs) -> anyhow::Result<Store> {
-    connect(database, MigrateMode::Auto).await
-}
-
-/// Connects to PostgreSQL, failing early with a message naming the flag; then applies pending migrations
-/// (`auto`), or waits until a migration Job has applied every one this binary knows (`skip`).
-///
-/// # Errors
-/// When the database is unreachable or a migration fails.
-pub async fn connect(
-    database: &database::DatabaseArgs,
-    migrate: MigrateMode,
-) -> anyhow::Result<Store> {
-    let pool = database::pool(
-        database.database_url.expose_secret(),
-        "snowlink-shortener",
-        database.pool_options(),
-    )
-    .context("invalid --database-url (DATABASE_URL)")?;
-    database::check(&pool)
-        .await
-        .context("cannot reach PostgreSQL at --database-url (DATABASE_URL)")?;
-    match migrate {
-        MigrateMode::Auto => {
-            let applied = schema::migrate(&pool)
-                .await
-                .context("database migration failed")?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "migrations applied");
-            }
-        }
-        MigrateMode::Skip => wait_for_schema(&pool).await?,
-    }
-    Ok(Store::new(pool))
-}
-
-/// Returns once the database has every migration this binary knows. On a first install the chart's Job runs
-/// after the workloads start; on an upgrade it has run before.
-async fn wait_for_schema(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
-    let mut told = false;
-    loop {
-        let pending = schema::pending_migrations(pool)
-            .await
-            .context("cannot read which migrations are applied")?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if !told {
-            tracing::info!(
-                ?pending,
-                "--migrate skip: waiting for the migration Job to apply these migrations"
-            );
-            told = true;
-        }
-        tokio::time::sleep(SCHEMA_POLL).await;
-    }
-}
-
 /// Binds both listeners (port 0 picks a free port), connects, migrates, leases a worker ID, starts the
-/// background tasks and serves. The background tasks stop on a token of their own, which the run triggers once
-/// `shutdown` has triggered and the API has drained (released at the signal, the lease would fail the creates
-/// of the drain delay). Then queued inserts
-/// finish, the worker ID is released, the cleanup stops (its batch in flight finished, its election node
-/// deleted) and Redis is closed.
+/// background tasks and serves. The background tasks stop on their supervisor's token, which the run triggers
+/// once the stop signal has come and the API has drained (released at the signal, the lease would fail the
+/// creates of the drain delay). Then queued inserts finish, the worker ID is released, the cleanup stops (its
+/// batch in flight finished, its election node deleted) and Redis is closed.
 ///
 /// # Errors
 /// When an address cannot be bound or a dependency needed to start is unreachable.
-pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Application> {
+pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     // A client that stops reading an export loses the connection too, not only the export (see exports).
     let listeners = Listeners::bind(&args.listen_options())?
         .with_tcp_user_timeout(args.exports.export_idle_timeout);
     let blocklist = args.blocklist()?;
-    let store = connect(&args.database, args.migrate).await?;
+    let startup = Startup::new(listeners)?;
+    let connections = connect(&args, &startup.registry).await?;
+    let (shared, stopping) = start_tasks(&args, &connections, &startup).await?;
+    let state = state(&args, connections, shared, blocklist, &startup.registry)?;
+    let readiness = readiness(&state, PrimaryGauge::register(&startup.registry)?);
+    serve(startup, &args, state, readiness, stopping).await
+}
+
+/// The shortener's clients: PostgreSQL (migrated, or waited for) and Redis.
+struct Connections {
+    /// The primary.
+    store: Store,
+    /// Where search, stats and exports read.
+    reads: Store,
+    /// Written through on create, told of invalidations.
+    cache: RedisCache,
+}
+
+/// Connects to PostgreSQL and Redis, and registers the pools' series.
+///
+/// # Errors
+/// When a dependency needed to start is unreachable or a migration fails.
+async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connections> {
+    let store = stores::connect(&args.database, args.migrate).await?;
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
-    let registry = Registry::new();
-    links::cache::register_cluster_gauge(&registry, cache.is_clustered())?;
-    let supervisor = Supervisor::new(&registry, Shutdown::new())?;
-    let http_metrics = web::Data::new(HttpMetrics::register(&registry)?);
-    let (created, degraded) = write_metrics(&registry)?;
-    let redis_breaker = args
-        .breaker
-        .breaker(BackendSeries::register(&registry, "shortener")?.backend("redis"));
-    let reads = reads_store(&args, &store)?;
+    links::cache::register_cluster_gauge(registry, cache.is_clustered())?;
+    let reads = stores::reads_store(args, &store)?;
     let mut pools = PoolMetrics::new(store.pool().clone(), "primary")?;
     if !args.replica_urls.is_empty() {
         pools = pools.and(reads.pool().clone(), "replica");
     }
     registry.register(Box::new(pools))?;
-    let leased = idgen::start(&args.idgen, IdgenMetrics::register(&registry)?, &supervisor).await?;
-    let limits = Arc::new(args.rate_limits());
-    let passwords = Arc::new(args.password_hasher(&registry)?);
-    supervisor.spawn(
-        "forget_idle_clients",
-        Need::Optional,
-        forget_idle_clients(
-            Arc::clone(&limits),
-            Arc::clone(&passwords),
-            supervisor.shutdown().clone(),
-        ),
-    );
-    let cleanup = args
+    Ok(Connections {
+        store,
+        reads,
+        cache,
+    })
+}
+
+/// What the background tasks share with the handlers (each as [`AppState`] says).
+struct Shared {
+    /// Issues while the lease keeper holds the worker ID.
+    ids: Arc<Generator>,
+    /// Swept of idle clients every minute.
+    limits: Arc<RateLimits>,
+    /// Its budgets swept with the limits.
+    passwords: Arc<PasswordHasher>,
+    /// Queues to the inserter tasks.
+    inserter: GroupInserter,
+    /// Dropped by the key listener whenever a key changes.
+    key_owners: Arc<KeyOwners>,
+    /// Retried by the outbox task while Redis fails.
+    invalidations: Invalidations,
+}
+
+/// Leases a worker ID and starts every background task; returns what they share with the handlers and the
+/// order they stop in: the queued inserts, the key listener, the lease, the cleanup and its election, the
+/// outbox, and Redis last.
+///
+/// # Errors
+/// When the lease cannot be taken or a series cannot be registered.
+async fn start_tasks(
+    args: &ServeArgs,
+    connections: &Connections,
+    startup: &Startup,
+) -> anyhow::Result<(Shared, StopSequence)> {
+    let (registry, supervisor) = (&startup.registry, &startup.supervisor);
+    let metrics = IdgenMetrics::register(registry)?;
+    let LeasedGenerator { generator, keeper } =
+        idgen::start(&args.idgen, metrics, supervisor).await?;
+    let (limits, passwords) = start_forgetting_idle(args, registry, supervisor)?;
+    let (election, cleanup) = args
         .cleanup
         .enabled
-        .then(|| start_cleanup(&args, &store, &cache, &registry, &supervisor))
-        .transpose()?;
+        .then(|| start_cleanup(args, connections, registry, supervisor))
+        .transpose()?
+        .unzip();
     let (inserter, inserters) = GroupInserter::start(
-        store.clone(),
+        connections.store.clone(),
         args.insert_workers.into(),
         direct_batches(args.database.database_pool_size, args.insert_workers.into()),
-        group_insert::rows_per_statement(&registry)?,
-        &supervisor,
+        group_insert::rows_per_statement(registry)?,
+        supervisor,
     );
-    let key_owners = KeyOwners::register(Duration::from_secs(args.api_key_cache_secs), &registry)?;
-    let key_listener = key_owners.caches().then(|| {
+    let (key_owners, key_listener) = start_key_listener(args, registry, supervisor)?;
+    let invalidations = Invalidations::register(
+        connections.store.clone(),
+        connections.cache.clone(),
+        registry,
+    )?;
+    let outbox = invalidations.start_retrying(supervisor);
+    let cache = connections.cache.clone();
+    let stopping = StopSequence::new()
+        .then(inserters.stopped())
+        .then_each(key_listener.map(Task::stopped))
+        .then(keeper.stopped())
+        .then_each(cleanup.map(CleanupTask::stopped))
+        .then_each(election.map(Election::stopped))
+        .then(outbox.stopped())
+        .then(async move { cache.quit().await });
+    let shared = Shared {
+        ids: generator,
+        limits,
+        passwords,
+        inserter,
+        key_owners,
+        invalidations,
+    };
+    Ok((shared, stopping))
+}
+
+/// The rate limits and the password hasher's budgets, and the task that forgets the clients they no longer
+/// bound.
+fn start_forgetting_idle(
+    args: &ServeArgs,
+    registry: &Registry,
+    supervisor: &Supervisor,
+) -> anyhow::Result<(Arc<RateLimits>, Arc<PasswordHasher>)> {
+    let limits = Arc::new(args.rate_limits());
+    let passwords = Arc::new(args.password_hasher(registry)?);
+    supervisor.every("forget_idle_clients", FORGET_IDLE_CLIENTS_EVERY, {
+        let (limits, passwords) = (Arc::clone(&limits), Arc::clone(&passwords));
+        move || {
+            limits.forget_idle();
+            passwords.forget_idle();
+        }
+    });
+    Ok((limits, passwords))
+}
+
+/// The cache of API keys' owners, and the task that drops it whenever a key changes (when it caches at all).
+fn start_key_listener(
+    args: &ServeArgs,
+    registry: &Registry,
+    supervisor: &Supervisor,
+) -> anyhow::Result<(Arc<KeyOwners>, Option<Task>)> {
+    let key_owners = KeyOwners::register(Duration::from_secs(args.api_key_cache_secs), registry)?;
+    let listener = key_owners.caches().then(|| {
         // Essential: a cache that no longer hears key changes would keep honouring revoked keys.
         supervisor.spawn(
             "api_key_listener",
@@ -188,36 +200,61 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
             ),
         )
     });
-    let invalidations = Invalidations::register(store.clone(), cache.clone(), &registry)?;
-    let outbox = invalidations.start_retrying(&supervisor);
-    let primary_gauge = PrimaryGauge::register(&registry)?;
+    Ok((key_owners, listener))
+}
+
+/// What every handler shares.
+///
+/// # Errors
+/// When a series cannot be registered.
+fn state(
+    args: &ServeArgs,
+    connections: Connections,
+    shared: Shared,
+    blocklist: Blocklist,
+    registry: &Registry,
+) -> anyhow::Result<web::Data<AppState>> {
+    let (created, degraded) = write_metrics(registry)?;
+    let redis_breaker = args
+        .breaker
+        .breaker(BackendSeries::register(registry, "shortener")?.backend("redis"));
     let exports = Arc::new(crate::exports::ExportLimits::register(
         &args.exports,
-        &registry,
+        registry,
     )?);
-    let readiness = readiness(store.clone(), cache.clone(), &leased, primary_gauge);
-    let state = web::Data::new(AppState {
-        store,
-        reads,
-        key_owners,
-        inserter,
-        cache: cache.clone(),
+    Ok(web::Data::new(AppState {
+        store: connections.store,
+        reads: connections.reads,
+        key_owners: shared.key_owners,
+        inserter: shared.inserter,
+        cache: connections.cache,
         redis_breaker,
-        invalidations,
-        ids: Arc::clone(&leased.generator),
+        invalidations: shared.invalidations,
+        ids: shared.ids,
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
         redis: args.redis.clone(),
         blocklist,
         trusted_proxies: args.client_ip.trusted(),
-        limits,
-        passwords,
+        limits: shared.limits,
+        passwords: shared.passwords,
         allow_anonymous: args.allow_anonymous,
         exports,
         created,
         degraded,
         clock: args.clock.clone(),
-    });
+    }))
+}
+
+/// Serves the API's routes with `state`.
+async fn serve(
+    startup: Startup,
+    args: &ServeArgs,
+    state: web::Data<AppState>,
+    readiness: admin::ReadinessCheck,
+    stopping: StopSequence,
+) -> anyhow::Result<Application> {
+    let http_metrics = web::Data::new(HttpMetrics::register(&startup.registry)?);
     let timeout = web::Data::new(RequestTimeout(Duration::from_millis(
         args.request_timeout_ms,
     )));
@@ -233,20 +270,7 @@ pub async fn build(args: ServeArgs, _shutdown: Shutdown) -> anyhow::Result<Appli
             .wrap(middleware::from_fn(plumbing::request_id::trace))
             .configure(routes)
     };
-    let stopping = Box::pin(async move {
-        inserters.stopped().await;
-        if let Some(listener) = key_listener {
-            listener.stopped().await;
-        }
-        leased.keeper.stopped().await;
-        if let Some((election, task)) = cleanup {
-            task.stopped().await;
-            election.stopped().await;
-        }
-        outbox.stopped().await;
-        cache.quit().await;
-    });
-    Application::start(listeners, app, registry, readiness, &supervisor, stopping).await
+    startup.serve(app, readiness, stopping).await
 }
 
 /// The API's routes. Each path is one resource, so a method it lacks answers 405 with `Allow` (listing what its
@@ -307,9 +331,7 @@ fn routes(config: &mut web::ServiceConfig) {
                 .route(web::get().to(routes::web::asset))
                 .default_service(method_not_allowed("GET")),
         )
-        .default_service(web::to(|| async {
-            error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
-        }));
+        .default_service(web::to(crate::errors::no_such_route));
 }
 
 /// Batch inserts allowed at once beside the inserters: half the connections the inserters leave, so batches
@@ -339,13 +361,9 @@ fn write_metrics(registry: &Registry) -> prometheus::Result<(IntCounter, IntCoun
 /// `/readyz`: blocked only without a worker lease (no IDs, so no creates). PostgreSQL and Redis are reported:
 /// every replica shares them, so their loss is no reason to take this one out of the Service. The host the pool
 /// reaches as primary is `postgresql_primary` (null while none answers), and the `postgres_primary` gauge.
-fn readiness(
-    store: Store,
-    cache: RedisCache,
-    leased: &LeasedGenerator,
-    primary_gauge: PrimaryGauge,
-) -> admin::ReadinessCheck {
-    let generator = Arc::clone(&leased.generator);
+fn readiness(state: &AppState, primary_gauge: PrimaryGauge) -> admin::ReadinessCheck {
+    let (store, cache) = (state.store.clone(), state.cache.clone());
+    let generator = Arc::clone(&state.ids);
     Arc::new(move || {
         let (store, cache, primary_gauge) = (store.clone(), cache.clone(), primary_gauge.clone());
         let leased = generator.worker().is_some();
@@ -372,28 +390,10 @@ fn readiness(
     })
 }
 
-async fn forget_idle_clients(
-    limits: Arc<RateLimits>,
-    passwords: Arc<PasswordHasher>,
-    shutdown: Shutdown,
-) {
-    let mut every = tokio::time::interval(FORGET_IDLE_CLIENTS_EVERY);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {
-                limits.forget_idle();
-                passwords.forget_idle();
-            }
-            () = shutdown.wait() => return,
-        }
-    }
-}
-
 /// Campaigns for the cleanup leadership and starts the task that purges while it is held.
 fn start_cleanup(
     args: &ServeArgs,
-    store: &Store,
-    cache: &RedisCache,
+    connections: &Connections,
     registry: &Registry,
     supervisor: &Supervisor,
 ) -> anyhow::Result<(Election, CleanupTask)> {
@@ -408,8 +408,8 @@ fn start_cleanup(
         supervisor,
     );
     let cleaner = Cleaner::new(
-        store.clone(),
-        cache.clone(),
+        connections.store.clone(),
+        connections.cache.clone(),
         args.cleanup.purge.cleanup_batch,
         metrics,
     )

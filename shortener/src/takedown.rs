@@ -40,7 +40,7 @@ pub enum Change {
 /// # Errors
 /// When PostgreSQL is unreachable or Redis's URL is invalid.
 pub async fn run(args: LinksArgs) -> anyhow::Result<ExitCode> {
-    let store = crate::startup::connect_and_migrate(&args.database).await?;
+    let store = crate::stores::connect_and_migrate(&args.database).await?;
     match &args.command {
         LinksCommand::Show { code } => {
             let found = store

@@ -45,7 +45,7 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
         vec![db.replica_url.clone()],
         redis.clone(),
     );
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let public_base_url = format!("http://127.0.0.1:{}/", redirect.port());
@@ -56,13 +56,13 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis, idgen);
     args.public_base_url = public_base_url.parse().expect("a URL");
     configure(&mut args);
-    let app = shortener::startup::build(args, shutdown.clone())
+    let app = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("browser").await.expect("an API key");

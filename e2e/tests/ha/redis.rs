@@ -162,7 +162,7 @@ async fn spawn_services() -> Services {
         vec![db.replica_url.clone()],
         redis.clone(),
     );
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let redirect_url = format!("http://127.0.0.1:{}", redirect.port());
@@ -171,7 +171,7 @@ async fn spawn_services() -> Services {
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
     let args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
-    let app = shortener::startup::build(args, shutdown.clone())
+    let app = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let shortener = format!("http://127.0.0.1:{}", app.port());

@@ -36,7 +36,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
         db.replica_urls.clone(),
         redis.clone(),
     );
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let (redirect_port, redirect_admin_port) = (redirect.port(), redirect.admin_port());
@@ -49,22 +49,19 @@ pub async fn spawn(cleanup: bool) -> Stack {
         IdgenArgs::new(chroot.clone()),
     );
     args.cleanup.enabled = cleanup;
-    let shortener = shortener::startup::build(args, shutdown.clone())
+    let shortener = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let (shortener_port, shortener_admin_port) = (shortener.port(), shortener.admin_port());
     tokio::spawn(shortener.run_until_stopped(shutdown.clone()));
 
-    let idgen = idgen::service::build(
-        ServiceArgs {
-            listen: "127.0.0.1:0".into(),
-            admin_listen: "127.0.0.1:0".into(),
-            http_workers: 1,
-            drain: plumbing::drain::DrainArgs::immediate(),
-            idgen: IdgenArgs::new(chroot),
-        },
-        shutdown.clone(),
-    )
+    let idgen = idgen::service::build(ServiceArgs {
+        listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
+        http_workers: 1,
+        drain: plumbing::drain::DrainArgs::immediate(),
+        idgen: IdgenArgs::new(chroot),
+    })
     .await
     .expect("idgen starts");
     let idgen_port = idgen.port();
@@ -87,7 +84,7 @@ pub async fn spawn(cleanup: bool) -> Stack {
 /// An API key in `db` and an HTTP client that reports redirects instead of following them: what every ha test
 /// talks to the services with.
 pub async fn api_key_and_client(db: &TestDb) -> (String, reqwest::Client) {
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("ha").await.expect("an API key");

@@ -9,10 +9,7 @@ use plumbing::shutdown::Shutdown;
 use zookeeper_client as zk;
 
 use super::{call, mark, renew, LeaseError, LeaseOptions};
-use crate::Generator;
-
-/// The `reason` label of `idgen_worker_ids_skipped_total` for a mark too far ahead.
-pub(crate) const SKIPPED_MARK_AHEAD: &str = "mark_ahead";
+use crate::{metrics::SKIPPED_MARK_AHEAD, Generator};
 
 /// A worker ID held by one ZooKeeper session.
 pub(super) struct Claim {

@@ -31,7 +31,6 @@ use crate::{
     zookeeper::ZooKeeperOptions,
 };
 use claim::Claim;
-pub(crate) use claim::SKIPPED_MARK_AHEAD;
 
 /// Where and how to lease.
 #[derive(Debug, Clone)]

@@ -23,9 +23,7 @@ async fn spawn_service() -> TestService {
         drain: plumbing::drain::DrainArgs::immediate(),
         idgen: args(&testkit::zookeeper_chroot().await),
     };
-    let app = build(service_args, shutdown.clone())
-        .await
-        .expect("the service starts");
+    let app = build(service_args).await.expect("the service starts");
     let (api, admin) = (
         format!("http://127.0.0.1:{}", app.port()),
         format!("http://127.0.0.1:{}", app.admin_port()),
@@ -173,10 +171,7 @@ async fn an_admin_address_that_cannot_be_bound_fails_before_a_worker_id_is_lease
         idgen: args(&chroot),
     };
 
-    let error = build(service_args, Shutdown::new())
-        .await
-        .err()
-        .expect("the build fails");
+    let error = build(service_args).await.err().expect("the build fails");
 
     assert!(format!("{error:#}").contains("--admin-listen"), "{error:#}");
     let observer = crate::helpers::observer(&chroot).await;

@@ -312,7 +312,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
     let code = pair.shorten(link("https://example.com/going")).await;
     // A "replica" that has not replayed the delete: it holds the row as it was.
     let stale = testkit::TestDb::create().await;
-    shortener::startup::connect_and_migrate(&database::DatabaseArgs::new(&stale.url))
+    shortener::stores::connect_and_migrate(&database::DatabaseArgs::new(&stale.url))
         .await
         .expect("migrated");
     let (client, connection) = tokio_postgres::connect(&stale.url, tokio_postgres::NoTls)

@@ -39,7 +39,7 @@ pub async fn spawn_pair() -> TestPair {
     let mut args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
     args.clock = clock.shared();
-    let shortener = shortener::startup::build(args, shutdown.clone())
+    let shortener = shortener::startup::build(args)
         .await
         .expect("the shortener starts");
     let shortener_address = format!("http://127.0.0.1:{}", shortener.port());
@@ -51,14 +51,14 @@ pub async fn spawn_pair() -> TestPair {
         redis.clone(),
     );
     args.clock = clock.shared();
-    let redirect = redirect::startup::build(args, shutdown.clone())
+    let redirect = redirect::startup::build(args)
         .await
         .expect("the redirect starts");
     let redirect_address = format!("http://127.0.0.1:{}", redirect.port());
     let redirect_admin = format!("http://127.0.0.1:{}", redirect.admin_port());
     tokio::spawn(redirect.run_until_stopped(shutdown.clone()));
 
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let (_, api_key) = store.create_api_key("tests").await.expect("an API key");
@@ -119,7 +119,7 @@ impl TestPair {
 
     /// Starts one more redirect with `args`, stopped by `shutdown`.
     pub async fn spawn_redirect_until(&self, args: RedirectArgs, shutdown: Shutdown) -> Redirect {
-        let app = redirect::startup::build(args, shutdown.clone())
+        let app = redirect::startup::build(args)
             .await
             .expect("the redirect starts");
         Redirect {
@@ -147,7 +147,7 @@ impl TestPair {
         configure: impl FnOnce(&mut RedirectArgs),
     ) -> (TestDb, Redirect) {
         let lagging = TestDb::create().await;
-        shortener::startup::connect_and_migrate(&DatabaseArgs::new(&lagging.url))
+        shortener::stores::connect_and_migrate(&DatabaseArgs::new(&lagging.url))
             .await
             .expect("migrated");
         let mut args = self.redirect_args();

@@ -18,7 +18,7 @@ use crate::helpers::{link, spawn_pair, TestPair};
 
 /// What `shortener links disable|enable` works with, for the pair's database and `redis`.
 async fn operator(pair: &TestPair, redis: &RedisArgs) -> (links::store::Store, Invalidations) {
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&pair.db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&pair.db.url))
         .await
         .expect("database");
     let cache = links::cache::RedisCache::connect(&redis.options())

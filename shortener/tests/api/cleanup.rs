@@ -22,7 +22,8 @@ use shortener::{
     cleanup::{run_once, Cleaner, CleanupMetrics},
     config::{CleanupCommandArgs, PurgeArgs, ServeArgs},
     leader::{Election, ElectionOptions},
-    startup::{build, connect_and_migrate},
+    startup::build,
+    stores::connect_and_migrate,
 };
 use testkit::{eventually, TestDb};
 
@@ -300,9 +301,7 @@ impl Instance {
         args.cleanup.enabled = true;
         args.cleanup.cleanup_interval = Duration::from_millis(150);
         let shutdown = Shutdown::new();
-        let app = build(args, shutdown.clone())
-            .await
-            .expect("the shortener starts");
+        let app = build(args).await.expect("the shortener starts");
         let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
         let stopped = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Self {

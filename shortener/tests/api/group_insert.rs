@@ -8,7 +8,7 @@ use database::DatabaseArgs;
 use links::model::{NewLink, RedirectStatus};
 use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 use prometheus::{Histogram, HistogramOpts};
-use shortener::{group_insert::GroupInserter, startup::connect_and_migrate};
+use shortener::{group_insert::GroupInserter, stores::connect_and_migrate};
 use testkit::{eventually, TestDb};
 
 const DEADLINE: Duration = Duration::from_secs(20);

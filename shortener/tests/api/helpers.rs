@@ -41,7 +41,7 @@ pub async fn spawn_app_on(
     redis: RedisArgs,
     configure: impl FnOnce(&mut ServeArgs),
 ) -> TestApp {
-    let store = shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    let store = shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("database");
     let idgen = IdgenArgs::new(testkit::zookeeper_chroot().await);
@@ -50,9 +50,7 @@ pub async fn spawn_app_on(
     args.clock = clock.shared();
     configure(&mut args);
     let shutdown = Shutdown::new();
-    let app = startup::build(args, shutdown.clone())
-        .await
-        .expect("the shortener starts");
+    let app = startup::build(args).await.expect("the shortener starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     tokio::spawn(app.run_until_stopped(shutdown.clone()));

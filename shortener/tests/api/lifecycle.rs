@@ -54,7 +54,7 @@ async fn a_shortener_started_with_migrate_skip_applies_nothing_and_starts_once_t
     );
     args.migrate = MigrateMode::Skip;
     let shutdown = Shutdown::new();
-    let starting = tokio::spawn(shortener::startup::build(args, shutdown.clone()));
+    let starting = tokio::spawn(shortener::startup::build(args));
     let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
         .expect("connect");
@@ -88,7 +88,7 @@ async fn a_shortener_started_with_migrate_skip_applies_nothing_and_starts_once_t
     assert!(!starting.is_finished(), "it waits for the schema");
 
     // What the chart's migration Job runs.
-    shortener::startup::connect_and_migrate(&DatabaseArgs::new(&db.url))
+    shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
         .await
         .expect("migrated");
 
