@@ -25,9 +25,9 @@ use crate::{
     hits::{Flusher, HitCounter},
     http::{
         answer::PermanentMaxAge,
-        checks::Unlocker,
+        checks::{Unlocker, FORGET_TRIES_EVERY},
         follow::follow,
-        misses::MissLimit,
+        misses::{MissLimit, FORGET_IDLE_EVERY},
         state::{RedirectState, Worker},
     },
     invalidation::Subscriber,
@@ -160,19 +160,18 @@ fn start_forgetting_idle(
     supervisor: &Supervisor,
 ) -> (Arc<MissLimit>, Arc<Unlocker>) {
     let misses = Arc::new(MissLimit::new(args.unknown_codes_per_minute));
-    supervisor.spawn("forget_idle_clients", Need::Optional, {
-        let (misses, shutdown) = (Arc::clone(&misses), supervisor.shutdown().clone());
-        async move { misses.forget_idle(shutdown).await }
+    supervisor.every("forget_idle_clients", FORGET_IDLE_EVERY, {
+        let misses = Arc::clone(&misses);
+        move || misses.forget_idle()
     });
     let unlocker = Arc::new(Unlocker::new(
         args.password_tries_per_minute,
         args.password_tries_per_link_per_minute,
     ));
-    supervisor.spawn(
-        "forget_idle_password_tries",
-        Need::Optional,
-        Arc::clone(&unlocker).forget_idle(supervisor.shutdown().clone()),
-    );
+    supervisor.every("forget_idle_password_tries", FORGET_TRIES_EVERY, {
+        let unlocker = Arc::clone(&unlocker);
+        move || unlocker.forget_idle()
+    });
     (misses, unlocker)
 }
 

@@ -29,6 +29,9 @@ const CHECK_WAIT: Duration = Duration::from_secs(1);
 /// An IPv6 /48's budget of tries on one link, in clients' (/64s') budgets.
 pub const SITE_FACTOR: u32 = 4;
 
+/// How often idle tries are forgotten: the window every bound here is spent in.
+pub const FORGET_TRIES_EVERY: Duration = super::tries::WINDOW;
+
 /// The bounds on tries, and the turns of checks running at once.
 pub struct Unlocker {
     /// Per client and link.
@@ -54,13 +57,12 @@ impl Unlocker {
         }
     }
 
-    /// Forgets idle clients' and links' tries every minute until `shutdown` (see [`KeyedLimit::forget_idle`]).
-    pub async fn forget_idle(self: Arc<Self>, shutdown: plumbing::shutdown::Shutdown) {
-        tokio::join!(
-            self.tries.forget_idle(shutdown.clone()),
-            self.site_tries.forget_idle(shutdown.clone()),
-            self.link_tries.forget_idle(shutdown),
-        );
+    /// Forgets idle clients' and links' tries (see [`KeyedLimit::forget_idle`]); run every
+    /// [`FORGET_TRIES_EVERY`].
+    pub fn forget_idle(&self) {
+        self.tries.forget_idle();
+        self.site_tries.forget_idle();
+        self.link_tries.forget_idle();
     }
 
     /// One key per client (or none, for the link alone) and code, hashed with a per-process random seed: a

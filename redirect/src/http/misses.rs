@@ -24,7 +24,7 @@ use governor::{
     DefaultKeyedRateLimiter, Quota,
 };
 use moka::sync::Cache;
-use plumbing::{client_ip::ClientKey, shutdown::Shutdown};
+use plumbing::client_ip::ClientKey;
 
 /// Most clients tracked at once (~100 bytes each in governor's map).
 const MAX_CLIENTS: usize = 100_000;
@@ -88,9 +88,9 @@ impl MissLimit {
         })
     }
 
-    /// Forgets idle clients every [`FORGET_IDLE_EVERY`] until `shutdown`.
-    pub async fn forget_idle(&self, shutdown: Shutdown) {
-        self.limit.forget_idle(shutdown).await;
+    /// Forgets idle clients; run every [`FORGET_IDLE_EVERY`].
+    pub fn forget_idle(&self) {
+        self.limit.forget_idle();
     }
 }
 
@@ -124,20 +124,11 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    /// Forgets idle clients every [`FORGET_IDLE_EVERY`] until `shutdown`.
-    pub async fn forget_idle(&self, shutdown: Shutdown) {
-        let Some(limiter) = &self.limiter else {
-            return shutdown.wait().await;
-        };
-        let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {
-                    limiter.retain_recent();
-                    limiter.shrink_to_fit();
-                }
-                () = shutdown.wait() => return,
-            }
+    /// Forgets the clients whose bound has recovered; run every [`FORGET_IDLE_EVERY`].
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 }

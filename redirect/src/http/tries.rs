@@ -13,10 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use plumbing::shutdown::Shutdown;
-
 /// The window a budget is spent in.
-const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
 /// The first lock of a link whose budget is spent; each next one is twice as long, up to [`MAX_LOCK`].
 const FIRST_LOCK: Duration = Duration::from_secs(60);
@@ -112,20 +110,12 @@ impl LinkTries {
         }
     }
 
-    /// Forgets idle links every [`WINDOW`] until `shutdown`.
-    pub async fn forget_idle(&self, shutdown: Shutdown) {
-        let mut every = tokio::time::interval(WINDOW);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {
-                    let now = Instant::now();
-                    let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-                    links.retain(|_, state| !idle(state, now));
-                    links.shrink_to_fit();
-                }
-                () = shutdown.wait() => return,
-            }
-        }
+    /// Forgets the links whose tries and locks are over; run every [`WINDOW`].
+    pub fn forget_idle(&self) {
+        let now = Instant::now();
+        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        links.retain(|_, state| !idle(state, now));
+        links.shrink_to_fit();
     }
 }
 
