@@ -18,6 +18,50 @@ use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, 
 /// Most IDs one request may take.
 pub const MAX_COUNT: usize = 10_000;
 
+/// Every error code idgen answers with (the `code` of `{"error": {"code", "message"}}`), spelt once with its
+/// status; the codes every service shares (405 and the like) are plumbing's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `count` is not an integer from 1 to [`MAX_COUNT`].
+    InvalidCount,
+    /// The path's ID is not a decimal ID of this layout.
+    InvalidId,
+    /// No worker ID is leased (or its recorded mark is not yet passed): temporary.
+    NoWorkerLease,
+    /// The clock went backwards or stalled: temporary.
+    ClockUnreliable,
+    /// The clock is outside the layout's time range.
+    ClockOutOfRange,
+}
+
+impl ErrorCode {
+    /// The code as the client reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidCount => "invalid_count",
+            Self::InvalidId => "invalid_id",
+            Self::NoWorkerLease => "no_worker_lease",
+            Self::ClockUnreliable => "clock_unreliable",
+            Self::ClockOutOfRange => "clock_out_of_range",
+        }
+    }
+
+    /// The status every answer with this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidCount | Self::InvalidId => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NoWorkerLease | Self::ClockUnreliable | Self::ClockOutOfRange => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The JSON error answer with this code.
+    fn answer(self, message: &str) -> HttpResponse {
+        error_response(self.status(), self.as_str(), message)
+    }
+}
+
 /// Service settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServiceArgs {
@@ -125,11 +169,8 @@ async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>)
         None => 1,
         Some(Ok(count)) if (1..=MAX_COUNT).contains(&count) => count,
         Some(_) => {
-            return error_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_count",
-                &format!("count must be an integer from 1 to {MAX_COUNT}"),
-            )
+            return ErrorCode::InvalidCount
+                .answer(&format!("count must be an integer from 1 to {MAX_COUNT}"))
         }
     };
     match generator.next_ids(count) {
@@ -144,13 +185,13 @@ async fn take_ids(generator: web::Data<Generator>, query: web::Query<TakeQuery>)
 /// The answer for an ID that could not be issued: 503 with `Retry-After`, since every cause is temporary.
 pub fn generate_error(error: &GenerateError) -> HttpResponse {
     let code = match error {
-        GenerateError::NotLeased | GenerateError::PastRecordedMark => "no_worker_lease",
+        GenerateError::NotLeased | GenerateError::PastRecordedMark => ErrorCode::NoWorkerLease,
         GenerateError::ClockMovedBackwards { .. } | GenerateError::ClockStalled => {
-            "clock_unreliable"
+            ErrorCode::ClockUnreliable
         }
-        _ => "clock_out_of_range",
+        _ => ErrorCode::ClockOutOfRange,
     };
-    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, code, &error.to_string());
+    let mut response = code.answer(&error.to_string());
     response.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from_static("1"),
@@ -164,11 +205,7 @@ async fn decode_id(generator: web::Data<Generator>, path: web::Path<String>) -> 
         .ok()
         .and_then(|id| generator.layout().decode(id).map(|decoded| (id, decoded)));
     let Some((id, decoded)) = decoded else {
-        return error_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_id",
-            "id must be a decimal ID issued with this layout",
-        );
+        return ErrorCode::InvalidId.answer("id must be a decimal ID issued with this layout");
     };
     let timestamp = i64::try_from(decoded.unix_ms)
         .ok()
