@@ -497,7 +497,7 @@ async fn a_leader_cut_off_from_zookeeper_steps_down_before_another_takes_over() 
 }
 
 /// Holds the cleanup's purge of `alias` open (deleted link out, tombstone in, one transaction) while `create`
-/// runs, and commits it half a second in: the create waits on the purge, then meets the tombstone.
+/// runs, and commits it once the create waits on it (a lock wait in PostgreSQL): then it meets the tombstone.
 async fn racing_the_purge_of(
     app: &TestApp,
     alias: &str,
@@ -512,7 +512,10 @@ async fn racing_the_purge_of(
         .await
         .expect("purge begun");
     let commit_meanwhile = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        eventually(DEADLINE, "the create waits on the purge", || async {
+            app.lock_waiters().await >= 1
+        })
+        .await;
         purge
             .batch_execute("COMMIT")
             .await
