@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: services up, release build, idgen + shortener + two redirect replicas (sharing port 8081) in the
-# background with logs in .run/logs/, a development API key, and .run/env as the Contract describes.
+# background with logs in .run/logs/, a development API key, and .run/env as the README describes.
 # `scripts/run.sh stop` stops the processes it started (by their pid files).
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"

@@ -635,7 +635,7 @@ cmd_env() {
   echo "DATABASE_REPLICA_URL=postgres://snowlink:$pw@$HOST:$PG_REPLICA_PORT/snowlink"
   echo "REDIS_URL=redis://$HOST:$REDIS_PORT"
   echo "ZOOKEEPER_CONNECT=$HOST:$ZK_PORT"
-  # Not in the Contract: for tests of TLS to PostgreSQL (sslrootcert) and Redis.
+  # Not among the variables the README documents: for tests of TLS to PostgreSQL (sslrootcert) and Redis.
   echo "SNOWLINK_TLS_CA=$TLS_DIR/ca.pem"
   echo "REDIS_TLS_URL=rediss://$HOST:$REDIS_TLS_PORT"
 }
