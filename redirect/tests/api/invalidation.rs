@@ -71,3 +71,36 @@ async fn a_published_code_that_was_unknown_is_found_at_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_burst_of_announcements_does_not_drop_the_whole_cache() {
+    // One batch create announces each of its (up to 1,000) codes in one pipeline; a subscriber that falls behind
+    // fred's buffer drops the whole local cache, which sent every replica's traffic to Redis.
+    const BURST: usize = 5_000;
+    let pair = spawn_pair().await;
+    let codes: Vec<String> = (0..BURST).map(|n| format!("burst{n}")).collect();
+    let heard = "redirect_invalidations_total{scope=\"code\"}";
+    let dropped_all = "redirect_invalidations_total{scope=\"all\"}";
+    let before = testkit::metrics::metric(&pair.redirect_admin, heard).await;
+    let dropped_before = testkit::metrics::metric(&pair.redirect_admin, dropped_all).await;
+
+    pair.cache()
+        .await
+        .invalidate_all(&codes)
+        .await
+        .expect("publish");
+
+    #[expect(clippy::cast_precision_loss, reason = "a small count")]
+    let burst = BURST as f64;
+    eventually(
+        Duration::from_secs(5),
+        "every announcement heard",
+        || async { testkit::metrics::metric(&pair.redirect_admin, heard).await >= before + burst },
+    )
+    .await;
+    assert_eq!(
+        testkit::metrics::metric(&pair.redirect_admin, dropped_all).await,
+        dropped_before,
+        "the subscriber fell behind and dropped the whole local cache"
+    );
+}
