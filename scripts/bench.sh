@@ -12,8 +12,10 @@
 # Each closed-loop redirect run is measured BENCH_ROUNDS times (default 3), each time right after a run of the
 # ceiling: the machine is shared and its speed drifts by tens of percent from minute to minute, so a ratio is
 # taken of two runs seconds apart, and the report gives each run's median ratio (and every round's).
+# Last, the mixed run (scripts/bench-mixed.sh): `make run`'s stack, an open-loop redirect alone and with creates
+# or edits beside it, CPU by process.
 # BENCH_RUNS=hot stops after the 100k-link runs on one redirect (one hot link, Zipf, open loop, uniform): a quick
-# A/B. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit) on the same
+# A/B. BENCH_RUNS=mixed seeds and runs only the mixed run. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit) on the same
 # harness.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
@@ -132,6 +134,7 @@ echo "== seeding 100,000 links through the batch API"
 
 # One redirect process with one HTTP worker on core 0, against one ceiling worker on the same core: equal budgets.
 # The ceiling stays up for the open-loop run at the redirect's half maximum, measured on both.
+if [ "${BENCH_RUNS:-all}" != mixed ]; then
 serve ceiling 8190 "$loadtest" ceiling --listen 127.0.0.1:8190 --workers 1
 ceiling_pid="${pids[-1]}"
 
@@ -191,8 +194,9 @@ ADMIN=9195 compare redirect-zipf-1m redirect --target http://127.0.0.1:8195 --co
 stop_last
 fi
 kill "$ceiling_pid"
+fi
 
-if [ "${BENCH_RUNS:-all}" != hot ]; then
+if [ "${BENCH_RUNS:-all}" = all ]; then
 # Creates are PostgreSQL's work above all: it gets every core back for them (on the load generator's core alone it
 # measured ~40% fewer creates/s).
 [ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))" 0
@@ -202,7 +206,11 @@ serve shortener-bench 8194 "$shortener" serve --listen 127.0.0.1:8194 --admin-li
   --rate-limit-ip-per-minute 0 --rate-limit-key-per-minute 0 --cleanup off
 measure shorten shorten --target http://127.0.0.1:8194 --connections 64
 stop_last
+fi
 
+if [ "${BENCH_RUNS:-all}" != hot ]; then
+  [ "${#load_cpu[@]}" -eq 0 ] || pin_services "0-$(($(nproc) - 1))" 0
+  "$root/scripts/bench-mixed.sh" "$work" "$work/codes.txt"
 fi
 
 python3 - "$work" "$out/$stamp.json" "$work/plotted" "$duration" <<'PY'
@@ -266,6 +274,9 @@ for r in single:
         label = "ceiling, open loop at the same rate"
     print(row(names.get(label, label), r, "–", "–"))
 summary = {"ratios": {name: m["ratio"] for name, m in medians.items()}, "compared": medians}
+mixed = os.path.join(work, "mixed", "summary.json")
+if os.path.exists(mixed):
+    summary["mixed"] = json.load(open(mixed))
 open_loop = [l for l in by_label if l.startswith("redirect-open-loop-at-")]
 p99 = lambda label: by_label[label]["latency"]["percentiles"]["p99"]
 if open_loop:
@@ -285,5 +296,9 @@ shown += [r["label"] for r in single]
 open(plotted, "w").write("\n".join(os.path.join(work, label + ".json") for label in shown))
 PY
 mapfile -t plotted <"$work/plotted"
-"$loadtest" plot "${plotted[@]}" -o "$out/$stamp.svg" --title "snowlink redirect and shorten latency ($stamp)"
-echo "results: $out/$stamp.json, $out/$stamp.svg"
+if [ "${#plotted[@]}" -gt 0 ] && [ -n "${plotted[0]}" ]; then
+  "$loadtest" plot "${plotted[@]}" -o "$out/$stamp.svg" --title "snowlink redirect and shorten latency ($stamp)"
+  echo "results: $out/$stamp.json, $out/$stamp.svg"
+else
+  echo "results: $out/$stamp.json"
+fi

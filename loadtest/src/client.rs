@@ -178,10 +178,10 @@ pub fn header_line(raw: &str) -> Result<String, String> {
     Ok(format!("{name}: {}", value.trim()))
 }
 
-/// A JSON `POST` with a bearer key.
-pub fn post_json(host: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
+/// A JSON request (`POST`, `PATCH`) with a bearer key.
+pub fn json_request(method: &str, host: &str, path: &str, key: &str, body: &str) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: snowlink-loadtest\r\nAuthorization: Bearer {key}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: snowlink-loadtest\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )

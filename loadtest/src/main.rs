@@ -15,7 +15,7 @@ use loadtest::{
     plot,
     report::Report,
     seed::{self, Seed},
-    workload::{Creates, Draw, Redirects, Target},
+    workload::{Creates, Draw, Edits, Redirects, Target},
     zipf::Zipf,
 };
 use secrecy::SecretString;
@@ -38,6 +38,9 @@ enum Command {
     Redirect(RedirectArgs),
     /// Load the shortener with POST /v1/urls of unique URLs; 201 counts as success.
     Shorten(ShortenArgs),
+    /// Load the shortener with PATCH /v1/urls/{code} of a new long URL for codes the key owns (`seed` writes
+    /// them); 200 counts as success. Every edit also invalidates the code on every redirect replica.
+    Edit(EditArgs),
     /// Serve a fixed 302 for every request: the machine's ceiling for a redirect answer.
     Ceiling(CeilingArgs),
     /// Draw several JSON reports on one latency-by-percentile chart.
@@ -136,6 +139,24 @@ struct ShortenArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct EditArgs {
+    /// The shortener's base URL.
+    #[arg(long, env = "SHORTENER_URL", default_value = "http://127.0.0.1:8080")]
+    target: url::Url,
+    /// An API key (`shortener keys create`) owning the codes.
+    #[arg(long, env = "SNOWLINK_API_KEY", hide_env_values = true)]
+    api_key: SecretString,
+    /// Codes to edit, one per line.
+    #[arg(long)]
+    codes: PathBuf,
+    /// Zipf exponent of which codes are edited: 0 (default) uniform, as users edit their own links.
+    #[arg(long, default_value_t = 0.0)]
+    zipf: f64,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, clap::Args)]
 struct CeilingArgs {
     /// Address to serve on.
     #[arg(long, default_value = "127.0.0.1:8090")]
@@ -175,6 +196,7 @@ fn main() -> anyhow::Result<()> {
         Command::Seed(args) => runtime(2)?.block_on(run_seed(args)),
         Command::Redirect(args) => runtime(args.run.threads)?.block_on(run_redirect(args)),
         Command::Shorten(args) => runtime(args.run.threads)?.block_on(run_shorten(args)),
+        Command::Edit(args) => runtime(args.run.threads)?.block_on(run_edit(args)),
     }
 }
 
@@ -252,6 +274,35 @@ async fn run_shorten(args: ShortenArgs) -> anyhow::Result<()> {
     finish(
         &args.run,
         "shorten".to_owned(),
+        args.target.as_str(),
+        &load,
+        &measured,
+    )
+}
+
+async fn run_edit(args: EditArgs) -> anyhow::Result<()> {
+    if !(args.zipf.is_finite() && args.zipf >= 0.0) {
+        bail!("--zipf must be a number >= 0");
+    }
+    let codes = Arc::new(seed::read_codes(&args.codes)?);
+    let target = Target::parse(&args.target)?;
+    let draw = Draw::Zipf(Arc::new(Zipf::new(codes.len(), args.zipf)));
+    let load = load(&args.target, &args.run).await?;
+    let run_id = run_id();
+    let measured = engine::run(&load, |k| {
+        Edits::new(
+            target.clone(),
+            args.api_key.clone(),
+            Arc::clone(&codes),
+            draw.clone(),
+            &run_id,
+            k,
+        )
+    })
+    .await;
+    finish(
+        &args.run,
+        "edit".to_owned(),
         args.target.as_str(),
         &load,
         &measured,

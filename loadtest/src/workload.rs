@@ -1,5 +1,6 @@
 //! Which request each connection sends next: redirects for codes drawn with Zipf skew (or each code once, in
-//! order, for cache-miss runs), and creates of unique long URLs for the write path. Requests are prepared as
+//! order, for cache-miss runs), creates of unique long URLs for the write path, and edits (`PATCH` of a new long
+//! URL) of existing links. Requests are prepared as
 //! bytes up front where possible, so the hot loop only picks one.
 
 use std::sync::{
@@ -124,7 +125,8 @@ impl Requests for Creates {
     fn next(&mut self) -> &[u8] {
         self.sent += 1;
         let body = format!(r#"{{"long_url":"{}{}"}}"#, self.prefix, self.sent);
-        self.request = client::post_json(
+        self.request = client::json_request(
+            "POST",
             &self.target.host,
             &format!("{}/v1/urls", self.target.base_path),
             self.api_key.expose_secret(),
@@ -135,5 +137,64 @@ impl Requests for Creates {
 
     fn expected(&self, status: u16) -> bool {
         status == 201
+    }
+}
+
+/// Edits for one connection: `PATCH /v1/urls/{code}` with a new long URL each time, codes drawn like redirects'.
+pub struct Edits {
+    target: Target,
+    api_key: SecretString,
+    codes: Arc<Vec<String>>,
+    draw: Draw,
+    rng: SmallRng,
+    prefix: String,
+    sent: u64,
+    request: Vec<u8>,
+}
+
+impl Edits {
+    /// Edits of `codes` (links of `api_key`'s owner) for connection `k` of run `run_id`.
+    pub fn new(
+        target: Target,
+        api_key: SecretString,
+        codes: Arc<Vec<String>>,
+        draw: Draw,
+        run_id: &str,
+        k: usize,
+    ) -> Self {
+        Self {
+            target,
+            api_key,
+            codes,
+            draw,
+            rng: SmallRng::seed_from_u64(0xed17 ^ k as u64),
+            prefix: format!("https://example.com/edited/{run_id}/{k}/"),
+            sent: 0,
+            request: Vec::new(),
+        }
+    }
+}
+
+impl Requests for Edits {
+    fn next(&mut self) -> &[u8] {
+        self.sent += 1;
+        let index = match &self.draw {
+            Draw::Zipf(zipf) => zipf.sample(&mut self.rng),
+            Draw::Sequential(next) => next.fetch_add(1, Ordering::Relaxed) % self.codes.len(),
+        };
+        let code = &self.codes[index.min(self.codes.len() - 1)];
+        let body = format!(r#"{{"long_url":"{}{}"}}"#, self.prefix, self.sent);
+        self.request = client::json_request(
+            "PATCH",
+            &self.target.host,
+            &format!("{}/v1/urls/{code}", self.target.base_path),
+            self.api_key.expose_secret(),
+            &body,
+        );
+        &self.request
+    }
+
+    fn expected(&self, status: u16) -> bool {
+        status == 200
     }
 }
