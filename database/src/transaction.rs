@@ -14,7 +14,7 @@ use crate::error::DbError;
 /// # Errors
 /// When the database fails.
 pub async fn bound_transaction(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &impl deadpool_postgres::GenericClient,
     within: Duration,
 ) -> Result<(), DbError> {
     let millis = within

@@ -15,11 +15,7 @@ use database::{
     migrate::{self, MigrateSettings},
     PoolOptions,
 };
-use links::{
-    model::{NewLink, RedirectStatus},
-    schema,
-    store::Store,
-};
+use links::{schema, store::Store};
 use testkit::TestDb;
 
 /// Rows in the links table while the index is built. The issue asks for 1M; loading them through the trigram
@@ -105,17 +101,7 @@ async fn an_index_built_concurrently_on_a_big_links_table_fails_no_create_or_loo
                 let counted = migrating.load(Ordering::SeqCst);
                 let outcome = if writer % 2 == 0 {
                     let id = i64::try_from(next_id.fetch_add(1, Ordering::SeqCst)).expect("id");
-                    let link = NewLink {
-                        id,
-                        code: format!("n{id}"),
-                        long_url: format!("https://example.com/new/{id}"),
-                        expires_at: None,
-                        redirect: RedirectStatus::Found302,
-                        owner_id: None,
-                        tags: Vec::new(),
-                        password_hash: None,
-                        max_hits: None,
-                    };
+                    let link = crate::new_link(id, &format!("n{id}"));
                     // The shortener's deadline for a create.
                     store
                         .insert_links(&[link], Duration::from_secs(2))
