@@ -132,6 +132,7 @@ async fn start_tasks(
         connections.store.clone(),
         args.insert_workers.into(),
         direct_batches(args.database.database_pool_size, args.insert_workers.into()),
+        Duration::from_millis(args.insert_linger_ms),
         group_insert::rows_per_statement(registry)?,
         supervisor,
     );

@@ -58,6 +58,7 @@ async fn blocked_inserter(
         store,
         1,
         1,
+        Duration::ZERO,
         histogram.clone(),
         &Supervisor::unregistered(Shutdown::new()),
     );
@@ -108,6 +109,50 @@ async fn requests_queued_behind_a_statement_share_the_next_one_and_each_gets_its
         "the first statement, then one for all 50 queued requests"
     );
     assert!((histogram.get_sample_sum() - 101.0).abs() < f64::EPSILON);
+}
+
+#[tokio::test]
+async fn while_creates_keep_coming_a_small_group_waits_for_the_next_one() {
+    let db = TestDb::create().await;
+    let store = connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let histogram = Histogram::with_opts(HistogramOpts::new("rows", "rows")).expect("histogram");
+    let (inserter, _tasks) = GroupInserter::start(
+        store,
+        1,
+        1,
+        Duration::from_millis(50),
+        histogram.clone(),
+        &Supervisor::unregistered(Shutdown::new()),
+    );
+    // The first create after a quiet spell goes alone, at once; the next one (arriving within five lingers of
+    // it) waits up to the linger, and a third sent 5 ms later joins its statement.
+    inserter
+        .insert(vec![link(1, "first", None)], later())
+        .await
+        .expect("first");
+    let second = {
+        let inserter = inserter.clone();
+        tokio::spawn(async move {
+            inserter
+                .insert(vec![link(2, "second", None)], later())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let third = inserter
+        .insert(vec![link(3, "third", None)], later())
+        .await
+        .expect("third");
+    let second = second.await.expect("task").expect("second");
+
+    assert_eq!((second[0].id, third[0].id), (2, 3));
+    assert_eq!(
+        histogram.get_sample_count(),
+        2,
+        "the first alone, then the paced two together"
+    );
 }
 
 #[tokio::test]
