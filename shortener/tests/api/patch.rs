@@ -308,3 +308,45 @@ async fn reuse_never_hands_out_a_link_with_a_password_or_a_visit_limit() {
     let again: Value = again.json().await.expect("json");
     assert_eq!(again["code"], plain["code"]);
 }
+
+#[tokio::test]
+async fn edits_delivered_at_once_leave_the_outbox_and_are_not_delivered_again() {
+    let app = spawn_app().await;
+    let mut codes = Vec::new();
+    for n in 0..5 {
+        codes.push(
+            app.shorten(json!({"long_url": format!("https://example.com/draft-{n}")}))
+                .await,
+        );
+    }
+
+    for code in &codes {
+        let edited = app
+            .patch(
+                code,
+                json!({"long_url": format!("https://example.com/final-{code}")}),
+            )
+            .await;
+        assert_eq!(edited.status(), 200);
+    }
+
+    // Taken out together by the retry task's next round (every second), not one commit per edit.
+    let outbox_empty = || async { app.sql("SELECT 1 FROM cache_invalidations", &[]).await == 0 };
+    testkit::eventually(
+        std::time::Duration::from_secs(5),
+        "the delivered rows are taken out of the outbox",
+        outbox_empty,
+    )
+    .await;
+    assert_eq!(
+        app.metric("shortener_invalidations_total{how=\"at_once\"}")
+            .await,
+        5.0
+    );
+    assert_eq!(
+        app.metric("shortener_invalidations_total{how=\"retried\"}")
+            .await,
+        0.0,
+        "a row delivered at once and held for the next round is not delivered again by it"
+    );
+}
