@@ -11,6 +11,7 @@
 //! long URLs.
 
 use std::{
+    hash::BuildHasher as _,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -110,8 +111,15 @@ impl Expiry<Box<str>, Arc<Entry>> for EntryLifetime {
 /// The bounded in-process cache, or nothing when its memory budget is 0.
 pub struct LocalCache {
     cache: Option<Cache<Box<str>, Arc<Entry>, foldhash::fast::RandomState>>,
-    /// Bumped by every invalidation, so a lookup that started before one does not store what it read.
-    generation: AtomicU64,
+    /// Generations by stripe of codes: an invalidation bumps its code's stripe, so a lookup of a code in that
+    /// stripe that started before it does not store what it read. One generation for all codes had every edit
+    /// discard every lookup in flight: at 400 edits/s under a 15k/s Zipf load, lookups of edited codes (read from
+    /// the primary, ~5–30 ms on a busy machine) were never stored, and each request for a popular edited link went
+    /// to the primary again (25.7k database answers in 20 s on one replica; p99 0.3–1.5 s).
+    generations: Box<[AtomicU64]>,
+    /// Bumped when everything is forgotten; part of every stripe's generation.
+    all_generation: AtomicU64,
+    stripes: foldhash::fast::RandomState,
     /// Moves after every invalidation has left this cache: the workers' copies ([`crate::tiers::front::FrontCache`])
     /// are valid only for the epoch they were made in.
     front_epoch: AtomicU64,
@@ -127,6 +135,9 @@ pub struct LocalCache {
     /// replica, which may still hold (or replay late) the state from before the change.
     changed: Cache<Box<str>, (), foldhash::fast::RandomState>,
 }
+
+/// Stripes of [`LocalCache::generation`]: an invalidation discards the lookups in flight of one code in this many.
+const GENERATION_STRIPES: usize = 1024;
 
 /// How long a changed code is read from the primary only: longer than any replica lag we tolerate.
 pub const CHANGED_WINDOW: Duration = Duration::from_secs(30);
@@ -146,7 +157,9 @@ impl LocalCache {
         let millis = |ttl: Duration| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         Self {
             cache,
-            generation: AtomicU64::new(0),
+            generations: (0..GENERATION_STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            all_generation: AtomicU64::new(0),
+            stripes: foldhash::fast::RandomState::default(),
             front_epoch: AtomicU64::new(0),
             clock_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -177,19 +190,28 @@ impl LocalCache {
         }
     }
 
-    /// The current generation, read before a lookup and handed to [`LocalCache::fill`].
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    fn stripe(&self, code: &str) -> &AtomicU64 {
+        let hash =
+            usize::try_from(self.stripes.hash_one(code) % GENERATION_STRIPES as u64).unwrap_or(0);
+        &self.generations[hash]
     }
 
-    /// Stores what a lookup that started at `generation` found, unless an invalidation came in meanwhile (the
-    /// lookup may have read the state from before the change).
+    /// The current generation of `code`, read before a lookup and handed to [`LocalCache::fill`]. Both parts only
+    /// grow, so their sum changes whenever either does.
+    pub fn generation(&self, code: &str) -> u64 {
+        self.all_generation
+            .load(Ordering::Acquire)
+            .wrapping_add(self.stripe(code).load(Ordering::Acquire))
+    }
+
+    /// Stores what a lookup of `code` that started at `generation` found, unless an invalidation of a code in its
+    /// stripe came in meanwhile (the lookup may have read the state from before the change).
     pub fn fill(&self, code: &str, entry: Arc<Entry>, generation: u64) {
         let Some(cache) = &self.cache else { return };
         cache.insert(code.into(), entry);
         // Checked after the insert: an invalidation either bumped the generation before this load (and the
         // entry goes), or comes after the insert (and removes it itself).
-        if self.generation() != generation {
+        if self.generation(code) != generation {
             cache.invalidate(code);
         }
     }
@@ -232,7 +254,7 @@ impl LocalCache {
     /// Forgets `code` (it changed or went away) and reads it from the primary for a while.
     pub fn invalidate(&self, code: &str) {
         self.changed.insert(code.into(), ());
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.stripe(code).fetch_add(1, Ordering::AcqRel);
         self.forget(code);
         // After the entry left: a worker that reads the new epoch can no longer find the old entry here.
         self.retire_front_copies();
@@ -249,7 +271,7 @@ impl LocalCache {
 
     /// Forgets everything (messages may have been missed while the subscriber was disconnected).
     pub fn invalidate_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.all_generation.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.cache {
             cache.invalidate_all();
         }
@@ -288,7 +310,7 @@ mod tests {
     #[test]
     fn a_filled_entry_is_answered_until_invalidated() {
         let cache = LocalCache::new(1 << 20, Duration::from_secs(60), Duration::from_secs(5));
-        cache.fill("abc", live(), cache.generation());
+        cache.fill("abc", live(), cache.generation("abc"));
         assert!(cache.get("abc").is_some());
         cache.invalidate("abc");
         assert!(cache.get("abc").is_none());
@@ -297,16 +319,40 @@ mod tests {
     #[test]
     fn a_lookup_that_overlapped_an_invalidation_is_not_stored() {
         let cache = LocalCache::new(1 << 20, Duration::from_secs(60), Duration::from_secs(5));
-        let generation = cache.generation();
-        cache.invalidate("other");
+        let generation = cache.generation("abc");
+        cache.invalidate("abc");
         cache.fill("abc", live(), generation);
         assert!(cache.get("abc").is_none());
+
+        let generation = cache.generation("abc");
+        cache.invalidate_all();
+        cache.fill("abc", live(), generation);
+        assert!(
+            cache.get("abc").is_none(),
+            "forgetting everything counts too"
+        );
+    }
+
+    #[test]
+    fn an_invalidation_of_another_code_does_not_discard_a_lookup() {
+        let cache = LocalCache::new(1 << 20, Duration::from_secs(60), Duration::from_secs(5));
+        let other = (0..10_000)
+            .map(|n| format!("other{n}"))
+            .find(|code| !std::ptr::eq(cache.stripe(code), cache.stripe("abc")))
+            .expect("a code in another stripe");
+        let generation = cache.generation("abc");
+        cache.invalidate(&other);
+        cache.fill("abc", live(), generation);
+        assert!(
+            cache.get("abc").is_some(),
+            "an edit of one link made every lookup in flight go to the database again"
+        );
     }
 
     #[test]
     fn a_zero_budget_turns_it_off() {
         let cache = LocalCache::new(0, Duration::from_secs(60), Duration::from_secs(5));
-        cache.fill("abc", live(), cache.generation());
+        cache.fill("abc", live(), cache.generation("abc"));
         assert!(cache.get("abc").is_none());
     }
 

@@ -64,7 +64,7 @@ impl Resolver {
         if let Some(entry) = self.local.get_again(code) {
             return Ok(entry);
         }
-        let generation = self.local.generation();
+        let generation = self.local.generation(code);
         let changed = self.local.changed_recently(code);
         let target = self
             .tiers
