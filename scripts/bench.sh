@@ -15,8 +15,8 @@
 # Last, the mixed run (scripts/bench-mixed.sh): `make run`'s stack, an open-loop redirect alone and with creates
 # or edits beside it, CPU by process.
 # BENCH_RUNS=hot stops after the 100k-link runs on one redirect (one hot link, Zipf, open loop, uniform): a quick
-# A/B. BENCH_RUNS=mixed seeds and runs only the mixed run. BENCH_REDIRECT_BIN measures another redirect binary (e.g. one built from an older commit) on the same
-# harness.
+# A/B. BENCH_RUNS=mixed seeds and runs only the mixed run. BENCH_REDIRECT_BIN measures another redirect binary
+# (e.g. one built from an older commit) on the same harness.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"

@@ -235,14 +235,11 @@ async fn run_seed(args: SeedArgs) -> anyhow::Result<()> {
 }
 
 async fn run_redirect(args: RedirectArgs) -> anyhow::Result<()> {
-    if !(args.zipf.is_finite() && args.zipf >= 0.0) {
-        bail!("--zipf must be a number >= 0");
-    }
     let codes = seed::read_codes(&args.codes)?;
     let target = Target::parse(&args.target)?;
     let requests = Redirects::prepare(&target, &codes, &args.headers);
     let draw = match args.keys {
-        Keys::Zipf => Draw::Zipf(Arc::new(Zipf::new(codes.len(), args.zipf))),
+        Keys::Zipf => zipf_draw(codes.len(), args.zipf)?,
         Keys::Sequential => Draw::Sequential(Arc::new(AtomicUsize::new(0))),
     };
     let default_label = match args.keys {
@@ -281,12 +278,9 @@ async fn run_shorten(args: ShortenArgs) -> anyhow::Result<()> {
 }
 
 async fn run_edit(args: EditArgs) -> anyhow::Result<()> {
-    if !(args.zipf.is_finite() && args.zipf >= 0.0) {
-        bail!("--zipf must be a number >= 0");
-    }
     let codes = Arc::new(seed::read_codes(&args.codes)?);
     let target = Target::parse(&args.target)?;
-    let draw = Draw::Zipf(Arc::new(Zipf::new(codes.len(), args.zipf)));
+    let draw = zipf_draw(codes.len(), args.zipf)?;
     let load = load(&args.target, &args.run).await?;
     let run_id = run_id();
     let measured = engine::run(&load, |k| {
@@ -307,6 +301,14 @@ async fn run_edit(args: EditArgs) -> anyhow::Result<()> {
         &load,
         &measured,
     )
+}
+
+/// Codes drawn with Zipf skew `exponent` (0: uniform) from `count`.
+fn zipf_draw(count: usize, exponent: f64) -> anyhow::Result<Draw> {
+    if !(exponent.is_finite() && exponent >= 0.0) {
+        bail!("--zipf must be a number >= 0");
+    }
+    Ok(Draw::Zipf(Arc::new(Zipf::new(count, exponent))))
 }
 
 async fn load(url: &url::Url, run: &RunArgs) -> anyhow::Result<Load> {

@@ -1,7 +1,6 @@
 //! Which request each connection sends next: redirects for codes drawn with Zipf skew (or each code once, in
 //! order, for cache-miss runs), creates of unique long URLs for the write path, and edits (`PATCH` of a new long
-//! URL) of existing links. Requests are prepared as
-//! bytes up front where possible, so the hot loop only picks one.
+//! URL) of existing links. Requests are prepared as bytes up front where possible, so the hot loop only picks one.
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -51,6 +50,17 @@ pub enum Draw {
     Sequential(Arc<AtomicUsize>),
 }
 
+impl Draw {
+    /// The index of the next code of `count` (at least 1).
+    fn pick(&self, rng: &mut SmallRng, count: usize) -> usize {
+        let index = match self {
+            Self::Zipf(zipf) => zipf.sample(rng),
+            Self::Sequential(next) => next.fetch_add(1, Ordering::Relaxed) % count,
+        };
+        index.min(count - 1)
+    }
+}
+
 /// Redirect requests for one connection.
 pub struct Redirects {
     requests: Arc<Vec<Vec<u8>>>,
@@ -87,11 +97,7 @@ impl Redirects {
 
 impl Requests for Redirects {
     fn next(&mut self) -> &[u8] {
-        let index = match &self.draw {
-            Draw::Zipf(zipf) => zipf.sample(&mut self.rng),
-            Draw::Sequential(next) => next.fetch_add(1, Ordering::Relaxed) % self.requests.len(),
-        };
-        &self.requests[index.min(self.requests.len() - 1)]
+        &self.requests[self.draw.pick(&mut self.rng, self.requests.len())]
     }
 
     fn expected(&self, status: u16) -> bool {
@@ -178,11 +184,7 @@ impl Edits {
 impl Requests for Edits {
     fn next(&mut self) -> &[u8] {
         self.sent += 1;
-        let index = match &self.draw {
-            Draw::Zipf(zipf) => zipf.sample(&mut self.rng),
-            Draw::Sequential(next) => next.fetch_add(1, Ordering::Relaxed) % self.codes.len(),
-        };
-        let code = &self.codes[index.min(self.codes.len() - 1)];
+        let code = &self.codes[self.draw.pick(&mut self.rng, self.codes.len())];
         let body = format!(r#"{{"long_url":"{}{}"}}"#, self.prefix, self.sent);
         self.request = client::json_request(
             "PATCH",
