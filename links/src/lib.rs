@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`model`]: `Link`, `NewLink` (a link to insert), `RedirectStatus`, and `Resolution` (what a redirect needs).
-//! - [`code`]: base62 codes from IDs, and the cheap plausibility check the redirect runs before any lookup.
+//! - [`code`]: compact codes (a keyed permutation of leased numbers) and base62 codes of IDs, the code key, and
+//!   the cheap plausibility check the redirect runs before any lookup.
+//! - [`code_key`]: the fingerprint of the code key the database keeps.
 //! - [`validate`]: long URL normalisation and alias rules, each refusal a variant of `Invalid`.
 //! - [`schema`]: the migrations in order, applied with `database::migrate`.
 //! - [`store`]: `Store`, the way in, and the SQL on the hot paths: the redirect's lookup, and the create path's
@@ -37,6 +39,7 @@
 pub mod apikey;
 pub mod cache;
 pub mod code;
+pub mod code_key;
 pub mod hits;
 pub mod idempotency;
 pub mod manage;

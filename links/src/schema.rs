@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "retired_codes_by_age",
         include_str!("../migrations/0010_retired_codes_by_age.sql"),
     ),
+    (
+        11,
+        "code_key",
+        include_str!("../migrations/0011_code_key.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, each committed with its record, under an advisory lock so that

@@ -24,7 +24,9 @@ mod cluster;
 mod codec;
 
 pub use args::RedisArgs;
-pub use channel::{announcement, invalidation_channel, Announcement, CREATED_MARK};
+pub use channel::{
+    announcement, block_announcement, invalidation_channel, Announcement, BLOCK_MARK, CREATED_MARK,
+};
 pub use cluster::register_cluster_gauge;
 pub use codec::{decode, encode, ttl_for, Cached, CHANGED_MARK, RECENTLY_CHANGED};
 
@@ -366,6 +368,29 @@ impl RedisCache {
     pub async fn publish_invalidation(&self, code: &str) -> Result<(), CacheError> {
         self.client
             .publish::<i64, _, _>(self.invalidation_channel(), code)
+            .await
+            .map_err(|error| self.failed(error))?;
+        Ok(())
+    }
+
+    /// Announces on the invalidation channel the blocks of the code counter this process issues from, in one
+    /// pipelined round trip (see [`Announcement::Block`]).
+    ///
+    /// # Errors
+    /// When Redis fails or times out.
+    pub async fn announce_blocks(&self, blocks: &[std::ops::Range<u64>]) -> Result<(), CacheError> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let pipeline = self.client.pipeline();
+        let channel = self.invalidation_channel();
+        for block in blocks {
+            pipeline
+                .publish::<(), _, _>(&channel, block_announcement(block))
+                .await?;
+        }
+        pipeline
+            .all::<()>()
             .await
             .map_err(|error| self.failed(error))?;
         Ok(())

@@ -1,4 +1,14 @@
-//! Short codes: base62 (`0-9A-Za-z`) of a link's 64-bit ID, sharing one namespace with custom aliases.
+//! Short codes, sharing one namespace with custom aliases: compact 7-character codes of numbers from leased
+//! counter blocks ([`compact`], the default), or base62 (`0-9A-Za-z`) of a link's 64-bit ID (the snowflake
+//! style, and every code issued before compact codes). Also the cheap plausibility check the redirect runs before
+//! any lookup.
+
+pub mod compact;
+mod feistel;
+pub mod key;
+
+pub use compact::CompactCodes;
+pub use key::{BadCodeKey, CodeKey, CodeKeyArgs, CodeKeyError};
 
 /// Longest code or alias that can exist; anything longer is rejected before any lookup.
 pub const MAX_CODE_LEN: usize = 64;
