@@ -153,6 +153,10 @@ pub struct RedirectArgs {
     /// The generators' ID layout, to read when a generated code was minted.
     #[command(flatten)]
     pub id_layout: idgen::config::LayoutArgs,
+    /// The code key, to tell which counter number a compact code is (a miss of one from a block being issued may
+    /// be replica lag). Without it, only compact codes announced one by one are confirmed on the primary.
+    #[command(flatten)]
+    pub code_key: links::code::CodeKeyArgs,
     /// Not a flag: what decides whether a link has expired and which day a hit counts for. Tests hand in a
     /// manual clock to make expiry exact.
     #[arg(skip = plumbing::clock::system())]
@@ -204,6 +208,7 @@ impl RedirectArgs {
             database,
             redis,
             id_layout: idgen::config::LayoutArgs::default(),
+            code_key: links::code::CodeKeyArgs::with_key(links::code::key::TEST_KEY),
             clock: plumbing::clock::system(),
         }
     }

@@ -132,6 +132,8 @@ impl Subscriber {
                                     freshness.announced(code);
                                 }
                                 Announcement::Changed(code) => local.invalidate(code),
+                                Announcement::Block(block) => freshness.block_announced(block),
+                                Announcement::Unreadable => {}
                             }
                             code_scope.inc();
                         }

@@ -85,7 +85,14 @@ async fn connect(
         .id_layout
         .layout()
         .context("invalid ID layout (--epoch-ms, --time-bits, --worker-bits, --sequence-bits)")?;
-    let freshness = Arc::new(Freshness::new(layout, args.clock.clone()));
+    let compact = args
+        .code_key
+        .key()?
+        .map(|key| links::code::CompactCodes::new(&key));
+    if compact.is_none() {
+        tracing::warn!("no CODE_KEY: a replica miss of a compact code is confirmed on the primary only if the code itself was announced");
+    }
+    let freshness = Arc::new(Freshness::new(layout, compact, args.clock.clone()));
     let tiers = connect_tiers(args, metrics, freshness).await?;
     links::cache::register_cluster_gauge(registry, tiers.redis.cache.is_clustered())?;
     let subscriber = Subscriber::connect(&args.redis.options())

@@ -21,13 +21,28 @@
 //!
 //! A worker ID that is leased now and minting can still be read off any real code and forged with the current
 //! time: such codes qualify, and only the budget of primary confirmations keeps them off the primary.
+//!
+//! A compact code (7 characters, a keyed permutation of a counter number) says nothing about time, but with the
+//! code key this process can tell which number it is, and every shortener announces the blocks of the counter it
+//! issues from (`*start-end`) when it leases one and every few seconds while it issues from it. So a compact code
+//! qualifies if its number lies in a block heard within [`LAG_WINDOW`] (or the code itself was announced). The
+//! live blocks hold a few thousand numbers out of 3.5 × 10^12, so a random 7-character code is almost never one;
+//! numbers of a live block that were not issued yet can be forged, and again the budget is what bounds them.
+//! Blocks announced while the subscriber was not listening are announced again within
+//! [`BLOCK_REANNOUNCE_GRACE`]; until then, as for Snowflake codes, any compact code qualifies.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    collections::BTreeMap,
+    ops::Range,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
     time::Duration,
 };
 
 use idgen::Layout;
+use links::code::CompactCodes;
 use moka::sync::Cache;
 use plumbing::clock::SharedClock;
 
@@ -52,6 +67,15 @@ const MAX_WORKERS: u64 = 65_536;
 /// Not subscribed: every fresh code qualifies whatever its worker.
 const DEAF: u64 = u64::MAX;
 
+/// How long after (re)subscribing every compact code qualifies: longer than the shortener's interval between
+/// announcements of the blocks it issues from, so a block announced while this process was not listening has
+/// been heard again by then.
+pub const BLOCK_REANNOUNCE_GRACE: Duration = Duration::from_secs(15);
+
+/// Most blocks remembered at once: a minute of leases from a hundred shorteners at the fastest lease rate, each
+/// block kept by its start. Past it the blocks of the lowest numbers, the oldest, go first.
+const MAX_BLOCKS: usize = 8_192;
+
 /// The codes created within [`LAG_WINDOW`].
 pub struct Freshness {
     layout: Layout,
@@ -59,15 +83,23 @@ pub struct Freshness {
     aliases: Cache<Box<str>, ()>,
     /// Worker IDs whose codes were heard announced within [`LIVE_WORKER_WINDOW`].
     workers: Cache<u64, ()>,
+    /// Tells which number a compact code is; `None` without the code key (then only announced compact codes
+    /// qualify).
+    compact: Option<CompactCodes>,
+    /// Blocks of the code counter announced, by start: (end, when last heard in Unix ms).
+    blocks: Mutex<BTreeMap<u64, (u64, u64)>>,
+    /// The length of the codes of the highest number announced (7 until the counter passes 62^7): while blocks
+    /// may have gone unheard, only compact codes up to this length qualify, not the 10-character codes of IDs.
+    frontier_len: AtomicU64,
     /// Codes minted up to this time (Unix ms) may have been announced while the subscriber was not listening
     /// ([`DEAF`] while it is not).
     heard_after_ms: AtomicU64,
 }
 
 impl Freshness {
-    /// Tells minted times with `layout`, as the generators write them, against `clock`. Deaf until
-    /// [`listening`](Self::listening).
-    pub fn new(layout: Layout, clock: SharedClock) -> Self {
+    /// Tells minted times with `layout`, as the generators write them, and compact codes' numbers with
+    /// `compact`, against `clock`. Deaf until [`listening`](Self::listening).
+    pub fn new(layout: Layout, compact: Option<CompactCodes>, clock: SharedClock) -> Self {
         Self {
             layout,
             clock,
@@ -79,6 +111,9 @@ impl Freshness {
                 .max_capacity(layout.worker_count().min(MAX_WORKERS))
                 .time_to_live(LIVE_WORKER_WINDOW)
                 .build(),
+            compact,
+            blocks: Mutex::new(BTreeMap::new()),
+            frontier_len: AtomicU64::new(links::code::compact::MIN_LEN as u64),
             heard_after_ms: AtomicU64::new(DEAF),
         }
     }
@@ -104,6 +139,30 @@ impl Freshness {
         }
     }
 
+    /// Notes that a shortener issues compact codes from `block`.
+    pub fn block_announced(&self, block: Range<u64>) {
+        if let Some(code) = self
+            .compact
+            .as_ref()
+            .and_then(|codes| codes.encode(block.end - 1))
+        {
+            self.frontier_len
+                .fetch_max(code.len() as u64, Ordering::Relaxed);
+        }
+        let now = self.now_ms();
+        let mut blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        blocks.insert(block.start, (block.end, now));
+        if blocks.len() > MAX_BLOCKS {
+            blocks.retain(|_, (_, heard)| !outside_window(now, *heard));
+        }
+        while blocks.len() > MAX_BLOCKS {
+            blocks.pop_first();
+        }
+    }
+
     /// Whether `code` may exist although a replica does not have it yet.
     pub fn may_lag(&self, code: &str) -> bool {
         match self.minted_recently(code) {
@@ -112,8 +171,30 @@ impl Freshness {
                 minted <= missed_up_to.saturating_add(CLOCK_SKEW_MS)
                     || self.workers.contains_key(&worker)
             }
-            None => self.aliases.contains_key(code),
+            None => self.aliases.contains_key(code) || self.in_a_live_block(code),
         }
+    }
+
+    /// Whether `code` is a compact code of a number in a block heard within [`LAG_WINDOW`], or any compact code
+    /// no longer than the highest number's while blocks may have been announced unheard.
+    fn in_a_live_block(&self, code: &str) -> bool {
+        let Some(number) = self.compact.as_ref().and_then(|codes| codes.decode(code)) else {
+            return false;
+        };
+        let now = self.now_ms();
+        let listening_since = self.heard_after_ms.load(Ordering::Acquire);
+        let grace = u64::try_from(BLOCK_REANNOUNCE_GRACE.as_millis()).unwrap_or(u64::MAX);
+        if now < listening_since.saturating_add(grace) {
+            return code.len() as u64 <= self.frontier_len.load(Ordering::Relaxed);
+        }
+        let blocks = self
+            .blocks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        blocks
+            .range(..=number)
+            .next_back()
+            .is_some_and(|(_, (end, heard))| number < *end && !outside_window(now, *heard))
     }
 
     /// When and by which worker `code` was minted, if it is a Snowflake ID of the last [`LAG_WINDOW`].
@@ -131,6 +212,11 @@ impl Freshness {
     }
 }
 
+/// Whether something heard at `heard` (Unix ms) is older than [`LAG_WINDOW`] at `now`.
+fn outside_window(now: u64, heard: u64) -> bool {
+    now.saturating_sub(heard) > u64::try_from(LAG_WINDOW.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -143,7 +229,7 @@ mod tests {
         let clock =
             ManualClock::at(chrono::DateTime::from_timestamp_millis(unix_ms).expect("time"));
         (
-            Freshness::new(Layout::default(), Arc::new(clock.clone())),
+            Freshness::new(Layout::default(), Some(compact()), Arc::new(clock.clone())),
             clock,
         )
     }
@@ -158,6 +244,103 @@ mod tests {
     }
 
     const NOW: i64 = 1_800_000_000_000;
+
+    fn compact() -> CompactCodes {
+        CompactCodes::new(
+            &links::code::CodeKey::from_hex(links::code::key::TEST_KEY).expect("a key"),
+        )
+    }
+
+    /// Listening for longer than the grace, at `NOW` + 20 s.
+    fn listening_past_the_grace() -> (Freshness, ManualClock) {
+        let (fresh, clock) = at(NOW);
+        fresh.listening();
+        clock.advance(chrono::Duration::seconds(20));
+        (fresh, clock)
+    }
+
+    #[test]
+    fn a_compact_code_qualifies_while_its_block_was_heard_within_the_minute() {
+        let (fresh, clock) = listening_past_the_grace();
+        let codes = compact();
+        let issued = codes.encode(5_000_123).expect("a code");
+        assert!(!fresh.may_lag(&issued), "no block heard yet");
+        fresh.block_announced(5_000_000..5_001_000);
+        assert!(fresh.may_lag(&issued));
+        assert!(
+            !fresh.may_lag(&codes.encode(5_001_000).expect("a code")),
+            "past the block's end"
+        );
+        assert!(
+            !fresh.may_lag(&codes.encode(4_999_999).expect("a code")),
+            "before its start"
+        );
+        clock.advance(chrono::Duration::seconds(61));
+        assert!(!fresh.may_lag(&issued), "the block was not heard again");
+        fresh.block_announced(5_000_000..5_001_000);
+        assert!(fresh.may_lag(&issued), "heard again");
+    }
+
+    #[test]
+    fn random_compact_codes_do_not_qualify_beside_live_blocks() {
+        let (fresh, _) = listening_past_the_grace();
+        for start in (0..100u64).map(|block| block * 1_000_000) {
+            fresh.block_announced(start..start + 10_000);
+        }
+        // SplitMix64: random enough for codes a scanner makes up, and no dependency.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mixed = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            let mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            mixed ^ (mixed >> 31)
+        };
+        let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let qualifying = (0..100_000)
+            .filter(|_| {
+                let code: String = (0..7)
+                    .map(|_| char::from(alphabet[(next() % 62) as usize]))
+                    .collect();
+                fresh.may_lag(&code)
+            })
+            .count();
+        assert_eq!(
+            qualifying, 0,
+            "{qualifying} of 100,000 random codes qualified"
+        );
+    }
+
+    #[test]
+    fn every_compact_code_qualifies_until_blocks_are_announced_again_after_subscribing() {
+        let (fresh, clock) = at(NOW);
+        let code = compact().encode(77).expect("a code");
+        assert!(fresh.may_lag(&code), "deaf");
+        fresh.listening();
+        clock.advance(chrono::Duration::seconds(10));
+        assert!(fresh.may_lag(&code), "within the grace");
+        clock.advance(chrono::Duration::seconds(10));
+        assert!(!fresh.may_lag(&code), "past the grace");
+    }
+
+    #[test]
+    fn without_the_key_only_announced_compact_codes_qualify() {
+        let clock = ManualClock::at(chrono::DateTime::from_timestamp_millis(NOW).expect("time"));
+        let fresh = Freshness::new(Layout::default(), None, Arc::new(clock));
+        let code = compact().encode(77).expect("a code");
+        fresh.block_announced(0..1_000);
+        assert!(!fresh.may_lag(&code));
+        fresh.announced(&code);
+        assert!(fresh.may_lag(&code));
+    }
+
+    #[test]
+    fn remembered_blocks_are_bounded() {
+        let (fresh, _) = listening_past_the_grace();
+        for start in 0..(MAX_BLOCKS as u64 + 100) {
+            fresh.block_announced(start * 10..start * 10 + 10);
+        }
+        assert_eq!(fresh.blocks.lock().expect("not poisoned").len(), MAX_BLOCKS);
+    }
 
     #[test]
     fn a_code_minted_within_the_minute_may_lag_and_an_older_one_may_not() {
