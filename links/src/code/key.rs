@@ -1,7 +1,7 @@
-//! The secret behind compact codes (`CODE_KEY`), read from the environment or a file (a mounted Secret), and the
-//! fingerprint of it the database keeps.
+//! The secret behind compact codes (`CODE_KEY`, or the file `CODE_KEY_FILE` names), and the fingerprint of it the
+//! database keeps.
 
-use std::{fmt, path::PathBuf};
+use std::fmt;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
@@ -66,31 +66,13 @@ impl fmt::Debug for CodeKey {
 pub const TEST_KEY: &str = "000102030405060708090a0b0c0d0e0f";
 
 /// Where the key comes from: the shortener needs it to make codes, the redirect to tell which number a code has.
+/// `CODE_KEY_FILE` names a file holding it instead (a mounted Secret; see `plumbing::env_files`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CodeKeyArgs {
     /// The secret key of compact codes: 32 to 256 hex digits (`openssl rand -hex 32`). Every shortener and
     /// redirect of a deployment needs the same one, for good: another key would reissue codes already given.
     #[arg(long, env = "CODE_KEY", hide_env_values = true)]
     pub code_key: Option<SecretString>,
-    /// A file holding the key (a mounted Secret), read when --code-key is not given.
-    #[arg(long, env = "CODE_KEY_FILE")]
-    pub code_key_file: Option<PathBuf>,
-}
-
-/// Why no key could be read.
-#[derive(Debug, thiserror::Error)]
-pub enum CodeKeyError {
-    /// The key's text is not a key.
-    #[error(transparent)]
-    Bad(#[from] BadCodeKey),
-    /// The file cannot be read.
-    #[error("cannot read --code-key-file (CODE_KEY_FILE) {path}: {source}")]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 impl CodeKeyArgs {
@@ -98,26 +80,18 @@ impl CodeKeyArgs {
     pub fn with_key(key: &str) -> Self {
         Self {
             code_key: Some(key.to_owned().into()),
-            code_key_file: None,
         }
     }
 
     /// The key, if one is given.
     ///
     /// # Errors
-    /// A key that is no key, or a file that cannot be read.
-    pub fn key(&self) -> Result<Option<CodeKey>, CodeKeyError> {
-        if let Some(key) = &self.code_key {
-            return Ok(Some(CodeKey::from_hex(key.expose_secret())?));
-        }
-        let Some(path) = &self.code_key_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| CodeKeyError::File {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(Some(CodeKey::from_hex(&text)?))
+    /// A key that is no key.
+    pub fn key(&self) -> Result<Option<CodeKey>, BadCodeKey> {
+        self.code_key
+            .as_ref()
+            .map(|key| CodeKey::from_hex(key.expose_secret()))
+            .transpose()
     }
 }
 
@@ -145,20 +119,9 @@ mod tests {
     }
 
     #[test]
-    fn a_key_file_is_read_and_a_missing_one_named() {
-        let path = std::env::temp_dir().join(format!("code-key-{}", std::process::id()));
-        std::fs::write(&path, format!("{}\n", "cd".repeat(16))).expect("a temp file");
-        let args = CodeKeyArgs {
-            code_key: None,
-            code_key_file: Some(path.clone()),
-        };
-        assert!(args.key().expect("readable").is_some());
-        std::fs::remove_file(&path).expect("removed");
-        let error = args.key().expect_err("gone");
-        assert!(error.to_string().contains("code-key"), "{error}");
-        assert!(CodeKeyArgs::default()
-            .key()
-            .expect("nothing to read")
-            .is_none());
+    fn no_key_given_is_none_and_a_bad_one_an_error() {
+        assert!(CodeKeyArgs::default().key().expect("nothing to read").is_none());
+        assert!(CodeKeyArgs::with_key("abc").key().is_err());
+        assert!(CodeKeyArgs::with_key(TEST_KEY).key().expect("a key").is_some());
     }
 }

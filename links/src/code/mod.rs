@@ -8,7 +8,7 @@ mod feistel;
 pub mod key;
 
 pub use compact::CompactCodes;
-pub use key::{BadCodeKey, CodeKey, CodeKeyArgs, CodeKeyError};
+pub use key::{BadCodeKey, CodeKey, CodeKeyArgs};
 
 /// Longest code or alias that can exist; anything longer is rejected before any lookup.
 pub const MAX_CODE_LEN: usize = 64;
