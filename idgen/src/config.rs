@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::{
+    blocks::{BlockOptions, CounterOptions, DEFAULT_MAX_BLOCK},
     layout::{DEFAULT_BITS, DEFAULT_EPOCH_MS},
     zookeeper::{BadZooKeeperAuth, ZooKeeperAuth, ZooKeeperOptions},
     Layout, LayoutError, LeaseOptions,
@@ -21,6 +22,7 @@ const DEFAULT_LEASE_SAFETY_MARGIN_MS: u64 = 2_000;
 const DEFAULT_MARK_INTERVAL_MS: u64 = 1_000;
 const DEFAULT_MAX_MARK_WAIT_MS: u64 = 30_000;
 const DEFAULT_MAX_CLOCK_BACKWARDS_MS: u64 = 5;
+const DEFAULT_CODE_BLOCK_SIZE: u64 = crate::blocks::DEFAULT_MIN_BLOCK;
 const DEFAULT_TIME_BITS: u8 = DEFAULT_BITS.0;
 const DEFAULT_WORKER_BITS: u8 = DEFAULT_BITS.1;
 const DEFAULT_SEQUENCE_BITS: u8 = DEFAULT_BITS.2;
@@ -110,6 +112,11 @@ pub struct IdgenArgs {
     /// Largest backwards clock step, in milliseconds, that is waited out rather than refused.
     #[arg(long, env = "IDGEN_MAX_CLOCK_BACKWARDS_MS", default_value_t = DEFAULT_MAX_CLOCK_BACKWARDS_MS)]
     pub max_clock_backwards_ms: u64,
+    /// Numbers in a block of the code counter leased from ZooKeeper: the first block's size and the smallest;
+    /// blocks grow while they last under a second (up to 1,000,000, or this if larger).
+    #[arg(long, env = "IDGEN_CODE_BLOCK_SIZE", default_value_t = DEFAULT_CODE_BLOCK_SIZE,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub code_block_size: u64,
 }
 
 impl IdgenArgs {
@@ -127,6 +134,7 @@ impl IdgenArgs {
             max_workers: None,
             id_layout: LayoutArgs::default(),
             max_clock_backwards_ms: DEFAULT_MAX_CLOCK_BACKWARDS_MS,
+            code_block_size: DEFAULT_CODE_BLOCK_SIZE,
         }
     }
 
@@ -167,6 +175,22 @@ impl IdgenArgs {
             mark_interval: Duration::from_millis(self.mark_interval_ms),
             max_mark_wait: Duration::from_millis(self.max_mark_wait_ms),
             max_workers: self.max_workers,
+        })
+    }
+
+    /// The code counter `{lease_root}/code-counter` and its block sizes.
+    ///
+    /// # Errors
+    /// Credentials that are not `user:password`.
+    pub fn blocks(&self) -> Result<BlockOptions, BadZooKeeperAuth> {
+        Ok(BlockOptions {
+            counter: CounterOptions {
+                zookeeper: self.zookeeper()?,
+                path: format!("{}/code-counter", self.lease_root.trim_end_matches('/')),
+                call_timeout: Duration::from_millis(self.zookeeper_timeout_ms),
+            },
+            min_block: self.code_block_size,
+            max_block: DEFAULT_MAX_BLOCK.max(self.code_block_size),
         })
     }
 }

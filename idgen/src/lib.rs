@@ -1,20 +1,23 @@
 //! Snowflake-style 64-bit IDs that are never duplicated: 41 bits of milliseconds since a custom epoch, 10 bits of
 //! worker ID, 12 bits of sequence (configurable). Each generator leases its worker ID from ZooKeeper and stops
-//! issuing as soon as it cannot be sure it still holds it. Embedded by the shortener; served over HTTP by the
-//! `idgen` binary for other services.
+//! issuing as soon as it cannot be sure it still holds it. And numbers for short codes, from blocks of one dense
+//! counter leased from ZooKeeper, never issued twice. Embedded by the shortener; served over HTTP by the `idgen`
+//! binary for other services.
 //!
 //! # Layout
+//! - [`blocks`]: blocks of a dense counter leased from ZooKeeper, the numbers behind short codes.
 //! - [`layout`]: the bit layout, composing and decoding IDs.
 //! - [`clock`]: the time source, injectable for tests.
 //! - [`config`]: the flags every embedder shares.
 //! - [`generator`]: lock-free ID issue on one atomic state word.
 //! - [`lease`]: the worker-ID lease and clock high-water mark in ZooKeeper, and the task that keeps them.
-//! - [`metrics`]: the generator's Prometheus series.
-//! - [`service`]: the HTTP service (`GET /v1/ids`, `GET /v1/ids/{id}`).
+//! - [`metrics`]: the Prometheus series of the generator and of the code blocks.
+//! - [`service`]: the HTTP service (`GET /v1/ids`, `GET /v1/ids/{id}`, `POST /v1/blocks`).
 //! - [`zookeeper`]: connecting to ZooKeeper with our identity, and the ACL of our nodes (shared with the
 //!   shortener's election).
 #![forbid(unsafe_code)]
 
+pub mod blocks;
 pub mod clock;
 pub mod config;
 pub mod generator;

@@ -1,4 +1,4 @@
-//! The generator's and lease's Prometheus series.
+//! The Prometheus series of the generator and its lease, and of the code counter's blocks.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
@@ -76,6 +76,72 @@ impl IdgenMetrics {
         registry.register(Box::new(series.worker_id.clone()))?;
         registry.register(Box::new(series.lease_losses.clone()))?;
         registry.register(Box::new(series.worker_ids_skipped.clone()))?;
+        Ok(series)
+    }
+}
+
+/// The code counter's series: blocks leased from it and numbers issued from them.
+#[derive(Clone)]
+pub struct BlockMetrics {
+    /// Blocks leased from the counter.
+    pub blocks_leased: IntCounter,
+    /// Lease attempts that found the counter moved since it was read (another process leased first) and read
+    /// it again.
+    pub lease_conflicts: IntCounter,
+    /// Leases that failed (ZooKeeper unreachable or too slow, or too many conflicts in a row).
+    pub lease_failures: IntCounter,
+    /// Numbers handed out from blocks.
+    pub numbers_issued: IntCounter,
+    /// Size of the last block leased: grows while blocks last under a second, shrinks while they last minutes.
+    pub block_size: IntGauge,
+}
+
+impl BlockMetrics {
+    /// Series registered nowhere (tests, embedding without metrics).
+    ///
+    /// # Panics
+    /// Never: the names and help texts are constant and valid.
+    pub fn unregistered() -> Self {
+        #[expect(clippy::unwrap_used, reason = "constant, valid metric names")]
+        let counter = |name: &str, help: &str| IntCounter::new(name, help).unwrap();
+        #[expect(clippy::unwrap_used, reason = "constant, valid metric names")]
+        let block_size = IntGauge::new(
+            "idgen_code_block_size",
+            "Size of the last block of the code counter leased",
+        )
+        .unwrap();
+        Self {
+            blocks_leased: counter(
+                "idgen_code_blocks_leased_total",
+                "Blocks of the code counter leased from ZooKeeper",
+            ),
+            lease_conflicts: counter(
+                "idgen_code_block_lease_conflicts_total",
+                "Code counter leases retried because another process moved the counter first",
+            ),
+            lease_failures: counter(
+                "idgen_code_block_lease_failures_total",
+                "Code counter leases that failed",
+            ),
+            numbers_issued: counter(
+                "idgen_code_numbers_issued_total",
+                "Numbers issued from blocks of the code counter",
+            ),
+            block_size,
+        }
+    }
+
+    /// Series registered in `registry`.
+    ///
+    /// # Errors
+    /// When the names are already registered there.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let series = Self::unregistered();
+        registry.register(Box::new(series.blocks_leased.clone()))?;
+        registry.register(Box::new(series.lease_conflicts.clone()))?;
+        registry.register(Box::new(series.lease_failures.clone()))?;
+        registry.register(Box::new(series.numbers_issued.clone()))?;
+        registry.register(Box::new(series.block_size.clone()))?;
         Ok(series)
     }
 }

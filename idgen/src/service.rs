@@ -1,5 +1,8 @@
-//! The idgen HTTP service: `GET /v1/ids?count=N` and `GET /v1/ids/{id}` on the API port, `/metrics`,
-//! `/healthz` and `/readyz` (ready only while a worker ID is leased) on the admin port.
+//! The idgen HTTP service: `GET /v1/ids?count=N`, `GET /v1/ids/{id}` and `POST /v1/blocks?size=N` ([`blocks`])
+//! on the API port, `/metrics`, `/healthz` and `/readyz` (ready only while a worker ID is leased) on the admin
+//! port.
+
+pub mod blocks;
 
 use std::sync::Arc;
 
@@ -13,7 +16,16 @@ use plumbing::{
 };
 use serde::Deserialize;
 
-use crate::{config::IdgenArgs, generator::GenerateError, metrics::IdgenMetrics, Generator};
+use anyhow::Context as _;
+
+use crate::{
+    blocks::Counter,
+    config::IdgenArgs,
+    generator::GenerateError,
+    metrics::{BlockMetrics, IdgenMetrics},
+    Generator,
+};
+use blocks::BlockLeases;
 
 /// Most IDs one request may take.
 pub const MAX_COUNT: usize = 10_000;
@@ -32,6 +44,11 @@ pub enum ErrorCode {
     ClockUnreliable,
     /// The clock is outside the layout's time range.
     ClockOutOfRange,
+    /// A block `size` that is not an integer from 1 to 1,000,000.
+    InvalidSize,
+    /// No block of the code counter can be leased now (ZooKeeper unreachable, or too many leases at once):
+    /// temporary.
+    CounterUnavailable,
 }
 
 impl ErrorCode {
@@ -43,16 +60,21 @@ impl ErrorCode {
             Self::NoWorkerLease => "no_worker_lease",
             Self::ClockUnreliable => "clock_unreliable",
             Self::ClockOutOfRange => "clock_out_of_range",
+            Self::InvalidSize => "invalid_size",
+            Self::CounterUnavailable => "counter_unavailable",
         }
     }
 
     /// The status every answer with this code has.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidCount | Self::InvalidId => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NoWorkerLease | Self::ClockUnreliable | Self::ClockOutOfRange => {
-                StatusCode::SERVICE_UNAVAILABLE
+            Self::InvalidCount | Self::InvalidId | Self::InvalidSize => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::NoWorkerLease
+            | Self::ClockUnreliable
+            | Self::ClockOutOfRange
+            | Self::CounterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -94,26 +116,48 @@ impl ServiceArgs {
     }
 }
 
-/// Binds both listeners (port 0 picks a free port), leases a worker ID and serves; the lease is released once
+/// Binds both listeners (port 0 picks a free port), connects to the code counter, leases a worker ID and serves; the lease is released once
 /// the stop signal has come and the API has drained (the lease keeper stops on its supervisor's token, which the
 /// run triggers then: released at the signal, the drain delay would answer 503s).
 ///
 /// # Errors
-/// An address that cannot be bound, a bad layout, or no lease.
+/// An address that cannot be bound, a bad layout, ZooKeeper unreachable, or no lease.
 pub async fn build(args: ServiceArgs) -> anyhow::Result<Application> {
     let startup = Startup::new(Listeners::bind(&args.listen_options())?)?;
     let http_metrics = web::Data::new(HttpMetrics::register(&startup.registry)?);
+    // Before the lease, so that a counter that cannot be reached leaves no worker ID held.
+    let counter = Counter::connect(
+        args.idgen.blocks()?.counter,
+        BlockMetrics::register(&startup.registry)?,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot reach the code counter in ZooKeeper at {} (--zookeeper-connect)",
+            args.idgen.zookeeper_connect
+        )
+    })?;
     let metrics = IdgenMetrics::register(&startup.registry)?;
     let leased = crate::start(&args.idgen, metrics, &startup.supervisor).await?;
     let readiness = readiness(Arc::clone(&leased.generator));
     let stopping = StopSequence::new().then(leased.keeper.stopped());
-    serve(startup, leased.generator, http_metrics, readiness, stopping).await
+    let leases = web::Data::new(BlockLeases::new(counter));
+    serve(
+        startup,
+        leased.generator,
+        leases,
+        http_metrics,
+        readiness,
+        stopping,
+    )
+    .await
 }
 
-/// Serves `GET /v1/ids` and `GET /v1/ids/{id}` from `generator`.
+/// Serves `GET /v1/ids` and `GET /v1/ids/{id}` from `generator`, `POST /v1/blocks` from `leases`.
 async fn serve(
     startup: Startup,
     generator: Arc<Generator>,
+    leases: web::Data<BlockLeases>,
     http_metrics: web::Data<HttpMetrics>,
     readiness: admin::ReadinessCheck,
     stopping: StopSequence,
@@ -122,6 +166,7 @@ async fn serve(
     let app = move || {
         App::new()
             .app_data(generator.clone())
+            .app_data(leases.clone())
             .app_data(http_metrics.clone())
             .app_data(plumbing::http::query_config())
             .wrap(middleware::from_fn(plumbing::metrics::record))
@@ -136,6 +181,11 @@ async fn serve(
                 web::resource("/v1/ids/{id}")
                     .route(web::get().to(decode_id))
                     .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/v1/blocks")
+                    .route(web::post().to(blocks::lease_block))
+                    .default_service(method_not_allowed("POST")),
             )
     };
     startup.serve(app, readiness, stopping).await
@@ -191,7 +241,11 @@ pub fn generate_error(error: &GenerateError) -> HttpResponse {
         }
         _ => ErrorCode::ClockOutOfRange,
     };
-    let mut response = code.answer(&error.to_string());
+    retry_later(code.answer(&error.to_string()))
+}
+
+/// `response` with `Retry-After: 1`, for a temporary failure.
+fn retry_later(mut response: HttpResponse) -> HttpResponse {
     response.headers_mut().insert(
         actix_web::http::header::RETRY_AFTER,
         actix_web::http::header::HeaderValue::from_static("1"),

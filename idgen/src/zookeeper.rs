@@ -68,6 +68,23 @@ impl ZooKeeperOptions {
     }
 }
 
+/// An error a bounded ZooKeeper call can end in: ZooKeeper's own, or no answer in time.
+pub(crate) trait CallError: From<zk::Error> {
+    /// No answer within `timeout`.
+    fn timed_out(timeout: Duration) -> Self;
+}
+
+/// Bounds a ZooKeeper call: a call without a bound hangs for as long as the server is silent.
+pub(crate) async fn bounded<T, E: CallError>(
+    timeout: Duration,
+    future: impl std::future::Future<Output = Result<T, zk::Error>>,
+) -> Result<T, E> {
+    tokio::time::timeout(timeout, future)
+        .await
+        .map_err(|_| E::timed_out(timeout))?
+        .map_err(E::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,12 +135,15 @@ async fn call<T>(
     timeout: Duration,
     future: impl std::future::Future<Output = Result<T, zk::Error>>,
 ) -> Result<T, LeaseError> {
-    tokio::time::timeout(timeout, future)
-        .await
-        .map_err(|_| LeaseError::Timeout {
+    crate::zookeeper::bounded(timeout, future).await
+}
+
+impl crate::zookeeper::CallError for LeaseError {
+    fn timed_out(timeout: Duration) -> Self {
+        Self::Timeout {
             timeout_ms: timeout.as_millis(),
-        })?
-        .map_err(LeaseError::from)
+        }
+    }
 }
 
 /// Records a new mark (the generator's clock, or its last ID if later, plus the session timeout) and, once

@@ -1,27 +1,37 @@
 //! The HTTP service (`idgen::service`): IDs and their decoding, 422 for a bad count or ID, and an admin port
 //! that reports the lease.
 
-use idgen::service::{build, ServiceArgs};
+use idgen::{
+    config::IdgenArgs,
+    service::{build, ServiceArgs},
+};
 use plumbing::shutdown::Shutdown;
 use serde_json::Value;
 
 use crate::helpers::args;
 
-struct TestService {
-    api: String,
-    admin: String,
-    client: reqwest::Client,
-    shutdown: Shutdown,
+/// A running service, stopped by triggering `shutdown`.
+pub struct TestService {
+    pub api: String,
+    pub admin: String,
+    pub client: reqwest::Client,
+    pub shutdown: Shutdown,
 }
 
-async fn spawn_service() -> TestService {
+/// The service on a chroot of its own, on free ports.
+pub async fn spawn_service() -> TestService {
+    spawn_service_with(args(&testkit::zookeeper_chroot().await)).await
+}
+
+/// The service with these settings, on free ports.
+pub async fn spawn_service_with(idgen: IdgenArgs) -> TestService {
     let shutdown = Shutdown::new();
     let service_args = ServiceArgs {
         listen: "127.0.0.1:0".into(),
         admin_listen: "127.0.0.1:0".into(),
         http_workers: 1,
         drain: plumbing::drain::DrainArgs::immediate(),
-        idgen: args(&testkit::zookeeper_chroot().await),
+        idgen,
     };
     let app = build(service_args).await.expect("the service starts");
     let (api, admin) = (
