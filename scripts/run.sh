@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: services up, release build, idgen + shortener + two redirect replicas (sharing port 8081) in the
-# background with logs in .run/logs/, a development API key, and .run/env as the README describes.
+# background with logs in .run/logs/, a development API key, a code key, and .run/env as the README describes.
 # `scripts/run.sh stop` stops the processes it started (by their pid files).
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
@@ -59,6 +59,14 @@ set +a
 command -v curl >/dev/null || { echo "curl is needed by make run; install it (apt-get install curl)" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet --bins)
 stop
+# The key behind compact codes, made once and kept with the data: the database records its fingerprint, and a
+# shortener with another key refuses to start (it would give out codes already given). Unreadable to others.
+codekey="$run/code-key"
+if [ ! -s "$codekey" ]; then
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$codekey")
+fi
+CODE_KEY="$(cat "$codekey")"
+export CODE_KEY
 "$bin/shortener" migrate >>"$run/logs/shortener.log" 2>&1
 start idgen idgen
 start shortener shortener serve
@@ -84,6 +92,7 @@ fi
 rm -f "$run/env" # an existing file would keep its old mode
 (umask 077 && {
   echo "SNOWLINK_API_KEY=$(cat "$keyfile")"
+  echo "CODE_KEY=$CODE_KEY"
   echo "SHORTENER_URL=http://127.0.0.1:8080"
   echo "REDIRECT_URL=http://127.0.0.1:8081"
   echo "IDGEN_URL=http://127.0.0.1:8082"

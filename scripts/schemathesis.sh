@@ -83,6 +83,7 @@ api_port="$(free_port)" admin_port="$(free_port)"
 # search and export from a database without these links).
 unset DATABASE_REPLICA_URL
 DATABASE_URL="$(database_url "$DATABASE")"
+code_key="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')" # this run's database only
 export DATABASE_URL \
   REDIS_PREFIX="schemathesis:$$:" \
   IDGEN_LEASE_ROOT="/snowlink-schemathesis/idgen" \
@@ -90,6 +91,7 @@ export DATABASE_URL \
   SHORTENER_ADMIN_LISTEN="127.0.0.1:$admin_port" \
   SHORTENER_HTTP_WORKERS=2 \
   SHORTENER_CLEANUP=off \
+  CODE_KEY="$code_key" \
   RUST_LOG=warn
 "$SHORTENER" migrate >>"$WORK/shortener.log" 2>&1 || { cat "$WORK/shortener.log" >&2; fail "migrate"; }
 api_key="$("$SHORTENER" keys create --name schemathesis 2>>"$WORK/shortener.log")"

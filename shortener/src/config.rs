@@ -250,6 +250,13 @@ pub struct ServeArgs {
     /// ID generation.
     #[command(flatten)]
     pub idgen: IdgenArgs,
+    /// Which codes new links get: `compact` (7 characters, needs CODE_KEY) or `snowflake` (base62 of the ID,
+    /// 10–11 characters). Codes of either style keep redirecting whatever is chosen later.
+    #[arg(long, env = "CODE_STYLE", value_enum, default_value_t = crate::codes::CodeStyle::Compact)]
+    pub code_style: crate::codes::CodeStyle,
+    /// The key of compact codes.
+    #[command(flatten)]
+    pub code_key: links::code::CodeKeyArgs,
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
@@ -298,6 +305,8 @@ impl ServeArgs {
             redis,
             breaker: plumbing::breaker::BreakerArgs::default(),
             idgen,
+            code_style: crate::codes::CodeStyle::Compact,
+            code_key: links::code::CodeKeyArgs::with_key(links::code::key::TEST_KEY),
             // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
             cleanup: CleanupArgs {
                 enabled: false,

@@ -1,5 +1,5 @@
 //! The shortener: snowlink's write API. It validates a long URL, takes an ID from the embedded generator (worker
-//! ID leased in ZooKeeper), stores the link in PostgreSQL (durable before the 201) and writes it through to
+//! ID leased in ZooKeeper) and a code (a number from a leased block of the code counter, permuted), stores the link in PostgreSQL (durable before the 201) and writes it through to
 //! Redis so the first redirect is already a cache hit.
 //!
 //! # Layout
@@ -7,6 +7,7 @@
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
 //! - [`stores`]: connecting to PostgreSQL and migrating it, for `serve` and the other commands alike.
+//! - [`codes`]: the codes of new links (compact or snowflake style), the code key's check, the block announcer.
 //! - [`auth`]: the API-key extractors.
 //! - [`key_cache`]: API key → owner in memory, dropped the moment any key changes.
 //! - [`limits`]: per-IP, per-key and anonymous rate limits.
@@ -26,6 +27,7 @@
 
 pub mod auth;
 pub mod cleanup;
+pub mod codes;
 pub mod config;
 pub mod deadline;
 pub mod errors;

@@ -20,6 +20,7 @@ use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::{
     cleanup::{Cleaner, CleanupMetrics, CleanupTask},
+    codes::{self, CodeStyle, Minter},
     config::ServeArgs,
     deadline::{self, RequestTimeout},
     group_insert::{self, GroupInserter},
@@ -73,6 +74,9 @@ struct Connections {
 /// When a dependency needed to start is unreachable or a migration fails.
 async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connections> {
     let store = stores::connect(&args.database, args.migrate).await?;
+    if let Some(key) = args.code_key.key()? {
+        codes::check_key(&store, &key).await?;
+    }
     let cache = RedisCache::connect(&args.redis.options())
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
@@ -94,6 +98,8 @@ async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connec
 struct Shared {
     /// Issues while the lease keeper holds the worker ID.
     ids: Arc<Generator>,
+    /// The codes of new links.
+    codes: Minter,
     /// Swept of idle clients every minute.
     limits: Arc<RateLimits>,
     /// Its budgets swept with the limits.
@@ -121,6 +127,7 @@ async fn start_tasks(
     let metrics = IdgenMetrics::register(registry)?;
     let LeasedGenerator { generator, keeper } =
         idgen::start(&args.idgen, metrics, supervisor).await?;
+    let (codes, announcer) = start_codes(args, connections, registry, supervisor).await?;
     let (limits, passwords) = start_forgetting_idle(args, registry, supervisor)?;
     let (election, cleanup) = args
         .cleanup
@@ -148,12 +155,14 @@ async fn start_tasks(
         .then(inserters.stopped())
         .then_each(key_listener.map(Task::stopped))
         .then(keeper.stopped())
+        .then_each(announcer)
         .then_each(cleanup.map(CleanupTask::stopped))
         .then_each(election.map(Election::stopped))
         .then(outbox.stopped())
         .then(async move { cache.quit().await });
     let shared = Shared {
         ids: generator,
+        codes,
         limits,
         passwords,
         inserter,
@@ -161,6 +170,51 @@ async fn start_tasks(
         invalidations,
     };
     Ok((shared, stopping))
+}
+
+/// Waits until the block announcer and the refill of blocks have stopped.
+type CodesStopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// What makes the codes of new links: for compact codes, the blocks of the code counter (the first one leased
+/// now) and the task announcing them.
+///
+/// # Errors
+/// Compact codes without a key, or no block leased.
+async fn start_codes(
+    args: &ServeArgs,
+    connections: &Connections,
+    registry: &Registry,
+    supervisor: &Supervisor,
+) -> anyhow::Result<(Minter, Option<CodesStopped>)> {
+    if args.code_style == CodeStyle::Snowflake {
+        return Ok((Minter::Snowflake, None));
+    }
+    let key = args.code_key.key()?.context(
+        "--code-style compact needs the code key: set CODE_KEY (32+ hex digits, `openssl rand -hex 32`) or \
+         CODE_KEY_FILE, the same for every shortener and redirect, or use --code-style snowflake",
+    )?;
+    let blocks = idgen::blocks::CodeBlocks::start(
+        args.idgen.blocks()?,
+        idgen::metrics::BlockMetrics::register(registry)?,
+        supervisor,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot lease a block of the code counter from ZooKeeper at {} (--zookeeper-connect)",
+            args.idgen.zookeeper_connect
+        )
+    })?;
+    let announcer = codes::announce_blocks(&blocks, connections.cache.clone(), supervisor);
+    let stopped = {
+        let blocks = Arc::clone(&blocks);
+        async move {
+            announcer.stopped().await;
+            blocks.stopped().await;
+        }
+    };
+    let codes = links::code::CompactCodes::new(&key);
+    Ok((Minter::Compact { blocks, codes }, Some(Box::pin(stopped) as CodesStopped)))
 }
 
 /// The rate limits and the password hasher's budgets, and the task that forgets the clients they no longer
@@ -215,7 +269,7 @@ fn state(
     blocklist: Blocklist,
     registry: &Registry,
 ) -> anyhow::Result<web::Data<AppState>> {
-    let (created, degraded) = write_metrics(registry)?;
+    let (created, code_collisions, degraded) = write_metrics(registry)?;
     let redis_breaker = args
         .breaker
         .breaker(BackendSeries::register(registry, "shortener")?.backend("redis"));
@@ -232,6 +286,7 @@ fn state(
         redis_breaker,
         invalidations: shared.invalidations,
         ids: shared.ids,
+        codes: shared.codes,
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
         redis: args.redis.clone(),
@@ -242,6 +297,7 @@ fn state(
         allow_anonymous: args.allow_anonymous,
         exports,
         created,
+        code_collisions,
         degraded,
         clock: args.clock.clone(),
     }))
@@ -341,8 +397,11 @@ fn direct_batches(pool_size: usize, inserters: usize) -> usize {
     (pool_size.saturating_sub(inserters) / 2).max(1)
 }
 
-/// Links created, and dependency failures degraded around (Redis write-through skipped, …).
-fn write_metrics(registry: &Registry) -> prometheus::Result<(IntCounter, IntCounterVec)> {
+/// Links created, generated codes that met an alias, and dependency failures degraded around (Redis write-through
+/// skipped, …).
+fn write_metrics(
+    registry: &Registry,
+) -> prometheus::Result<(IntCounter, IntCounter, IntCounterVec)> {
     let created = IntCounter::new(
         "shortener_links_created_total",
         "Links created and committed",
@@ -356,7 +415,12 @@ fn write_metrics(registry: &Registry) -> prometheus::Result<(IntCounter, IntCoun
         &["dependency", "operation"],
     )?;
     registry.register(Box::new(degraded.clone()))?;
-    Ok((created, degraded))
+    let code_collisions = IntCounter::new(
+        "shortener_generated_code_collisions_total",
+        "Generated codes that were taken already (an alias equal to them), so another code was made",
+    )?;
+    registry.register(Box::new(code_collisions.clone()))?;
+    Ok((created, code_collisions, degraded))
 }
 
 /// `/readyz`: blocked only without a worker lease (no IDs, so no creates). PostgreSQL and Redis are reported:

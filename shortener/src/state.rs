@@ -29,6 +29,8 @@ pub struct AppState {
     pub invalidations: crate::outbox::Invalidations,
     /// The embedded ID generator; issues only while its worker ID is leased.
     pub ids: Arc<Generator>,
+    /// The codes of new links.
+    pub codes: crate::codes::Minter,
     /// Base of short URLs (ends with `/`).
     pub public_base_url: url::Url,
     /// Hosts long URLs may not point at.
@@ -49,6 +51,8 @@ pub struct AppState {
     pub exports: Arc<crate::exports::ExportLimits>,
     /// Links created (committed).
     pub created: IntCounter,
+    /// Generated codes found taken (by an alias), each followed by another.
+    pub code_collisions: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.
     pub degraded: IntCounterVec,
     /// Now, for expiry checks and cache TTLs, and today for hit counts; injected so tests set the time.

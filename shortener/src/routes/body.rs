@@ -12,11 +12,12 @@ use crate::{errors::ApiError, state::AppState};
 /// A short link.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkBody {
-    /// The short code: base62 of the link's ID, or its alias.
-    #[schema(example = "8M0kX2aQ1b")]
+    /// The short code: 7 base62 characters for a generated code (10–11 for links made with `--code-style
+    /// snowflake`), or the alias.
+    #[schema(example = "q7Xb2Kd", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     code: String,
     /// The short URL to share.
-    #[schema(example = "http://127.0.0.1:8081/8M0kX2aQ1b")]
+    #[schema(example = "http://127.0.0.1:8081/q7Xb2Kd")]
     pub(crate) short_url: String,
     /// The normalised target.
     #[schema(example = "https://example.com/")]

@@ -1,19 +1,17 @@
 //! Creating links, for one request or a batch alike: one reuse lookup, then insert rounds (a generated code that
-//! collided with an alias takes a new ID for the next round), then write-through once the links are durable.
+//! collided with an alias takes a new ID and code for the next round), then write-through once the links are durable.
 //! Where the statements go is the [`Writer`]: the group inserter, or an `Idempotency-Key` transaction.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use links::{
-    code,
-    model::{Link, NewLink, RedirectStatus, Resolution},
-};
+use links::model::{Link, NewLink, RedirectStatus, Resolution};
 use tokio::time::Instant;
 
 use crate::{auth::Creator, errors::ApiError, state::AppState};
 
-/// Rounds of fresh IDs for generated codes that collided with an alias (rare: only aliases that look like IDs).
+/// Rounds of fresh codes for generated codes that collided with an alias (rare: only aliases that look like
+/// generated codes).
 const GENERATED_CODE_ATTEMPTS: usize = 3;
 
 /// A create request that passed validation.
@@ -85,7 +83,7 @@ impl Writer<'_> {
 }
 
 /// Creates every valid request: one reuse lookup for all, then one multi-row insert per round; generated codes
-/// that collided with an alias get new IDs for the next round, taken aliases fail with 409. Returns outcomes in
+/// that collided with an alias get new IDs and codes for the next round, taken aliases fail with 409. Returns outcomes in
 /// the order of `requests`, and the links created. A failure before anything was committed fails the whole
 /// call; a round failing after an earlier round committed fails only the items still pending, so the links
 /// already made are reported, never lost behind a 503 (a retry would duplicate them).
@@ -176,16 +174,18 @@ async fn insert_round(
                 .map_err(|_| ApiError::Internal(anyhow::anyhow!("ID {id} exceeds 63 bits")))
         })
         .collect::<Result<Vec<i64>, _>>()?;
-    let codes: Vec<String> = pending
+    let generated: Vec<i64> = pending
         .iter()
         .zip(&ids)
-        .map(|((_, checked), id)| {
-            checked
-                .alias
-                .clone()
-                .unwrap_or_else(|| code::encode(id.unsigned_abs()))
-        })
+        .filter(|((_, checked), _)| checked.alias.is_none())
+        .map(|(_, id)| *id)
         .collect();
+    let mut generated = state.codes.mint(&generated).await?.into_iter();
+    let codes: Vec<String> = pending
+        .iter()
+        .map(|(_, checked)| checked.alias.clone().or_else(|| generated.next()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fewer codes minted than asked")))?;
     let rows: Vec<NewLink> = pending
         .iter()
         .zip(ids.iter().zip(&codes))
@@ -218,7 +218,8 @@ async fn insert_round(
                 outcomes[index] = Some(CreateOutcome::Failed(ApiError::AliasTaken(code)));
             }
             None => {
-                tracing::info!(%code, "generated code equals an alias; taking a new ID");
+                tracing::info!(%code, "generated code equals an alias; taking a new code");
+                state.code_collisions.inc();
                 retry.push((index, checked));
             }
         }

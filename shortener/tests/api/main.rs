@@ -2,6 +2,7 @@
 
 mod batch;
 mod cleanup;
+mod codes;
 mod concurrency;
 mod create;
 mod degradation;
