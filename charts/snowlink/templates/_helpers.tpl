@@ -52,13 +52,14 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The Secret's keys one container reads, as a comma-separated list of connections.secretKeys names:
-(dict "root" $ "keys" (list "databaseUrl" …)). An optional key (databaseReplicaUrls, zookeeperAuth) is left out
-when its name is "", or when the chart makes the Secret and has no value for it.
+(dict "root" $ "keys" (list "databaseUrl" …)). An optional key (databaseReplicaUrls, zookeeperAuth, and codeKey
+with the snowflake code style: snowlink.codeKey.check) is left out when its name is "", or when the chart makes the
+Secret and has no value for it.
 */}}
 {{- define "snowlink.connectionKeys" -}}
 {{- $root := .root -}}
 {{- $made := not $root.Values.connections.existingSecret -}}
-{{- $absent := dict "databaseReplicaUrls" (empty $root.Values.postgresql.replicaUrls) "zookeeperAuth" (empty $root.Values.zookeeper.auth) -}}
+{{- $absent := dict "databaseReplicaUrls" (empty $root.Values.postgresql.replicaUrls) "zookeeperAuth" (empty $root.Values.zookeeper.auth) "codeKey" (empty $root.Values.codeKey) -}}
 {{- $used := list -}}
 {{- range .keys -}}
 {{- if and (index $root.Values.connections.secretKeys .) (not (and $made (index $absent .))) -}}
@@ -71,10 +72,25 @@ when its name is "", or when the chart makes the Secret and has no value for it.
 {{/* Each key of snowlink.connectionKeys as an X_FILE variable naming its file (the services read X from it). */}}
 {{- define "snowlink.env.connections" -}}
 {{- $root := .root -}}
-{{- $vars := dict "databaseUrl" "DATABASE_URL" "databaseReplicaUrls" "DATABASE_REPLICA_URL" "redisUrl" "REDIS_URL" "zookeeperConnect" "ZOOKEEPER_CONNECT" "zookeeperAuth" "ZOOKEEPER_AUTH" -}}
+{{- $vars := dict "databaseUrl" "DATABASE_URL" "databaseReplicaUrls" "DATABASE_REPLICA_URL" "redisUrl" "REDIS_URL" "zookeeperConnect" "ZOOKEEPER_CONNECT" "zookeeperAuth" "ZOOKEEPER_AUTH" "codeKey" "CODE_KEY" -}}
 {{- range compact (splitList "," (include "snowlink.connectionKeys" .)) }}
 - name: {{ index $vars . }}_FILE
   value: {{ printf "%s/%s" $root.Values.connections.mountPath (index $root.Values.connections.secretKeys .) | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+A shortener making compact codes refuses to start without CODE_KEY, so the render refuses first, saying what to
+set. Without a key (snowflake style) the redirect confirms replica misses of compact codes less precisely, no more.
+*/}}
+{{- define "snowlink.codeKey.check" -}}
+{{- if eq .Values.shortener.codeStyle "compact" }}
+{{- if not .Values.connections.secretKeys.codeKey }}
+{{- fail "connections.secretKeys.codeKey is empty, but shortener.codeStyle compact needs the code key: name the key of your Secret that holds it (add one made with `openssl rand -hex 32`), or set shortener.codeStyle to snowflake" }}
+{{- end }}
+{{- if not .Values.connections.existingSecret }}
+{{- $_ := required "codeKey is required: shortener.codeStyle compact needs the key behind its 7-character codes. Make one with `openssl rand -hex 32`, keep it for good (the same on every upgrade), and set codeKey to it; or set shortener.codeStyle to snowflake" .Values.codeKey }}
+{{- end }}
 {{- end }}
 {{- end }}
 
