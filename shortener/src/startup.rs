@@ -214,7 +214,10 @@ async fn start_codes(
         }
     };
     let codes = links::code::CompactCodes::new(&key);
-    Ok((Minter::Compact { blocks, codes }, Some(Box::pin(stopped) as CodesStopped)))
+    Ok((
+        Minter::Compact { blocks, codes },
+        Some(Box::pin(stopped) as CodesStopped),
+    ))
 }
 
 /// The rate limits and the password hasher's budgets, and the task that forgets the clients they no longer

@@ -1,6 +1,7 @@
-//! Codes forged to look freshly minted (a real worker ID, the current time, any sequence): they pass every test
-//! of the code itself, so only the per-process budget of primary confirmations keeps them off the primary, and
-//! the pool the hit flush and reads of changed links use is never the one they queue on.
+//! Codes forged to look freshly minted (a real worker ID, the current time, any sequence; or a number of a block
+//! being issued from): they pass every test of the code itself, so only the per-process budget of primary
+//! confirmations keeps them off the primary, and the pool the hit flush and reads of changed links use is never
+//! the one they queue on. Made-up compact codes (a random 7 characters) are not fresh and never reach it.
 
 use std::{
     sync::{
@@ -14,7 +15,7 @@ use idgen::Layout;
 use plumbing::clock::Clock as _;
 use serde_json::json;
 
-use crate::helpers::{link, metric, spawn_pair, TestPair};
+use crate::helpers::{link, metric, spawn_pair, spawn_pair_with, TestPair};
 
 const FORGED: usize = 50_000;
 const SENDERS: usize = 32;
@@ -39,6 +40,11 @@ fn forge_fresh_codes(pair: &TestPair, real: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Links made with the snowflake style, whose codes carry their worker ID and time.
+fn snowflake_codes(args: &mut shortener::config::ServeArgs) {
+    args.code_style = shortener::codes::CodeStyle::Snowflake;
+}
+
 async fn patch(pair: &TestPair, code: &str, body: serde_json::Value) {
     let response = pair
         .client
@@ -54,7 +60,7 @@ async fn patch(pair: &TestPair, code: &str, body: serde_json::Value) {
 #[tokio::test]
 async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hundred_while_an_edited_link_follows_its_change_and_hits_are_flushed(
 ) {
-    let pair = Arc::new(spawn_pair().await);
+    let pair = Arc::new(spawn_pair_with(snowflake_codes).await);
     let real = pair.shorten(link("https://example.com/real")).await;
     let edited = pair.shorten(link("https://example.com/before")).await;
     let mut args = pair.redirect_args();
@@ -157,7 +163,7 @@ async fn fifty_thousand_forged_fresh_codes_reach_the_primary_at_most_one_in_a_hu
 #[tokio::test]
 async fn a_fresh_code_from_a_worker_heard_minting_is_confirmed_and_one_from_any_other_worker_is_not(
 ) {
-    let pair = spawn_pair().await;
+    let pair = spawn_pair_with(snowflake_codes).await;
     let (_lagging, redirect) = pair.spawn_redirect_on_an_empty_replica(|_| {}).await;
     let heard = || {
         metric(
@@ -208,4 +214,91 @@ async fn a_fresh_code_from_a_worker_heard_minting_is_confirmed_and_one_from_any_
     );
     assert_eq!(fresh.status(), 302, "confirmed on the primary");
     assert_eq!(fresh.headers()["location"], "https://example.com/fresh");
+}
+
+/// Random 7-character codes, as a scanner makes them up (SplitMix64: random enough, and no dependency).
+fn random_compact_codes(count: usize) -> Vec<String> {
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mixed = (state ^ (state >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^ (mixed >> 31)
+    };
+    (0..count)
+        .map(|_| {
+            (0..7)
+                .map(|_| char::from(alphabet[(next() % 62) as usize]))
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fresh_compact_code_of_an_announced_block_is_confirmed_and_a_flood_of_random_ones_is_not()
+{
+    let pair = spawn_pair().await;
+    let (_lagging, redirect) = pair
+        .spawn_redirect_on_an_empty_replica(|args| {
+            args.unknown_codes_per_minute = 0;
+        })
+        .await;
+    let codes = links::code::CompactCodes::new(
+        &links::code::CodeKey::from_hex(links::code::key::TEST_KEY).expect("the test key"),
+    );
+    let real = pair.shorten(link("https://example.com/real")).await;
+    let block_of_real = codes.decode(&real).expect("a compact code") / 1_000 * 1_000;
+    // Past the grace after subscribing: from now on only announced blocks make a compact code fresh (the
+    // shortener announces its blocks every few seconds, so this redirect has heard them by then).
+    let what = "the redirect heard the blocks announced";
+    testkit::eventually(Duration::from_secs(15), what, || async {
+        metric(
+            &redirect.admin,
+            "redirect_invalidations_total{scope=\"code\"}",
+        )
+        .await
+            >= 2.0
+    })
+    .await;
+    pair.clock.advance(chrono::Duration::seconds(20));
+    let unissued = codes.encode(block_of_real + 999).expect("a code");
+    pair.primary()
+        .await
+        .execute(
+            "INSERT INTO links (id, code, long_url, url_hash) VALUES (1, $1, 'https://example.com/fresh', '\\x00')",
+            &[&unissued],
+        )
+        .await
+        .expect("the row, on the primary only");
+    let outside = codes.encode(block_of_real + 1_000_000).expect("a code");
+    let lookups_before = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
+
+    let fresh = pair.follow_on(&redirect.address, &unissued).await;
+    let after_fresh = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
+    let not_fresh = pair.follow_on(&redirect.address, &outside).await;
+    let mut flood_not_found = 0;
+    let flood = random_compact_codes(2_000);
+    for code in &flood {
+        if pair.follow_on(&redirect.address, code).await.status() == 404 {
+            flood_not_found += 1;
+        }
+    }
+    let lookups = metric(&redirect.admin, PRIMARY_LOOKUPS).await;
+
+    assert_eq!(
+        fresh.status(),
+        302,
+        "a number of a live block: confirmed on the primary"
+    );
+    assert_eq!(fresh.headers()["location"], "https://example.com/fresh");
+    assert!(after_fresh > lookups_before);
+    assert_eq!(not_fresh.status(), 404);
+    assert_eq!(flood_not_found, flood.len());
+    assert!(
+        lookups - after_fresh <= flood.len() as f64 / 100.0,
+        "{} primary lookups for {} random codes and one outside every block",
+        lookups - after_fresh,
+        flood.len()
+    );
 }

@@ -29,6 +29,13 @@ pub const BROWSER: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 pub async fn spawn_pair() -> TestPair {
+    spawn_pair_with(|_| {}).await
+}
+
+/// A pair whose shortener's settings `configure` may change first.
+pub async fn spawn_pair_with(
+    configure: impl FnOnce(&mut shortener::config::ServeArgs),
+) -> TestPair {
     let db = TestDb::create().await;
     let (redis_url, prefix) = testkit::redis();
     let redis = RedisArgs::new(redis_url, prefix);
@@ -39,6 +46,7 @@ pub async fn spawn_pair() -> TestPair {
     let mut args =
         shortener::config::ServeArgs::for_tests(DatabaseArgs::new(&db.url), redis.clone(), idgen);
     args.clock = clock.shared();
+    configure(&mut args);
     let shortener = shortener::startup::build(args)
         .await
         .expect("the shortener starts");

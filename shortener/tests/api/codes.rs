@@ -59,10 +59,17 @@ async fn a_thousand_links_get_7_character_codes_of_the_first_thousand_numbers_in
         .map(|code| compact().decode(code).expect("a compact code"))
         .collect();
     let distinct: HashSet<u64> = numbers.iter().copied().collect();
-    assert_eq!(distinct, (0..1_000).collect(), "a fresh counter's first block, each number once");
+    assert_eq!(
+        distinct,
+        (0..1_000).collect(),
+        "a fresh counter's first block, each number once"
+    );
     let mut sorted = codes.clone();
     sorted.sort();
-    assert_ne!(sorted, codes, "codes in creation order are not in code order");
+    assert_ne!(
+        sorted, codes,
+        "codes in creation order are not in code order"
+    );
 }
 
 #[tokio::test]
@@ -73,11 +80,19 @@ async fn a_generated_code_equal_to_an_alias_takes_the_next_number_and_leaves_the
         .shorten(json!({"long_url": "https://example.com/alias", "alias": next}))
         .await;
 
-    let generated = app.shorten(json!({"long_url": "https://example.com/generated"})).await;
+    let generated = app
+        .shorten(json!({"long_url": "https://example.com/generated"}))
+        .await;
 
     assert_eq!(alias, next);
-    assert_eq!(generated, compact().encode(1).expect("the second number's code"));
-    assert_eq!(app.read(&alias).await["long_url"], "https://example.com/alias");
+    assert_eq!(
+        generated,
+        compact().encode(1).expect("the second number's code")
+    );
+    assert_eq!(
+        app.read(&alias).await["long_url"],
+        "https://example.com/alias"
+    );
     assert_eq!(app.metric(COLLISIONS).await, 1.0);
 }
 
@@ -93,7 +108,8 @@ fn args_on(db: &TestDb, redis: &RedisArgs, chroot: &str) -> ServeArgs {
 #[tokio::test]
 async fn a_shortener_with_another_key_or_none_refuses_to_start() {
     let app = spawn_app().await;
-    app.shorten(json!({"long_url": "https://example.com/"})).await;
+    app.shorten(json!({"long_url": "https://example.com/"}))
+        .await;
     let chroot = testkit::zookeeper_chroot().await;
 
     let mut other = args_on(&app.db, &app.redis, &chroot);
@@ -103,8 +119,14 @@ async fn a_shortener_with_another_key_or_none_refuses_to_start() {
     keyless.code_key = links::code::CodeKeyArgs::default();
     let keyless = startup::build(keyless).await.err().expect("refused");
 
-    assert!(format!("{refused:#}").contains("CODE_KEY is not the key"), "{refused:#}");
-    assert!(format!("{keyless:#}").contains("needs the code key"), "{keyless:#}");
+    assert!(
+        format!("{refused:#}").contains("CODE_KEY is not the key"),
+        "{refused:#}"
+    );
+    assert!(
+        format!("{keyless:#}").contains("needs the code key"),
+        "{keyless:#}"
+    );
 }
 
 /// Where `code` sends visitors, as the redirect reads it.
@@ -121,12 +143,18 @@ async fn codes_of_the_snowflake_style_keep_working_beside_compact_ones() {
     let (redis_url, prefix) = testkit::redis();
     let redis = RedisArgs::new(redis_url, prefix);
     let snowflake = spawn_app_on(db, redis, |args| args.code_style = CodeStyle::Snowflake).await;
-    let old = snowflake.shorten(json!({"long_url": "https://example.com/old"})).await;
+    let old = snowflake
+        .shorten(json!({"long_url": "https://example.com/old"}))
+        .await;
     let row_id = match snowflake.store.resolve(&old).await.expect("a lookup") {
         links::model::Resolution::Live { id, .. } => id,
         other => panic!("{other:?}"),
     };
-    assert_eq!(links::code::decode(&old), Some(row_id.unsigned_abs()), "base62 of the ID");
+    assert_eq!(
+        links::code::decode(&old),
+        Some(row_id.unsigned_abs()),
+        "base62 of the ID"
+    );
     assert!((10..=11).contains(&old.len()), "{old}");
     snowflake.shutdown.trigger();
 
@@ -173,7 +201,9 @@ async fn three_shorteners_restarted_under_load_never_give_a_code_twice() {
         let mut running = Vec::new();
         for _ in 0..3 {
             let shutdown = Shutdown::new();
-            let app = startup::build(args_on(&db, &redis, &chroot)).await.expect("starts");
+            let app = startup::build(args_on(&db, &redis, &chroot))
+                .await
+                .expect("starts");
             let (address, admin) = (
                 format!("http://127.0.0.1:{}", app.port()),
                 format!("http://127.0.0.1:{}", app.admin_port()),
@@ -204,7 +234,11 @@ async fn three_shorteners_restarted_under_load_never_give_a_code_twice() {
             }
         }
         for (_, admin, shutdown) in running {
-            assert_eq!(testkit::metric(&admin, COLLISIONS).await, 0.0, "no code met another");
+            assert_eq!(
+                testkit::metric(&admin, COLLISIONS).await,
+                0.0,
+                "no code met another"
+            );
             shutdown.trigger();
         }
     }
