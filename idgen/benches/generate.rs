@@ -1,6 +1,8 @@
 //! How fast IDs are issued, against the layout's ceiling of 4,096 IDs per millisecond (4.096 M IDs/s): one
 //! thread, two threads on one generator, and the HTTP service taking 1,000 at a time over loopback (that one
-//! needs ZooKeeper: `ZOOKEEPER_CONNECT`, as `make bench` sets it). Criterion reports elements/s = IDs/s.
+//! needs ZooKeeper: `ZOOKEEPER_CONNECT`, as `make bench` sets it). Criterion reports elements/s = IDs/s. And
+//! how fast numbers for short codes come from blocks of the code counter (`CodeBlocks::take`, ZooKeeper too),
+//! against the shortener's 20k creates/s.
 
 use std::{
     sync::Arc,
@@ -9,12 +11,13 @@ use std::{
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use idgen::{
+    blocks::CodeBlocks,
     clock::SystemClock,
-    metrics::IdgenMetrics,
+    metrics::{BlockMetrics, IdgenMetrics},
     service::{build, ServiceArgs},
     Generator, Grant, Layout,
 };
-use plumbing::shutdown::Shutdown;
+use plumbing::{shutdown::Shutdown, tasks::Supervisor};
 
 /// A generator issuing without a lease behind it: the benchmark measures issuing, not ZooKeeper.
 fn unleased_generator() -> Arc<Generator> {
@@ -142,5 +145,50 @@ fn http_service(c: &mut Criterion) {
     shutdown.trigger();
 }
 
-criterion_group!(benches, generator, http_service);
+fn code_blocks(c: &mut Criterion) {
+    if std::env::var_os("ZOOKEEPER_CONNECT").is_none() {
+        eprintln!(
+            "skipping the code blocks benchmark: ZOOKEEPER_CONNECT is not set (make bench sets it)"
+        );
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let shutdown = Shutdown::new();
+    let blocks = runtime.block_on(async {
+        let args = idgen::config::IdgenArgs::new(testkit::zookeeper_chroot().await);
+        let supervisor = Supervisor::unregistered(shutdown.clone());
+        let options = args.blocks().expect("settings");
+        CodeBlocks::start(options, BlockMetrics::unregistered(), &supervisor)
+            .await
+            .expect("the first block is leased")
+    });
+
+    let mut group = c.benchmark_group("code_blocks");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("take(1), 1 thread", |b| {
+        b.iter(|| runtime.block_on(blocks.take(1)).expect("a number"))
+    });
+    group.bench_function("take(1), 2 threads", |b| {
+        b.iter_custom(|iterations| {
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for share in [iterations / 2, iterations - iterations / 2] {
+                    let (blocks, runtime) = (&blocks, &runtime);
+                    scope.spawn(move || {
+                        for _ in 0..share {
+                            std::hint::black_box(
+                                runtime.block_on(blocks.take(1)).expect("a number"),
+                            );
+                        }
+                    });
+                }
+            });
+            started.elapsed()
+        })
+    });
+    group.finish();
+    shutdown.trigger();
+}
+
+criterion_group!(benches, generator, http_service, code_blocks);
 criterion_main!(benches);

@@ -10,7 +10,7 @@
 //! - [`stack`]: the shortener, redirect and idgen in this process, on the topology's URLs.
 //! - [`trickle`]: the steady load, and every answer it got with its time.
 //! - [`postgres`]: the primary killed.
-//! - [`zookeeper`]: a ZooKeeper node killed.
+//! - [`zookeeper`]: a ZooKeeper node killed; the code counter leased through a leader kill.
 //! - [`redis`] (with its own trickle, [`redis_trickle`], which also checks write-through after each create): a
 //!   Redis master killed or frozen.
 

@@ -128,7 +128,7 @@ impl CodeBlocks {
     fn take_now(&self, numbers: &mut Vec<u64>, count: usize) -> bool {
         let mut supply = lock(&self.supply);
         let took = supply.take_into(numbers, count, Instant::now);
-        if took.promoted {
+        if took.live_changed {
             self.live.send_replace(supply.live());
         }
         drop(supply);

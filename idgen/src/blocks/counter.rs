@@ -12,11 +12,12 @@ use zookeeper_client as zk;
 use super::{call, BlockError};
 use crate::{metrics::BlockMetrics, zookeeper::ZooKeeperOptions};
 
-/// Attempts of one lease while other processes keep moving the counter. Processes lease about once a second
-/// each, so a conflict is rare and ten in a row mean something is wrong.
-const ATTEMPTS: usize = 10;
-/// Longest pause before an attempt after a conflict, so that leasers who collided do not collide again.
-const MAX_JITTER_MS: u64 = 8;
+/// Attempts of one lease while others keep moving the counter. Embedders lease about once a second each, so
+/// a conflict is rare there; the HTTP service runs a few leases at once, which collide more often.
+const ATTEMPTS: u32 = 16;
+/// Longest pause before an attempt after a conflict. The pause is random and its bound doubles with each
+/// conflict (1, 2, 4 … ms), so leasers who collided spread out instead of colliding again.
+const MAX_BACKOFF_MS: u64 = 64;
 
 /// Where the counter is and how to reach it.
 #[derive(Debug, Clone)]
@@ -97,7 +98,7 @@ impl Counter {
         let timeout = self.options.call_timeout;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                tokio::time::sleep(jitter()).await;
+                tokio::time::sleep(backoff(attempt)).await;
             }
             let (start, version) = self.read(&client).await?;
             let end = start.checked_add(size).ok_or(BlockError::Exhausted)?;
@@ -161,8 +162,13 @@ async fn connect(options: &CounterOptions) -> Result<zk::Client, BlockError> {
     .await
 }
 
-/// A pause from 1 to [`MAX_JITTER_MS`] ms, different in every call (a fresh `RandomState` is randomly keyed).
-fn jitter() -> Duration {
+/// A random pause before attempt `attempt` (from 1): up to 2^(attempt-1) ms, at most [`MAX_BACKOFF_MS`]. A fresh
+/// `RandomState` is randomly keyed, so every call draws anew.
+fn backoff(attempt: u32) -> Duration {
+    let bound = 1_u64
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u64::MAX)
+        .min(MAX_BACKOFF_MS);
     let random = RandomState::new().hash_one(std::time::Instant::now());
-    Duration::from_millis(1 + random % MAX_JITTER_MS)
+    Duration::from_micros(random % (bound * 1_000 + 1))
 }

@@ -71,7 +71,7 @@ pub enum BlockError {
     #[error("the code counter moved under us on {attempts} attempts in a row")]
     Contended {
         /// Attempts made.
-        attempts: usize,
+        attempts: u32,
     },
     /// The counter node does not hold a decimal number.
     #[error("the code counter at {0} is not a number")]

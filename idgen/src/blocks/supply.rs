@@ -31,8 +31,8 @@ pub struct Supply {
 /// What one [`Supply::take_into`] did besides taking numbers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Took {
-    /// The spare became the current block, so the live blocks changed.
-    pub promoted: bool,
+    /// A block was used up or the spare taken up: the live blocks changed.
+    pub live_changed: bool,
     /// Half the current block is used and there is no spare: time to lease one.
     pub wants_spare: bool,
 }
@@ -59,6 +59,7 @@ impl Supply {
         now: impl Fn() -> Instant,
     ) -> Took {
         let mut took = Took::default();
+        let had_numbers = self.next < self.current.end;
         loop {
             let wanted = u64::try_from(count.saturating_sub(numbers.len())).unwrap_or(u64::MAX);
             let end = self.next.saturating_add(wanted).min(self.current.end);
@@ -73,8 +74,9 @@ impl Supply {
             self.next = spare.start;
             self.current = spare;
             self.since = now();
-            took.promoted = true;
+            took.live_changed = true;
         }
+        took.live_changed |= had_numbers && self.next >= self.current.end;
         took.wants_spare = self.wants_spare();
         took
     }
@@ -146,7 +148,7 @@ mod tests {
         let (numbers, took) = take(&mut supply, 6);
 
         assert_eq!(numbers, [10, 11, 12, 13, 100, 101]);
-        assert!(took.promoted);
+        assert!(took.live_changed);
         assert_eq!(
             supply.live(),
             vec![Range {
@@ -154,6 +156,7 @@ mod tests {
                 end: 104
             }]
         );
+        assert!(!take(&mut supply, 1).1.live_changed);
     }
 
     #[test]
@@ -174,7 +177,9 @@ mod tests {
 
         assert_eq!(numbers, [0, 1, 2]);
         assert!(took.wants_spare);
+        assert!(took.live_changed, "the used-up block is no longer live");
         assert!(supply.live().is_empty());
+        assert!(!take(&mut supply, 1).1.live_changed);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The code counter (`idgen::blocks::Counter`): leases from separate sessions at once never overlap and leave
-//! no gap.
+//! no gap; a counter whose session expired opens a new one.
 
-use std::ops::Range;
+use std::{ops::Range, time::Duration};
 
 use idgen::{blocks::Counter, metrics::BlockMetrics};
+use testkit::proxy::{ProxyMode, TcpProxy};
 
-use crate::helpers::args;
+use crate::helpers::{args, connect_string, server_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_leasers_get_disjoint_ranges_that_run_on_from_zero() {
@@ -58,4 +59,31 @@ async fn a_block_of_no_numbers_is_refused() {
 
     assert!(counter.lease(0).await.is_err());
     assert_eq!(counter.lease(5).await.expect("a block"), 0..5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_whose_session_expired_leases_again_on_a_new_one() {
+    let chroot = testkit::zookeeper_chroot().await;
+    let proxy = TcpProxy::start(&server_of(&chroot).to_string()).await;
+    let mut options = args(&connect_string(&proxy, &chroot))
+        .blocks()
+        .expect("settings")
+        .counter;
+    options.zookeeper.session_timeout = Duration::from_secs(2);
+    options.call_timeout = Duration::from_secs(1);
+    let counter = Counter::connect(options, BlockMetrics::unregistered())
+        .await
+        .expect("connects");
+    let first = counter.lease(10).await.expect("a block");
+
+    // Longer than the client waits before it declares the session expired (1.4 × the timeout).
+    proxy.set(ProxyMode::Stall);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    proxy.set(ProxyMode::Forward);
+
+    let again = testkit::eventually(Duration::from_secs(10), "a lease works again", || async {
+        counter.lease(10).await.ok()
+    })
+    .await;
+    assert!(again.start >= first.end, "{first:?} then {again:?}");
 }
