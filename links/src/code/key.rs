@@ -120,8 +120,14 @@ mod tests {
 
     #[test]
     fn no_key_given_is_none_and_a_bad_one_an_error() {
-        assert!(CodeKeyArgs::default().key().expect("nothing to read").is_none());
+        assert!(CodeKeyArgs::default()
+            .key()
+            .expect("nothing to read")
+            .is_none());
         assert!(CodeKeyArgs::with_key("abc").key().is_err());
-        assert!(CodeKeyArgs::with_key(TEST_KEY).key().expect("a key").is_some());
+        assert!(CodeKeyArgs::with_key(TEST_KEY)
+            .key()
+            .expect("a key")
+            .is_some());
     }
 }
