@@ -122,7 +122,9 @@ async fn while_creates_keep_coming_a_small_group_waits_for_the_next_one() {
         store,
         1,
         1,
-        Duration::from_millis(50),
+        // Far above the 5 ms default, so that on a loaded machine (CI runs the tests in parallel) the third
+        // create is sure to arrive within the linger; without lingering it still never would share a statement.
+        Duration::from_millis(500),
         histogram.clone(),
         &Supervisor::unregistered(Shutdown::new()),
     );
