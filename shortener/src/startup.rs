@@ -58,7 +58,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     serve(startup, &args, state, readiness, stopping).await
 }
 
-/// The shortener's clients: PostgreSQL (migrated, or waited for) and Redis.
+/// The shortener's clients: PostgreSQL (migrated, or waited for) and Redis, and the code key it agreed with.
 struct Connections {
     /// The primary.
     store: Store,
@@ -66,6 +66,8 @@ struct Connections {
     reads: Store,
     /// Written through on create, told of invalidations.
     cache: RedisCache,
+    /// The code key, checked against the database's fingerprint; `None` when none is given.
+    code_key: Option<links::code::CodeKey>,
 }
 
 /// Connects to PostgreSQL and Redis, and registers the pools' series.
@@ -74,8 +76,9 @@ struct Connections {
 /// When a dependency needed to start is unreachable or a migration fails.
 async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connections> {
     let store = stores::connect(&args.database, args.migrate).await?;
-    if let Some(key) = args.code_key.key()? {
-        codes::check_key(&store, &key).await?;
+    let code_key = args.code_key.key()?;
+    if let Some(key) = &code_key {
+        codes::check_key(&store, key).await?;
     }
     let cache = RedisCache::connect(&args.redis.options())
         .await
@@ -91,6 +94,7 @@ async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connec
         store,
         reads,
         cache,
+        code_key,
     })
 }
 
@@ -189,7 +193,7 @@ async fn start_codes(
     if args.code_style == CodeStyle::Snowflake {
         return Ok((Minter::Snowflake, None));
     }
-    let key = args.code_key.key()?.context(
+    let key = connections.code_key.as_ref().context(
         "--code-style compact needs the code key: set CODE_KEY (32+ hex digits, `openssl rand -hex 32`) or \
          CODE_KEY_FILE, the same for every shortener and redirect, or use --code-style snowflake",
     )?;
@@ -213,7 +217,7 @@ async fn start_codes(
             blocks.stopped().await;
         }
     };
-    let codes = links::code::CompactCodes::new(&key);
+    let codes = links::code::CompactCodes::new(key);
     Ok((
         Minter::Compact { blocks, codes },
         Some(Box::pin(stopped) as CodesStopped),

@@ -48,6 +48,17 @@ impl CompactCodes {
         None
     }
 
+    /// The length of number `n`'s code, without making it; `None` past the last range.
+    pub fn code_len(&self, mut n: u64) -> Option<usize> {
+        for (feistel, len) in self.lengths.iter().zip(MIN_LEN..) {
+            match n.checked_sub(feistel.domain()) {
+                Some(rest) => n = rest,
+                None => return Some(len),
+            }
+        }
+        None
+    }
+
     /// The number whose code is `code`; `None` for anything that is not a compact code (another length, a
     /// character outside base62).
     pub fn decode(&self, code: &str) -> Option<u64> {
@@ -104,6 +115,13 @@ mod tests {
             Some(9)
         );
         assert_eq!(codes.encode(u64::MAX), None);
+        for n in [0, last7, last7 + 1, last7 + 62u64.pow(8) + 1, u64::MAX] {
+            assert_eq!(
+                codes.code_len(n),
+                codes.encode(n).map(|code| code.len()),
+                "{n}"
+            );
+        }
     }
 
     #[test]

@@ -141,13 +141,12 @@ impl Freshness {
 
     /// Notes that a shortener issues compact codes from `block`.
     pub fn block_announced(&self, block: Range<u64>) {
-        if let Some(code) = self
+        if let Some(len) = self
             .compact
             .as_ref()
-            .and_then(|codes| codes.encode(block.end - 1))
+            .and_then(|codes| codes.code_len(block.end - 1))
         {
-            self.frontier_len
-                .fetch_max(code.len() as u64, Ordering::Relaxed);
+            self.frontier_len.fetch_max(len as u64, Ordering::Relaxed);
         }
         let now = self.now_ms();
         let mut blocks = self
