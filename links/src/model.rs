@@ -50,7 +50,8 @@ impl RedirectStatus {
 pub struct Link {
     /// The Snowflake ID (primary key).
     pub id: i64,
-    /// The short code: base62 of `id`, or the custom alias.
+    /// The key it is stored under: its code (compact, base62 of `id`, or the alias), as `host/code` on a domain
+    /// other than the default one ([`crate::domain::link_key`]).
     pub code: String,
     /// The normalised target URL.
     pub long_url: String,
@@ -68,9 +69,21 @@ pub struct Link {
     pub password_hash: Option<String>,
     /// Counted (human) hits after which the link answers 410, if any.
     pub max_hits: Option<i64>,
+    /// Its rules and variants as stored (`crate::routing`'s JSON), if it has any.
+    pub routing: Option<String>,
 }
 
 impl Link {
+    /// The host of the domain it lives on; `None` for the default domain (see [`crate::domain`]).
+    pub fn domain_host(&self) -> Option<&str> {
+        crate::domain::split_key(&self.code).0
+    }
+
+    /// Its code as visitors type it, without the domain its key carries.
+    pub fn short_code(&self) -> &str {
+        crate::domain::code_of_key(&self.code)
+    }
+
     /// What a redirect needs for this link while it is live.
     pub fn resolution(&self) -> Resolution {
         Resolution::Live {
@@ -107,6 +120,8 @@ pub struct NewLink {
     pub password_hash: Option<String>,
     /// Its visit limit, if any.
     pub max_hits: Option<i64>,
+    /// Its rules and variants as stored, if any.
+    pub routing: Option<String>,
 }
 
 /// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.

@@ -16,6 +16,9 @@ pub struct LinkBody {
     /// snowflake`), or the alias.
     #[schema(example = "q7Xb2Kd", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     code: String,
+    /// The host of the domain the link lives on (`GET /v1/domains`).
+    #[schema(example = "127.0.0.1")]
+    domain: String,
     /// The short URL to share.
     #[schema(example = "http://127.0.0.1:8081/q7Xb2Kd")]
     pub(crate) short_url: String,
@@ -117,7 +120,12 @@ impl LinkBody {
     pub fn new(link: &Link, state: &AppState) -> Self {
         Self {
             short_url: state.short_url(&link.code),
-            code: link.code.clone(),
+            code: link.short_code().to_owned(),
+            domain: link
+                .domain_host()
+                .or_else(|| state.public_base_url.host_str())
+                .unwrap_or_default()
+                .to_owned(),
             long_url: link.long_url.clone(),
             created_at: rfc3339(link.created_at),
             expires_at: link.expires_at.map(rfc3339),

@@ -19,6 +19,34 @@ pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> 
     Ok(url.to_string())
 }
 
+/// `domain` (create only): the host of a registered domain, `None` for the default one (or none named); 422
+/// `unknown_domain` for any other.
+pub(crate) fn domain(raw: Option<&str>, state: &AppState) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let unknown = || ApiError::InvalidField {
+        code: ErrorCode::UnknownDomain,
+        message: format!(
+            "domain {:?} is not registered here (GET /v1/domains lists those that are)",
+            raw.chars().take(links::domain::MAX_HOST_LEN).collect::<String>()
+        ),
+    };
+    let host = links::domain::normalize_host(raw).ok_or_else(unknown)?;
+    let table = state.domains.load();
+    let domain = table.get(&host).ok_or_else(unknown)?;
+    Ok((!domain.is_default).then_some(host))
+}
+
+/// Reloads the domains when `named` is a host they lack: an operator may have added it a moment ago (see
+/// `Domains::reload_for_miss` for the bound on what made-up hosts cost).
+pub(crate) async fn load_domains(state: &AppState, named: Option<&str>) {
+    let Some(host) = named.and_then(links::domain::normalize_host) else {
+        return;
+    };
+    if state.domains.load().get(&host).is_none() {
+        state.domains.reload_for_miss(&state.store).await;
+    }
+}
+
 /// `alias` (create only): 422 `invalid_alias` for the wrong alphabet or length, `reserved_alias` for a reserved
 /// word.
 pub(crate) fn alias(alias: &str) -> Result<(), ApiError> {

@@ -145,7 +145,7 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
     patch,
     path = "/v1/urls/{code}",
     tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::routes::DomainQuery),
     request_body = PatchRequest,
     responses(
         (status = 200, description = "The changed link with `hits` (and `warning` for a permanent redirect)", body = LinkBody),
@@ -165,21 +165,20 @@ pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     body: web::Json<PatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = crate::routes::code_of(path)?;
     let checked = check(body.into_inner(), &state)?;
     let password_hash = match checked.password {
         Some(Some(password)) => {
             // Only for a link of the caller's: made-up codes must not cost a hash each.
             if state
                 .store
-                .find_owned(caller.owner_id, &code, deadline.budget()?)
+                .find_owned(caller.owner_id, &at.key, deadline.budget()?)
                 .await?
                 .is_none()
             {
-                return Err(ApiError::NotFound(code));
+                return Err(at.not_found());
             }
             Some(Some(
                 fields::password_hash(&state, Spender::Key(caller.owner_id), password).await?,
@@ -198,10 +197,10 @@ pub async fn patch(
     };
     let Some((changed, owed)) = state
         .store
-        .patch_owned(caller.owner_id, &code, &patch)
+        .patch_owned(caller.owner_id, &at.key, &patch)
         .await?
     else {
-        return Err(ApiError::NotFound(code));
+        return Err(at.not_found());
     };
     state.invalidate(owed).await;
     let mut body = LinkBody::with_hits(&changed.link, changed.hits, &state);

@@ -77,7 +77,7 @@ pub struct Devices {
     get,
     path = "/v1/urls/{code}/stats",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), DaysQuery),
+    params(("code" = String, Path, description = "The short code"), DaysQuery, crate::routes::DomainQuery),
     responses(
         (status = 200, description = "Where the clicks came from", body = StatsBody),
         (status = 401, response = Unauthorized),
@@ -92,17 +92,16 @@ pub async fn stats(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let days = query.days()?;
-    let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let sources = state
         .reads
-        .hit_sources(caller.owner_id, &code, today, days, deadline.budget()?)
+        .hit_sources(caller.owner_id, &at.key, today, days, deadline.budget()?)
         .await?
-        .ok_or_else(|| ApiError::NotFound(code.clone()))?;
+        .ok_or_else(|| at.not_found())?;
     let of = |wanted: SourceKind| {
         sources
             .rows
@@ -121,7 +120,7 @@ pub async fn stats(
         }
     }
     Ok(HttpResponse::Ok().json(StatsBody {
-        code,
+        code: at.code,
         days,
         total: sources.total,
         bots,

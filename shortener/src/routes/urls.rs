@@ -63,6 +63,10 @@ pub struct CreateRequest {
     /// counted when the redirect flushes them, so a few more may get through (see the README).
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub max_hits: Option<WholeNumber>,
+    /// The registered domain (`GET /v1/domains`) the link lives on; the default domain when absent (422
+    /// `unknown_domain`). A code is unique per domain: the same alias on two domains is two links.
+    #[schema(example = "go.example.com", max_length = 253)]
+    pub domain: Option<String>,
 }
 
 /// Validates a create request; its password, if any, is checked and handed back for hashing (see
@@ -91,6 +95,7 @@ fn check(
         fields::password(password)?;
     }
     let max_hits = request.max_hits.map(fields::max_hits).transpose()?;
+    let domain = fields::domain(request.domain.as_deref(), state)?;
     let checked = Checked {
         long_url,
         alias: request.alias,
@@ -100,6 +105,8 @@ fn check(
         tags,
         password_hash: None,
         max_hits,
+        domain,
+        routing: None,
     };
     Ok((checked, request.password))
 }
@@ -139,6 +146,7 @@ pub async fn create(
     // The password is hashed before the key is claimed: a hash takes tens of milliseconds (longer while the
     // slots are busy), and the claim holds a transaction and a pooled connection until it commits. A refused
     // hash (429, 503) is not an answer to keep: a retry with the same key really retries.
+    fields::load_domains(&state, request.domain.as_deref()).await;
     let checked = match check(request, &state, state.clock.now()) {
         Ok((mut checked, Some(password))) => {
             checked.password_hash =
@@ -301,6 +309,9 @@ async fn create_many(
     items: Vec<serde_json::Value>,
     writer: Writer<'_>,
 ) -> Result<Outcome, ApiError> {
+    for item in &items {
+        fields::load_domains(state, item.get("domain").and_then(|domain| domain.as_str())).await;
+    }
     let now = state.clock.now();
     let checked = items
         .into_iter()
