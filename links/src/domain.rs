@@ -391,10 +391,7 @@ mod tests {
 
     #[test]
     fn an_unregistered_host_is_the_default_domain() {
-        let table = DomainTable::new(vec![
-            domain("sho.rt", true),
-            domain("go.example", false),
-        ]);
+        let table = DomainTable::new(vec![domain("sho.rt", true), domain("go.example", false)]);
         assert!(table.has_others());
         assert_eq!(
             table

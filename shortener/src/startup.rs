@@ -106,10 +106,7 @@ async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connec
 ///
 /// # Errors
 /// When the database fails.
-async fn default_domain(
-    args: &ServeArgs,
-    store: &Store,
-) -> anyhow::Result<links::domain::Domains> {
+async fn default_domain(args: &ServeArgs, store: &Store) -> anyhow::Result<links::domain::Domains> {
     let base = args.public_base_url();
     let host = base
         .host_str()
@@ -120,10 +117,7 @@ async fn default_domain(
         .await
         .context("recording the default domain")?;
     let domains = links::domain::Domains::default();
-    domains
-        .reload(store)
-        .await
-        .context("loading the domains")?;
+    domains.reload(store).await.context("loading the domains")?;
     Ok(domains)
 }
 
@@ -166,9 +160,10 @@ async fn start_tasks(
     let reload = connections
         .domains
         .clone()
-        .keep_loaded(connections.store.clone(), async move {
-            shutdown.wait().await
-        });
+        .keep_loaded(
+            connections.store.clone(),
+            async move { shutdown.wait().await },
+        );
     let _domains = supervisor.spawn("domain_reloader", Need::Optional, reload);
     let (election, cleanup) = args
         .cleanup
@@ -389,6 +384,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .route(web::post().to(routes::urls::create))
                 .route(web::get().to(routes::owned::list))
                 .default_service(method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/v1/domains")
+                .route(web::get().to(crate::domains::list))
+                .default_service(method_not_allowed("GET")),
         )
         .service(
             web::resource("/v1/urls/export.csv")

@@ -27,7 +27,9 @@ pub(crate) fn domain(raw: Option<&str>, state: &AppState) -> Result<Option<Strin
         code: ErrorCode::UnknownDomain,
         message: format!(
             "domain {:?} is not registered here (GET /v1/domains lists those that are)",
-            raw.chars().take(links::domain::MAX_HOST_LEN).collect::<String>()
+            raw.chars()
+                .take(links::domain::MAX_HOST_LEN)
+                .collect::<String>()
         ),
     };
     let host = links::domain::normalize_host(raw).ok_or_else(unknown)?;

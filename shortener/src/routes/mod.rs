@@ -53,7 +53,9 @@ impl LinkAt {
         let host = match domain {
             None => None,
             Some(raw) => {
-                let state = req.app_data::<actix_web::web::Data<AppState>>().ok_or_else(not_found)?;
+                let state = req
+                    .app_data::<actix_web::web::Data<AppState>>()
+                    .ok_or_else(not_found)?;
                 let host = links::domain::normalize_host(&raw).ok_or_else(not_found)?;
                 let table = state.domains.load();
                 let domain = table.get(&host).ok_or_else(not_found)?;

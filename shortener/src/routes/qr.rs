@@ -99,11 +99,16 @@ pub async fn qr(
     query: web::Query<QrQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (format, size) = query.checked()?;
-    if !state.store.is_live_link_of(viewer.owner_id, &at.key).await? {
+    if !state
+        .store
+        .is_live_link_of(viewer.owner_id, &at.key)
+        .await?
+    {
         return Err(at.not_found());
     }
-    let matrix = Matrix::of(&state.short_url(&at.key))
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("no QR code for {}: {error}", at.code)))?;
+    let matrix = Matrix::of(&state.short_url(&at.key)).map_err(|error| {
+        ApiError::Internal(anyhow::anyhow!("no QR code for {}: {error}", at.code))
+    })?;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
