@@ -94,8 +94,17 @@ impl Link {
             password_hash: self.password_hash.clone(),
             limited: self.max_hits.is_some(),
             max_hits: self.max_hits,
+            routing: routing_of(self.routing.as_deref()),
         }
     }
+}
+
+/// Stored rules and variants, parsed (`None` for none, or for a value this version cannot read).
+pub fn routing_of(stored: Option<&str>) -> Option<std::sync::Arc<crate::routing::Routing>> {
+    stored
+        .and_then(crate::routing::Routing::from_stored)
+        .filter(|routing| !routing.is_empty())
+        .map(std::sync::Arc::new)
 }
 
 /// A link to insert: a [`Link`] before the database gives it its creation time. Owned, so that it can wait in
@@ -146,6 +155,9 @@ pub enum Resolution {
         /// The visit limit itself, when known (values cached before it travelled say only `limited`): a redirect
         /// process answers at most this many visits of the link itself, whatever becomes of its flushes.
         max_hits: Option<i64>,
+        /// Its rules and variants, parsed once where the entry is filled; `None` for almost every link, which
+        /// pays a single branch for the feature.
+        routing: Option<std::sync::Arc<crate::routing::Routing>>,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -194,6 +206,7 @@ mod tests {
             password_hash: None,
             limited: false,
             max_hits: None,
+            routing: None,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

@@ -98,10 +98,11 @@ impl Store {
             .prepare_cached(
                 "SELECT code, id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
-                        password_hash, max_hits
+                        password_hash, max_hits, routing::text
                  FROM links WHERE code = ANY($1)
                  UNION ALL
-                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = ANY($1)",
+                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL, NULL FROM retired_codes
+                 WHERE code = ANY($1)",
             )
             .await?;
         let asked: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
@@ -256,6 +257,7 @@ fn resolution_from_row(row: &Row) -> Resolution {
         password_hash: row.get(6),
         limited: max_hits.is_some(),
         max_hits,
+        routing: crate::model::routing_of(row.get(8)),
     }
 }
 

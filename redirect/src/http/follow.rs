@@ -8,6 +8,7 @@ use links::{code, model::Resolution};
 use super::{
     answer,
     pages::{self, Prompt},
+    route,
     site::Site,
     state::{RedirectState, Worker},
     unlock,
@@ -69,26 +70,36 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, site: &Site, code: &str
         Ok(entry) if entry.target == Resolution::Unknown => unknown(req, state, site),
         Ok(entry) => {
             let now = state.clock.now();
-            let response = answer::respond(req, &entry, now, &state.permanent_max_age);
+            let mut response = answer::respond(req, &entry, now, &state.permanent_max_age);
             if let Resolution::Live {
                 id,
                 password_hash,
                 limited,
                 max_hits,
+                routing,
                 ..
             } = &entry.target
             {
-                if password_hash.is_some() && response.status().is_redirection() {
+                let redirects = response.status().is_redirection();
+                if password_hash.is_some() && redirects {
                     return pages::password_form(code, Prompt::Ask);
                 }
+                // One branch for links without rules or variants.
+                let routed = match routing {
+                    Some(routing) if redirects => {
+                        Some(route::apply(&mut response, req, state, routing, *id, now))
+                    }
+                    _ => None,
+                };
                 // A GET is a visit. A HEAD is not, except on a link with a visit limit: every answer that shows
                 // its target uses it up, or a client would read the target with HEADs forever.
-                if response.status().is_redirection() && (*limited || req.method() == Method::GET) {
+                if redirects && (*limited || req.method() == Method::GET) {
                     // Past its limit as this process has answered it, a link is gone before any flush says so.
                     if !max_hits.is_none_or(|max| state.hits.admit(*id, max)) {
                         return answer::gone(req);
                     }
-                    state.hits.record(*id, *limited, now, &state.visit(req));
+                    let visit = routed.unwrap_or_else(|| state.visit(req));
+                    state.hits.record(*id, *limited, now, &visit);
                 }
             }
             response

@@ -41,6 +41,14 @@ pub struct LinkBody {
     max_hits: Option<i64>,
     /// Whether visitors must give a password (the password itself is never shown).
     password_protected: bool,
+    /// Its rules, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::routes::fields::rules_schema)]
+    rules: Option<serde_json::Value>,
+    /// Its variants, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::routes::fields::variants_schema)]
+    variants: Option<serde_json::Value>,
     /// Total redirects counted (reads and lists only).
     #[serde(skip_serializing_if = "Option::is_none")]
     hits: Option<i64>,
@@ -118,7 +126,14 @@ impl<'r> utoipa::ToResponse<'r> for Unavailable {
 impl LinkBody {
     /// The body of `link`.
     pub fn new(link: &Link, state: &AppState) -> Self {
+        let routing = link
+            .routing
+            .as_deref()
+            .and_then(links::routing::Routing::from_stored)
+            .unwrap_or_default();
         Self {
+            rules: (!routing.rules.is_empty()).then(|| routing.rules_json()),
+            variants: (!routing.variants.is_empty()).then(|| routing.variants_json()),
             short_url: state.short_url(&link.code),
             code: link.short_code().to_owned(),
             domain: link

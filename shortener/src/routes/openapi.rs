@@ -35,7 +35,14 @@ use crate::routes::{
         stats::stats,
         crate::domains::list
     ),
-    components(responses(Unauthorized, RateLimited, Unavailable)),
+    components(
+        responses(Unauthorized, RateLimited, Unavailable),
+        schemas(
+            crate::routes::fields::RuleSchema,
+            crate::routes::fields::WhenSchema,
+            crate::routes::fields::VariantSchema
+        )
+    ),
     modifiers(&BearerKey),
     tags(
         (name = "links", description = "Short links"),

@@ -67,6 +67,13 @@ pub struct CreateRequest {
     /// `unknown_domain`). A code is unique per domain: the same alias on two domains is two links.
     #[schema(example = "go.example.com", max_length = 253)]
     pub domain: Option<String>,
+    /// Targets for visitors that meet conditions, tried in order before the variants and `long_url` (422
+    /// `invalid_rules`, naming the rule and the field).
+    #[schema(schema_with = fields::rules_schema)]
+    pub rules: Option<serde_json::Value>,
+    /// Targets visitors are split between by weight, each visitor keeping one (422 `invalid_variants`).
+    #[schema(schema_with = fields::variants_schema)]
+    pub variants: Option<serde_json::Value>,
 }
 
 /// Validates a create request; its password, if any, is checked and handed back for hashing (see
@@ -96,6 +103,7 @@ fn check(
     }
     let max_hits = request.max_hits.map(fields::max_hits).transpose()?;
     let domain = fields::domain(request.domain.as_deref(), state)?;
+    let routing = fields::routing(request.rules.as_ref(), request.variants.as_ref(), state)?;
     let checked = Checked {
         long_url,
         alias: request.alias,
@@ -106,7 +114,7 @@ fn check(
         password_hash: None,
         max_hits,
         domain,
-        routing: None,
+        routing,
     };
     Ok((checked, request.password))
 }
