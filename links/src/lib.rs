@@ -50,6 +50,7 @@ pub mod model;
 pub mod outbox;
 pub mod password;
 pub mod retired;
+pub mod routing;
 pub mod schema;
 pub mod store;
 pub mod takedown;
