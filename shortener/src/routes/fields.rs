@@ -15,6 +15,12 @@ use crate::{
 /// `long_url`, normalised: 422 `invalid_url` for a URL that breaks a rule, `blocked_domain` for a blocked host.
 pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> {
     let url = validate::normalize_long_url(raw, &state.own_hosts)?;
+    // A registered domain is served by the redirect too: a link to it would loop like one to the own hosts.
+    if let Some(host) = url.host_str().and_then(links::domain::normalize_host) {
+        if state.domains.load().get(&host).is_some() {
+            return Err(validate::Invalid::OwnHost(host).into());
+        }
+    }
     state.blocklist.check(&url)?;
     Ok(url.to_string())
 }

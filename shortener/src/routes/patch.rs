@@ -210,7 +210,7 @@ fn routing_patch(
         (status = 404, description = "No such link of the caller's", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "empty_patch, invalid_patch, invalid_url, blocked_domain, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits", body = ErrorBody),
+        (status = 422, description = "empty_patch, invalid_patch, invalid_url, blocked_domain, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits, invalid_rules, invalid_variants", body = ErrorBody),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     ),

@@ -135,7 +135,7 @@ fn check(
         (status = 409, description = "alias_taken; idempotency_key_in_flight (see Retry-After)", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits, idempotency_key_reused", body = ErrorBody),
+        (status = 422, description = "invalid_url, blocked_domain, invalid_alias, reserved_alias, expires_in_past, invalid_expires_at, invalid_redirect, invalid_tags, invalid_password, invalid_max_hits, unknown_domain, invalid_rules, invalid_variants, idempotency_key_reused", body = ErrorBody),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
     ),

@@ -117,6 +117,12 @@ async fn an_unregistered_domain_is_refused_and_the_registered_ones_are_listed() 
         .await;
     assert_eq!(error_code(refused).await, "unknown_domain");
 
+    // A registered domain is served by the redirect: a link to it would loop.
+    let looping = app
+        .create(json!({"long_url": "https://GO.brand.example./x"}))
+        .await;
+    assert_eq!(error_code(looping).await, "invalid_url");
+
     // Generated codes on a domain are compact codes like any other.
     let generated = created(
         &app,
