@@ -23,11 +23,13 @@ pub enum SourceKind {
     Device = 2,
     /// Two letters, or `unknown`.
     Country = 3,
+    /// The index of the link's variant the visitor was sent to (people only, as every source but devices).
+    Variant = 4,
 }
 
 impl SourceKind {
     fn of(kind: i16) -> Option<Self> {
-        [Self::Referrer, Self::Device, Self::Country]
+        [Self::Referrer, Self::Device, Self::Country, Self::Variant]
             .into_iter()
             .find(|known| *known as i16 == kind)
     }

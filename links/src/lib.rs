@@ -7,6 +7,8 @@
 //! - [`code`]: compact codes (a keyed permutation of leased numbers) and base62 codes of IDs, the code key, and
 //!   the cheap plausibility check the redirect runs before any lookup.
 //! - [`code_key`]: the fingerprint of the code key the database keeps.
+//! - [`domain`]: the hosts links live on, the key a link is stored under (`host/code` off the default domain), and
+//!   the table each service keeps in memory.
 //! - [`validate`]: long URL normalisation and alias rules, each refusal a variant of `Invalid`.
 //! - [`schema`]: the migrations in order, applied with `database::migrate`.
 //! - [`store`]: `Store`, the way in, and the SQL on the hot paths: the redirect's lookup, and the create path's
@@ -40,6 +42,7 @@ pub mod apikey;
 pub mod cache;
 pub mod code;
 pub mod code_key;
+pub mod domain;
 pub mod hits;
 pub mod idempotency;
 pub mod manage;
@@ -47,6 +50,7 @@ pub mod model;
 pub mod outbox;
 pub mod password;
 pub mod retired;
+pub mod routing;
 pub mod schema;
 pub mod store;
 pub mod takedown;

@@ -169,6 +169,8 @@ const PATCH_OWNED: &str = concat!(
             tags = COALESCE($8, tags),
             password_hash = CASE WHEN $9 THEN $10 ELSE password_hash END,
             max_hits = CASE WHEN $11 THEN $12 ELSE max_hits END,
+            routing = CASE WHEN $13::text IS NULL THEN routing
+                ELSE NULLIF(jsonb_strip_nulls(COALESCE(routing, '{}'::jsonb) || $13::jsonb), '{}'::jsonb) END,
             exhausted_at = CASE
                 WHEN NOT $11 THEN exhausted_at
                 WHEN $12::bigint IS NOT NULL
@@ -204,6 +206,9 @@ pub struct LinkPatch<'a> {
     pub password_hash: Option<Option<&'a str>>,
     /// A new visit limit, or none.
     pub max_hits: Option<Option<i64>>,
+    /// Changed parts of the stored rules and variants: a JSON object of the keys sent (`"rules"`, `"variants"`),
+    /// each a new value or `null` to clear it; merged into what the link has (no key left: none).
+    pub routing: Option<&'a str>,
 }
 
 fn with_hits(row: &tokio_postgres::Row) -> LinkWithHits {
@@ -360,6 +365,7 @@ impl Store {
                     &patch.password_hash.flatten(),
                     &patch.max_hits.is_some(),
                     &patch.max_hits.flatten(),
+                    &patch.routing,
                 ],
             )
             .await?;

@@ -50,7 +50,8 @@ impl RedirectStatus {
 pub struct Link {
     /// The Snowflake ID (primary key).
     pub id: i64,
-    /// The short code: base62 of `id`, or the custom alias.
+    /// The key it is stored under: its code (compact, base62 of `id`, or the alias), as `host/code` on a domain
+    /// other than the default one ([`crate::domain::link_key`]).
     pub code: String,
     /// The normalised target URL.
     pub long_url: String,
@@ -68,9 +69,21 @@ pub struct Link {
     pub password_hash: Option<String>,
     /// Counted (human) hits after which the link answers 410, if any.
     pub max_hits: Option<i64>,
+    /// Its rules and variants as stored (`crate::routing`'s JSON), if it has any.
+    pub routing: Option<String>,
 }
 
 impl Link {
+    /// The host of the domain it lives on; `None` for the default domain (see [`crate::domain`]).
+    pub fn domain_host(&self) -> Option<&str> {
+        crate::domain::split_key(&self.code).0
+    }
+
+    /// Its code as visitors type it, without the domain its key carries.
+    pub fn short_code(&self) -> &str {
+        crate::domain::code_of_key(&self.code)
+    }
+
     /// What a redirect needs for this link while it is live.
     pub fn resolution(&self) -> Resolution {
         Resolution::Live {
@@ -81,8 +94,17 @@ impl Link {
             password_hash: self.password_hash.clone(),
             limited: self.max_hits.is_some(),
             max_hits: self.max_hits,
+            routing: routing_of(self.routing.as_deref()),
         }
     }
+}
+
+/// Stored rules and variants, parsed (`None` for none, or for a value this version cannot read).
+pub fn routing_of(stored: Option<&str>) -> Option<std::sync::Arc<crate::routing::Routing>> {
+    stored
+        .and_then(crate::routing::Routing::from_stored)
+        .filter(|routing| !routing.is_empty())
+        .map(std::sync::Arc::new)
 }
 
 /// A link to insert: a [`Link`] before the database gives it its creation time. Owned, so that it can wait in
@@ -107,6 +129,8 @@ pub struct NewLink {
     pub password_hash: Option<String>,
     /// Its visit limit, if any.
     pub max_hits: Option<i64>,
+    /// Its rules and variants as stored, if any.
+    pub routing: Option<String>,
 }
 
 /// What a redirect needs to answer for one code: the lookup result cached in Redis and in memory.
@@ -131,6 +155,9 @@ pub enum Resolution {
         /// The visit limit itself, when known (values cached before it travelled say only `limited`): a redirect
         /// process answers at most this many visits of the link itself, whatever becomes of its flushes.
         max_hits: Option<i64>,
+        /// Its rules and variants, parsed once where the entry is filled; `None` for almost every link, which
+        /// pays a single branch for the feature.
+        routing: Option<std::sync::Arc<crate::routing::Routing>>,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -179,6 +206,7 @@ mod tests {
             password_hash: None,
             limited: false,
             max_hits: None,
+            routing: None,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

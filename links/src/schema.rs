@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "code_key",
         include_str!("../migrations/0011_code_key.sql"),
     ),
+    (
+        12,
+        "domains_and_routing",
+        include_str!("../migrations/0012_domains_and_routing.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, each committed with its record, under an advisory lock so that

@@ -25,13 +25,14 @@ pub struct Store {
 /// statement that names them once, at compile time, instead of a `format!` per call.
 macro_rules! link_columns {
     () => {
-        "id, code, long_url, created_at, expires_at, redirect_status, owner_id, tags, password_hash, max_hits"
+        "id, code, long_url, created_at, expires_at, redirect_status, owner_id, tags, password_hash, max_hits, \
+         routing::text"
     };
 }
 pub(crate) use link_columns;
 
 /// How many columns [`link_columns`] names: a statement's own columns after them start at this index.
-pub(crate) const LINK_COLUMN_COUNT: usize = 10;
+pub(crate) const LINK_COLUMN_COUNT: usize = 11;
 
 /// The caller's newest live link for each of many URLs (see [`find_reusable`]): one statement for a whole
 /// batch, `DISTINCT ON` keeping the newest per URL. `url_hash = ANY` keeps it on the (owner, url_hash) index.
@@ -41,20 +42,20 @@ const FIND_REUSABLE: &str = concat!(
     " FROM links
      WHERE owner_id = $1 AND url_hash = ANY($2) AND long_url = ANY($3)
        AND deleted_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-       AND password_hash IS NULL AND max_hits IS NULL
+       AND password_hash IS NULL AND max_hits IS NULL AND routing IS NULL AND strpos(code, '/') = 0
      ORDER BY long_url, id DESC"
 );
 
 /// Many links in one statement (see [`insert_links`]).
 const INSERT_LINKS: &str = concat!(
     "INSERT INTO links (id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags,
-                        password_hash, max_hits)
+                        password_hash, max_hits, routing)
      SELECT id, code, long_url, url_hash, expires_at, redirect_status, owner_id,
-            string_to_array(tags, ' '), password_hash, max_hits
+            string_to_array(tags, ' '), password_hash, max_hits, routing::jsonb
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[],
-                 $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])
+                 $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::text[])
               AS u(id, code, long_url, url_hash, expires_at, redirect_status, owner_id, tags, password_hash,
-                   max_hits)
+                   max_hits, routing)
      WHERE NOT EXISTS (SELECT 1 FROM retired_codes r WHERE r.code = u.code)
      ON CONFLICT DO NOTHING
      RETURNING ",
@@ -97,10 +98,11 @@ impl Store {
             .prepare_cached(
                 "SELECT code, id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
-                        password_hash, max_hits
+                        password_hash, max_hits, routing::text
                  FROM links WHERE code = ANY($1)
                  UNION ALL
-                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL FROM retired_codes WHERE code = ANY($1)",
+                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL, NULL FROM retired_codes
+                 WHERE code = ANY($1)",
             )
             .await?;
         let asked: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
@@ -255,6 +257,7 @@ fn resolution_from_row(row: &Row) -> Resolution {
         password_hash: row.get(6),
         limited: max_hits.is_some(),
         max_hits,
+        routing: crate::model::routing_of(row.get(8)),
     }
 }
 
@@ -278,6 +281,7 @@ pub(crate) fn link_from_row(row: &Row) -> Link {
         tags: row.get(7),
         password_hash: row.get(8),
         max_hits: row.get(9),
+        routing: row.get(10),
     }
 }
 
@@ -346,12 +350,13 @@ pub async fn insert_links<L: Borrow<NewLink> + Sync>(
         .map(|link| link.password_hash.as_deref())
         .collect();
     let limits: Vec<Option<i64>> = links.iter().map(|link| link.max_hits).collect();
+    let routings: Vec<Option<&str>> = links.iter().map(|link| link.routing.as_deref()).collect();
     let rows = client
         .query(
             &statement,
             &[
                 &ids, &codes, &urls, &hashes, &expiries, &statuses, &owners, &tags, &passwords,
-                &limits,
+                &limits, &routings,
             ],
         )
         .await?;

@@ -69,9 +69,13 @@ impl TrustedProxies {
 
     /// The client of `req`, as limits key it.
     pub fn client(&self, req: &HttpRequest) -> ClientKey {
+        ClientKey::of(self.address(req))
+    }
+
+    /// The client's address as [`client_ip`](Self::client_ip) reads it off `req`.
+    pub fn address(&self, req: &HttpRequest) -> IpAddr {
         let peer = req.peer_addr().map(|addr| addr.ip());
-        let forwarded = req.headers().get_all(X_FORWARDED_FOR);
-        ClientKey::of(self.client_ip(peer, forwarded))
+        self.client_ip(peer, req.headers().get_all(X_FORWARDED_FOR))
     }
 
     /// The client's address: `peer` (a request not over TCP counts as one anonymous client), or, when `peer`

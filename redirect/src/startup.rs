@@ -60,6 +60,7 @@ pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
     let (hits, flusher) = start_flusher(&args, &startup.supervisor, &tiers, &local, &metrics);
     let subscriber = start_subscriber(&startup.supervisor, subscriber, &tiers, &local, &metrics);
     let (misses, unlocker) = start_forgetting_idle(&args, &startup.supervisor);
+    let domains = start_domains(&startup.supervisor, &tiers).await;
     // The flusher first: the tasks stop only once the servers have drained, so the last requests' hits are in.
     let cache = tiers.redis.cache.clone();
     let stopping = StopSequence::new()
@@ -67,7 +68,7 @@ pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
         .then(subscriber.stopped())
         .then(async move { cache.quit().await });
     let resolver = resolver(tiers, local, &metrics);
-    let state = state(&args, resolver, hits, misses, unlocker, metrics);
+    let state = state(&args, resolver, hits, misses, unlocker, metrics, domains);
     let readiness = readiness(state.clone(), PrimaryGauge::register(&startup.registry)?);
     serve(startup, &args, state, readiness, stopping).await
 }
@@ -99,6 +100,27 @@ async fn connect(
         .await
         .context("invalid --redis-url (REDIS_URL)")?;
     Ok((tiers, subscriber))
+}
+
+/// The registered domains, loaded now (a failure leaves them empty: every request is on the default domain until
+/// the reloader reads them), and the task reloading them every few seconds from a replica (the primary without
+/// one).
+async fn start_domains(supervisor: &Supervisor, tiers: &Tiers) -> links::domain::Domains {
+    let store = tiers
+        .replicas
+        .first()
+        .map_or(&tiers.primary.store, |replica| &replica.store)
+        .clone();
+    let domains = links::domain::Domains::default();
+    if let Err(error) = domains.reload(&store).await {
+        tracing::warn!(%error, "the domains could not be read yet; serving the default domain until they are");
+    }
+    let shutdown = supervisor.shutdown().clone();
+    let reload = domains
+        .clone()
+        .keep_loaded(store, async move { shutdown.wait().await });
+    let _task = supervisor.spawn("domain_reloader", Need::Optional, reload);
+    domains
 }
 
 /// The in-process cache in front of every tier.
@@ -200,6 +222,7 @@ fn state(
     misses: Arc<MissLimit>,
     unlocker: Arc<Unlocker>,
     metrics: Arc<Metrics>,
+    domains: links::domain::Domains,
 ) -> web::Data<RedirectState> {
     if let Some(warning) = args.client_ip_warning() {
         tracing::warn!("{warning}");
@@ -214,6 +237,7 @@ fn state(
         trusted_proxies: args.client_ip.trusted(),
         permanent_max_age: PermanentMaxAge::new(args.permanent_max_age_secs),
         clock: args.clock.clone(),
+        domains,
     })
 }
 

@@ -38,6 +38,47 @@ pub enum Command {
     /// Purge expired and deleted links once, then exit (for a Kubernetes CronJob; run `serve` with
     /// `--cleanup off` then). Concurrent runs are safe.
     Cleanup(CleanupCommandArgs),
+    /// Register, list and remove the domains links live on (the default one is the --public-base-url's host).
+    Domains(DomainsArgs),
+}
+
+/// `domains` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DomainsArgs {
+    /// What to do with domains.
+    #[command(subcommand)]
+    pub command: DomainsCommand,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `domains` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DomainsCommand {
+    /// Register a domain, or change the settings of one registered (the default one's too). Every shortener and
+    /// redirect picks it up within 5 s. Point its DNS at the redirect.
+    Add {
+        /// The host, e.g. go.example.com (lowercased; a port or trailing dot is dropped).
+        host: String,
+        /// Where `GET /` on the domain redirects (default: 404).
+        #[arg(long)]
+        root_url: Option<url::Url>,
+        /// Where an unknown code on the domain redirects (default: the 404 page).
+        #[arg(long)]
+        not_found_url: Option<url::Url>,
+        /// Let search engines index the domain's links (default: robots.txt disallows all, and redirects carry
+        /// `X-Robots-Tag: noindex`).
+        #[arg(long)]
+        allow_indexing: bool,
+    },
+    /// List the domains: host, default, root URL, not-found URL, indexing.
+    List,
+    /// Remove a domain; refused while live links use it (exit status 3), and for the default domain.
+    Remove {
+        /// The host.
+        host: String,
+    },
 }
 
 /// `keys` settings.

@@ -3,7 +3,7 @@
 //! Redis so the first redirect is already a cache hit.
 //!
 //! # Layout
-//! - [`config`]: command line: `serve`, `migrate`, `keys`, `links`, `cleanup --once`.
+//! - [`config`]: command line: `serve`, `migrate`, `keys`, `links`, `cleanup --once`, `domains`.
 //! - [`startup`]: building and running the application.
 //! - [`state`]: what handlers share.
 //! - [`stores`]: connecting to PostgreSQL and migrating it, for `serve` and the other commands alike.
@@ -19,6 +19,7 @@
 //! - [`errors`]: every error a client can get, and every error code with its status.
 //! - [`outbox`]: invalidations of deleted and disabled links, delivered at once and retried while Redis fails.
 //! - [`takedown`]: the operator's `links show|disable|enable CODE`.
+//! - [`domains`]: the operator's `domains add|list|remove`, and `GET /v1/domains`.
 //! - [`cleanup`]: the purge of expired and deleted links, and the task running it on the leader.
 //! - [`leader`]: leader election in ZooKeeper.
 //! - [`qr`]: QR codes of short URLs as SVG or PNG.
@@ -30,6 +31,7 @@ pub mod cleanup;
 pub mod codes;
 pub mod config;
 pub mod deadline;
+pub mod domains;
 pub mod errors;
 pub mod exports;
 pub mod group_insert;

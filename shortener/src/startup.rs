@@ -68,6 +68,8 @@ struct Connections {
     cache: RedisCache,
     /// The code key, checked against the database's fingerprint; `None` when none is given.
     code_key: Option<links::code::CodeKey>,
+    /// The registered domains, the default one recorded.
+    domains: links::domain::Domains,
 }
 
 /// Connects to PostgreSQL and Redis, and registers the pools' series.
@@ -90,12 +92,33 @@ async fn connect(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Connec
         pools = pools.and(reads.pool().clone(), "replica");
     }
     registry.register(Box::new(pools))?;
+    let domains = default_domain(args, &store).await?;
     Ok(Connections {
         store,
         reads,
         cache,
         code_key,
+        domains,
     })
+}
+
+/// Records the public base URL's host as the default domain and loads the domains.
+///
+/// # Errors
+/// When the database fails.
+async fn default_domain(args: &ServeArgs, store: &Store) -> anyhow::Result<links::domain::Domains> {
+    let base = args.public_base_url();
+    let host = base
+        .host_str()
+        .and_then(links::domain::normalize_host)
+        .context("--public-base-url has no host a domain can have")?;
+    store
+        .record_default_domain(&host)
+        .await
+        .context("recording the default domain")?;
+    let domains = links::domain::Domains::default();
+    domains.reload(store).await.context("loading the domains")?;
+    Ok(domains)
 }
 
 /// What the background tasks share with the handlers (each as [`AppState`] says).
@@ -133,6 +156,15 @@ async fn start_tasks(
         idgen::start(&args.idgen, metrics, supervisor).await?;
     let (codes, announcer) = start_codes(args, connections, registry, supervisor).await?;
     let (limits, passwords) = start_forgetting_idle(args, registry, supervisor)?;
+    let shutdown = supervisor.shutdown().clone();
+    let reload = connections
+        .domains
+        .clone()
+        .keep_loaded(
+            connections.store.clone(),
+            async move { shutdown.wait().await },
+        );
+    let _domains = supervisor.spawn("domain_reloader", Need::Optional, reload);
     let (election, cleanup) = args
         .cleanup
         .enabled
@@ -296,6 +328,7 @@ fn state(
         codes: shared.codes,
         own_hosts: args.own_hosts(),
         public_base_url: args.public_base_url(),
+        domains: connections.domains,
         redis: args.redis.clone(),
         blocklist,
         trusted_proxies: args.client_ip.trusted(),
@@ -351,6 +384,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .route(web::post().to(routes::urls::create))
                 .route(web::get().to(routes::owned::list))
                 .default_service(method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/v1/domains")
+                .route(web::get().to(crate::domains::list))
+                .default_service(method_not_allowed("GET")),
         )
         .service(
             web::resource("/v1/urls/export.csv")

@@ -31,8 +31,10 @@ pub struct AppState {
     pub ids: Arc<Generator>,
     /// The codes of new links.
     pub codes: crate::codes::Minter,
-    /// Base of short URLs (ends with `/`).
+    /// Base of short URLs on the default domain (ends with `/`).
     pub public_base_url: url::Url,
+    /// The registered domains, reloaded every few seconds.
+    pub domains: links::domain::Domains,
     /// Hosts long URLs may not point at.
     pub own_hosts: Vec<String>,
     /// Redis TTL source (jittered per write).
@@ -60,9 +62,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The short URL of `code`.
-    pub fn short_url(&self, code: &str) -> String {
-        format!("{}{code}", self.public_base_url)
+    /// The short URL of the link stored under `key`: on the public base URL for the default domain, on the
+    /// domain's host, with the base URL's scheme, for another.
+    pub fn short_url(&self, key: &str) -> String {
+        match links::domain::split_key(key) {
+            (None, code) => format!("{}{code}", self.public_base_url),
+            (Some(host), code) => format!("{}://{host}/{code}", self.public_base_url.scheme()),
+        }
     }
 
     /// A jittered cache TTL.

@@ -281,6 +281,7 @@ mod tests {
                 tags: Vec::new(),
                 password_hash: None,
                 max_hits: None,
+                routing: None,
             },
             owner_name: Some("ci-robot".into()),
             deleted_at: None,

@@ -439,7 +439,7 @@ async fn a_person_sees_where_clicks_come_from_and_downloads_the_export() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "code,short_url,long_url,created_at,expires_at,redirect,tags,hits"
+        "code,short_url,long_url,created_at,expires_at,redirect,tags,hits,domain"
     );
     assert_eq!(lines.len(), 4, "{csv}");
     let report = lines

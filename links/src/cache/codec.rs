@@ -64,12 +64,18 @@ impl Cached {
 const PASSWORD: u8 = 1;
 /// Flag of a stored live link: it has a visit limit.
 const LIMITED: u8 = 2;
+/// Flag of a stored live link: it has rules or variants (version 4 only).
+const ROUTED: u8 = 4;
 
 /// The value stored for a target: `2|flags|status|expires_ms|id|url` for a live link (flags: 1 password, 2 visit
 /// limit; empty `expires_ms` for never), with `password_hash|` before the URL when it has a password (a PHC string
 /// holds no `|`); a link whose visit limit is known is `3|flags|status|expires_ms|id|max_hits|…` (a version of
 /// its own: a redirect of the version before reads it as a miss, never its limit as part of the URL); `g` for
-/// gone, `u` for unknown (the negative entry). Short and parsed without allocation of fields.
+/// gone, `u` for unknown (the negative entry). A link with rules or variants is
+/// `4|flags|status|expires_ms|id|max_hits_or_empty|[hash|]routing_len|routing_json url` (flag 4; the stored
+/// routing JSON of `routing_len` bytes runs straight into the URL): a version of its own again, so a redirect that
+/// cannot route reads it as a miss rather than send everyone to `long_url`. Short and parsed without allocation
+/// of fields.
 pub fn encode(target: &Resolution) -> String {
     match target {
         Resolution::Live {
@@ -80,7 +86,11 @@ pub fn encode(target: &Resolution) -> String {
             password_hash,
             limited,
             max_hits,
+            routing,
         } => {
+            if let Some(routing) = routing {
+                return encode_routed(target, routing);
+            }
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
                 .unwrap_or_default();
@@ -107,6 +117,80 @@ pub fn encode(target: &Resolution) -> String {
     }
 }
 
+/// [`encode`] of a live link with rules or variants.
+fn encode_routed(target: &Resolution, routing: &crate::routing::Routing) -> String {
+    let Resolution::Live {
+        long_url,
+        redirect,
+        expires_at,
+        id,
+        password_hash,
+        limited,
+        max_hits,
+        ..
+    } = target
+    else {
+        return String::new();
+    };
+    let expires = expires_at
+        .map(|at| at.timestamp_millis().to_string())
+        .unwrap_or_default();
+    let max = max_hits.map(|max| max.to_string()).unwrap_or_default();
+    let mut flags = ROUTED;
+    if *limited || max_hits.is_some() {
+        flags |= LIMITED;
+    }
+    let hash = match password_hash {
+        Some(hash) => {
+            flags |= PASSWORD;
+            format!("{hash}|")
+        }
+        None => String::new(),
+    };
+    let stored = routing.to_stored();
+    let status = redirect.code();
+    format!(
+        "4|{flags}|{status}|{expires}|{id}|{max}|{hash}{}|{stored}{long_url}",
+        stored.len()
+    )
+}
+
+/// Reads a version-4 value (see [`encode`]): `rest` is what follows `4|`.
+fn decode_routed(rest: &str) -> Option<Resolution> {
+    let (flags, rest) = rest.split_once('|')?;
+    let flags = flags.parse::<u8>().ok()?;
+    let protected = flags & PASSWORD != 0;
+    let mut fields = rest.splitn(5 + usize::from(protected), '|');
+    let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
+    let expires_at = match fields.next()? {
+        "" => None,
+        millis => Some(Utc.timestamp_millis_opt(millis.parse().ok()?).single()?),
+    };
+    let id = fields.next()?.parse().ok()?;
+    let max_hits = match fields.next()? {
+        "" => None,
+        max => Some(max.parse().ok()?),
+    };
+    let password_hash = if protected {
+        Some(fields.next()?.to_owned())
+    } else {
+        None
+    };
+    let (length, rest) = fields.next()?.split_once('|')?;
+    let (stored, long_url) = rest.split_at_checked(length.parse().ok()?)?;
+    let routing = crate::model::routing_of(Some(stored))?;
+    Some(Resolution::Live {
+        long_url: long_url.to_owned(),
+        redirect,
+        expires_at,
+        id,
+        password_hash,
+        limited: flags & LIMITED != 0 || max_hits.is_some(),
+        max_hits,
+        routing: Some(routing),
+    })
+}
+
 /// Reads a value written by [`encode`]; `None` for anything else (treated as a miss, then overwritten). Values
 /// written before links said whether they have a visit limit (`1|…`, `p|…` for a password) read as limited: their
 /// hits are written every tick, as they all were then, until the entry is refilled.
@@ -115,6 +199,9 @@ pub fn decode(value: &str) -> Option<Resolution> {
         "g" => return Some(Resolution::Gone),
         "u" => return Some(Resolution::Unknown),
         _ => {}
+    }
+    if let Some(rest) = value.strip_prefix("4|") {
+        return decode_routed(rest);
     }
     let (flags, rest, with_max) = match value.split_at_checked(2)? {
         (version @ ("2|" | "3|"), rest) => {
@@ -152,6 +239,7 @@ pub fn decode(value: &str) -> Option<Resolution> {
         password_hash,
         limited: flags & LIMITED != 0 || max_hits.is_some(),
         max_hits,
+        routing: None,
     })
 }
 
@@ -172,6 +260,7 @@ mod tests {
             password_hash: None,
             limited,
             max_hits: None,
+            routing: None,
         }
     }
 
@@ -192,6 +281,7 @@ mod tests {
                 password_hash,
                 limited: true,
                 max_hits: Some(max),
+                routing: None,
             },
             other => other,
         }
@@ -208,6 +298,7 @@ mod tests {
             password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             limited: true,
             max_hits: None,
+            routing: None,
         };
         for target in [
             live(None),

@@ -18,5 +18,6 @@ fn new_link(id: i64, code: &str) -> links::model::NewLink {
         tags: Vec::new(),
         password_hash: None,
         max_hits: None,
+        routing: None,
     }
 }

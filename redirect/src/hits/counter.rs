@@ -98,6 +98,7 @@ impl HitCounter {
                 visit.country.unwrap_or([0, 0])
             },
             referrer,
+            variant: visit.variant.map_or(0, |index| index.saturating_add(1)),
         };
         let mut shard = self.shard(link_id);
         let shard = &mut *shard;

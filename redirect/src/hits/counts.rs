@@ -25,6 +25,8 @@ pub(super) struct VisitKey {
     /// `[0, 0]` when no country header is configured.
     pub(super) country: [u8; 2],
     pub(super) referrer: u64,
+    /// 1 + the index of the link's variant the visit went to; 0 for none.
+    pub(super) variant: u8,
 }
 
 /// foldhash with a fixed seed for the counts: the keys' link ids are our own, never chosen by a request. The

@@ -65,6 +65,11 @@ pub(super) fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
         if key.device == Device::Bot {
             continue;
         }
+        if key.variant != 0 {
+            *sources
+                .entry((key.link_id, key.day, SourceKind::Variant, u64::from(key.variant - 1)))
+                .or_default() += count;
+        }
         if key.country != [0, 0] {
             let country = u64::from(u16::from_be_bytes(key.country));
             *sources
@@ -92,6 +97,7 @@ pub(super) fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
             // Device classes are columns of the hit rows.
             SourceKind::Device => continue,
             SourceKind::Country => country_name(code),
+            SourceKind::Variant => code.to_string(),
             SourceKind::Referrer => match code {
                 DIRECT => "direct".to_owned(),
                 OTHER => "other".to_owned(),

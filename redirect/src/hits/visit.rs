@@ -169,6 +169,8 @@ pub struct Visit<'a> {
     /// The country, two upper-case letters; `None` when no country header is configured; `Some(*b"??")` when
     /// it is configured but the request has no valid value.
     pub country: Option<[u8; 2]>,
+    /// The index of the link's variant the visitor was sent to, if the link has variants.
+    pub variant: Option<u8>,
 }
 
 impl<'a> Visit<'a> {
@@ -199,6 +201,7 @@ impl<'a> Visit<'a> {
             device,
             referrer,
             country,
+            variant: None,
         }
     }
 }

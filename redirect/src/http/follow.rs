@@ -8,6 +8,8 @@ use links::{code, model::Resolution};
 use super::{
     answer,
     pages::{self, Prompt},
+    route,
+    site::Site,
     state::{RedirectState, Worker},
     unlock,
 };
@@ -26,57 +28,78 @@ pub async fn follow(
     let code = req.path().strip_prefix('/').unwrap_or_default();
     let method = req.method();
     let reads = method == Method::GET || method == Method::HEAD;
-    let response = if reads && code::is_plausible(code) {
-        answer_code(&req, &worker, code).await
+    let site = Site::of(&req, state);
+    let mut response = if reads && code::is_plausible(code) {
+        answer_code(&req, &worker, &site, code).await
     } else if method == Method::POST && code::is_plausible(code) {
         // Boxed, as the lower tiers are: the rare paths' futures stay out of the hot path's.
-        Box::pin(unlock::unlock(&req, &worker, code, payload)).await
+        Box::pin(unlock::unlock(
+            &req,
+            &worker,
+            &site.key(code),
+            code,
+            payload,
+        ))
+        .await
     } else if code::is_plausible(code) {
         answer::method_not_allowed(&req)
     } else {
         match code.strip_suffix('+') {
             Some(code) if reads && code::is_plausible(code) => {
-                Box::pin(preview(&req, &worker, code)).await
+                Box::pin(preview(&req, &worker, &site, code)).await
             }
+            _ if reads && code.is_empty() => site.root(&req, state),
+            _ if reads && code == "robots.txt" => site.robots(),
             _ => answer::not_found(&req),
         }
     };
+    site.mark(&mut response);
     state.metrics.status.of(response.status().as_u16()).inc();
     timer.observe_duration();
     response
 }
 
 /// `GET`/`HEAD /{code}`: the redirect, or a protected link's password form.
-async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
+async fn answer_code(req: &HttpRequest, worker: &Worker, site: &Site, code: &str) -> HttpResponse {
     let state = &worker.shared;
-    let resolved = match worker.resolve_for(req, code).await {
+    let resolved = match worker.resolve_for(req, &site.key(code)).await {
         Ok(resolved) => resolved,
         Err(wait) => return answer::too_many_unknown(req, wait),
     };
     match resolved {
-        Ok(entry) if entry.target == Resolution::Unknown => unknown(req, state),
+        Ok(entry) if entry.target == Resolution::Unknown => unknown(req, state, site),
         Ok(entry) => {
             let now = state.clock.now();
-            let response = answer::respond(req, &entry, now, &state.permanent_max_age);
+            let mut response = answer::respond(req, &entry, now, &state.permanent_max_age);
             if let Resolution::Live {
                 id,
                 password_hash,
                 limited,
                 max_hits,
+                routing,
                 ..
             } = &entry.target
             {
-                if password_hash.is_some() && response.status().is_redirection() {
+                let redirects = response.status().is_redirection();
+                if password_hash.is_some() && redirects {
                     return pages::password_form(code, Prompt::Ask);
                 }
+                // One branch for links without rules or variants.
+                let routed = match routing {
+                    Some(routing) if redirects => {
+                        Some(route::apply(&mut response, req, state, routing, *id, now))
+                    }
+                    _ => None,
+                };
                 // A GET is a visit. A HEAD is not, except on a link with a visit limit: every answer that shows
                 // its target uses it up, or a client would read the target with HEADs forever.
-                if response.status().is_redirection() && (*limited || req.method() == Method::GET) {
+                if redirects && (*limited || req.method() == Method::GET) {
                     // Past its limit as this process has answered it, a link is gone before any flush says so.
                     if !max_hits.is_none_or(|max| state.hits.admit(*id, max)) {
                         return answer::gone(req);
                     }
-                    state.hits.record(*id, *limited, now, &state.visit(req));
+                    let visit = routed.unwrap_or_else(|| state.visit(req));
+                    state.hits.record(*id, *limited, now, &visit);
                 }
             }
             response
@@ -86,9 +109,9 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResp
 }
 
 /// `GET /{code}+`: where the link goes, without going there.
-async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse {
+async fn preview(req: &HttpRequest, worker: &Worker, site: &Site, code: &str) -> HttpResponse {
     let state = &worker.shared;
-    let resolved = match worker.resolve_for(req, code).await {
+    let resolved = match worker.resolve_for(req, &site.key(code)).await {
         Ok(resolved) => resolved,
         Err(wait) => return answer::too_many_unknown(req, wait),
     };
@@ -114,16 +137,16 @@ async fn preview(req: &HttpRequest, worker: &Worker, code: &str) -> HttpResponse
                 pages::preview(code, &long_url, password_hash.is_some())
             }
             Resolution::Gone => answer::gone(req),
-            Resolution::Unknown => unknown(req, state),
+            Resolution::Unknown => unknown(req, state, site),
         },
         Err(_) => answer::unavailable(req),
     }
 }
 
-/// 404 for an unknown code, or 429 once the client is past its bound on them.
-fn unknown(req: &HttpRequest, state: &RedirectState) -> HttpResponse {
+/// 404 for an unknown code (or the domain's not-found URL), or 429 once the client is past its bound on them.
+fn unknown(req: &HttpRequest, state: &RedirectState, site: &Site) -> HttpResponse {
     match state.misses.count(state.trusted_proxies.client(req)) {
-        Ok(()) => answer::not_found(req),
+        Ok(()) => site.unknown(req, state),
         Err(wait) => answer::too_many_unknown(req, wait),
     }
 }

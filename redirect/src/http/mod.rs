@@ -4,6 +4,8 @@
 //!
 //! - [`follow`]: the handler of `GET`/`HEAD`/`POST /{code}` and `GET /{code}+`.
 //! - [`state`]: what the handlers share, per process and per HTTP worker.
+//! - [`route`]: links with rules or variants: where this visitor goes, and the cookie that keeps a variant.
+//! - [`site`]: the domain a request is on: its links' keys, its root, not-found and robots answers.
 //! - [`answer`]: turning a target into an HTTP answer (status, Location, caching headers, 404/410 bodies).
 //! - [`pages`]: the password form and the preview page.
 //! - [`unlock`]: `POST /{code}`, a password try on a protected link.
@@ -16,6 +18,8 @@ pub mod checks;
 pub mod follow;
 pub mod misses;
 pub mod pages;
+pub mod route;
+pub mod site;
 pub mod state;
 pub mod tries;
 pub mod unlock;

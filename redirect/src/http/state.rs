@@ -97,6 +97,8 @@ impl Worker {
 pub struct RedirectState {
     /// Local cache, single flight and the lower tiers.
     pub resolver: Resolver,
+    /// The registered domains: which `Host` a link key carries, and each domain's root, not-found and robots.
+    pub domains: links::domain::Domains,
     /// Hits counted since the last flush.
     pub hits: Arc<HitCounter>,
     /// Series the handler updates on every request.

@@ -26,15 +26,16 @@ const MAX_FORM_BYTES: usize = 4096;
 /// How long the form's body may take to arrive.
 pub const FORM_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `POST /{code}`: answers a password try on link `code`.
+/// `POST /{code}`: answers a password try on the link stored under `key` (`code` on the request's domain).
 pub async fn unlock(
     req: &HttpRequest,
     worker: &Worker,
+    key: &str,
     code: &str,
     payload: web::Payload,
 ) -> HttpResponse {
     let state = &worker.shared;
-    let entry = match worker.resolve(code).await {
+    let entry = match worker.resolve(key).await {
         Ok(entry) => entry,
         Err(_) => return answer::unavailable(req),
     };
@@ -62,7 +63,7 @@ pub async fn unlock(
     };
     let client = state.trusted_proxies.client(req);
     let unlocker = &state.unlocker;
-    if let Err(wait) = unlocker.count(client, code) {
+    if let Err(wait) = unlocker.count(client, key) {
         return answer::too_many_tries(req, wait);
     }
     let Ok(password) = tokio::time::timeout(FORM_READ_TIMEOUT, password_of(payload)).await else {
@@ -71,7 +72,7 @@ pub async fn unlock(
     let Some(password) = password else {
         return pages::password_form(code, Prompt::Wrong);
     };
-    let link = unlocker.key(None, code);
+    let link = unlocker.key(None, key);
     match unlocker.check(link, password, hash).await {
         Some(true) => {
             unlocker.link_tries.succeeded(link);

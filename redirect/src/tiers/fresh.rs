@@ -132,7 +132,7 @@ impl Freshness {
     /// Notes that `code` was just created: it may lag for [`LAG_WINDOW`], and a generated code's worker is
     /// minting.
     pub fn announced(&self, code: &str) {
-        if let Some((_, worker)) = self.minted_recently(code) {
+        if let Some((_, worker)) = self.minted_recently(links::domain::code_of_key(code)) {
             self.workers.insert(worker, ());
         } else {
             self.aliases.insert(code.into(), ());
@@ -164,13 +164,15 @@ impl Freshness {
 
     /// Whether `code` may exist although a replica does not have it yet.
     pub fn may_lag(&self, code: &str) -> bool {
-        match self.minted_recently(code) {
+        // A link on another domain is keyed `host/code`; its code was minted like any other.
+        let (_, bare) = links::domain::split_key(code);
+        match self.minted_recently(bare) {
             Some((minted, worker)) => {
                 let missed_up_to = self.heard_after_ms.load(Ordering::Acquire);
                 minted <= missed_up_to.saturating_add(CLOCK_SKEW_MS)
                     || self.workers.contains_key(&worker)
             }
-            None => self.aliases.contains_key(code) || self.in_a_live_block(code),
+            None => self.aliases.contains_key(code) || self.in_a_live_block(bare),
         }
     }
 

@@ -73,8 +73,15 @@ fn weight(code: &str, entry: &Entry) -> u32 {
         Resolution::Live {
             long_url,
             password_hash,
+            routing,
             ..
-        } => long_url.capacity() + password_hash.as_ref().map_or(0, String::capacity),
+        } => {
+            long_url.capacity()
+                + password_hash.as_ref().map_or(0, String::capacity)
+                + routing.as_ref().map_or(0, |routing| {
+                    std::mem::size_of::<links::routing::Routing>() + routing.heap_bytes()
+                })
+        }
         _ => 0,
     };
     let location = entry.location.as_ref().map_or(0, |value| value.len());

@@ -2,6 +2,7 @@
 //! against the PostgreSQL primary and replica, Redis and ZooKeeper started by `make test`.
 
 mod degradation;
+mod domains;
 mod follow;
 mod forged;
 mod helpers;
@@ -11,6 +12,7 @@ mod limits;
 mod manage;
 mod misses;
 mod rollout;
+mod routing;
 mod takedown;
 mod tiers;
 mod unlock;

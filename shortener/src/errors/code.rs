@@ -81,6 +81,12 @@ error_codes! {
     InvalidPassword = "invalid_password", UNPROCESSABLE_ENTITY;
     /// `max_hits` is not a whole number in bounds.
     InvalidMaxHits = "invalid_max_hits", UNPROCESSABLE_ENTITY;
+    /// `domain` is not a registered domain.
+    UnknownDomain = "unknown_domain", UNPROCESSABLE_ENTITY;
+    /// `rules` break a rule (the message names the index and the field).
+    InvalidRules = "invalid_rules", UNPROCESSABLE_ENTITY;
+    /// `variants` break a rule (the message names the index and the field).
+    InvalidVariants = "invalid_variants", UNPROCESSABLE_ENTITY;
     /// A PATCH that sends no field.
     EmptyPatch = "empty_patch", UNPROCESSABLE_ENTITY;
     /// A PATCH that sends `null` for a field that cannot be cleared.

@@ -16,6 +16,9 @@ pub struct LinkBody {
     /// snowflake`), or the alias.
     #[schema(example = "q7Xb2Kd", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     code: String,
+    /// The host of the domain the link lives on (`GET /v1/domains`).
+    #[schema(example = "127.0.0.1")]
+    domain: String,
     /// The short URL to share.
     #[schema(example = "http://127.0.0.1:8081/q7Xb2Kd")]
     pub(crate) short_url: String,
@@ -38,6 +41,14 @@ pub struct LinkBody {
     max_hits: Option<i64>,
     /// Whether visitors must give a password (the password itself is never shown).
     password_protected: bool,
+    /// Its rules, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::routes::fields::rules_schema)]
+    rules: Option<serde_json::Value>,
+    /// Its variants, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::routes::fields::variants_schema)]
+    variants: Option<serde_json::Value>,
     /// Total redirects counted (reads and lists only).
     #[serde(skip_serializing_if = "Option::is_none")]
     hits: Option<i64>,
@@ -115,9 +126,21 @@ impl<'r> utoipa::ToResponse<'r> for Unavailable {
 impl LinkBody {
     /// The body of `link`.
     pub fn new(link: &Link, state: &AppState) -> Self {
+        let routing = link
+            .routing
+            .as_deref()
+            .and_then(links::routing::Routing::from_stored)
+            .unwrap_or_default();
         Self {
+            rules: (!routing.rules.is_empty()).then(|| routing.rules_json()),
+            variants: (!routing.variants.is_empty()).then(|| routing.variants_json()),
             short_url: state.short_url(&link.code),
-            code: link.code.clone(),
+            code: link.short_code().to_owned(),
+            domain: link
+                .domain_host()
+                .or_else(|| state.public_base_url.host_str())
+                .unwrap_or_default()
+                .to_owned(),
             long_url: link.long_url.clone(),
             created_at: rfc3339(link.created_at),
             expires_at: link.expires_at.map(rfc3339),

@@ -25,6 +25,10 @@ pub(crate) struct Checked {
     /// The password's hash (hashed before the create, off the async workers).
     pub(crate) password_hash: Option<String>,
     pub(crate) max_hits: Option<i64>,
+    /// The host of the link's domain; `None` for the default domain.
+    pub(crate) domain: Option<String>,
+    /// Its rules and variants as stored, if any.
+    pub(crate) routing: Option<String>,
 }
 
 impl Checked {
@@ -37,6 +41,8 @@ impl Checked {
             && self.tags.is_empty()
             && self.password_hash.is_none()
             && self.max_hits.is_none()
+            && self.domain.is_none()
+            && self.routing.is_none()
     }
 }
 
@@ -183,7 +189,10 @@ async fn insert_round(
     let mut generated = state.codes.mint(&generated).await?.into_iter();
     let codes: Vec<String> = pending
         .iter()
-        .map(|(_, checked)| checked.alias.clone().or_else(|| generated.next()))
+        .map(|(_, checked)| {
+            let code = checked.alias.clone().or_else(|| generated.next())?;
+            Some(links::domain::link_key(checked.domain.as_deref(), &code))
+        })
         .collect::<Option<_>>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("fewer codes minted than asked")))?;
     let rows: Vec<NewLink> = pending
@@ -199,6 +208,7 @@ async fn insert_round(
             tags: checked.tags.clone(),
             password_hash: checked.password_hash.clone(),
             max_hits: checked.max_hits,
+            routing: checked.routing.clone(),
         })
         .collect();
     let mut inserted: HashMap<i64, Link> = writer
@@ -215,7 +225,8 @@ async fn insert_round(
                 outcomes[index] = Some(CreateOutcome::Created(link));
             }
             None if checked.alias.is_some() => {
-                outcomes[index] = Some(CreateOutcome::Failed(ApiError::AliasTaken(code)));
+                let alias = links::domain::code_of_key(&code).to_owned();
+                outcomes[index] = Some(CreateOutcome::Failed(ApiError::AliasTaken(alias)));
             }
             None => {
                 tracing::info!(%code, "generated code equals an alias; taking a new code");

@@ -19,6 +19,82 @@ pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> 
     Ok(url.to_string())
 }
 
+/// `domain` (create only): the host of a registered domain, `None` for the default one (or none named); 422
+/// `unknown_domain` for any other.
+pub(crate) fn domain(raw: Option<&str>, state: &AppState) -> Result<Option<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let unknown = || ApiError::InvalidField {
+        code: ErrorCode::UnknownDomain,
+        message: format!(
+            "domain {:?} is not registered here (GET /v1/domains lists those that are)",
+            raw.chars()
+                .take(links::domain::MAX_HOST_LEN)
+                .collect::<String>()
+        ),
+    };
+    let host = links::domain::normalize_host(raw).ok_or_else(unknown)?;
+    let table = state.domains.load();
+    let domain = table.get(&host).ok_or_else(unknown)?;
+    Ok((!domain.is_default).then_some(host))
+}
+
+/// Reloads the domains when `named` is a host they lack: an operator may have added it a moment ago (see
+/// `Domains::reload_for_miss` for the bound on what made-up hosts cost).
+pub(crate) async fn load_domains(state: &AppState, named: Option<&str>) {
+    let Some(host) = named.and_then(links::domain::normalize_host) else {
+        return;
+    };
+    if state.domains.load().get(&host).is_none() {
+        state.domains.reload_for_miss(&state.store).await;
+    }
+}
+
+/// `rules` (422 `invalid_rules`): each target checked as `long_url` is. `null` is none.
+pub(crate) fn rules(
+    value: &serde_json::Value,
+    state: &AppState,
+) -> Result<Vec<links::routing::Rule>, ApiError> {
+    links::routing::parse_rules(value, &|raw| target(raw, state)).map_err(invalid_routing)
+}
+
+/// `variants` (422 `invalid_variants`): each target checked as `long_url` is. `null` is none.
+pub(crate) fn variants(
+    value: &serde_json::Value,
+    state: &AppState,
+) -> Result<Vec<links::routing::Variant>, ApiError> {
+    links::routing::parse_variants(value, &|raw| target(raw, state)).map_err(invalid_routing)
+}
+
+/// `rules` and `variants` of a create, as stored; `None` when the link has neither.
+pub(crate) fn routing(
+    rules: Option<&serde_json::Value>,
+    variants: Option<&serde_json::Value>,
+    state: &AppState,
+) -> Result<Option<String>, ApiError> {
+    let null = serde_json::Value::Null;
+    let routing = links::routing::Routing {
+        rules: self::rules(rules.unwrap_or(&null), state)?,
+        variants: self::variants(variants.unwrap_or(&null), state)?,
+    };
+    Ok((!routing.is_empty()).then(|| routing.to_stored()))
+}
+
+/// A rule's or a variant's target, as `long_url` is checked; the refusal's message for the routing error.
+fn target(raw: &str, state: &AppState) -> Result<String, String> {
+    long_url(raw, state).map_err(|error| error.to_string())
+}
+
+fn invalid_routing(invalid: links::routing::Invalid) -> ApiError {
+    ApiError::InvalidField {
+        code: if invalid.code == "invalid_variants" {
+            ErrorCode::InvalidVariants
+        } else {
+            ErrorCode::InvalidRules
+        },
+        message: invalid.message,
+    }
+}
+
 /// `alias` (create only): 422 `invalid_alias` for the wrong alphabet or length, `reserved_alias` for a reserved
 /// word.
 pub(crate) fn alias(alias: &str) -> Result<(), ApiError> {
@@ -98,6 +174,75 @@ pub fn redirect_schema() -> utoipa::openapi::Object {
             serde_json::Value::Null,
         ]))
         .examples([serde_json::json!(302)])
+        .build()
+}
+
+/// A rule of `rules`, for the OpenAPI document (the rules are read by `links::routing`).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the field for the OpenAPI document")]
+pub struct RuleSchema {
+    /// The conditions, at least one; every one given must hold.
+    when: WhenSchema,
+    /// Where the rule sends a visitor, under the same rules as `long_url`.
+    #[schema(max_length = 2048)]
+    long_url: String,
+}
+
+/// The conditions of a rule.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the field for the OpenAPI document")]
+pub struct WhenSchema {
+    /// The visitor's device class, from its User-Agent.
+    #[schema(pattern = "^(desktop|mobile|tablet)$")]
+    device: Option<String>,
+    /// The visitor's operating system, from its User-Agent.
+    #[schema(pattern = "^(ios|android|windows|macos|linux)$")]
+    os: Option<String>,
+    /// The primary subtag of the visitor's preferred language (`Accept-Language`), e.g. `de`.
+    #[schema(pattern = "^[A-Za-z]{2,3}$")]
+    language: Option<String>,
+    /// The visitor's country (two letters) from the operator's `--country-header`, believed from trusted proxies
+    /// only.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
+    /// Holds from this instant on (RFC 3339).
+    #[schema(format = DateTime)]
+    after: Option<String>,
+    /// Holds until this instant (RFC 3339), which must be later than `after`.
+    #[schema(format = DateTime)]
+    before: Option<String>,
+    /// `name: value` pairs the visit's query string must all have (at most 5).
+    query: Option<std::collections::HashMap<String, String>>,
+}
+
+/// A variant of `variants`.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the field for the OpenAPI document")]
+pub struct VariantSchema {
+    /// Where the variant sends a visitor, under the same rules as `long_url`.
+    #[schema(max_length = 2048)]
+    long_url: String,
+    /// Its share against the sum of the weights: 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
+    weight: u16,
+}
+
+/// The schema of `rules`: at most 20, the first that holds wins; null for none.
+pub fn rules_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::{schema::ArrayBuilder, Ref};
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("RuleSchema"))
+        .max_items(Some(20))
+        .build()
+}
+
+/// The schema of `variants`: 2 to 10; null for none.
+pub fn variants_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::{schema::ArrayBuilder, Ref};
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("VariantSchema"))
+        .min_items(Some(2))
+        .max_items(Some(10))
         .build()
 }
 

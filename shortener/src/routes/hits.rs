@@ -24,6 +24,11 @@ pub struct DaysQuery {
     /// Days to count, ending today (UTC): 1 to 365 (default 30).
     #[param(minimum = 1, maximum = 365)]
     days: Option<i32>,
+    /// Read by [`crate::routes::LinkAt`]; documented by [`crate::routes::DomainQuery`].
+    #[serde(default)]
+    #[param(ignore)]
+    #[allow(dead_code)]
+    domain: Option<String>,
 }
 
 impl DaysQuery {
@@ -67,7 +72,7 @@ pub struct DayBody {
     get,
     path = "/v1/urls/{code}/hits",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), DaysQuery),
+    params(("code" = String, Path, description = "The short code"), DaysQuery, crate::routes::DomainQuery),
     responses(
         (status = 200, description = "Hits per day, zero days filled", body = HitsBody),
         (status = 401, response = Unauthorized),
@@ -82,19 +87,18 @@ pub async fn hits(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let days = query.days()?;
-    let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let per_day = state
         .reads
-        .daily_hits(caller.owner_id, &code, today, days, deadline.budget()?)
+        .daily_hits(caller.owner_id, &at.key, today, days, deadline.budget()?)
         .await?
-        .ok_or_else(|| ApiError::NotFound(code.clone()))?;
+        .ok_or_else(|| at.not_found())?;
     Ok(HttpResponse::Ok().json(HitsBody {
-        code,
+        code: at.code,
         total: per_day.iter().map(|day| day.hits).sum(),
         days: per_day
             .iter()

@@ -32,11 +32,22 @@ use crate::routes::{
         patch::patch,
         qr::qr,
         hits::hits,
-        stats::stats
+        stats::stats,
+        crate::domains::list
     ),
-    components(responses(Unauthorized, RateLimited, Unavailable)),
+    components(
+        responses(Unauthorized, RateLimited, Unavailable),
+        schemas(
+            crate::routes::fields::RuleSchema,
+            crate::routes::fields::WhenSchema,
+            crate::routes::fields::VariantSchema
+        )
+    ),
     modifiers(&BearerKey),
-    tags((name = "links", description = "Short links"))
+    tags(
+        (name = "links", description = "Short links"),
+        (name = "domains", description = "The hosts links live on (`shortener domains add HOST`)")
+    )
 )]
 pub struct ApiDoc;
 

@@ -23,7 +23,7 @@ const MAX_LIMIT: i64 = 100;
     get,
     path = "/v1/urls/{code}",
     tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::routes::DomainQuery),
     responses(
         (status = 200, description = "The link with `hits`", body = LinkBody),
         (status = 401, response = Unauthorized),
@@ -37,14 +37,13 @@ pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
 ) -> Result<HttpResponse, ApiError> {
-    let code = crate::routes::code_of(path)?;
     let found = state
         .store
-        .find_owned(caller.owner_id, &code, deadline.budget()?)
+        .find_owned(caller.owner_id, &at.key, deadline.budget()?)
         .await?
-        .ok_or(ApiError::NotFound(code))?;
+        .ok_or_else(|| at.not_found())?;
     Ok(HttpResponse::Ok().json(LinkBody::with_hits(&found.link, found.hits, &state)))
 }
 
@@ -202,7 +201,7 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
     delete,
     path = "/v1/urls/{code}",
     tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::routes::DomainQuery),
     responses(
         (status = 204, description = "Deleted; the short URL answers 410 from now on"),
         (status = 401, response = Unauthorized),
@@ -215,11 +214,10 @@ fn parse_cursor(cursor: &str) -> Result<i64, ApiError> {
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
 ) -> Result<HttpResponse, ApiError> {
-    let code = crate::routes::code_of(path)?;
-    let Some(owed) = state.store.delete_owned(caller.owner_id, &code).await? else {
-        return Err(ApiError::NotFound(code));
+    let Some(owed) = state.store.delete_owned(caller.owner_id, &at.key).await? else {
+        return Err(at.not_found());
     };
     state.invalidate(owed).await;
     Ok(HttpResponse::NoContent().finish())

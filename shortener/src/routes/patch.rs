@@ -53,6 +53,14 @@ pub struct PatchRequest {
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64, nullable)]
     #[serde(default, deserialize_with = "sent")]
     max_hits: Option<Option<WholeNumber>>,
+    /// New rules replacing the old ones, or null to remove them (422 `invalid_rules`).
+    #[schema(schema_with = fields::rules_schema)]
+    #[serde(default, deserialize_with = "sent")]
+    rules: Option<Option<serde_json::Value>>,
+    /// New variants replacing the old ones, or null to remove them (422 `invalid_variants`).
+    #[schema(schema_with = fields::variants_schema)]
+    #[serde(default, deserialize_with = "sent")]
+    variants: Option<Option<serde_json::Value>>,
 }
 
 /// A field that was sent, as `Some` of its value (`Some(None)` for `null`); serde's `default` makes a field
@@ -71,6 +79,8 @@ struct CheckedPatch {
     tags: Option<Vec<String>>,
     password: Option<Option<String>>,
     max_hits: Option<Option<i64>>,
+    /// The stored parts sent (`{"rules": …, "variants": …}`, `null` to clear), merged by the store.
+    routing: Option<String>,
 }
 
 fn not_null<T>(field: &'static str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
@@ -92,8 +102,12 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
         tags,
         password,
         max_hits,
+        rules,
+        variants,
     } = request;
-    let nothing_sent = long_url.is_none()
+    let nothing_sent = rules.is_none()
+        && variants.is_none()
+        && long_url.is_none()
         && redirect.is_none()
         && expires_at.is_none()
         && tags.is_none()
@@ -103,7 +117,8 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
         return Err(ApiError::InvalidField {
             code: ErrorCode::EmptyPatch,
             message:
-                "send at least one of long_url, redirect, expires_at, tags, password, max_hits"
+                "send at least one of long_url, redirect, expires_at, tags, password, max_hits, rules, \
+                 variants"
                     .into(),
         });
     }
@@ -129,6 +144,7 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
     let max_hits = max_hits
         .map(|sent| sent.map(fields::max_hits).transpose())
         .transpose()?;
+    let routing = routing_patch(rules, variants, state)?;
     Ok(CheckedPatch {
         long_url,
         redirect,
@@ -136,7 +152,39 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
         tags,
         password,
         max_hits,
+        routing,
     })
+}
+
+/// The parts of the stored routing a PATCH sends, checked: `{"rules": [...]}` and/or `{"variants": [...]}`, each
+/// `null` when sent as `null` or empty; `None` when neither is sent.
+fn routing_patch(
+    rules: Option<Option<serde_json::Value>>,
+    variants: Option<Option<serde_json::Value>>,
+    state: &AppState,
+) -> Result<Option<String>, ApiError> {
+    if rules.is_none() && variants.is_none() {
+        return Ok(None);
+    }
+    let null = serde_json::Value::Null;
+    let mut parts = serde_json::Map::new();
+    if let Some(sent) = rules {
+        let routing = links::routing::Routing {
+            rules: fields::rules(sent.as_ref().unwrap_or(&null), state)?,
+            variants: Vec::new(),
+        };
+        let value = if routing.rules.is_empty() { null.clone() } else { routing.rules_json() };
+        parts.insert("rules".into(), value);
+    }
+    if let Some(sent) = variants {
+        let routing = links::routing::Routing {
+            rules: Vec::new(),
+            variants: fields::variants(sent.as_ref().unwrap_or(&null), state)?,
+        };
+        let value = if routing.variants.is_empty() { null } else { routing.variants_json() };
+        parts.insert("variants".into(), value);
+    }
+    Ok(Some(serde_json::Value::Object(parts).to_string()))
 }
 
 /// `PATCH /v1/urls/{code}`: 200 with the changed link once it is committed and its invalidation delivered (or
@@ -145,7 +193,7 @@ fn check(request: PatchRequest, state: &AppState) -> Result<CheckedPatch, ApiErr
     patch,
     path = "/v1/urls/{code}",
     tag = "links",
-    params(("code" = String, Path, description = "The short code")),
+    params(("code" = String, Path, description = "The short code"), crate::routes::DomainQuery),
     request_body = PatchRequest,
     responses(
         (status = 200, description = "The changed link with `hits` (and `warning` for a permanent redirect)", body = LinkBody),
@@ -165,21 +213,20 @@ pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     body: web::Json<PatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = crate::routes::code_of(path)?;
     let checked = check(body.into_inner(), &state)?;
     let password_hash = match checked.password {
         Some(Some(password)) => {
             // Only for a link of the caller's: made-up codes must not cost a hash each.
             if state
                 .store
-                .find_owned(caller.owner_id, &code, deadline.budget()?)
+                .find_owned(caller.owner_id, &at.key, deadline.budget()?)
                 .await?
                 .is_none()
             {
-                return Err(ApiError::NotFound(code));
+                return Err(at.not_found());
             }
             Some(Some(
                 fields::password_hash(&state, Spender::Key(caller.owner_id), password).await?,
@@ -195,13 +242,14 @@ pub async fn patch(
         tags: checked.tags.as_deref(),
         password_hash: password_hash.as_ref().map(Option::as_deref),
         max_hits: checked.max_hits,
+        routing: checked.routing.as_deref(),
     };
     let Some((changed, owed)) = state
         .store
-        .patch_owned(caller.owner_id, &code, &patch)
+        .patch_owned(caller.owner_id, &at.key, &patch)
         .await?
     else {
-        return Err(ApiError::NotFound(code));
+        return Err(at.not_found());
     };
     state.invalidate(owed).await;
     let mut body = LinkBody::with_hits(&changed.link, changed.hits, &state);

@@ -33,6 +33,11 @@ pub struct QrQuery {
     /// Side in pixels, 64 to 1024 (default 256).
     #[param(minimum = 64, maximum = 1024)]
     size: Option<u32>,
+    /// Read by [`crate::routes::LinkAt`]; documented by [`crate::routes::DomainQuery`].
+    #[serde(default)]
+    #[param(ignore)]
+    #[allow(dead_code)]
+    domain: Option<String>,
 }
 
 /// The image formats.
@@ -73,7 +78,7 @@ impl QrQuery {
     get,
     path = "/v1/urls/{code}/qr",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), QrQuery),
+    params(("code" = String, Path, description = "The short code"), QrQuery, crate::routes::DomainQuery),
     responses(
         (status = 200, description = "The QR code of the short URL, cacheable (`Cache-Control`)", content(
             (String = "image/svg+xml"),
@@ -90,16 +95,20 @@ impl QrQuery {
 pub async fn qr(
     state: web::Data<AppState>,
     viewer: Viewer,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     query: web::Query<QrQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (format, size) = query.checked()?;
-    let code = crate::routes::code_of(path)?;
-    if !state.store.is_live_link_of(viewer.owner_id, &code).await? {
-        return Err(ApiError::NotFound(code));
+    if !state
+        .store
+        .is_live_link_of(viewer.owner_id, &at.key)
+        .await?
+    {
+        return Err(at.not_found());
     }
-    let matrix = Matrix::of(&state.short_url(&code))
-        .map_err(|error| ApiError::Internal(anyhow::anyhow!("no QR code for {code}: {error}")))?;
+    let matrix = Matrix::of(&state.short_url(&at.key)).map_err(|error| {
+        ApiError::Internal(anyhow::anyhow!("no QR code for {}: {error}", at.code))
+    })?;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))

@@ -39,6 +39,20 @@ pub struct StatsBody {
     /// Countries (two letters, or "unknown"), most hits first: the top 10, then "other". Empty unless the
     /// redirect runs with `--country-header`.
     countries: Vec<CountryHits>,
+    /// People's hits per variant, in the link's order; only for a link with variants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variants: Option<Vec<VariantHits>>,
+}
+
+/// Hits of one variant.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VariantHits {
+    /// Its target.
+    long_url: String,
+    /// Its weight.
+    weight: u16,
+    /// People sent to it over the days.
+    hits: i64,
 }
 
 /// Hits from one referrer domain.
@@ -77,7 +91,7 @@ pub struct Devices {
     get,
     path = "/v1/urls/{code}/stats",
     tag = "links",
-    params(("code" = String, Path, description = "The short code"), DaysQuery),
+    params(("code" = String, Path, description = "The short code"), DaysQuery, crate::routes::DomainQuery),
     responses(
         (status = 200, description = "Where the clicks came from", body = StatsBody),
         (status = 401, response = Unauthorized),
@@ -92,17 +106,16 @@ pub async fn stats(
     state: web::Data<AppState>,
     caller: Caller,
     deadline: Deadline,
-    path: web::Path<String>,
+    at: crate::routes::LinkAt,
     query: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let days = query.days()?;
-    let code = crate::routes::code_of(path)?;
     let today = state.clock.now().date_naive();
     let sources = state
         .reads
-        .hit_sources(caller.owner_id, &code, today, days, deadline.budget()?)
+        .hit_sources(caller.owner_id, &at.key, today, days, deadline.budget()?)
         .await?
-        .ok_or_else(|| ApiError::NotFound(code.clone()))?;
+        .ok_or_else(|| at.not_found())?;
     let of = |wanted: SourceKind| {
         sources
             .rows
@@ -110,6 +123,7 @@ pub async fn stats(
             .filter(move |(kind, _, _)| *kind == wanted)
             .map(|(_, key, hits)| (key.as_str(), *hits))
     };
+    let variants = variant_hits(&state, caller.owner_id, &at, of(SourceKind::Variant), &deadline).await?;
     let mut devices = Devices::default();
     let mut bots = 0;
     for (device, hits) in of(SourceKind::Device) {
@@ -121,7 +135,7 @@ pub async fn stats(
         }
     }
     Ok(HttpResponse::Ok().json(StatsBody {
-        code,
+        code: at.code,
         days,
         total: sources.total,
         bots,
@@ -134,7 +148,49 @@ pub async fn stats(
             .into_iter()
             .map(|(country, hits)| CountryHits { country, hits })
             .collect(),
+        variants,
     }))
+}
+
+/// The link's variants as it has them now, each with the hits counted under its index. Hits of an index the
+/// link no longer has (its variants were cut down) are not listed.
+async fn variant_hits<'a>(
+    state: &AppState,
+    owner_id: i64,
+    at: &crate::routes::LinkAt,
+    counted: impl Iterator<Item = (&'a str, i64)>,
+    deadline: &Deadline,
+) -> Result<Option<Vec<VariantHits>>, ApiError> {
+    let Some(found) = state
+        .reads
+        .find_owned(owner_id, &at.key, deadline.budget()?)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(routing) = links::model::routing_of(found.link.routing.as_deref())
+        .filter(|routing| !routing.variants.is_empty())
+    else {
+        return Ok(None);
+    };
+    let mut hits = vec![0; routing.variants.len()];
+    for (index, count) in counted {
+        if let Some(slot) = index.parse::<usize>().ok().and_then(|index| hits.get_mut(index)) {
+            *slot += count;
+        }
+    }
+    Ok(Some(
+        routing
+            .variants
+            .iter()
+            .zip(hits)
+            .map(|(variant, hits)| VariantHits {
+                long_url: variant.long_url.clone(),
+                weight: variant.weight,
+                hits,
+            })
+            .collect(),
+    ))
 }
 
 /// The [`TOP`] keys by hits (ties by name), then "other" with the rest (the stored "other" included).

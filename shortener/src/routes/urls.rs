@@ -63,6 +63,17 @@ pub struct CreateRequest {
     /// counted when the redirect flushes them, so a few more may get through (see the README).
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub max_hits: Option<WholeNumber>,
+    /// The registered domain (`GET /v1/domains`) the link lives on; the default domain when absent (422
+    /// `unknown_domain`). A code is unique per domain: the same alias on two domains is two links.
+    #[schema(example = "go.example.com", max_length = 253)]
+    pub domain: Option<String>,
+    /// Targets for visitors that meet conditions, tried in order before the variants and `long_url` (422
+    /// `invalid_rules`, naming the rule and the field).
+    #[schema(schema_with = fields::rules_schema)]
+    pub rules: Option<serde_json::Value>,
+    /// Targets visitors are split between by weight, each visitor keeping one (422 `invalid_variants`).
+    #[schema(schema_with = fields::variants_schema)]
+    pub variants: Option<serde_json::Value>,
 }
 
 /// Validates a create request; its password, if any, is checked and handed back for hashing (see
@@ -91,6 +102,8 @@ fn check(
         fields::password(password)?;
     }
     let max_hits = request.max_hits.map(fields::max_hits).transpose()?;
+    let domain = fields::domain(request.domain.as_deref(), state)?;
+    let routing = fields::routing(request.rules.as_ref(), request.variants.as_ref(), state)?;
     let checked = Checked {
         long_url,
         alias: request.alias,
@@ -100,6 +113,8 @@ fn check(
         tags,
         password_hash: None,
         max_hits,
+        domain,
+        routing,
     };
     Ok((checked, request.password))
 }
@@ -139,6 +154,7 @@ pub async fn create(
     // The password is hashed before the key is claimed: a hash takes tens of milliseconds (longer while the
     // slots are busy), and the claim holds a transaction and a pooled connection until it commits. A refused
     // hash (429, 503) is not an answer to keep: a retry with the same key really retries.
+    fields::load_domains(&state, request.domain.as_deref()).await;
     let checked = match check(request, &state, state.clock.now()) {
         Ok((mut checked, Some(password))) => {
             checked.password_hash =
@@ -301,6 +317,9 @@ async fn create_many(
     items: Vec<serde_json::Value>,
     writer: Writer<'_>,
 ) -> Result<Outcome, ApiError> {
+    for item in &items {
+        fields::load_domains(state, item.get("domain").and_then(|domain| domain.as_str())).await;
+    }
     let now = state.clock.now();
     let checked = items
         .into_iter()

@@ -29,6 +29,7 @@ fn link(id: i64, code: &str, owner_id: Option<i64>) -> NewLink {
         tags: Vec::new(),
         password_hash: None,
         max_hits: None,
+        routing: None,
     }
 }
 

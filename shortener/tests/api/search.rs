@@ -214,7 +214,7 @@ async fn the_csv_export_streams_every_link_a_page_at_a_time_with_its_fields_quot
     let lines: Vec<&str> = text.split("\r\n").filter(|line| !line.is_empty()).collect();
     assert_eq!(
         lines[0],
-        "code,short_url,long_url,created_at,expires_at,redirect,tags,hits"
+        "code,short_url,long_url,created_at,expires_at,redirect,tags,hits,domain"
     );
     assert_eq!(lines.len() as i64, LINKS + 2, "a header and every link");
     assert!(lines[1].starts_with(&format!("{code},http://sho.rt.test/{code},")));
@@ -223,7 +223,11 @@ async fn the_csv_export_streams_every_link_a_page_at_a_time_with_its_fields_quot
         "{}",
         lines[1]
     );
-    assert!(lines[1].contains(",302,\"'-dash z\",0"), "{}", lines[1]);
+    assert!(
+        lines[1].contains(",302,\"'-dash z\",0,sho.rt.test"),
+        "{}",
+        lines[1]
+    );
     let codes: HashSet<&str> = lines[1..]
         .iter()
         .map(|line| line.split(',').next().expect("code"))

@@ -1,0 +1,6 @@
+//! Tests of rules and variants, by subject.
+
+mod choose;
+mod json;
+mod parse;
+mod visitor;
