@@ -527,9 +527,13 @@ function readVariant(row, index) {
   return { variant: { long_url: longUrl, weight: Number(weight) } };
 }
 
-/** The API's message for bad rules or variants, with its 0-based `rules[1]` in the page's words ("rule 2"). */
+/** The API's message for bad rules or variants in the page's words: its 0-based `rules[1].when.device: …` reads
+ * "Rule 2, device: …", as the page numbers its rows. */
 function routingMessage(message) {
-  return message.replace(/\b(rule|variant)s\[(\d+)\]/g, (_, kind, index) => `${kind} ${Number(index) + 1}`);
+  return message.replace(/\b(rule|variant)s\[(\d+)\](?:\.when)?(\.)?/g, (_, kind, index, dot) => {
+    const name = `${kind[0].toUpperCase()}${kind.slice(1)} ${Number(index) + 1}`;
+    return dot ? `${name}, ` : name;
+  });
 }
 
 /** Hits per variant (from /stats), beside the chart of a link that has variants. */
@@ -541,7 +545,7 @@ async function showVariantHits(slot, link) {
   }
   const rows = answer.body.variants.map((variant) => ({
     name: variant.long_url,
-    label: `${variant.long_url} (weight ${variant.weight})`,
+    note: `weight ${variant.weight}`,
     hits: variant.hits,
   }));
   const title = `Hits per variant, last ${answer.body.days || CHART_DAYS} days`;
@@ -805,7 +809,8 @@ function sourcesParts(stats) {
   return parts;
 }
 
-/** A small table of names and hits, with a bar for each row's share; `listZeros` lists rows before any hit. */
+/** A small table of names (each with an optional note) and hits, with a bar for each row's share; `listZeros` lists
+ * rows before any hit. */
 function breakdown(title, className, rows, { listZeros = false } = {}) {
   const table = element("table", `breakdown ${className}`);
   table.append(element("caption", "", title));
@@ -819,7 +824,9 @@ function breakdown(title, className, rows, { listZeros = false } = {}) {
   for (const row of rows) {
     const line = element("tr");
     line.dataset.name = row.name;
-    line.append(element("th", "", row.label || row.name));
+    const name = element("th", "", row.name);
+    if (row.note) name.append(element("span", "note", row.note));
+    line.append(name);
     line.append(element("td", "count", String(row.hits)));
     const share = element("td", "share");
     const meter = element("meter");

@@ -194,13 +194,33 @@ async fn a_person_adds_two_rules_removes_one_and_the_link_keeps_the_other() {
     fill(
         &browser,
         &format!("{} .rule-url", new_rule(2)),
+        "mailto:someone@example.com",
+    )
+    .await;
+    let picture = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshot_path("web-page-rules.png"), picture).expect("screenshot saved");
+    click(&browser, &format!("{} .remove-rule", new_rule(1))).await;
+
+    // The API refuses the target; its message, in the form's error area, numbers the rule as the page does now.
+    type_into(&browser, "long-url", "https://example.com/everyone").await;
+    type_into(&browser, "alias", &alias).await;
+    click(&browser, "#shorten-button").await;
+    let error = wait_until(
+        &browser,
+        "!document.getElementById('form-error').hidden && document.getElementById('form-error').textContent",
+        "the API's refusal of the rule",
+    )
+    .await;
+    assert!(
+        error.as_str().expect("text").starts_with("Rule 1"),
+        "{error}"
+    );
+    fill(
+        &browser,
+        &format!("{} .rule-url", new_rule(1)),
         "https://example.com/de-tablet",
     )
     .await;
-    click(&browser, &format!("{} .remove-rule", new_rule(1))).await;
-
-    type_into(&browser, "long-url", "https://example.com/everyone").await;
-    type_into(&browser, "alias", &alias).await;
     shorten(&browser).await;
 
     let link = stored(&services, &alias).await;
