@@ -344,6 +344,36 @@ mod tests {
     }
 
     #[test]
+    fn a_link_with_rules_or_variants_is_a_version_of_its_own_and_survives_a_round_trip() {
+        let stored = r#"{"rules":[{"when":{"os":"ios"},"long_url":"https://example.com/i|os"}],"variants":[{"long_url":"https://example.com/a","weight":70},{"long_url":"https://example.com/b","weight":30}]}"#;
+        let routing = crate::model::routing_of(Some(stored));
+        assert!(routing.is_some());
+        for (password_hash, max_hits) in [
+            (None, None),
+            (
+                Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+                Some(5),
+            ),
+        ] {
+            let target = Resolution::Live {
+                long_url: "https://example.com/a|b".into(),
+                redirect: RedirectStatus::Temporary307,
+                expires_at: Utc.timestamp_millis_opt(1_800_000_000_123).single(),
+                id: 44,
+                password_hash,
+                limited: max_hits.is_some(),
+                max_hits,
+                routing: routing.clone(),
+            };
+            let value = encode(&target);
+            assert!(value.starts_with("4|"), "{value}");
+            assert_eq!(decode(&value), Some(target));
+        }
+        assert_eq!(decode("4|4|302||1||5|{\"x\":https://example.com/"), None);
+        assert_eq!(decode("4|4|302||1||999|{}https://example.com/"), None);
+    }
+
+    #[test]
     fn foreign_values_are_misses() {
         for junk in [
             "",

@@ -21,6 +21,7 @@ fn live(id: i64, long_url: &str, max_hits: Option<i64>) -> Resolution {
         password_hash: None,
         limited: max_hits.is_some(),
         max_hits,
+        routing: None,
     }
 }
 

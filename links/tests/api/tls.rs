@@ -142,6 +142,7 @@ async fn rediss_with_the_private_ca_caches_and_reads_back() {
         password_hash: None,
         limited: false,
         max_hits: None,
+        routing: None,
     };
 
     cache

@@ -249,6 +249,7 @@ mod tests {
                     device: Device::Desktop,
                     referrer: domain.as_bytes(),
                     country: None,
+                    variant: None,
                 },
             );
         }

@@ -18,6 +18,7 @@ pub(super) fn visit(
         device,
         referrer: referrer.as_bytes(),
         country,
+        variant: None,
     }
 }
 

@@ -207,6 +207,7 @@ mod tests {
             device: Device::Desktop,
             country: [0, 0],
             referrer: DIRECT,
+            variant: 0,
         };
         let mut shard = Shard::default();
         shard.counts.insert(key(1), 2);

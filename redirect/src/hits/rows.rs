@@ -67,7 +67,12 @@ pub(super) fn source_rows(counts: &Counts, domains: &Domains) -> SourceRows {
         }
         if key.variant != 0 {
             *sources
-                .entry((key.link_id, key.day, SourceKind::Variant, u64::from(key.variant - 1)))
+                .entry((
+                    key.link_id,
+                    key.day,
+                    SourceKind::Variant,
+                    u64::from(key.variant - 1),
+                ))
                 .or_default() += count;
         }
         if key.country != [0, 0] {

@@ -162,7 +162,10 @@ mod tests {
                 .to_http_request();
             cookie_value(&req).map(str::to_owned)
         };
-        assert_eq!(with("a=b; sl_vid=0123abcd; c=d").as_deref(), Some("0123abcd"));
+        assert_eq!(
+            with("a=b; sl_vid=0123abcd; c=d").as_deref(),
+            Some("0123abcd")
+        );
         assert_eq!(with("sl_vid=").as_deref(), None);
         assert_eq!(with("sl_vid=a;b").as_deref(), Some("a"));
         assert_eq!(with("sl_vid=<script>").as_deref(), None);
@@ -177,6 +180,9 @@ mod tests {
         let id = derived_id(address, agent);
         assert_eq!(id.len(), 16);
         assert_eq!(id, derived_id(address, agent));
-        assert_ne!(id, derived_id("203.0.113.8".parse().expect("an address"), agent));
+        assert_ne!(
+            id,
+            derived_id("203.0.113.8".parse().expect("an address"), agent)
+        );
     }
 }

@@ -131,6 +131,7 @@ mod tests {
             password_hash: None,
             limited: false,
             max_hits: None,
+            routing: None,
         })
     }
 

@@ -309,6 +309,7 @@ mod tests {
                 password_hash: None,
                 limited: false,
                 max_hits: None,
+                routing: None,
             },
             u64::MAX,
         ))
@@ -373,6 +374,7 @@ mod tests {
                 password_hash: None,
                 limited: false,
                 max_hits: None,
+                routing: None,
             },
             u64::MAX,
         ))

@@ -360,6 +360,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
         password_hash: None,
         limited: false,
         max_hits: None,
+        routing: None,
     };
     let filled = cache.fill(&code, &stale_copy, Duration::from_secs(60));
     assert!(!filled.await.expect("redis"), "the mark is not overwritten");

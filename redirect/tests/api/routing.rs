@@ -39,7 +39,9 @@ async fn target(base: &str, code: &str, headers: &[(&str, &str)]) -> String {
 /// A redirect that believes the test's country header (the test is the CDN).
 async fn redirect_with_countries(pair: &TestPair) -> String {
     let mut args = pair.redirect_args();
-    args.country_header = Some(actix_web::http::header::HeaderName::from_static("cf-ipcountry"));
+    args.country_header = Some(actix_web::http::header::HeaderName::from_static(
+        "cf-ipcountry",
+    ));
     args.client_ip.trusted_proxies = vec!["127.0.0.0/8".parse().expect("a CIDR block")];
     pair.spawn_redirect(args).await
 }
@@ -67,31 +69,65 @@ async fn each_condition_holds_on_its_own_and_together_and_the_first_match_wins()
         }))
         .await;
     let ua = |agent| ("User-Agent", agent);
-    assert_eq!(target(&redirect, &code, &[ua(IPHONE)]).await, "https://example.com/ios");
     assert_eq!(
-        target(&redirect, &code, &[ua(IPHONE), ("Accept-Language", "de-DE,de;q=0.9,en;q=0.8")]).await,
+        target(&redirect, &code, &[ua(IPHONE)]).await,
+        "https://example.com/ios"
+    );
+    assert_eq!(
+        target(
+            &redirect,
+            &code,
+            &[ua(IPHONE), ("Accept-Language", "de-DE,de;q=0.9,en;q=0.8")]
+        )
+        .await,
         "https://example.com/ios-de",
         "the first rule whose every condition holds"
     );
-    assert_eq!(target(&redirect, &code, &[ua(ANDROID_PHONE)]).await, "https://example.com/mobile");
     assert_eq!(
-        target(&redirect, &code, &[ua(crate::helpers::BROWSER), ("Accept-Language", "de-DE")]).await,
+        target(&redirect, &code, &[ua(ANDROID_PHONE)]).await,
+        "https://example.com/mobile"
+    );
+    assert_eq!(
+        target(
+            &redirect,
+            &code,
+            &[ua(crate::helpers::BROWSER), ("Accept-Language", "de-DE")]
+        )
+        .await,
         "https://example.com/de"
     );
     assert_eq!(
-        target(&redirect, &code, &[ua(crate::helpers::BROWSER), ("CF-IPCountry", "FR")]).await,
+        target(
+            &redirect,
+            &code,
+            &[ua(crate::helpers::BROWSER), ("CF-IPCountry", "FR")]
+        )
+        .await,
         "https://example.com/fr"
     );
     assert_eq!(
         target(&redirect, &code, &[ua(crate::helpers::BROWSER)]).await,
         "https://example.com/default"
     );
-    let news = visit(&redirect, &format!("{code}?utm_source=news+letter"), &[ua(crate::helpers::BROWSER)]).await;
+    let news = visit(
+        &redirect,
+        &format!("{code}?utm_source=news+letter"),
+        &[ua(crate::helpers::BROWSER)],
+    )
+    .await;
     assert_eq!(news.headers()[header::LOCATION], "https://example.com/news");
-    assert_eq!(target(&redirect, &code, &[ua(WINDOWS)]).await, "https://example.com/windows-now");
+    assert_eq!(
+        target(&redirect, &code, &[ua(WINDOWS)]).await,
+        "https://example.com/windows-now"
+    );
     // A country header from a peer that is no trusted proxy is not believed: the pair's own redirect trusts none.
     assert_eq!(
-        target(&pair.redirect, &code, &[ua(crate::helpers::BROWSER), ("CF-IPCountry", "FR")]).await,
+        target(
+            &pair.redirect,
+            &code,
+            &[ua(crate::helpers::BROWSER), ("CF-IPCountry", "FR")]
+        )
+        .await,
         "https://example.com/default"
     );
 }
@@ -102,12 +138,23 @@ async fn routed_answers_are_private_and_a_plain_link_keeps_its_caching() {
     let routed = pair
         .shorten(json!({"long_url": "https://example.com/", "rules": [{"when": {"os": "android"}, "long_url": "https://example.com/a"}]}))
         .await;
-    let plain = pair.shorten(json!({"long_url": "https://example.com/"})).await;
+    let plain = pair
+        .shorten(json!({"long_url": "https://example.com/"}))
+        .await;
     let response = visit(&pair.redirect, &routed, &[("User-Agent", IPHONE)]).await;
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "private, no-store");
-    assert!(response.headers().get(header::SET_COOKIE).is_none(), "no variants, no cookie");
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, no-store"
+    );
+    assert!(
+        response.headers().get(header::SET_COOKIE).is_none(),
+        "no variants, no cookie"
+    );
     let response = visit(&pair.redirect, &plain, &[("User-Agent", IPHONE)]).await;
-    assert_eq!(response.headers()[header::CACHE_CONTROL], "private, max-age=0");
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, max-age=0"
+    );
 }
 
 #[tokio::test]
@@ -134,26 +181,39 @@ async fn ten_thousand_visitors_split_by_weight_and_each_keeps_their_variant() {
             .send()
             .await
             .expect("answer");
-        let location = response.headers()[header::LOCATION].to_str().expect("ascii").to_owned();
+        let location = response.headers()[header::LOCATION]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
         *counts.entry(location).or_default() += 1;
     }
     let share_a = counts.get("https://example.com/a").copied().unwrap_or(0) as f64 / 100.0;
-    assert!((67.0..=73.0).contains(&share_a), "variant a got {share_a}% ({counts:?})");
+    assert!(
+        (67.0..=73.0).contains(&share_a),
+        "variant a got {share_a}% ({counts:?})"
+    );
     assert_eq!(counts.len(), 2, "{counts:?}");
 
     // One visitor with a cookie sees one variant every time.
-    let seen: std::collections::HashSet<String> = targets_seen(&pair, &code, &[("Cookie", "sl_vid=same-visitor")]).await;
+    let seen: std::collections::HashSet<String> =
+        targets_seen(&pair, &code, &[("Cookie", "sl_vid=same-visitor")]).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
 
     // A visitor without a cookie is given one, derived from their address and User-Agent: they keep their
     // variant with or without sending it back.
     let first = visit(&pair.redirect, &code, &[("User-Agent", IPHONE)]).await;
-    let cookie = first.headers()[header::SET_COOKIE].to_str().expect("ascii").to_owned();
+    let cookie = first.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(cookie.starts_with("sl_vid="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Max-Age=31536000", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
-    let chosen = first.headers()[header::LOCATION].to_str().expect("ascii").to_owned();
+    let chosen = first.headers()[header::LOCATION]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     let value = cookie.split(';').next().expect("the pair").to_owned();
     let without = targets_seen(&pair, &code, &[("User-Agent", IPHONE)]).await;
     let with = targets_seen(&pair, &code, &[("User-Agent", IPHONE), ("Cookie", &value)]).await;
@@ -162,7 +222,11 @@ async fn ten_thousand_visitors_split_by_weight_and_each_keeps_their_variant() {
 }
 
 /// The targets of 20 visits with `headers`.
-async fn targets_seen(pair: &TestPair, code: &str, headers: &[(&str, &str)]) -> std::collections::HashSet<String> {
+async fn targets_seen(
+    pair: &TestPair,
+    code: &str,
+    headers: &[(&str, &str)],
+) -> std::collections::HashSet<String> {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..20 {
         seen.insert(target(&pair.redirect, code, headers).await);
@@ -185,7 +249,12 @@ async fn hits_are_counted_per_variant_in_the_stats() {
     let mut sent: HashMap<String, i64> = HashMap::new();
     for visitor in 0..40 {
         let cookie = format!("sl_vid=v{visitor}");
-        let location = target(&pair.redirect, &code, &[("User-Agent", crate::helpers::BROWSER), ("Cookie", &cookie)]).await;
+        let location = target(
+            &pair.redirect,
+            &code,
+            &[("User-Agent", crate::helpers::BROWSER), ("Cookie", &cookie)],
+        )
+        .await;
         *sent.entry(location).or_default() += 1;
     }
     let stats = || async {
@@ -198,7 +267,10 @@ async fn hits_are_counted_per_variant_in_the_stats() {
             .expect("stats");
         response.json::<Value>().await.expect("json")
     };
-    eventually(Duration::from_secs(10), "40 hits flushed", || async { stats().await["total"] == 40 }).await;
+    eventually(Duration::from_secs(10), "40 hits flushed", || async {
+        stats().await["total"] == 40
+    })
+    .await;
     let body = stats().await;
     let expected: Vec<Value> = ["https://example.com/a", "https://example.com/b"]
         .iter()
@@ -215,7 +287,10 @@ async fn a_patch_of_rules_is_served_by_every_replica_within_a_second() {
         .shorten(json!({"long_url": "https://example.com/", "rules": [{"when": {"os": "ios"}, "long_url": "https://example.com/old"}]}))
         .await;
     for base in [&pair.redirect, &other] {
-        assert_eq!(target(base, &code, &[("User-Agent", IPHONE)]).await, "https://example.com/old");
+        assert_eq!(
+            target(base, &code, &[("User-Agent", IPHONE)]).await,
+            "https://example.com/old"
+        );
     }
     let patched = pair
         .client

@@ -173,7 +173,11 @@ fn routing_patch(
             rules: fields::rules(sent.as_ref().unwrap_or(&null), state)?,
             variants: Vec::new(),
         };
-        let value = if routing.rules.is_empty() { null.clone() } else { routing.rules_json() };
+        let value = if routing.rules.is_empty() {
+            null.clone()
+        } else {
+            routing.rules_json()
+        };
         parts.insert("rules".into(), value);
     }
     if let Some(sent) = variants {
@@ -181,7 +185,11 @@ fn routing_patch(
             rules: Vec::new(),
             variants: fields::variants(sent.as_ref().unwrap_or(&null), state)?,
         };
-        let value = if routing.variants.is_empty() { null } else { routing.variants_json() };
+        let value = if routing.variants.is_empty() {
+            null
+        } else {
+            routing.variants_json()
+        };
         parts.insert("variants".into(), value);
     }
     Ok(Some(serde_json::Value::Object(parts).to_string()))

@@ -123,7 +123,14 @@ pub async fn stats(
             .filter(move |(kind, _, _)| *kind == wanted)
             .map(|(_, key, hits)| (key.as_str(), *hits))
     };
-    let variants = variant_hits(&state, caller.owner_id, &at, of(SourceKind::Variant), &deadline).await?;
+    let variants = variant_hits(
+        &state,
+        caller.owner_id,
+        &at,
+        of(SourceKind::Variant),
+        &deadline,
+    )
+    .await?;
     let mut devices = Devices::default();
     let mut bots = 0;
     for (device, hits) in of(SourceKind::Device) {
@@ -175,7 +182,11 @@ async fn variant_hits<'a>(
     };
     let mut hits = vec![0; routing.variants.len()];
     for (index, count) in counted {
-        if let Some(slot) = index.parse::<usize>().ok().and_then(|index| hits.get_mut(index)) {
+        if let Some(slot) = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| hits.get_mut(index))
+        {
             *slot += count;
         }
     }

@@ -103,6 +103,10 @@ async fn one_alias_on_two_domains_is_two_links_each_read_by_its_domain() {
 #[tokio::test]
 async fn an_unregistered_domain_is_refused_and_the_registered_ones_are_listed() {
     let app = spawn_app().await;
+    app.store
+        .put_domain(&domain("go.brand.example"))
+        .await
+        .expect("a domain");
     let refused = app
         .create(json!({"long_url": "https://example.com/", "domain": "evil.example"}))
         .await;
@@ -113,10 +117,6 @@ async fn an_unregistered_domain_is_refused_and_the_registered_ones_are_listed() 
         .await;
     assert_eq!(error_code(refused).await, "unknown_domain");
 
-    app.store
-        .put_domain(&domain("go.brand.example"))
-        .await
-        .expect("a domain");
     // Generated codes on a domain are compact codes like any other.
     let generated = created(
         &app,

@@ -11,7 +11,10 @@ async fn refused(app: &TestApp, body: Value) -> (String, String) {
     let body: Value = response.json().await.expect("json");
     (
         body["error"]["code"].as_str().expect("code").to_owned(),
-        body["error"]["message"].as_str().expect("message").to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned(),
     )
 }
 
@@ -38,8 +41,16 @@ async fn rules_and_variants_are_stored_and_shown_as_sent() {
     assert_eq!(read["rules"], rules);
     assert_eq!(read["variants"], variants);
 
-    let plain = app.read(&app.shorten(json!({"long_url": "https://example.com/"})).await).await;
-    assert!(plain.get("rules").is_none() && plain.get("variants").is_none(), "{plain}");
+    let plain = app
+        .read(
+            &app.shorten(json!({"long_url": "https://example.com/"}))
+                .await,
+        )
+        .await;
+    assert!(
+        plain.get("rules").is_none() && plain.get("variants").is_none(),
+        "{plain}"
+    );
 }
 
 #[tokio::test]
@@ -54,7 +65,10 @@ async fn a_bad_rule_or_variant_is_refused_with_its_index_and_field() {
     )
     .await;
     assert_eq!(code, "invalid_rules");
-    assert!(message.contains("rules[1]") && message.contains("device"), "{message}");
+    assert!(
+        message.contains("rules[1]") && message.contains("device"),
+        "{message}"
+    );
 
     let (code, message) = refused(
         &app,
@@ -69,12 +83,19 @@ async fn a_bad_rule_or_variant_is_refused_with_its_index_and_field() {
     )
     .await;
     assert_eq!(code, "invalid_rules");
-    assert!(message.contains("rules[0]") && message.contains("long_url"), "{message}");
+    assert!(
+        message.contains("rules[0]") && message.contains("long_url"),
+        "{message}"
+    );
 
     let too_many: Vec<Value> = (0..21)
         .map(|n| json!({"when": {"query": {"n": n.to_string()}}, "long_url": "https://example.com/"}))
         .collect();
-    let (code, _) = refused(&app, json!({"long_url": "https://example.com/", "rules": too_many})).await;
+    let (code, _) = refused(
+        &app,
+        json!({"long_url": "https://example.com/", "rules": too_many}),
+    )
+    .await;
     assert_eq!(code, "invalid_rules");
 
     for variants in [
@@ -82,12 +103,22 @@ async fn a_bad_rule_or_variant_is_refused_with_its_index_and_field() {
         json!([{"long_url": "https://example.com/a", "weight": 1}, {"long_url": "https://example.com/b", "weight": 0}]),
         json!([{"long_url": "https://example.com/a", "weight": 1}, {"long_url": "https://example.com/b", "weight": 1001}]),
         json!([{"long_url": "https://example.com/a", "weight": 1}, {"long_url": "https://example.com/b", "weight": 1.5}]),
-        json!((0..11).map(|n| json!({"long_url": format!("https://example.com/{n}"), "weight": 1})).collect::<Vec<_>>()),
+        json!((0..11)
+            .map(|n| json!({"long_url": format!("https://example.com/{n}"), "weight": 1}))
+            .collect::<Vec<_>>()),
     ] {
-        let (code, message) = refused(&app, json!({"long_url": "https://example.com/", "variants": variants})).await;
+        let (code, message) = refused(
+            &app,
+            json!({"long_url": "https://example.com/", "variants": variants}),
+        )
+        .await;
         assert_eq!(code, "invalid_variants", "{variants}: {message}");
     }
-    assert_eq!(app.links_to("https://example.com/").await, 0, "nothing stored");
+    assert_eq!(
+        app.links_to("https://example.com/").await,
+        0,
+        "nothing stored"
+    );
 }
 
 #[tokio::test]
