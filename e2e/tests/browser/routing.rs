@@ -230,14 +230,13 @@ async fn a_person_adds_two_rules_removes_one_and_the_link_keeps_the_other() {
         "{link}"
     );
     assert!(link.get("variants").is_none(), "{link}");
-    let rows = browser
-        .execute(
-            "return document.querySelectorAll('#create-routing .rule').length;",
-            Vec::new(),
-        )
-        .await
-        .expect("script");
-    assert_eq!(rows, 0, "the form is empty for the next link");
+    // The form is cleared once the short link and its QR code are shown.
+    wait_until(
+        &browser,
+        "document.querySelectorAll('#create-routing .rule').length === 0",
+        "the form emptied for the next link",
+    )
+    .await;
 
     browser.close().await.expect("the session closes");
 }
