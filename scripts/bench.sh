@@ -2,8 +2,9 @@
 # `make bench`: the benchmark run benchmarkers asked for, in one go on this machine. `make run`'s stack is
 # started (release build), 100,000 links are seeded, then: the ceiling server (a fixed 302), the redirect with a
 # hot Zipf key set, latency at half the measured redirect maximum (open loop, the ceiling measured at the same
-# rate), uniform keys over the 100k, its local cache off (every request through Redis), every request a cache
-# miss (fresh codes, database lookups), uniform and Zipf over a million links, and creates. Every redirect run
+# rate), uniform keys over the 100k, one hot link plain and with rules and variants, its local cache off (every
+# request through Redis), every request a cache miss (fresh codes, database lookups), uniform and Zipf over a
+# million links, and creates. Every redirect run
 # reports the share of answers from each tier (local, Redis, database, negative).
 # Servers under test are pinned to core 0, the load generator and the backing services to core 1 (taskset) when
 # there are 2+ cores.
@@ -14,8 +15,8 @@
 # taken of two runs seconds apart, and the report gives each run's median ratio (and every round's).
 # Last, the mixed run (scripts/bench-mixed.sh): `make run`'s stack, an open-loop redirect alone and with creates
 # or edits beside it, CPU by process.
-# BENCH_RUNS=hot stops after the 100k-link runs on one redirect (one hot link, Zipf, open loop, uniform): a quick
-# A/B. BENCH_RUNS=mixed seeds and runs only the mixed run. BENCH_REDIRECT_BIN measures another redirect binary
+# BENCH_RUNS=hot stops after the 100k-link runs on one redirect (Zipf, open loop, uniform, one hot link plain and
+# routed): a quick A/B. BENCH_RUNS=mixed seeds and runs only the mixed run. BENCH_REDIRECT_BIN measures another redirect binary
 # (e.g. one built from an older commit) on the same harness.
 # Results: a table on stdout, bench/results/<date>.json and bench/results/<date>.svg.
 set -euo pipefail
@@ -156,6 +157,19 @@ ADMIN=9191 compare redirect-uniform-100k redirect --target http://127.0.0.1:8191
 head -n 1 "$work/codes.txt" >"$work/one.txt"
 ADMIN=9191 compare redirect-one-link redirect --target http://127.0.0.1:8191 --codes "$work/one.txt" \
   --connections "$connections"
+# The same with 5 rules (none holds for the benchmark's desktop browser, so all are tried) and 2 variants, and no
+# cookie sent back (every answer derives the visitor and sets sl_vid): the cost of evaluating them in process.
+curl -fsS -H "Authorization: Bearer $SNOWLINK_API_KEY" -H 'content-type: application/json' -d '{
+  "long_url": "https://example.com/routed",
+  "rules": [{"when": {"os": "ios"}, "long_url": "https://example.com/ios"},
+            {"when": {"os": "android"}, "long_url": "https://example.com/android"},
+            {"when": {"device": "tablet"}, "long_url": "https://example.com/tablet"},
+            {"when": {"language": "de"}, "long_url": "https://example.com/de"},
+            {"when": {"query": {"utm_source": "bench"}}, "long_url": "https://example.com/campaign"}],
+  "variants": [{"long_url": "https://example.com/a", "weight": 50}, {"long_url": "https://example.com/b", "weight": 50}]
+}' "$SHORTENER_URL/v1/urls" | python3 -c 'import json, sys; print(json.load(sys.stdin)["code"])' >"$work/routed.txt"
+ADMIN=9191 compare redirect-routed-link redirect --target http://127.0.0.1:8191 --codes "$work/routed.txt" \
+  --connections "$connections"
 stop_last
 
 if [ "${BENCH_RUNS:-all}" != hot ]; then
@@ -244,6 +258,7 @@ single = [r for r in runs if not re.search(r"-r\d+$", r["label"])]
 
 seed = open(os.path.join(work, "seed.txt")).read().strip()
 names = {"redirect-hot": "redirect, Zipf 1.0 over 100k", "redirect-one-link": "redirect, one hot link",
+         "redirect-routed-link": "redirect, one hot link with 5 rules and 2 variants",
          "redirect-uniform-100k": "redirect, uniform over 100k",
          "redirect-redis-only": "redirect, local cache off (every request via Redis)",
          "redirect-cache-miss": "redirect, every request a database miss",

@@ -129,13 +129,13 @@ pub struct LinksArgs {
 pub enum LinksCommand {
     /// Print a link: code, long URL, owner, created, expires, state, hits.
     Show {
-        /// The short code.
+        /// The short code (`host/code` for a link on a domain other than the default one).
         code: String,
     },
     /// Disable a link: every redirect replica answers 410 within a second (once Redis is reachable, if it is
     /// down now). Its owner still sees it in the API.
     Disable {
-        /// The short code.
+        /// The short code (`host/code` for a link on a domain other than the default one).
         code: String,
         /// Why (an abuse report's reference, say), shown by `links show`.
         #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
@@ -143,7 +143,7 @@ pub enum LinksCommand {
     },
     /// Enable a disabled link again.
     Enable {
-        /// The short code.
+        /// The short code (`host/code` for a link on a domain other than the default one).
         code: String,
     },
     /// Free the code of an expired or deleted link (an alias, most often) for a new link at once, instead of

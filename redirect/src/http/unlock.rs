@@ -17,6 +17,7 @@ use links::model::Resolution;
 use super::{
     answer,
     pages::{self, Prompt},
+    route,
     state::Worker,
 };
 
@@ -40,12 +41,13 @@ pub async fn unlock(
         Err(_) => return answer::unavailable(req),
     };
     let now = state.clock.now();
-    let (id, limited, max_hits, long_url, hash) = match &entry.target.clone().at(now) {
+    let (id, limited, max_hits, long_url, hash, routing) = match &entry.target.clone().at(now) {
         Resolution::Live {
             id,
             password_hash: Some(hash),
             limited,
             max_hits,
+            routing,
             ..
         } => (
             *id,
@@ -53,6 +55,7 @@ pub async fn unlock(
             *max_hits,
             entry.location.clone(),
             hash.clone(),
+            routing.clone(),
         ),
         Resolution::Live { .. } => return answer::method_not_allowed(req),
         Resolution::Gone => return answer::gone(req),
@@ -79,11 +82,17 @@ pub async fn unlock(
             if !max_hits.is_none_or(|max| state.hits.admit(id, max)) {
                 return answer::gone(req);
             }
-            state.hits.record(id, limited, now, &state.visit(req));
-            HttpResponse::build(StatusCode::SEE_OTHER)
+            let mut response = HttpResponse::build(StatusCode::SEE_OTHER)
                 .insert_header((header::LOCATION, location))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish()
+                .finish();
+            // Rules and variants apply behind a password as they do without one.
+            let visit = match &routing {
+                Some(routing) => route::apply(&mut response, req, state, routing, id, now),
+                None => state.visit(req),
+            };
+            state.hits.record(id, limited, now, &visit);
+            response
         }
         Some(false) => pages::password_form(code, Prompt::Wrong),
         None => answer::unavailable(req),

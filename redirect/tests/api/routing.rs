@@ -308,3 +308,33 @@ async fn a_patch_of_rules_is_served_by_every_replica_within_a_second() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn rules_apply_behind_a_password_too() {
+    let pair = spawn_pair().await;
+    let code = pair
+        .shorten(json!({
+            "long_url": "https://example.com/",
+            "password": "open sesame",
+            "rules": [{"when": {"os": "ios"}, "long_url": "https://example.com/ios"}],
+        }))
+        .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (agent, expected) in [
+        (IPHONE, "https://example.com/ios"),
+        (WINDOWS, "https://example.com/"),
+    ] {
+        let unlocked = client
+            .post(format!("{}/{code}", pair.redirect))
+            .header(header::USER_AGENT, agent)
+            .form(&[("password", "open sesame")])
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(unlocked.status(), 303);
+        assert_eq!(unlocked.headers()[header::LOCATION], expected);
+    }
+}
