@@ -1,7 +1,8 @@
-// snowlink's page: shortens through POST /v1/urls (with tags, a password, a visit limit), shows the short link
-// with its QR code, and lists the caller's links (filtered by tag and search, exported as CSV) with hits, a 30-day
-// chart and where their clicks come from; a link's target and tags are edited in place (PATCH). Plain DOM, no
-// library; text is only ever set through textContent.
+// snowlink's page: shortens through POST /v1/urls (on a chosen domain, with tags, a password, a visit limit,
+// rules and A/B variants), shows the short link with its QR code, and lists the caller's links (filtered by tag
+// and search, exported as CSV) with hits, a 30-day chart, hits per variant and where their clicks come from; a
+// link's target, tags, rules and variants are edited in place (PATCH). Plain DOM, no library; text is only ever
+// set through textContent.
 "use strict";
 
 const KEY_STORAGE = "snowlink.apiKey";
@@ -124,6 +125,11 @@ function explain(answer) {
       return { field: "form", text: "The service is briefly unavailable. Try again in a moment." };
     case "not_found":
       return { field: "form", text: "That link no longer exists." };
+    case "unknown_domain":
+      return { field: "domain", text: "This domain is not served here (any more). Reload the page and pick another." };
+    case "invalid_rules":
+    case "invalid_variants":
+      return { field: "form", text: routingMessage(message) || "Check the rules and variants." };
     default:
       if (answer.status === 0) {
         return { field: "form", text: "The shortener cannot be reached. Check your connection and try again." };
@@ -132,7 +138,7 @@ function explain(answer) {
   }
 }
 
-const FIELDS = ["long-url", "alias", "expires-at", "redirect", "tags", "password", "max-hits"];
+const FIELDS = ["domain", "long-url", "alias", "expires-at", "redirect", "tags", "password", "max-hits"];
 
 function clearErrors() {
   for (const id of [...FIELDS, "api-key"]) {
@@ -188,14 +194,362 @@ function saveKey(event) {
   }
   localStorage.setItem(KEY_STORAGE, key);
   showKeyState();
-  links.first();
+  domains.load().then(() => links.first());
 }
 
 function forgetKey() {
   localStorage.removeItem(KEY_STORAGE);
   showKeyState();
-  links.first();
+  domains.load().then(() => links.first());
   $("api-key").focus();
+}
+
+// ------------------------------------------------------------ domains
+
+/** The domains links can live on (from GET /v1/domains) and the picker on the create form. */
+const domains = {
+  /** The default domain's host; null until known, and then every link names its domain in API paths. */
+  defaultHost: null,
+
+  async load() {
+    const field = $("domain-field");
+    const picker = $("domain");
+    if (!storedKey()) {
+      field.hidden = true;
+      picker.replaceChildren();
+      return;
+    }
+    const answer = await api("GET", "/v1/domains");
+    if (answer.status !== 200 || !Array.isArray(answer.body.items)) {
+      field.hidden = true;
+      return;
+    }
+    const items = answer.body.items;
+    const fallback = items.find((domain) => domain.default);
+    this.defaultHost = fallback ? fallback.host : null;
+    picker.replaceChildren(
+      ...items.map((domain) => {
+        const option = element("option", "", domain.default ? `${domain.host} (default)` : domain.host);
+        option.value = domain.host;
+        // defaultSelected, so the form's reset after a create picks the default again.
+        option.defaultSelected = option.selected = domain.default;
+        return option;
+      }),
+    );
+    field.hidden = items.length < 2;
+  },
+
+  /** The host to create on, or null for the default domain. */
+  picked() {
+    const host = $("domain").value;
+    return $("domain-field").hidden || !host || host === this.defaultHost ? null : host;
+  },
+};
+
+/** A code-addressed API path for `link`: `/v1/urls/{code}{tail}`, with `?domain=` when the link is not on the
+ * default domain (the API reads the default domain when it is absent). */
+function linkPath(link, tail = "", params = {}) {
+  const query = new URLSearchParams(params);
+  if (link.domain && link.domain !== domains.defaultHost) query.set("domain", link.domain);
+  const text = query.toString();
+  return `/v1/urls/${encodeURIComponent(link.code)}${tail}${text ? `?${text}` : ""}`;
+}
+
+// ------------------------------------------------- rules and variants
+
+/** The conditions a rule row offers, in the API's names, with how each is entered. */
+const CONDITIONS = {
+  device: { label: "Device is", choices: ["desktop", "mobile", "tablet"] },
+  os: { label: "OS is", choices: ["ios", "android", "windows", "macos", "linux"] },
+  language: { label: "Language is", placeholder: "de", normalise: (text) => text.toLowerCase() },
+  country: { label: "Country is", placeholder: "DE", normalise: (text) => text.toUpperCase() },
+  after: { label: "After", moment: true },
+  before: { label: "Before", moment: true },
+  query: { label: "Query parameter is", pair: true },
+};
+const MAX_RULES = 20;
+const MAX_VARIANTS = 10;
+
+let lastId = 0;
+/** Ids for the rows' inputs, so every label names its input however rows are added and removed. */
+const freshId = (stem) => `${stem}-${++lastId}`;
+
+function button(className, text, label) {
+  const made = element("button", className, text);
+  made.type = "button";
+  if (label) made.setAttribute("aria-label", label);
+  return made;
+}
+
+function labelled(text, input) {
+  const box = element("div", "field");
+  const caption = element("label", "", text);
+  caption.htmlFor = input.id;
+  box.append(caption, input);
+  return box;
+}
+
+/** An RFC 3339 time as a datetime-local input shows it (the person's own clock). */
+function localInputTime(text) {
+  const at = new Date(text);
+  if (Number.isNaN(at.getTime())) return "";
+  return new Date(at.getTime() - at.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+/** A fieldset of rows (class `{name}`) with its list (`{singular}-list`) and add button (`add-{singular}`). */
+function rowSet(name, legend, addLabel, hint) {
+  const singular = name.slice(0, -1);
+  const set = element("fieldset", name);
+  const list = element("ol", `${singular}-list`);
+  const add = button(`secondary add-${singular}`, addLabel);
+  set.append(element("legend", "", legend), element("p", "hint", hint), list, add);
+  return [set, list, add];
+}
+
+/** Rows of rules and variants that can be added and removed; `link` (when editing) fills them. */
+function routingEditor(link) {
+  const box = element("div", "routing");
+
+  const [rules, ruleList, addRule] = rowSet("rules", "Rules", "Add rule",
+    "Send some visitors elsewhere: the first rule whose conditions all hold wins.");
+  const [variants, variantList, addVariant] = rowSet("variants", "A/B variants", "Add variant",
+    "2 to 10 targets; each visitor keeps one, picked by weight (1 to 1000).");
+  box.append(rules, variants);
+
+  const refresh = () => {
+    addRule.hidden = ruleList.childElementCount >= MAX_RULES;
+    addVariant.hidden = variantList.childElementCount >= MAX_VARIANTS;
+  };
+  const add = (list, row, focus) => {
+    list.append(row);
+    refresh();
+    if (focus) row.querySelector("select, input").focus();
+  };
+  const removed = (addButton) => () => {
+    refresh();
+    addButton.focus();
+  };
+  addRule.addEventListener("click", () => add(ruleList, ruleRow(null, removed(addRule)), true));
+  addVariant.addEventListener("click", () =>
+    add(variantList, variantRow(null, removed(addVariant)), true),
+  );
+  for (const rule of (link && link.rules) || []) add(ruleList, ruleRow(rule, removed(addRule)));
+  for (const variant of (link && link.variants) || []) {
+    add(variantList, variantRow(variant, removed(addVariant)));
+  }
+
+  return {
+    box,
+    /** {rules, variants} (each an array, or null when it has no rows), or {error} in words. */
+    read() {
+      const readRules = [...ruleList.children].map(readRule);
+      const readVariants = [...variantList.children].map(readVariant);
+      const failed = [...readRules, ...readVariants].find((row) => row.error);
+      if (failed) return { error: failed.error };
+      return {
+        rules: readRules.length ? readRules.map((row) => row.rule) : null,
+        variants: readVariants.length ? readVariants.map((row) => row.variant) : null,
+      };
+    },
+    clear() {
+      ruleList.replaceChildren();
+      variantList.replaceChildren();
+      refresh();
+    },
+  };
+}
+
+/** Where a rule or variant sends visitors (`from`'s long_url when editing). */
+function targetInput(className, placeholder, from) {
+  const input = element("input", className);
+  input.id = freshId(className);
+  input.type = "url";
+  input.placeholder = placeholder;
+  input.value = (from && from.long_url) || "";
+  return input;
+}
+
+function removeButton(row, className, text, onRemove) {
+  const remove = button(`secondary ${className}`, text);
+  remove.addEventListener("click", () => {
+    row.remove();
+    onRemove();
+  });
+  return remove;
+}
+
+/** One rule: its conditions (one a line, "and" adds another), where it sends visitors, and a remove button. */
+function ruleRow(rule, onRemove) {
+  const row = element("li", "rule");
+  const conditions = element("ul", "conditions");
+  const lines = [];
+  for (const [kind, value] of Object.entries((rule && rule.when) || {})) {
+    if (kind === "query") {
+      for (const pair of Object.entries(value || {})) lines.push(conditionLine("query", pair));
+    } else if (Object.hasOwn(CONDITIONS, kind)) {
+      lines.push(conditionLine(kind, value));
+    }
+  }
+  conditions.append(...(lines.length ? lines : [conditionLine("device")]));
+  const and = button("secondary add-condition", "And…", "Add a condition to this rule");
+  and.addEventListener("click", () => {
+    const used = new Set([...conditions.querySelectorAll(".condition-kind")].map((select) => select.value));
+    const kind = Object.keys(CONDITIONS).find((name) => !used.has(name)) || "query";
+    const line = conditionLine(kind);
+    conditions.append(line);
+    line.querySelector(".condition-kind").focus();
+  });
+  const target = targetInput("rule-url", "https://example.com/for-them", rule);
+  const remove = removeButton(row, "remove-rule", "Remove rule", onRemove);
+  const actions = element("div", "actions");
+  actions.append(and, remove);
+  row.append(conditions, labelled("Send them to", target), actions);
+  return row;
+}
+
+/** One condition of a rule: a kind and its value(s); changing the kind changes how the value is entered. */
+function conditionLine(kind, value) {
+  const line = element("li", "condition");
+  const kindPicker = element("select", "condition-kind");
+  kindPicker.setAttribute("aria-label", "Condition");
+  for (const [name, condition] of Object.entries(CONDITIONS)) {
+    const option = element("option", "", condition.label);
+    option.value = name;
+    kindPicker.append(option);
+  }
+  kindPicker.value = kind;
+  const slot = element("span", "condition-value");
+  slot.replaceChildren(...conditionInputs(kind, value));
+  kindPicker.addEventListener("change", () => slot.replaceChildren(...conditionInputs(kindPicker.value)));
+  const remove = button("secondary remove-condition", "×", "Remove this condition");
+  remove.addEventListener("click", () => line.remove());
+  line.append(kindPicker, slot, remove);
+  return line;
+}
+
+function conditionInputs(kind, value) {
+  const condition = CONDITIONS[kind];
+  if (condition.pair) {
+    const [name, wanted] = value || ["", ""];
+    const nameInput = element("input", "query-name");
+    nameInput.setAttribute("aria-label", "Query parameter name");
+    nameInput.placeholder = "utm_source";
+    nameInput.value = name;
+    const valueInput = element("input", "query-value");
+    valueInput.setAttribute("aria-label", "Query parameter value");
+    valueInput.placeholder = "newsletter";
+    valueInput.value = wanted;
+    return [nameInput, element("span", "", "="), valueInput];
+  }
+  if (condition.choices) {
+    const picker = element("select", "condition-input");
+    picker.setAttribute("aria-label", condition.label);
+    for (const choice of condition.choices) picker.append(new Option(choice, choice));
+    if (value) picker.value = value;
+    return [picker];
+  }
+  const input = element("input", "condition-input");
+  input.setAttribute("aria-label", condition.label);
+  input.autocomplete = "off";
+  input.spellcheck = false;
+  if (condition.moment) {
+    input.type = "datetime-local";
+    input.value = value ? localInputTime(value) : "";
+  } else {
+    input.placeholder = condition.placeholder;
+    input.value = value || "";
+  }
+  return [input];
+}
+
+/** A rule row as the API takes it, or {error} naming the rule the way the page numbers it. */
+function readRule(row, index) {
+  const name = `Rule ${index + 1}`;
+  const when = {};
+  const query = new Map();
+  const lines = row.querySelectorAll(".condition");
+  if (lines.length === 0) return { error: `${name} needs at least one condition.` };
+  for (const line of lines) {
+    const kind = line.querySelector(".condition-kind").value;
+    const condition = CONDITIONS[kind];
+    if (condition.pair) {
+      const parameter = line.querySelector(".query-name").value.trim();
+      if (!parameter) return { error: `${name}: name the query parameter.` };
+      if (query.has(parameter)) return { error: `${name} asks for "${parameter}" twice: keep one.` };
+      query.set(parameter, line.querySelector(".query-value").value);
+      continue;
+    }
+    if (kind in when) return { error: `${name} has two "${condition.label}" conditions: keep one.` };
+    const text = line.querySelector(".condition-input").value.trim();
+    if (!text) return { error: `${name}: fill in "${condition.label}".` };
+    if (condition.moment) {
+      const at = new Date(text);
+      if (Number.isNaN(at.getTime())) return { error: `${name}: "${condition.label}" is not a valid date and time.` };
+      when[kind] = at.toISOString();
+    } else {
+      when[kind] = condition.normalise ? condition.normalise(text) : text;
+    }
+  }
+  // fromEntries defines properties, so a parameter named like an Object built-in stays a plain key.
+  if (query.size) when.query = Object.fromEntries(query);
+  const longUrl = row.querySelector(".rule-url").value.trim();
+  if (!longUrl) return { error: `${name}: enter where it sends visitors.` };
+  return { rule: { when, long_url: longUrl } };
+}
+
+/** One variant: a target and its weight. */
+function variantRow(variant, onRemove) {
+  const row = element("li", "variant");
+  const target = targetInput("variant-url", "https://example.com/landing-b", variant);
+  const weight = element("input", "variant-weight");
+  weight.id = freshId("variant-weight");
+  weight.type = "number";
+  weight.min = "1";
+  weight.max = "1000";
+  weight.step = "1";
+  weight.inputMode = "numeric";
+  weight.value = variant ? String(variant.weight) : "50";
+  const remove = removeButton(row, "remove-variant", "Remove variant", onRemove);
+  const fields = element("div", "row");
+  fields.append(labelled("Target", target), labelled("Weight", weight));
+  row.append(fields, remove);
+  return row;
+}
+
+function readVariant(row, index) {
+  const name = `Variant ${index + 1}`;
+  const longUrl = row.querySelector(".variant-url").value.trim();
+  if (!longUrl) return { error: `${name}: enter its target.` };
+  const weight = row.querySelector(".variant-weight").value.trim();
+  if (!/^[0-9]+$/.test(weight) || Number(weight) < 1 || Number(weight) > 1000) {
+    return { error: `${name}: a weight is a whole number from 1 to 1000.` };
+  }
+  return { variant: { long_url: longUrl, weight: Number(weight) } };
+}
+
+/** The API's message for bad rules or variants in the page's words: its 0-based `rules[1].when.device: …` reads
+ * "Rule 2, device: …", as the page numbers its rows. */
+function routingMessage(message) {
+  return message.replace(/\b(rule|variant)s\[(\d+)\](?:\.when)?(\.)?/g, (_, kind, index, dot) => {
+    const name = `${kind[0].toUpperCase()}${kind.slice(1)} ${Number(index) + 1}`;
+    return dot ? `${name}, ` : name;
+  });
+}
+
+/** Hits per variant (from /stats), beside the chart of a link that has variants. */
+async function showVariantHits(slot, link) {
+  const answer = await api("GET", linkPath(link, "/stats", { days: CHART_DAYS }));
+  if (answer.status !== 200 || !Array.isArray(answer.body.variants)) {
+    slot.replaceChildren(element("p", "hint", "Hits per variant are unavailable right now."));
+    return;
+  }
+  const rows = answer.body.variants.map((variant) => ({
+    name: variant.long_url,
+    note: `weight ${variant.weight}`,
+    hits: variant.hits,
+  }));
+  const title = `Hits per variant, last ${answer.body.days || CHART_DAYS} days`;
+  slot.replaceChildren(breakdown(title, "variant-hits", rows, { listZeros: true }));
 }
 
 // ------------------------------------------------------------ shorten
@@ -222,6 +576,13 @@ function requestFromForm() {
     }
     request.max_hits = Number(maxHits);
   }
+  const domain = domains.picked();
+  if (domain) request.domain = domain;
+  const routing = createRouting.read();
+  if (routing.error) return { error: { field: "form", text: routing.error } };
+  // Only when rows exist: a link without rules or variants keeps its one-branch path in the redirect.
+  if (routing.rules) request.rules = routing.rules;
+  if (routing.variants) request.variants = routing.variants;
   if (!request.long_url) return { error: { field: "long-url", text: "Paste the long link to shorten." } };
   return { request };
 }
@@ -251,6 +612,7 @@ async function shorten(event) {
     if (answer.status === 200 || answer.status === 201) {
       await showResult(answer.body);
       $("shorten-form").reset();
+      createRouting.clear();
       links.first();
     } else {
       const problem = explain(answer);
@@ -268,7 +630,7 @@ async function showResult(link) {
   $("result-long").textContent = `→ ${link.long_url}`;
   $("copy-status").textContent = "";
   $("result").hidden = false;
-  showImage($("result-qr"), await apiImage(`/v1/urls/${encodeURIComponent(link.code)}/qr?size=320`));
+  showImage($("result-qr"), await apiImage(linkPath(link, "/qr", { size: 320 })));
 }
 
 async function copyShortLink() {
@@ -336,11 +698,15 @@ function element(tag, className, text) {
 }
 
 function describe(link) {
-  const parts = [`created ${new Date(link.created_at).toLocaleString()}`];
+  const parts = [];
+  if (link.domain) parts.push(`on ${link.domain}`);
+  parts.push(`created ${new Date(link.created_at).toLocaleString()}`);
   if (link.expires_at) parts.push(`expires ${new Date(link.expires_at).toLocaleString()}`);
   parts.push(`${link.redirect} redirect`);
   if (link.password_protected) parts.push("password-protected");
   if (link.max_hits !== null && link.max_hits !== undefined) parts.push(`limit ${link.max_hits} visits`);
+  if (link.rules && link.rules.length) parts.push(`${link.rules.length} ${link.rules.length === 1 ? "rule" : "rules"}`);
+  if (link.variants && link.variants.length) parts.push(`${link.variants.length} variants`);
   parts.push(`${link.hits} ${link.hits === 1 ? "hit" : "hits"} in all`);
   return parts.join(" · ");
 }
@@ -362,6 +728,7 @@ function tagButtons(link) {
 function linkItem(link) {
   const item = element("li", "link");
   item.dataset.code = link.code;
+  if (link.domain) item.dataset.domain = link.domain;
   const main = element("div", "link-main");
   const anchor = element("a", "short", link.short_url);
   anchor.href = link.short_url;
@@ -370,9 +737,11 @@ function linkItem(link) {
   main.append(tagButtons(link));
   main.append(element("p", "link-meta", describe(link)));
   const chartSlot = element("div", "chart-slot");
+  const variantSlot = element("div", "variant-slot");
+  variantSlot.hidden = !(link.variants && link.variants.length);
   const sources = sourcesView(link);
   const insight = element("div", "insight");
-  insight.append(chartSlot, sources);
+  insight.append(chartSlot, variantSlot, sources);
   main.append(insight);
   const actions = element("div", "actions");
   const edit = element("button", "secondary edit", "Edit");
@@ -392,12 +761,12 @@ function linkItem(link) {
   qr.hidden = true;
   item.append(main, qr);
 
-  const code = encodeURIComponent(link.code);
-  api("GET", `/v1/urls/${code}/hits?days=${CHART_DAYS}`).then((answer) => {
+  api("GET", linkPath(link, "/hits", { days: CHART_DAYS })).then((answer) => {
     if (answer.status === 200) chartSlot.append(chart(answer.body), chartCaption(answer.body));
     else chartSlot.append(element("p", "hint", "Hits per day are unavailable right now."));
   });
-  apiImage(`/v1/urls/${code}/qr?size=192`).then((url) => showImage(qr, url));
+  if (!variantSlot.hidden) showVariantHits(variantSlot, link);
+  apiImage(linkPath(link, "/qr", { size: 192 })).then((url) => showImage(qr, url));
   return item;
 }
 
@@ -414,7 +783,7 @@ function sourcesView(link) {
     if (!details.open || loaded) return;
     loaded = true;
     body.replaceChildren(element("p", "hint", "Loading…"));
-    const answer = await api("GET", `/v1/urls/${encodeURIComponent(link.code)}/stats?days=${CHART_DAYS}`);
+    const answer = await api("GET", linkPath(link, "/stats", { days: CHART_DAYS }));
     if (answer.status !== 200) {
       loaded = false;
       body.replaceChildren(element("p", "error", explain(answer).text));
@@ -440,12 +809,13 @@ function sourcesParts(stats) {
   return parts;
 }
 
-/** A small table of names and hits, with a bar for each row's share. */
-function breakdown(title, className, rows) {
+/** A small table of names (each with an optional note) and hits, with a bar for each row's share; `listZeros` lists
+ * rows before any hit. */
+function breakdown(title, className, rows, { listZeros = false } = {}) {
   const table = element("table", `breakdown ${className}`);
   table.append(element("caption", "", title));
   const total = rows.reduce((sum, row) => sum + row.hits, 0);
-  if (rows.length === 0 || total === 0) {
+  if (rows.length === 0 || (total === 0 && !listZeros)) {
     const empty = element("tr");
     empty.append(element("td", "hint", "none yet"));
     table.append(empty);
@@ -454,14 +824,16 @@ function breakdown(title, className, rows) {
   for (const row of rows) {
     const line = element("tr");
     line.dataset.name = row.name;
-    line.append(element("th", "", row.name));
+    const name = element("th", "", row.name);
+    if (row.note) name.append(element("span", "note", row.note));
+    line.append(name);
     line.append(element("td", "count", String(row.hits)));
     const share = element("td", "share");
     const meter = element("meter");
     meter.min = 0;
-    meter.max = total;
+    meter.max = Math.max(total, 1);
     meter.value = row.hits;
-    meter.setAttribute("aria-label", `${row.name}: ${Math.round((row.hits / total) * 100)}%`);
+    meter.setAttribute("aria-label", `${row.name}: ${Math.round((row.hits / Math.max(total, 1)) * 100)}%`);
     share.append(meter);
     line.append(share);
     table.append(line);
@@ -471,7 +843,7 @@ function breakdown(title, className, rows) {
 
 // ------------------------------------------------------- edit in place
 
-/** Replaces the row's target with a form for the target and tags; saved through PATCH. */
+/** Replaces the row's target with a form for the target, tags, rules and variants; saved through PATCH. */
 function openEditor(item, link, edit) {
   if (item.querySelector("form.editor")) return;
   edit.hidden = true;
@@ -490,7 +862,8 @@ function openEditor(item, link, edit) {
   cancel.type = "button";
   const buttons = element("div", "actions");
   buttons.append(save, cancel);
-  form.append(urlField.box, tagsField.box, buttons, problem);
+  const routing = routingEditor(link);
+  form.append(urlField.box, tagsField.box, routing.box, buttons, problem);
   const close = () => {
     form.remove();
     edit.hidden = false;
@@ -505,8 +878,17 @@ function openEditor(item, link, edit) {
     for (const input of [urlField.input, tagsField.input]) input.removeAttribute("aria-invalid");
     hideMessage(problem);
     const change = { long_url: urlField.input.value.trim(), tags: parseTags(tagsField.input.value) };
+    const rows = routing.read();
+    if (rows.error) {
+      showMessage(problem, rows.error);
+      return;
+    }
+    // Rows are sent as they stand; no rows left where the link had some is `null`, which clears them.
+    for (const field of ["rules", "variants"]) {
+      if (rows[field] || (link[field] && link[field].length)) change[field] = rows[field];
+    }
     save.disabled = true;
-    const answer = await api("PATCH", `/v1/urls/${encodeURIComponent(link.code)}`, change);
+    const answer = await api("PATCH", linkPath(link), change);
     save.disabled = false;
     if (answer.status === 200) {
       $("links-heading").focus();
@@ -626,7 +1008,7 @@ function confirmDelete(item, link, remove) {
   });
   yes.addEventListener("click", async () => {
     yes.disabled = true;
-    const answer = await api("DELETE", `/v1/urls/${encodeURIComponent(link.code)}`);
+    const answer = await api("DELETE", linkPath(link));
     if (answer.status === 204 || answer.status === 404) {
       // The row and its buttons are about to vanish: keep keyboard focus somewhere that makes sense.
       $("links-heading").focus();
@@ -704,6 +1086,9 @@ const links = {
 
 // --------------------------------------------------------------- start
 
+/** The rules and variants rows of the create form. */
+const createRouting = routingEditor(null);
+
 document.addEventListener("DOMContentLoaded", () => {
   $("key-form").addEventListener("submit", saveKey);
   $("forget-key").addEventListener("click", forgetKey);
@@ -715,6 +1100,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filter-form").addEventListener("submit", (event) => filters.fromForm(event));
   $("clear-filter").addEventListener("click", () => filters.clear());
   $("export-links").addEventListener("click", exportLinks);
+  $("create-routing").append(createRouting.box);
   showKeyState();
-  links.first();
+  // Domains first: the list's API paths name a link's domain only when it is not the default one.
+  domains.load().then(() => links.first());
 });

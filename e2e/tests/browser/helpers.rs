@@ -35,7 +35,19 @@ pub struct Services {
 }
 
 pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::ServeArgs)) -> Services {
+    spawn_services_on(&[], configure).await
+}
+
+/// Like [`spawn_services`], with `hosts` registered as domains besides the default one before either service
+/// starts, as `shortener domains add HOST` would have.
+pub async fn spawn_services_on(
+    hosts: &[&str],
+    configure: impl FnOnce(&mut shortener::config::ServeArgs),
+) -> Services {
     let db = TestDb::create().await;
+    if !hosts.is_empty() {
+        register_domains(&db, hosts).await;
+    }
     let (redis_url, prefix) = testkit::redis();
     let redis = RedisArgs::new(redis_url, prefix);
     let shutdown = Shutdown::new();
@@ -80,14 +92,39 @@ pub async fn spawn_services(configure: impl FnOnce(&mut shortener::config::Serve
     }
 }
 
+/// Migrates the test database and adds `hosts` to its domains (on the primary; the replica catches up first, so
+/// a service reading from it sees them).
+async fn register_domains(db: &TestDb, hosts: &[&str]) {
+    shortener::stores::connect_and_migrate(&DatabaseArgs::new(&db.url))
+        .await
+        .expect("database");
+    let client = connect(&db.url).await;
+    for host in hosts {
+        client
+            .execute(
+                "INSERT INTO domains (host, allow_indexing) VALUES ($1, false)",
+                &[host],
+            )
+            .await
+            .expect("a domain");
+    }
+    db.wait_for_replica_catch_up().await;
+}
+
+/// A connection to the test database at `url`.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("db");
+    tokio::spawn(connection);
+    client
+}
+
 impl Services {
     /// Runs one SQL statement with `code` as `$1`, on the primary.
     pub async fn sql(&self, statement: &str, code: &str) {
-        let (client, connection) = tokio_postgres::connect(&self.db.url, tokio_postgres::NoTls)
+        connect(&self.db.url)
             .await
-            .expect("db");
-        tokio::spawn(connection);
-        client
             .execute(statement, &[&code])
             .await
             .expect("statement");
@@ -299,6 +336,19 @@ pub async fn type_into(browser: &Client, id: &str, text: &str) {
     let field = browser.find(Locator::Id(id)).await.expect(id);
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("typing");
+}
+
+/// Types `text` into the field `css` finds (rows the page adds have generated ids, so tests find them by place).
+pub async fn fill(browser: &Client, css: &str, text: &str) {
+    let field = browser.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("typing");
+}
+
+/// Picks the option whose value is `value` in the `<select>` that `css` finds, by clicking it as a person would.
+pub async fn choose(browser: &Client, css: &str, value: &str) {
+    let select = browser.find(Locator::Css(css)).await.expect(css);
+    select.select_by_value(value).await.expect("an option");
 }
 
 /// Clicks `css` as a person would: once it is on the page (a row arrives with the list, after the page has

@@ -3,3 +3,4 @@
 mod helpers;
 mod manage;
 mod page;
+mod routing;

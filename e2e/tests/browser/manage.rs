@@ -448,7 +448,7 @@ async fn a_person_sees_where_clicks_come_from_and_downloads_the_export() {
         .expect("the aliased link in the export");
     assert!(
         report.contains(",\"https://example.com/report,2026\",")
-            && report.ends_with(",302,report,7"),
+            && report.ends_with(",302,report,7,127.0.0.1"),
         "{report}"
     );
 
