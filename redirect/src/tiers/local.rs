@@ -315,6 +315,28 @@ mod tests {
         ))
     }
 
+    /// The rules and variants `make bench` routes with: 5 rules and 2 variants.
+    const BENCH_ROUTING: &str = r#"{"rules":[{"when":{"os":"ios"},"long_url":"https://example.com/ios"},{"when":{"os":"android"},"long_url":"https://example.com/android"},{"when":{"device":"tablet"},"long_url":"https://example.com/tablet"},{"when":{"language":"de"},"long_url":"https://example.com/de"},{"when":{"query":{"utm_source":"bench"}},"long_url":"https://example.com/campaign"}],"variants":[{"long_url":"https://example.com/a","weight":50},{"long_url":"https://example.com/b","weight":50}]}"#;
+
+    #[test]
+    fn an_entry_with_rules_and_variants_weighs_what_they_hold() {
+        let plain = live();
+        let routing = links::model::routing_of(Some(BENCH_ROUTING)).expect("a routing");
+        let heap = routing.heap_bytes();
+        let mut target = plain.target.clone();
+        if let Resolution::Live { routing: slot, .. } = &mut target {
+            *slot = Some(routing);
+        }
+        let routed = Entry::new(target, u64::MAX);
+        let (plain_weight, routed_weight) = (weight("abcdefg", &plain), weight("abcdefg", &routed));
+        println!("weight of a cached link: plain {plain_weight} bytes, with 5 rules and 2 variants {routed_weight} bytes ({heap} of them on the heap of the rules)");
+        assert_eq!(
+            routed_weight as usize,
+            plain_weight as usize + std::mem::size_of::<links::routing::Routing>() + heap
+        );
+        assert!(heap > 5 * "https://example.com/ios".len());
+    }
+
     #[test]
     fn a_filled_entry_is_answered_until_invalidated() {
         let cache = LocalCache::new(1 << 20, Duration::from_secs(60), Duration::from_secs(5));
