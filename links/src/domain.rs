@@ -14,7 +14,7 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use database::DbError;
 
-use crate::store::Store;
+use crate::{model::Link, store::Store};
 
 /// What separates the host from the code in a [`link_key`].
 pub const KEY_SEPARATOR: char = '/';
@@ -56,6 +56,18 @@ pub fn split_key(key: &str) -> (Option<&str>, &str) {
 /// The code of a stored key, without its host.
 pub fn code_of_key(key: &str) -> &str {
     split_key(key).1
+}
+
+impl Link {
+    /// The host of the domain it lives on; `None` for the default domain.
+    pub fn domain_host(&self) -> Option<&str> {
+        split_key(&self.code).0
+    }
+
+    /// Its code as visitors type it, without the domain its key carries.
+    pub fn short_code(&self) -> &str {
+        code_of_key(&self.code)
+    }
 }
 
 /// A host as a request or an operator names it, normalised: lowercase, port and trailing dot dropped. `None` for

@@ -74,16 +74,6 @@ pub struct Link {
 }
 
 impl Link {
-    /// The host of the domain it lives on; `None` for the default domain (see [`crate::domain`]).
-    pub fn domain_host(&self) -> Option<&str> {
-        crate::domain::split_key(&self.code).0
-    }
-
-    /// Its code as visitors type it, without the domain its key carries.
-    pub fn short_code(&self) -> &str {
-        crate::domain::code_of_key(&self.code)
-    }
-
     /// What a redirect needs for this link while it is live.
     pub fn resolution(&self) -> Resolution {
         Resolution::Live {

@@ -43,11 +43,11 @@ pub struct LinkBody {
     password_protected: bool,
     /// Its rules, when it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = crate::routes::fields::rules_schema)]
+    #[schema(schema_with = crate::routes::schemas::rules_schema)]
     rules: Option<serde_json::Value>,
     /// Its variants, when it has any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = crate::routes::fields::variants_schema)]
+    #[schema(schema_with = crate::routes::schemas::variants_schema)]
     variants: Option<serde_json::Value>,
     /// Total redirects counted (reads and lists only).
     #[serde(skip_serializing_if = "Option::is_none")]

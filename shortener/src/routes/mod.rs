@@ -1,5 +1,5 @@
 //! The API's resources: creating links (one or a batch), the caller's own links (read, list, change, delete), their QR codes and hits per
-//! day, and the web page that uses them.
+//! day, and the web page that uses them; [`LinkAt`], the link a code-addressed call names (its `?domain=` too).
 
 pub mod batch_items;
 pub mod body;
@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod owned;
 pub mod patch;
 pub mod qr;
+pub mod schemas;
 pub mod stats;
 pub mod urls;
 pub mod web;

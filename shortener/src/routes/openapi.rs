@@ -38,9 +38,9 @@ use crate::routes::{
     components(
         responses(Unauthorized, RateLimited, Unavailable),
         schemas(
-            crate::routes::fields::RuleSchema,
-            crate::routes::fields::WhenSchema,
-            crate::routes::fields::VariantSchema
+            crate::routes::schemas::RuleSchema,
+            crate::routes::schemas::WhenSchema,
+            crate::routes::schemas::VariantSchema
         )
     ),
     modifiers(&BearerKey),

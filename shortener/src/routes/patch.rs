@@ -54,11 +54,11 @@ pub struct PatchRequest {
     #[serde(default, deserialize_with = "sent")]
     max_hits: Option<Option<WholeNumber>>,
     /// New rules replacing the old ones, or null to remove them (422 `invalid_rules`).
-    #[schema(schema_with = fields::rules_schema)]
+    #[schema(schema_with = crate::routes::schemas::rules_schema)]
     #[serde(default, deserialize_with = "sent")]
     rules: Option<Option<serde_json::Value>>,
     /// New variants replacing the old ones, or null to remove them (422 `invalid_variants`).
-    #[schema(schema_with = fields::variants_schema)]
+    #[schema(schema_with = crate::routes::schemas::variants_schema)]
     #[serde(default, deserialize_with = "sent")]
     variants: Option<Option<serde_json::Value>>,
 }

@@ -69,10 +69,10 @@ pub struct CreateRequest {
     pub domain: Option<String>,
     /// Targets for visitors that meet conditions, tried in order before the variants and `long_url` (422
     /// `invalid_rules`, naming the rule and the field).
-    #[schema(schema_with = fields::rules_schema)]
+    #[schema(schema_with = crate::routes::schemas::rules_schema)]
     pub rules: Option<serde_json::Value>,
     /// Targets visitors are split between by weight, each visitor keeping one (422 `invalid_variants`).
-    #[schema(schema_with = fields::variants_schema)]
+    #[schema(schema_with = crate::routes::schemas::variants_schema)]
     pub variants: Option<serde_json::Value>,
 }
 
