@@ -1,6 +1,7 @@
 //! What rules and variants cost a redirect per visit: `choose` on a link with 5 rules (none holding, so every
 //! condition is tried) and 2 variants, and the readers that feed it (`Os::of`, `primary_language`,
-//! `visitor_key`) on real headers. Criterion reports time per call.
+//! `visitor_key`) on real headers; and reading the stored form, which a Redis hit pays. Criterion reports time
+//! per call.
 
 use std::hint::black_box;
 
@@ -79,5 +80,12 @@ fn readers(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, choose, readers);
+fn stored(c: &mut Criterion) {
+    let stored = routing().to_stored();
+    c.bench_function("from_stored, 5 rules and 2 variants", |b| {
+        b.iter(|| Routing::from_stored(black_box(&stored)))
+    });
+}
+
+criterion_group!(benches, choose, readers, stored);
 criterion_main!(benches);
