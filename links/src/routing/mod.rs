@@ -7,11 +7,15 @@
 //! # Layout
 //! - [`parse`]: the API's `rules` and `variants` checked into a [`Routing`], each refusal an [`Invalid`].
 //! - [`json`]: back to the API's JSON, and the stored form (PostgreSQL and Redis).
-//! - [`visitor`]: what a rule asks of a visitor, read off raw header bytes.
+//! - [`visitor`]: the [`Visitor`] `choose` takes, device classes, the country header.
+//! - [`os`]: the operating system a `User-Agent` names.
+//! - [`language`]: the primary language of `Accept-Language`.
 //! - [`query`]: `query` conditions against a raw query string.
 //! - [`pick`]: the variant a visitor gets, and the visitor key.
 
 pub mod json;
+pub mod language;
+pub mod os;
 pub mod parse;
 pub mod pick;
 pub mod query;
@@ -22,9 +26,11 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 
+pub use language::{primary_language, Lang};
+pub use os::Os;
 pub use parse::{parse_rules, parse_variants, Invalid};
 pub use pick::visitor_key;
-pub use visitor::{country_code, primary_language, DeviceClass, Lang, Os, Visitor};
+pub use visitor::{country_code, DeviceClass, Visitor};
 
 /// A link's rules and variants; either may be empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,21 +1,48 @@
 //! `query` conditions: whether a request's raw query string has a `name=value` pair, compared after
 //! percent-decoding (`+` as a space) on the fly, so nothing is allocated and no decoded copy is kept.
+//!
+//! One pass finds the pairs (`&`); each pair is then decoded only as far as it matches, so a pair of another name
+//! costs a byte or two. Splitting every pair at `=` and scanning it for escapes first took three passes and
+//! three times the instructions (callgrind).
 
 /// Whether `query` (the raw query string, without `?`) has a pair whose decoded name is `name` and whose decoded
 /// value is `value`. A pair without `=` has an empty value; a `%` not followed by two hex digits stands for itself.
 pub fn has_pair(query: &str, name: &str, value: &str) -> bool {
-    query.as_bytes().split(|&byte| byte == b'&').any(|pair| {
-        let (raw_name, raw_value) = match pair.iter().position(|&byte| byte == b'=') {
-            Some(at) => (&pair[..at], &pair[at + 1..]),
-            None => (pair, &[][..]),
+    let (query, name, value) = (query.as_bytes(), name.as_bytes(), value.as_bytes());
+    let mut rest = query;
+    loop {
+        let end = rest
+            .iter()
+            .position(|&byte| byte == b'&')
+            .unwrap_or(rest.len());
+        let matches = match strip_decoded(&rest[..end], name, true) {
+            Some([]) => value.is_empty(),
+            Some([b'=', raw_value @ ..]) => strip_decoded(raw_value, value, false) == Some(&[]),
+            _ => false,
         };
-        decoded(raw_name).eq(name.bytes()) && decoded(raw_value).eq(value.bytes())
-    })
+        if matches {
+            return true;
+        }
+        match rest.get(end + 1..) {
+            Some(next) => rest = next,
+            None => return false,
+        }
+    }
 }
 
-/// The bytes `raw` decodes to.
-fn decoded(raw: &[u8]) -> Decoded<'_> {
-    Decoded { rest: raw }
+/// What is left of `raw` after the prefix that decodes to `want`; `None` when no prefix does. In a name
+/// (`in_name`) a literal `=` ends the name, so it never matches.
+fn strip_decoded<'a>(raw: &'a [u8], want: &[u8], in_name: bool) -> Option<&'a [u8]> {
+    let mut decoded = Decoded { rest: raw };
+    for &wanted in want {
+        if in_name && decoded.rest.first() == Some(&b'=') {
+            return None;
+        }
+        if decoded.next()? != wanted {
+            return None;
+        }
+    }
+    Some(decoded.rest)
 }
 
 /// An iterator over the percent-decoded bytes of a query component.
@@ -71,6 +98,10 @@ mod tests {
         assert!(has_pair("q=caf%C3%A9+au+lait", "q", "café au lait"));
         assert!(has_pair("my%20name=x%2By", "my name", "x+y"));
         assert!(has_pair("k=%4a%4A", "k", "JJ"));
+        assert!(
+            !has_pair("q=a+b", "q", "a+b"),
+            "a + in the query is a space"
+        );
     }
 
     #[test]
@@ -79,6 +110,16 @@ mod tests {
         assert!(has_pair("p=%zz", "p", "%zz"));
         assert!(has_pair("flag&x=1", "flag", ""));
         assert!(!has_pair("flag&x=1", "flag", "1"));
+    }
+
+    #[test]
+    fn a_pair_splits_at_its_first_literal_equals_sign() {
+        assert!(has_pair("a=b=c", "a", "b=c"));
+        assert!(!has_pair("a=b=c", "a=b", "c"));
+        assert!(has_pair("a%3Db=c", "a=b", "c"));
+        assert!(!has_pair("name=value", "nam", "e=value"));
+        assert!(!has_pair("name=value", "name", "valu"));
+        assert!(!has_pair("name=value", "name", "value2"));
     }
 
     #[test]

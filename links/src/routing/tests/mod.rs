@@ -3,4 +3,5 @@
 mod choose;
 mod json;
 mod parse;
+mod properties;
 mod visitor;

@@ -23,14 +23,14 @@ fn variants(value: Value) -> Result<Vec<super::super::Variant>, Invalid> {
     parse_variants(&value, &check_url)
 }
 
-/// The message of a refusal, with its code and index checked.
-fn refused_rules(value: Value, index: Option<usize>) -> String {
-    let invalid = rules(value).expect_err("refused");
-    assert_eq!(
-        (invalid.code, invalid.index),
-        ("invalid_rules", index),
-        "{invalid:?}"
-    );
+/// The message of a refusal, with its code, index and field checked.
+fn refused<T: std::fmt::Debug>(
+    read: Result<T, Invalid>,
+    code: &str,
+    index: Option<usize>,
+) -> String {
+    let invalid = read.expect_err("refused");
+    assert_eq!((invalid.code, invalid.index), (code, index), "{invalid:?}");
     assert!(
         invalid.message.starts_with(&format!("{}: ", invalid.field)),
         "{invalid:?}"
@@ -38,14 +38,12 @@ fn refused_rules(value: Value, index: Option<usize>) -> String {
     invalid.message
 }
 
+fn refused_rules(value: Value, index: Option<usize>) -> String {
+    refused(rules(value), "invalid_rules", index)
+}
+
 fn refused_variants(value: Value, index: Option<usize>) -> String {
-    let invalid = variants(value).expect_err("refused");
-    assert_eq!(
-        (invalid.code, invalid.index),
-        ("invalid_variants", index),
-        "{invalid:?}"
-    );
-    invalid.message
+    refused(variants(value), "invalid_variants", index)
 }
 
 fn with_when(when: Value) -> Value {

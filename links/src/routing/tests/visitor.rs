@@ -24,6 +24,9 @@ const LINUX_FIREFOX: &str =
 const CHROMEOS: &str =
     "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) \
                         Chrome/125.0.0.0 Safari/537.36";
+const ANDROID_APP: &str = "Dalvik/2.1.0 (Linux; U; Android 11; SM-G991B Build/RP1A.200720.012)";
+const IPHONE_APP: &str =
+    "Instagram 300.0.0.0 (iPhone14,2; iOS 16_0; en_US; en; scale=3.00; 1170x2532)";
 
 #[test]
 fn real_user_agents_name_their_os() {
@@ -36,6 +39,8 @@ fn real_user_agents_name_their_os() {
         (MACOS_SAFARI, Os::Macos),
         (LINUX_FIREFOX, Os::Linux),
         (CHROMEOS, Os::Linux),
+        (ANDROID_APP, Os::Android),
+        (IPHONE_APP, Os::Ios),
     ];
     for (agent, os) in cases {
         assert_eq!(Os::of(agent.as_bytes()), os, "{agent}");
@@ -45,6 +50,11 @@ fn real_user_agents_name_their_os() {
 #[test]
 fn an_agent_that_names_no_os_is_other() {
     assert_eq!(Os::of(b"curl/8.5.0"), Os::Other);
+    assert_eq!(
+        Os::of(b"MyApp/1.0 (compatible) Windows"),
+        Os::Other,
+        "only the first comment is read"
+    );
     assert_eq!(Os::of(b""), Os::Other);
     assert_eq!(Os::of(&[0xff; 4096]), Os::Other);
 }
