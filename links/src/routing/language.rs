@@ -41,7 +41,7 @@ const MAX_LANGUAGE_BYTES: usize = 1024;
 
 /// The primary subtag of the `Accept-Language` entry the visitor prefers: the highest `q` (ties: the first
 /// listed). Entries with `q=0`, `*`, and those whose primary subtag is not two or three letters are passed over;
-/// a header cut at [`MAX_LANGUAGE_BYTES`] loses its last, partial entry.
+/// a header cut at 1 KiB loses its last, partial entry.
 pub fn primary_language(accept_language: &[u8]) -> Option<Lang> {
     let header = if accept_language.len() > MAX_LANGUAGE_BYTES {
         let head = &accept_language[..MAX_LANGUAGE_BYTES];

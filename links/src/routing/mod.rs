@@ -37,7 +37,7 @@ pub use visitor::{country_code, DeviceClass, Visitor};
 pub struct Routing {
     /// Tried in order; the first that holds wins.
     pub rules: Vec<Rule>,
-    /// None, or 2 to [`parse::MAX_VARIANTS`], each with a weight.
+    /// None, or [`parse::VARIANT_COUNT`] of them, each with a weight.
     pub variants: Vec<Variant>,
 }
 

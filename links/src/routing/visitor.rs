@@ -14,7 +14,7 @@ pub struct Visitor<'a> {
     pub device: DeviceClass,
     /// The operating system, [`Os::of`] the `User-Agent`.
     pub os: Os,
-    /// The [`primary_language`] of `Accept-Language`.
+    /// The [`super::primary_language`] of `Accept-Language`.
     pub language: Option<Lang>,
     /// The country (two letters, either case) from the trusted country header; see [`country_code`].
     pub country: Option<[u8; 2]>,
