@@ -10,6 +10,7 @@
 //! - [`domain`]: the hosts links live on, the key a link is stored under (`host/code` off the default domain), and
 //!   the table each service keeps in memory.
 //! - [`validate`]: long URL normalisation and alias rules, each refusal a variant of `Invalid`.
+//! - [`routing`]: rules and variants: parsed from the API's JSON, stored, and evaluated per visitor in process.
 //! - [`schema`]: the migrations in order, applied with `database::migrate`.
 //! - [`store`]: `Store`, the way in, and the SQL on the hot paths: the redirect's lookup, and the create path's
 //!   reuse lookup and multi-row insert (for single creates and batches alike).
