@@ -9,7 +9,15 @@
 //! [`DomainTable`] in memory and reloads it every few seconds ([`Domains`]); a change reaches every replica within
 //! that period.
 
-use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use database::DbError;
@@ -165,6 +173,9 @@ const MISS_RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct Domains {
     table: Arc<ArcSwap<DomainTable>>,
+    /// Moves with every [`store`](Self::store): a thread that keeps its own copy of the table (the redirect's
+    /// HTTP workers) compares it, one relaxed load, instead of loading the table on every request.
+    version: Arc<AtomicU64>,
     /// When a miss last reloaded the table; held while one does.
     last_miss_reload: Arc<tokio::sync::Mutex<Option<tokio::time::Instant>>>,
 }
@@ -175,9 +186,20 @@ impl Domains {
         self.table.load()
     }
 
+    /// The table as last loaded, owned.
+    pub fn load_full(&self) -> Arc<DomainTable> {
+        self.table.load_full()
+    }
+
+    /// Which table is held: it moves whenever one is stored.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
     /// Replaces the table.
     pub fn store(&self, table: DomainTable) {
         self.table.store(Arc::new(table));
+        self.version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Reads the table from `store` and replaces the one held, within [`RELOAD_EVERY`].

@@ -267,6 +267,7 @@ async fn serve(
             redis: state.resolver.tiers.redis.for_worker(client),
             shared: state.clone(),
             front: RefCell::new(FrontCache::new(front_slots)),
+            domains: RefCell::new((u64::MAX, Arc::default())),
         };
         App::new()
             .app_data(web::Data::new(worker))

@@ -28,7 +28,7 @@ pub async fn follow(
     let code = req.path().strip_prefix('/').unwrap_or_default();
     let method = req.method();
     let reads = method == Method::GET || method == Method::HEAD;
-    let site = Site::of(&req, state);
+    let site = Site::of(&req, &worker);
     let mut response = if reads && code::is_plausible(code) {
         answer_code(&req, &worker, &site, code).await
     } else if method == Method::POST && code::is_plausible(code) {

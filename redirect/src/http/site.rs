@@ -15,7 +15,10 @@ use actix_web::{
 };
 use links::domain::{Domain, DomainTable};
 
-use super::{answer, state::RedirectState};
+use super::{
+    answer,
+    state::{RedirectState, Worker},
+};
 
 /// The request's domain, as much of it as every request needs.
 #[derive(Debug)]
@@ -27,16 +30,18 @@ pub struct Site {
 }
 
 impl Site {
-    /// The domain `req` names (a `Host` that is no registered domain is the default domain).
-    pub fn of(req: &HttpRequest, state: &RedirectState) -> Self {
-        let table = state.domains.load();
-        let domain = serving(&table, req);
-        Self {
-            host: domain
-                .filter(|domain| !domain.is_default)
-                .map(|domain| domain.host.clone()),
-            allow_indexing: domain.is_some_and(|domain| domain.allow_indexing),
-        }
+    /// The domain `req` names (a `Host` that is no registered domain is the default domain), read from the
+    /// worker's copy of the table: no shared memory written per request.
+    pub fn of(req: &HttpRequest, worker: &Worker) -> Self {
+        worker.with_domains(|table| {
+            let domain = serving(table, req);
+            Self {
+                host: domain
+                    .filter(|domain| !domain.is_default)
+                    .map(|domain| domain.host.clone()),
+                allow_indexing: domain.is_some_and(|domain| domain.allow_indexing),
+            }
+        })
     }
 
     /// The key `code` is stored under on this domain.
@@ -50,9 +55,10 @@ impl Site {
     /// Adds `X-Robots-Tag: noindex` unless the domain allows indexing.
     pub fn mark(&self, response: &mut HttpResponse) {
         if !self.allow_indexing {
+            // Appended: no answer has the header already, and an append skips insert's removal of old values.
             response
                 .headers_mut()
-                .insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
+                .append(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
         }
     }
 
@@ -92,11 +98,14 @@ const X_ROBOTS_TAG: HeaderName = HeaderName::from_static("x-robots-tag");
 
 /// The domain a request is on: the one its `Host` names, else the default one (if its row was recorded).
 fn serving<'t>(table: &'t DomainTable, req: &HttpRequest) -> Option<&'t Domain> {
-    let host = req.headers().get(header::HOST).map(HeaderValue::as_bytes);
-    table
-        .for_request(host)
-        .or_else(|| table.default_domain())
-        .map(AsRef::as_ref)
+    // With the default domain alone (most installs), no request's Host needs reading.
+    let named = if table.has_others() {
+        let host = req.headers().get(header::HOST).map(HeaderValue::as_bytes);
+        table.for_request(host)
+    } else {
+        None
+    };
+    named.or_else(|| table.default_domain()).map(AsRef::as_ref)
 }
 
 /// A 302 to an operator's URL (checked when it was registered), never cached: the operator may change it.

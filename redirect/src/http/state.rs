@@ -5,6 +5,7 @@
 use std::{cell::RefCell, convert::Infallible, sync::Arc, time::Duration};
 
 use actix_web::{http::header::HeaderName, web, HttpRequest};
+use links::domain::DomainTable;
 
 use super::{answer, checks::Unlocker, misses::MissLimit};
 use crate::{
@@ -28,6 +29,21 @@ pub struct Worker {
     pub redis: WorkerRedis,
     /// This worker's copies of the links it answered lately.
     pub front: RefCell<FrontCache>,
+    /// This worker's copy of the domain table and the version it is of (see `links::domain::Domains::version`).
+    pub domains: RefCell<(u64, Arc<DomainTable>)>,
+}
+
+impl Worker {
+    /// Runs `f` on the domain table, this worker's copy, refreshed when the shared one has moved on.
+    pub(crate) fn with_domains<T>(&self, f: impl FnOnce(&DomainTable) -> T) -> T {
+        let shared = &self.shared.domains;
+        let mut copy = self.domains.borrow_mut();
+        let version = shared.version();
+        if copy.0 != version {
+            *copy = (version, shared.load_full());
+        }
+        f(&copy.1)
+    }
 }
 
 impl Worker {
