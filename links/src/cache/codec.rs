@@ -88,71 +88,40 @@ pub fn encode(target: &Resolution) -> String {
             max_hits,
             routing,
         } => {
-            if let Some(routing) = routing {
-                return encode_routed(target, routing);
-            }
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
                 .unwrap_or_default();
             let status = redirect.code();
-            let flags = if *limited || max_hits.is_some() {
+            let mut flags = if *limited || max_hits.is_some() {
                 LIMITED
             } else {
                 0
             };
+            let hash = match password_hash {
+                Some(hash) => {
+                    flags |= PASSWORD;
+                    format!("{hash}|")
+                }
+                None => String::new(),
+            };
+            if let Some(routing) = routing {
+                let stored = routing.to_stored();
+                let max = max_hits.map(|max| max.to_string()).unwrap_or_default();
+                let flags = flags | ROUTED;
+                return format!(
+                    "4|{flags}|{status}|{expires}|{id}|{max}|{hash}{}|{stored}{long_url}",
+                    stored.len()
+                );
+            }
             let (version, max) = match max_hits {
                 Some(max) => ("3", format!("{max}|")),
                 None => ("2", String::new()),
             };
-            match password_hash {
-                None => format!("{version}|{flags}|{status}|{expires}|{id}|{max}{long_url}"),
-                Some(hash) => {
-                    let flags = flags | PASSWORD;
-                    format!("{version}|{flags}|{status}|{expires}|{id}|{max}{hash}|{long_url}")
-                }
-            }
+            format!("{version}|{flags}|{status}|{expires}|{id}|{max}{hash}{long_url}")
         }
         Resolution::Gone => "g".to_owned(),
         Resolution::Unknown => "u".to_owned(),
     }
-}
-
-/// [`encode`] of a live link with rules or variants.
-fn encode_routed(target: &Resolution, routing: &crate::routing::Routing) -> String {
-    let Resolution::Live {
-        long_url,
-        redirect,
-        expires_at,
-        id,
-        password_hash,
-        limited,
-        max_hits,
-        ..
-    } = target
-    else {
-        return String::new();
-    };
-    let expires = expires_at
-        .map(|at| at.timestamp_millis().to_string())
-        .unwrap_or_default();
-    let max = max_hits.map(|max| max.to_string()).unwrap_or_default();
-    let mut flags = ROUTED;
-    if *limited || max_hits.is_some() {
-        flags |= LIMITED;
-    }
-    let hash = match password_hash {
-        Some(hash) => {
-            flags |= PASSWORD;
-            format!("{hash}|")
-        }
-        None => String::new(),
-    };
-    let stored = routing.to_stored();
-    let status = redirect.code();
-    format!(
-        "4|{flags}|{status}|{expires}|{id}|{max}|{hash}{}|{stored}{long_url}",
-        stored.len()
-    )
 }
 
 /// Reads a version-4 value (see [`encode`]): `rest` is what follows `4|`.
