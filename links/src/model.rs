@@ -85,6 +85,7 @@ impl Link {
             limited: self.max_hits.is_some(),
             max_hits: self.max_hits,
             routing: routing_of(self.routing.as_deref()),
+            owner: self.owner_id,
         }
     }
 }
@@ -148,6 +149,9 @@ pub enum Resolution {
         /// Its rules and variants, parsed once where the entry is filled; `None` for almost every link, which
         /// pays a single branch for the feature.
         routing: Option<std::sync::Arc<crate::routing::Routing>>,
+        /// The API key that owns it (`None`: created anonymously): the redirect takes click events for the links
+        /// of owners with a click webhook or a live stream open (see `events`).
+        owner: Option<i64>,
     },
     /// The link existed and was deleted or disabled: 410.
     Gone,
@@ -197,6 +201,7 @@ mod tests {
             limited: false,
             max_hits: None,
             routing: None,
+            owner: None,
         };
         assert_eq!(live(Some(now)).at(now), Resolution::Gone);
         assert_eq!(

@@ -98,10 +98,10 @@ impl Store {
             .prepare_cached(
                 "SELECT code, id, long_url, redirect_status, expires_at,
                         (deleted_at IS NOT NULL OR disabled_at IS NOT NULL OR exhausted_at IS NOT NULL),
-                        password_hash, max_hits, routing::text
+                        password_hash, max_hits, routing::text, owner_id
                  FROM links WHERE code = ANY($1)
                  UNION ALL
-                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL, NULL FROM retired_codes
+                 SELECT code, NULL, NULL, NULL, NULL, true, NULL, NULL, NULL, NULL FROM retired_codes
                  WHERE code = ANY($1)",
             )
             .await?;
@@ -258,6 +258,7 @@ fn resolution_from_row(row: &Row) -> Resolution {
         limited: max_hits.is_some(),
         max_hits,
         routing: crate::model::routing_of(row.get(8)),
+        owner: row.get(9),
     }
 }
 

@@ -64,18 +64,15 @@ impl Cached {
 const PASSWORD: u8 = 1;
 /// Flag of a stored live link: it has a visit limit.
 const LIMITED: u8 = 2;
-/// Flag of a stored live link: it has rules or variants (version 4 only).
-const ROUTED: u8 = 4;
 
-/// The value stored for a target: `2|flags|status|expires_ms|id|url` for a live link (flags: 1 password, 2 visit
-/// limit; empty `expires_ms` for never), with `password_hash|` before the URL when it has a password (a PHC string
-/// holds no `|`); a link whose visit limit is known is `3|flags|status|expires_ms|id|max_hits|…` (a version of
-/// its own: a redirect of the version before reads it as a miss, never its limit as part of the URL); `g` for
-/// gone, `u` for unknown (the negative entry). A link with rules or variants is
-/// `4|flags|status|expires_ms|id|max_hits_or_empty|[hash|]routing_len|routing_json url` (flag 4; the stored
-/// routing JSON of `routing_len` bytes runs straight into the URL): a version of its own again, so a redirect that
-/// cannot route reads it as a miss rather than send everyone to `long_url`. Short and parsed without allocation
-/// of fields.
+/// The value stored for a target: `5|flags|status|expires_ms|id|max_hits|owner|[hash|]routing_len|routing url` for
+/// a live link (flags: 1 password, 2 visit limit; an empty `expires_ms`, `max_hits` or `owner` for none; the
+/// password's PHC string, which holds no `|`, only with flag 1; `routing_len` bytes of stored rules and variants,
+/// `0` for none, running straight into the URL); `g` for gone, `u` for unknown (the negative entry). The owner
+/// travels so the redirect can tell a link whose owner takes click events without a read per visit. Each new field
+/// made a version of its own, so a redirect of the version before reads the value as a miss rather than
+/// misreading it; [`decode`] still reads the versions before (`2|`, `3|`, `4|`, `1|`, `p|`, with no owner). Short
+/// and parsed without allocation of fields.
 pub fn encode(target: &Resolution) -> String {
     match target {
         Resolution::Live {
@@ -87,6 +84,7 @@ pub fn encode(target: &Resolution) -> String {
             limited,
             max_hits,
             routing,
+            owner,
         } => {
             let expires = expires_at
                 .map(|at| at.timestamp_millis().to_string())
@@ -104,32 +102,30 @@ pub fn encode(target: &Resolution) -> String {
                 }
                 None => String::new(),
             };
-            if let Some(routing) = routing {
-                let stored = routing.to_stored();
-                let max = max_hits.map(|max| max.to_string()).unwrap_or_default();
-                let flags = flags | ROUTED;
-                return format!(
-                    "4|{flags}|{status}|{expires}|{id}|{max}|{hash}{}|{stored}{long_url}",
-                    stored.len()
-                );
-            }
-            let (version, max) = match max_hits {
-                Some(max) => ("3", format!("{max}|")),
-                None => ("2", String::new()),
-            };
-            format!("{version}|{flags}|{status}|{expires}|{id}|{max}{hash}{long_url}")
+            let stored = routing
+                .as_ref()
+                .map(|routing| routing.to_stored())
+                .unwrap_or_default();
+            let max = max_hits.map(|max| max.to_string()).unwrap_or_default();
+            let owner = owner.map(|owner| owner.to_string()).unwrap_or_default();
+            format!(
+                "5|{flags}|{status}|{expires}|{id}|{max}|{owner}|{hash}{}|{stored}{long_url}",
+                stored.len()
+            )
         }
         Resolution::Gone => "g".to_owned(),
         Resolution::Unknown => "u".to_owned(),
     }
 }
 
-/// Reads a version-4 value (see [`encode`]): `rest` is what follows `4|`.
-fn decode_routed(rest: &str) -> Option<Resolution> {
+/// Reads a version-4 or -5 value (see [`encode`]): `rest` is what follows `4|` or `5|`; version 5 has the owner
+/// and may have no routing.
+fn decode_routed(rest: &str, version: u8) -> Option<Resolution> {
     let (flags, rest) = rest.split_once('|')?;
     let flags = flags.parse::<u8>().ok()?;
     let protected = flags & PASSWORD != 0;
-    let mut fields = rest.splitn(5 + usize::from(protected), '|');
+    let with_owner = version == 5;
+    let mut fields = rest.splitn(5 + usize::from(protected) + usize::from(with_owner), '|');
     let redirect = RedirectStatus::from_code(fields.next()?.parse().ok()?)?;
     let expires_at = match fields.next()? {
         "" => None,
@@ -140,6 +136,10 @@ fn decode_routed(rest: &str) -> Option<Resolution> {
         "" => None,
         max => Some(max.parse().ok()?),
     };
+    let owner = match with_owner.then(|| fields.next()).flatten() {
+        None | Some("") => None,
+        Some(owner) => Some(owner.parse().ok()?),
+    };
     let password_hash = if protected {
         Some(fields.next()?.to_owned())
     } else {
@@ -147,7 +147,10 @@ fn decode_routed(rest: &str) -> Option<Resolution> {
     };
     let (length, rest) = fields.next()?.split_once('|')?;
     let (stored, long_url) = rest.split_at_checked(length.parse().ok()?)?;
-    let routing = crate::model::routing_of(Some(stored))?;
+    let routing = match stored {
+        "" if with_owner => None,
+        stored => Some(crate::model::routing_of(Some(stored))?),
+    };
     Some(Resolution::Live {
         long_url: long_url.to_owned(),
         redirect,
@@ -156,7 +159,8 @@ fn decode_routed(rest: &str) -> Option<Resolution> {
         password_hash,
         limited: flags & LIMITED != 0 || max_hits.is_some(),
         max_hits,
-        routing: Some(routing),
+        routing,
+        owner,
     })
 }
 
@@ -169,8 +173,11 @@ pub fn decode(value: &str) -> Option<Resolution> {
         "u" => return Some(Resolution::Unknown),
         _ => {}
     }
+    if let Some(rest) = value.strip_prefix("5|") {
+        return decode_routed(rest, 5);
+    }
     if let Some(rest) = value.strip_prefix("4|") {
-        return decode_routed(rest);
+        return decode_routed(rest, 4);
     }
     let (flags, rest, with_max) = match value.split_at_checked(2)? {
         (version @ ("2|" | "3|"), rest) => {
@@ -209,6 +216,7 @@ pub fn decode(value: &str) -> Option<Resolution> {
         limited: flags & LIMITED != 0 || max_hits.is_some(),
         max_hits,
         routing: None,
+        owner: None,
     })
 }
 
@@ -230,6 +238,7 @@ mod tests {
             limited,
             max_hits: None,
             routing: None,
+            owner: None,
         }
     }
 
@@ -251,6 +260,7 @@ mod tests {
                 limited: true,
                 max_hits: Some(max),
                 routing: None,
+                owner: Some(7),
             },
             other => other,
         }
@@ -268,6 +278,7 @@ mod tests {
             limited: true,
             max_hits: None,
             routing: None,
+            owner: None,
         };
         for target in [
             live(None),
@@ -301,19 +312,39 @@ mod tests {
     }
 
     #[test]
-    fn a_known_limit_is_a_version_the_redirect_before_it_reads_as_a_miss() {
-        let value = encode(&with_max(live(None), 5));
-        assert_eq!(value, "3|2|308||42|5|https://example.com/a|b?c=d");
+    fn the_values_of_the_versions_before_still_read_without_an_owner() {
+        assert!(matches!(
+            decode("3|2|308||42|5|https://example.com/a|b?c=d"),
+            Some(Resolution::Live {
+                owner: None,
+                max_hits: Some(5),
+                id: 42,
+                ..
+            })
+        ));
         assert_eq!(
-            encode(&live_as(None, true)),
-            "2|2|308||42|https://example.com/a|b?c=d",
-            "a limit not known keeps the old version"
+            decode("2|2|308||42|https://example.com/a|b?c=d"),
+            Some(live_as(None, true))
         );
         assert_eq!(decode("3|2|308||42|x|https://example.com/"), None);
     }
 
     #[test]
-    fn a_link_with_rules_or_variants_is_a_version_of_its_own_and_survives_a_round_trip() {
+    fn every_live_link_is_version_5_with_its_owner() {
+        assert_eq!(
+            encode(&with_max(live(None), 5)),
+            "5|2|308||42|5|7|0|https://example.com/a|b?c=d"
+        );
+        assert_eq!(
+            encode(&live_as(None, true)),
+            "5|2|308||42|||0|https://example.com/a|b?c=d"
+        );
+        assert_eq!(decode("5|0|308||42||x|0|https://example.com/"), None);
+        assert_eq!(decode("5|0|308||42|||3|https://example.com/"), None);
+    }
+
+    #[test]
+    fn a_link_with_rules_or_variants_survives_a_round_trip() {
         let stored = r#"{"rules":[{"when":{"os":"ios"},"long_url":"https://example.com/i|os"}],"variants":[{"long_url":"https://example.com/a","weight":70},{"long_url":"https://example.com/b","weight":30}]}"#;
         let routing = crate::model::routing_of(Some(stored));
         assert!(routing.is_some());
@@ -333,11 +364,20 @@ mod tests {
                 limited: max_hits.is_some(),
                 max_hits,
                 routing: routing.clone(),
+                owner: Some(9),
             };
             let value = encode(&target);
-            assert!(value.starts_with("4|"), "{value}");
+            assert!(value.starts_with("5|"), "{value}");
             assert_eq!(decode(&value), Some(target));
         }
+        let written_by_the_version_before = format!(
+            "4|4|302||44||{}|{stored}https://example.com/a|b",
+            stored.len()
+        );
+        assert!(matches!(
+            decode(&written_by_the_version_before),
+            Some(Resolution::Live { routing: Some(_), owner: None, .. })
+        ));
         assert_eq!(decode("4|4|302||1||5|{\"x\":https://example.com/"), None);
         assert_eq!(decode("4|4|302||1||999|{}https://example.com/"), None);
     }

@@ -22,6 +22,7 @@ fn live(id: i64, long_url: &str, max_hits: Option<i64>) -> Resolution {
         limited: max_hits.is_some(),
         max_hits,
         routing: None,
+        owner: None,
     }
 }
 

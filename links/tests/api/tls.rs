@@ -143,6 +143,7 @@ async fn rediss_with_the_private_ca_caches_and_reads_back() {
         limited: false,
         max_hits: None,
         routing: None,
+        owner: None,
     };
 
     cache

@@ -132,6 +132,7 @@ mod tests {
             limited: false,
             max_hits: None,
             routing: None,
+            owner: None,
         })
     }
 

@@ -310,6 +310,7 @@ mod tests {
                 limited: false,
                 max_hits: None,
                 routing: None,
+                owner: None,
             },
             u64::MAX,
         ))
@@ -397,6 +398,7 @@ mod tests {
                 limited: false,
                 max_hits: None,
                 routing: None,
+                owner: None,
             },
             u64::MAX,
         ))

@@ -361,6 +361,7 @@ async fn a_deleted_link_is_410_even_while_its_replica_still_has_it_live() {
         limited: false,
         max_hits: None,
         routing: None,
+        owner: None,
     };
     let filled = cache.fill(&code, &stale_copy, Duration::from_secs(60));
     assert!(!filled.await.expect("redis"), "the mark is not overwritten");
