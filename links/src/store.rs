@@ -83,6 +83,21 @@ impl Store {
         Ok(found.pop().unwrap_or(Resolution::Unknown))
     }
 
+    /// The owners with a click webhook that is not paused: the redirect takes click events for their links.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn click_webhook_owners(&self) -> Result<Vec<i64>, DbError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT owner_id FROM webhooks WHERE paused_at IS NULL AND 'click' = ANY(events)",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// [`resolve`](Self::resolve) for each of `codes`, in order, in one statement: the redirect batches the
     /// lookups its requests make at the same moment, so the round trip, the statement's overhead and the wake-ups
     /// on both ends are paid once per batch instead of once per code (most of a database miss's cost).

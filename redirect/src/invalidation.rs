@@ -28,6 +28,7 @@ use links::cache::Announcement;
 use plumbing::shutdown::Shutdown;
 
 use crate::{
+    clicks::watchers::Watchers,
     metrics::Metrics,
     tiers::{fresh::Freshness, local::LocalCache},
 };
@@ -106,6 +107,7 @@ impl Subscriber {
         local: Arc<LocalCache>,
         freshness: Arc<Freshness>,
         metrics: Arc<Metrics>,
+        watchers: Watchers,
         shutdown: Shutdown,
     ) {
         let mut messages = self.client.message_rx();
@@ -133,6 +135,7 @@ impl Subscriber {
                                 }
                                 Announcement::Changed(code) => local.invalidate(code),
                                 Announcement::Block(block) => freshness.block_announced(block),
+                                Announcement::Watchers => watchers.changed(),
                                 Announcement::Unreadable => {}
                             }
                             code_scope.inc();

@@ -16,6 +16,7 @@
 //!   (building the service as a list of steps, and the order it stops in).
 #![forbid(unsafe_code)]
 
+pub mod clicks;
 pub mod config;
 pub mod hits;
 pub mod http;

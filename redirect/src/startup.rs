@@ -22,6 +22,7 @@ use secrecy::ExposeSecret as _;
 
 use crate::{
     config::RedirectArgs,
+    clicks::{self, watchers::Watchers, ClickMetrics, Clicks},
     hits::{Flusher, HitCounter},
     http::{
         answer::PermanentMaxAge,
@@ -58,17 +59,38 @@ pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
     let (tiers, subscriber) = connect(&args, &startup.registry, &metrics).await?;
     let local = local_cache(&args);
     let (hits, flusher) = start_flusher(&args, &startup.supervisor, &tiers, &local, &metrics);
-    let subscriber = start_subscriber(&startup.supervisor, subscriber, &tiers, &local, &metrics);
+    let watchers = Watchers::default();
+    let subscriber = start_subscriber(
+        &startup.supervisor,
+        subscriber,
+        &tiers,
+        &local,
+        &metrics,
+        &watchers,
+    );
+    let (clicks, click_flusher) = start_clicks(&args, &startup, &tiers, &watchers)?;
     let (misses, unlocker) = start_forgetting_idle(&args, &startup.supervisor);
     let domains = start_domains(&startup.supervisor, &tiers).await;
     // The flusher first: the tasks stop only once the servers have drained, so the last requests' hits are in.
     let cache = tiers.redis.cache.clone();
     let stopping = StopSequence::new()
         .then(flusher.stopped())
+        .then(click_flusher.stopped())
         .then(subscriber.stopped())
         .then(async move { cache.quit().await });
     let resolver = resolver(tiers, local, &metrics);
-    let state = state(&args, resolver, hits, misses, unlocker, metrics, domains);
+    let state = state(
+        &args,
+        resolver,
+        Counting {
+            hits,
+            misses,
+            unlocker,
+            metrics,
+        },
+        domains,
+        (watchers, clicks),
+    );
     let readiness = readiness(state.clone(), PrimaryGauge::register(&startup.registry)?);
     serve(startup, &args, state, readiness, stopping).await
 }
@@ -169,6 +191,7 @@ fn start_subscriber(
     tiers: &Tiers,
     local: &Arc<LocalCache>,
     metrics: &Arc<Metrics>,
+    watchers: &Watchers,
 ) -> Task {
     // Essential: without it the local cache keeps serving links that were changed or deleted.
     supervisor.spawn(
@@ -178,9 +201,50 @@ fn start_subscriber(
             local.clone(),
             tiers.freshness.clone(),
             metrics.clone(),
+            watchers.clone(),
             supervisor.shutdown().clone(),
         ),
     )
+}
+
+/// Starts what click events need: the queue, the task keeping the watchers loaded (from a replica, the primary
+/// without one) and the flusher appending the buffered events. Returns where handlers put them and the flusher.
+///
+/// # Errors
+/// When the Redis URL is invalid or the series are registered already.
+fn start_clicks(
+    args: &RedirectArgs,
+    startup: &Startup,
+    tiers: &Tiers,
+    watchers: &Watchers,
+) -> anyhow::Result<(Clicks, Task)> {
+    let queue = events::Queue::start(&args.redis.options()).context("invalid --redis-url (REDIS_URL)")?;
+    let metrics = ClickMetrics::register(&startup.registry)?;
+    let (clicks, buffer) = Clicks::new(metrics.clone());
+    let store = tiers
+        .replicas
+        .first()
+        .map_or(&tiers.primary.store, |replica| &replica.store)
+        .clone();
+    let supervisor = &startup.supervisor;
+    let shutdown = supervisor.shutdown().clone();
+    let reload = watchers
+        .clone()
+        .keep_loaded(store, queue.clone(), async move { shutdown.wait().await });
+    let _task = supervisor.spawn("watchers_reloader", Need::Optional, reload);
+    let shutdown = supervisor.shutdown().clone();
+    let flusher = supervisor.spawn(
+        "click_flusher",
+        Need::Optional,
+        async move {
+            clicks::flusher::run(buffer, queue.clone(), metrics, async move {
+                shutdown.wait().await
+            })
+            .await;
+            queue.quit().await;
+        },
+    );
+    Ok((clicks, flusher))
 }
 
 /// The limits on unknown codes and password tries, and the tasks that forget the clients they no longer bound.
@@ -214,16 +278,28 @@ fn resolver(tiers: Tiers, local: Arc<LocalCache>, metrics: &Arc<Metrics>) -> Res
     }
 }
 
-/// What every handler shares.
-fn state(
-    args: &RedirectArgs,
-    resolver: Resolver,
+/// What the handlers count with.
+struct Counting {
     hits: Arc<HitCounter>,
     misses: Arc<MissLimit>,
     unlocker: Arc<Unlocker>,
     metrics: Arc<Metrics>,
+}
+
+/// What every handler shares.
+fn state(
+    args: &RedirectArgs,
+    resolver: Resolver,
+    counting: Counting,
     domains: links::domain::Domains,
+    (watchers, clicks): (Watchers, Clicks),
 ) -> web::Data<RedirectState> {
+    let Counting {
+        hits,
+        misses,
+        unlocker,
+        metrics,
+    } = counting;
     if let Some(warning) = args.client_ip_warning() {
         tracing::warn!("{warning}");
     }
@@ -238,6 +314,8 @@ fn state(
         permanent_max_age: PermanentMaxAge::new(args.permanent_max_age_secs),
         clock: args.clock.clone(),
         domains,
+        watchers,
+        clicks,
     })
 }
 
@@ -268,6 +346,7 @@ async fn serve(
             shared: state.clone(),
             front: RefCell::new(FrontCache::new(front_slots)),
             domains: RefCell::new((u64::MAX, Arc::default())),
+            watchers: RefCell::new((u64::MAX, None)),
         };
         App::new()
             .app_data(web::Data::new(worker))

@@ -12,6 +12,10 @@ pub const CREATED_MARK: char = '+';
 /// (`*start-end`, end exclusive): a replica miss of a code from it may be lag. `*` is not a code character.
 pub const BLOCK_MARK: char = '*';
 
+/// The message saying that the owners whose links take click events changed (a click webhook created, deleted
+/// or paused, a live stream opened): every redirect reads them again. `!` is not a code character.
+pub const WATCHERS_CHANGED: &str = "!";
+
 /// What an invalidation message says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement<'a> {
@@ -21,12 +25,17 @@ pub enum Announcement<'a> {
     Changed(&'a str),
     /// Codes of these numbers are being issued (or were, within the last moments).
     Block(Range<u64>),
+    /// The owners whose links take click events changed ([`WATCHERS_CHANGED`]).
+    Watchers,
     /// A block announcement that does not read as one (a newer publisher's, or damage): ignored.
     Unreadable,
 }
 
 /// Reads an invalidation message.
 pub fn announcement(message: &str) -> Announcement<'_> {
+    if message == WATCHERS_CHANGED {
+        return Announcement::Watchers;
+    }
     if let Some(code) = message.strip_prefix(CREATED_MARK) {
         return Announcement::Created(code);
     }

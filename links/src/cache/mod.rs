@@ -26,6 +26,7 @@ mod codec;
 pub use args::RedisArgs;
 pub use channel::{
     announcement, block_announcement, invalidation_channel, Announcement, BLOCK_MARK, CREATED_MARK,
+    WATCHERS_CHANGED,
 };
 pub use cluster::register_cluster_gauge;
 pub use codec::{decode, encode, ttl_for, Cached, CHANGED_MARK, RECENTLY_CHANGED};

@@ -5,6 +5,8 @@
 use actix_web::{http::Method, web, HttpRequest, HttpResponse};
 use links::{code, model::Resolution};
 
+use crate::clicks::Link;
+
 use super::{
     answer,
     pages::{self, Prompt},
@@ -77,6 +79,7 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, site: &Site, code: &str
                 limited,
                 max_hits,
                 routing,
+                owner,
                 ..
             } = &entry.target
             {
@@ -100,6 +103,15 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, site: &Site, code: &str
                     }
                     let visit = routed.unwrap_or_else(|| state.visit(req));
                     state.hits.record(*id, *limited, now, &visit);
+                    if let Some(owner) = owner.filter(|owner| worker.watching(*owner)) {
+                        let key = site.key(code);
+                        let link = Link {
+                            key: &key,
+                            code,
+                            domain: &worker.host_of(site),
+                        };
+                        state.clicks.take(req, &response, &visit, link, owner, now);
+                    }
                 }
             }
             response

@@ -44,6 +44,11 @@ impl Site {
         })
     }
 
+    /// The host of a domain other than the default one.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
     /// The key `code` is stored under on this domain.
     pub fn key<'c>(&self, code: &'c str) -> Cow<'c, str> {
         match &self.host {

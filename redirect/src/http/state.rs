@@ -31,6 +31,8 @@ pub struct Worker {
     pub front: RefCell<FrontCache>,
     /// This worker's copy of the domain table and the version it is of (see `links::domain::Domains::version`).
     pub domains: RefCell<(u64, Arc<DomainTable>)>,
+    /// This worker's copy of the owners whose links take click events, and the version it is of.
+    pub watchers: RefCell<(u64, Option<Arc<std::collections::HashSet<i64>>>)>,
 }
 
 impl Worker {
@@ -43,6 +45,32 @@ impl Worker {
             *copy = (version, shared.load_full());
         }
         f(&copy.1)
+    }
+
+    /// Whether the links of `owner` take click events, from this worker's copy of the watchers.
+    pub(crate) fn watching(&self, owner: i64) -> bool {
+        let shared = &self.shared.watchers;
+        let mut copy = self.watchers.borrow_mut();
+        let version = shared.version();
+        if copy.0 != version {
+            *copy = (version, shared.load());
+        }
+        copy.1.as_ref().is_some_and(|owners| owners.contains(&owner))
+    }
+
+    /// The host of the domain a site is on, for click events: the default domain's when the site has none.
+    pub(crate) fn host_of(&self, site: &super::site::Site) -> String {
+        site.host().map_or_else(
+            || {
+                self.with_domains(|table| {
+                    table
+                        .default_domain()
+                        .map(|domain| domain.host.clone())
+                        .unwrap_or_default()
+                })
+            },
+            str::to_owned,
+        )
     }
 }
 
@@ -115,6 +143,10 @@ pub struct RedirectState {
     pub resolver: Resolver,
     /// The registered domains: which `Host` a link key carries, and each domain's root, not-found and robots.
     pub domains: links::domain::Domains,
+    /// The owners whose links take click events.
+    pub watchers: crate::clicks::watchers::Watchers,
+    /// Where click events go.
+    pub clicks: crate::clicks::Clicks,
     /// Hits counted since the last flush.
     pub hits: Arc<HitCounter>,
     /// Series the handler updates on every request.
