@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use fred::{
     clients::Client,
     interfaces::{ClientLike, LuaInterface, SortedSetsInterface, StreamsInterface},
-    types::{streams::XReadResponse, Value},
+    types::Value,
 };
 use links::cache::CacheOptions;
 
@@ -28,6 +28,9 @@ pub const MAX_QUEUED: u64 = 1_000_000;
 
 /// Deliveries waiting for a retry, at most: past it a failed delivery is dropped, counted.
 pub const MAX_RETRIES: u64 = 1_000_000;
+
+/// The longest a read in the consumer group waits for entries.
+const MAX_WAIT: Duration = Duration::from_secs(2);
 
 /// The consumer group every shortener delivers in.
 const GROUP: &str = "delivery";
@@ -132,6 +135,9 @@ return 1";
 #[derive(Clone)]
 pub struct Queue {
     client: Client,
+    /// For the consumer group's blocking reads only: a blocked command holds its connection, and every other
+    /// command on it would wait behind.
+    reader: Option<Client>,
     stream: String,
     retry: String,
     jobs: String,
@@ -141,21 +147,38 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// A queue under `options.prefix` on a client of its own (a blocking read must not hold up the cache's
-    /// commands), connecting in the background: a Redis that is down now fails commands, which callers count.
+    /// A queue under `options.prefix` on a client of its own (the cache's commands never wait behind a batch of
+    /// events), connecting in the background: a Redis that is down now fails commands, which callers count. A
+    /// process that takes entries in the consumer group ([`take`](Self::take)) asks for `reader`, a second
+    /// connection for that blocking read.
     ///
     /// # Errors
     /// When the URL is invalid.
-    pub fn start(options: &CacheOptions) -> Result<Self, QueueError> {
-        let client = options
-            .client_builder()?
-            .with_connection_config(|connection| connection.max_command_attempts = 1)
-            .with_config(|config| config.fail_fast = false)
-            .build()?;
-        let _reconnect_task = client.connect();
+    pub fn start(options: &CacheOptions, reader: bool) -> Result<Self, QueueError> {
+        let connect = |block: Option<Duration>| -> Result<Client, QueueError> {
+            let client = options
+                .client_builder()?
+                .with_connection_config(|connection| connection.max_command_attempts = 1)
+                .with_performance_config(|performance| {
+                    if let Some(block) = block {
+                        performance.default_command_timeout += block;
+                    }
+                })
+                .with_config(|config| config.fail_fast = false)
+                .build()?;
+            let _reconnect_task = client.connect();
+            Ok(client)
+        };
+        let client = connect(None)?;
+        let reader = if reader {
+            Some(connect(Some(MAX_WAIT))?)
+        } else {
+            None
+        };
         let stream = format!("{{{}events}}", options.prefix);
         Ok(Self {
             client,
+            reader,
             retry: format!("{stream}:retry"),
             jobs: format!("{stream}:retry-jobs"),
             watch: format!("{stream}:watch"),
@@ -224,13 +247,13 @@ impl Queue {
         count: u64,
         wait: Duration,
     ) -> Result<Vec<Taken>, QueueError> {
-        let read = self
-            .client
-            .xreadgroup_map::<String, String, String, String, _, _, _, _>(
+        let reader = self.reader.as_ref().unwrap_or(&self.client);
+        let read = reader
+            .xreadgroup::<Value, _, _, _, _>(
                 GROUP,
                 consumer,
                 Some(count),
-                Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+                Some(u64::try_from(wait.min(MAX_WAIT).as_millis()).unwrap_or(u64::MAX)),
                 false,
                 &self.stream,
                 ">",
@@ -330,34 +353,25 @@ impl Queue {
         Ok(id.unwrap_or_else(|| "0-0".to_owned()))
     }
 
-    /// Entries after `after`, for live streams (outside the group: every reader sees every entry), waiting up to
-    /// `wait`; returns them and the id to read after next.
+    /// Entries after `after`, for live streams (outside the group: every reader sees every entry), without
+    /// waiting; returns them and the id to read after next.
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn follow(
-        &self,
-        after: &str,
-        count: u64,
-        wait: Duration,
-    ) -> Result<(Vec<Event>, String), QueueError> {
-        let read = self
+    pub async fn follow(&self, after: &str, count: u64) -> Result<(Vec<Event>, String), QueueError> {
+        let read: Value = self
             .client
-            .xread_map::<String, String, String, String, _, _>(
-                Some(count),
-                Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
-                &self.stream,
-                after,
-            )
+            .xread(Some(count), None, &self.stream, after)
             .await?;
         let mut last = after.to_owned();
         let mut events = Vec::new();
-        for (_, entries) in read {
-            for (id, fields) in entries {
-                if let Some(event) = event_of(&fields) {
-                    events.push(event);
+        for entry in stream_entries(read) {
+            match entry {
+                Ok(taken) => {
+                    last = taken.entry;
+                    events.push(taken.event);
                 }
-                last = id;
+                Err(id) => last = id,
             }
         }
         Ok((events, last))
@@ -471,28 +485,51 @@ impl Queue {
         Ok(owners.iter().filter_map(|owner| owner.parse().ok()).collect())
     }
 
-    /// Quits the client.
+    /// Quits the clients.
     pub async fn quit(&self) {
         let _ = self.client.quit().await;
+        if let Some(reader) = &self.reader {
+            let _ = reader.quit().await;
+        }
     }
 
-    async fn events_of(
-        &self,
-        read: XReadResponse<String, String, String, String>,
-    ) -> Result<Vec<Taken>, QueueError> {
+    async fn events_of(&self, read: Value) -> Result<Vec<Taken>, QueueError> {
         let mut taken = Vec::new();
         let mut unreadable = Vec::new();
-        for (_, entries) in read {
-            for (entry, fields) in entries {
-                match event_of(&fields) {
-                    Some(event) => taken.push(Taken { entry, event }),
-                    None => unreadable.push(entry),
-                }
+        for entry in stream_entries(read) {
+            match entry {
+                Ok(found) => taken.push(found),
+                Err(id) => unreadable.push(id),
             }
         }
         self.ack(&unreadable).await?;
         Ok(taken)
     }
+}
+
+/// The entries of an `XREAD`/`XREADGROUP` answer on one stream (nil when there are none; an array of
+/// `[key, entries]` pairs, or a map of key to entries in RESP3): each the event, or the id of an entry that is
+/// no event.
+fn stream_entries(read: Value) -> Vec<Result<Taken, String>> {
+    let streams: Vec<Value> = match read {
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|stream| match stream {
+                Value::Array(mut pair) if pair.len() == 2 => Some(pair.swap_remove(1)),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(map) => map.inner().into_values().collect(),
+        _ => Vec::new(),
+    };
+    streams
+        .into_iter()
+        .flat_map(|entries| match entries {
+            Value::Array(entries) => entries,
+            _ => Vec::new(),
+        })
+        .filter_map(entry_of)
+        .collect()
 }
 
 /// An entry of `XAUTOCLAIM`'s answer: the event, or the id of an entry that is no event; `None` for no entry.

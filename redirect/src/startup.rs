@@ -218,7 +218,7 @@ fn start_clicks(
     tiers: &Tiers,
     watchers: &Watchers,
 ) -> anyhow::Result<(Clicks, Task)> {
-    let queue = events::Queue::start(&args.redis.options()).context("invalid --redis-url (REDIS_URL)")?;
+    let queue = events::Queue::start(&args.redis.options(), false).context("invalid --redis-url (REDIS_URL)")?;
     let metrics = ClickMetrics::register(&startup.registry)?;
     let (clicks, buffer) = Clicks::new(metrics.clone());
     let store = tiers
