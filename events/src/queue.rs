@@ -104,7 +104,8 @@ impl Retry {
 
 /// Takes the due jobs (score ≤ ARGV[1]), at most ARGV[3], leasing each until ARGV[2]; a job whose body is gone
 /// is dropped.
-const DUE_SCRIPT: &str = "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+const DUE_SCRIPT: &str =
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 local jobs = {}
 for _, member in ipairs(due) do
   local job = redis.call('HGET', KEYS[2], member)
@@ -358,7 +359,11 @@ impl Queue {
     ///
     /// # Errors
     /// When Redis fails.
-    pub async fn follow(&self, after: &str, count: u64) -> Result<(Vec<Event>, String), QueueError> {
+    pub async fn follow(
+        &self,
+        after: &str,
+        count: u64,
+    ) -> Result<(Vec<Event>, String), QueueError> {
         let read: Value = self
             .client
             .xread(Some(count), None, &self.stream, after)
@@ -422,7 +427,10 @@ impl Queue {
                 ],
             )
             .await?;
-        Ok(jobs.iter().filter_map(|job| Retry::from_json(job)).collect())
+        Ok(jobs
+            .iter()
+            .filter_map(|job| Retry::from_json(job))
+            .collect())
     }
 
     /// Removes a job: delivered, or given up.
@@ -482,7 +490,10 @@ impl Queue {
             .client
             .zrangebyscore(&self.watch, now_ms, f64::INFINITY, false, None)
             .await?;
-        Ok(owners.iter().filter_map(|owner| owner.parse().ok()).collect())
+        Ok(owners
+            .iter()
+            .filter_map(|owner| owner.parse().ok())
+            .collect())
     }
 
     /// Quits the clients.

@@ -21,8 +21,8 @@ use prometheus::Registry;
 use secrecy::ExposeSecret as _;
 
 use crate::{
-    config::RedirectArgs,
     clicks::{self, watchers::Watchers, ClickMetrics, Clicks},
+    config::RedirectArgs,
     hits::{Flusher, HitCounter},
     http::{
         answer::PermanentMaxAge,
@@ -68,7 +68,7 @@ pub async fn build(args: RedirectArgs) -> anyhow::Result<Application> {
         &metrics,
         &watchers,
     );
-    let (clicks, click_flusher) = start_clicks(&args, &startup, &tiers, &watchers)?;
+    let (clicks, click_flusher) = start_clicks(&args, &startup, &tiers, &watchers).await?;
     let (misses, unlocker) = start_forgetting_idle(&args, &startup.supervisor);
     let domains = start_domains(&startup.supervisor, &tiers).await;
     // The flusher first: the tasks stop only once the servers have drained, so the last requests' hits are in.
@@ -212,13 +212,14 @@ fn start_subscriber(
 ///
 /// # Errors
 /// When the Redis URL is invalid or the series are registered already.
-fn start_clicks(
+async fn start_clicks(
     args: &RedirectArgs,
     startup: &Startup,
     tiers: &Tiers,
     watchers: &Watchers,
 ) -> anyhow::Result<(Clicks, Task)> {
-    let queue = events::Queue::start(&args.redis.options(), false).context("invalid --redis-url (REDIS_URL)")?;
+    let queue = events::Queue::start(&args.redis.options(), false)
+        .context("invalid --redis-url (REDIS_URL)")?;
     let metrics = ClickMetrics::register(&startup.registry)?;
     let (clicks, buffer) = Clicks::new(metrics.clone());
     let store = tiers
@@ -230,20 +231,17 @@ fn start_clicks(
     let shutdown = supervisor.shutdown().clone();
     let reload = watchers
         .clone()
-        .keep_loaded(store, queue.clone(), async move { shutdown.wait().await });
+        .load_then_keep(store, queue.clone(), async move { shutdown.wait().await })
+        .await;
     let _task = supervisor.spawn("watchers_reloader", Need::Optional, reload);
     let shutdown = supervisor.shutdown().clone();
-    let flusher = supervisor.spawn(
-        "click_flusher",
-        Need::Optional,
-        async move {
-            clicks::flusher::run(buffer, queue.clone(), metrics, async move {
-                shutdown.wait().await
-            })
-            .await;
-            queue.quit().await;
-        },
-    );
+    let flusher = supervisor.spawn("click_flusher", Need::Optional, async move {
+        clicks::flusher::run(buffer, queue.clone(), metrics, async move {
+            shutdown.wait().await
+        })
+        .await;
+        queue.quit().await;
+    });
     Ok((clicks, flusher))
 }
 

@@ -376,7 +376,11 @@ mod tests {
         );
         assert!(matches!(
             decode(&written_by_the_version_before),
-            Some(Resolution::Live { routing: Some(_), owner: None, .. })
+            Some(Resolution::Live {
+                routing: Some(_),
+                owner: None,
+                ..
+            })
         ));
         assert_eq!(decode("4|4|302||1||5|{\"x\":https://example.com/"), None);
         assert_eq!(decode("4|4|302||1||999|{}https://example.com/"), None);

@@ -106,7 +106,10 @@ impl Clicks {
             bot: visit.device == Device::Bot,
             variant: visit.variant,
         };
-        match self.buffer.try_send(click.event(owner, link.key.to_owned())) {
+        match self
+            .buffer
+            .try_send(click.event(owner, link.key.to_owned()))
+        {
             Ok(()) => self.metrics.taken.inc(),
             Err(_) => self.metrics.dropped_full.inc(),
         }

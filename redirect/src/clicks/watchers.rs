@@ -21,6 +21,13 @@ use tokio::sync::Notify;
 /// How often the owners are read again without being told.
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
 
+/// What each source said last.
+#[derive(Default)]
+struct Sources {
+    hooks: Vec<i64>,
+    streams: Vec<i64>,
+}
+
 /// The current owners.
 #[derive(Clone, Default)]
 pub struct Watchers {
@@ -53,41 +60,59 @@ impl Watchers {
         }
     }
 
-    /// Reads the owners from `store` and `queue`. A source that fails keeps what it said last time... of the
-    /// whole set: nothing is dropped on a failure.
-    async fn reload(&self, store: &Store, queue: &Queue) {
+    /// Reads the owners from `store` and `queue`; a source that fails keeps what it said last time.
+    async fn reload(&self, store: &Store, queue: &Queue, last: &mut Sources) {
         let now = chrono::Utc::now();
         let (hooks, streams) = tokio::join!(
             tokio::time::timeout(RELOAD_EVERY, store.click_webhook_owners()),
             queue.watchers(now),
         );
-        match (hooks, streams) {
-            (Ok(Ok(hooks)), Ok(streams)) => self.store(hooks.into_iter().chain(streams).collect()),
-            (Ok(Ok(hooks)), Err(error)) => {
-                tracing::warn!(%error, "the owners with a live stream could not be read; keeping them");
-                let mut owners: HashSet<i64> = (**self.owners.load()).clone();
-                owners.extend(hooks);
-                self.store(owners);
-            }
-            (hooks, _) => {
-                let error = match hooks {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "timed out".to_owned(),
-                };
+        match hooks {
+            Ok(Ok(hooks)) => last.hooks = hooks,
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "the owners with click webhooks could not be read; keeping the last ones");
             }
+            Err(_) => tracing::warn!(
+                "reading the owners with click webhooks timed out; keeping the last ones"
+            ),
         }
+        match streams {
+            Ok(streams) => last.streams = streams,
+            Err(error) => {
+                tracing::warn!(%error, "the owners with a live stream could not be read; keeping the last ones");
+            }
+        }
+        self.store(last.hooks.iter().chain(&last.streams).copied().collect());
     }
 
-    /// Reads the owners now, then every [`RELOAD_EVERY`] and whenever told, until `stop` completes.
-    pub async fn keep_loaded(self, store: Store, queue: Queue, stop: impl Future<Output = ()>) {
+    /// Reads the owners now (before the redirect serves: a visit in its first moments is taken too), and returns
+    /// the task that reads them every [`RELOAD_EVERY`] and whenever told, until `stop` completes.
+    pub async fn load_then_keep(
+        self,
+        store: Store,
+        queue: Queue,
+        stop: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()> {
+        let mut last = Sources::default();
+        self.reload(&store, &queue, &mut last).await;
+        self.keep_loaded(store, queue, last, stop)
+    }
+
+    async fn keep_loaded(
+        self,
+        store: Store,
+        queue: Queue,
+        mut last: Sources,
+        stop: impl Future<Output = ()>,
+    ) {
         tokio::pin!(stop);
-        let mut every = tokio::time::interval(RELOAD_EVERY);
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + RELOAD_EVERY, RELOAD_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = every.tick() => self.reload(&store, &queue).await,
-                () = self.changed.notified() => self.reload(&store, &queue).await,
+                _ = every.tick() => self.reload(&store, &queue, &mut last).await,
+                () = self.changed.notified() => self.reload(&store, &queue, &mut last).await,
                 () = &mut stop => return,
             }
         }

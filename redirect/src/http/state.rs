@@ -55,7 +55,9 @@ impl Worker {
         if copy.0 != version {
             *copy = (version, shared.load());
         }
-        copy.1.as_ref().is_some_and(|owners| owners.contains(&owner))
+        copy.1
+            .as_ref()
+            .is_some_and(|owners| owners.contains(&owner))
     }
 
     /// The host of the domain a site is on, for click events: the default domain's when the site has none.
