@@ -59,6 +59,8 @@ pub struct AppState {
     pub degraded: IntCounterVec,
     /// Now, for expiry checks and cache TTLs, and today for hit counts; injected so tests set the time.
     pub clock: plumbing::clock::SharedClock,
+    /// Link events and live streams.
+    pub events: crate::delivery::Events,
 }
 
 impl AppState {
@@ -68,6 +70,18 @@ impl AppState {
         match links::domain::split_key(key) {
             (None, code) => format!("{}{code}", self.public_base_url),
             (Some(host), code) => format!("{}://{host}/{code}", self.public_base_url.scheme()),
+        }
+    }
+
+    /// Tells every redirect that the owners whose links take click events changed (a click webhook created or
+    /// deleted, a live stream opened). When Redis does not take it, redirects read them within seconds anyway.
+    pub async fn announce_watchers(&self) {
+        if let Err(error) = self
+            .cache
+            .publish_invalidation(links::cache::WATCHERS_CHANGED)
+            .await
+        {
+            tracing::warn!(%error, "announcing changed watchers failed; redirects read them within seconds");
         }
     }
 
