@@ -23,7 +23,8 @@ pub struct CreateWebhook {
     url: String,
     /// What to deliver: each of `click`, `link.created`, `link.updated`, `link.deleted` at most once, at least
     /// one (422 `invalid_events`).
-    #[schema(min_items = 1, max_items = 4, example = json!(["click", "link.created"]))]
+    #[schema(value_type = Vec<crate::routes::schemas::EventSchema>, min_items = 1, max_items = 4,
+        example = json!(["click", "link.created"]))]
     events: Vec<String>,
 }
 
@@ -36,7 +37,7 @@ pub struct WebhookBody {
     /// Where deliveries go.
     url: String,
     /// What it receives.
-    #[schema(example = json!(["click", "link.created"]))]
+    #[schema(value_type = Vec<crate::routes::schemas::EventSchema>, example = json!(["click", "link.created"]))]
     events: Vec<&'static str>,
     /// The key of its `Snowlink-Signature` (HMAC-SHA256 of `"{t}.{body}"`): in the 201 only, never again.
     #[serde(skip_serializing_if = "Option::is_none")]

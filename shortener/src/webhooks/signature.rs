@@ -1,6 +1,14 @@
 //! `Snowlink-Signature: t=UNIX,v1=HEX`: HMAC-SHA256 of `"{t}.{body}"` keyed by the webhook's secret. The time
 //! is inside what is signed, so a receiver that checks it against its clock refuses a delivery replayed later.
 //!
+//! A receiver checks a delivery like this (Python; `verify` below is the same in Rust):
+//!
+//! ```text
+//! t, v1 = (dict(part.split("=", 1) for part in header.split(","))[k] for k in ("t", "v1"))
+//! expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+//! ok = hmac.compare_digest(expected, v1) and abs(time.time() - int(t)) <= 300
+//! ```
+//!
 //! HMAC from ring: already built as rustls's crypto provider, so it adds no crate (RustCrypto's `hmac` 0.13 is in
 //! the tree too, through postgres-protocol, but with `sha2` 0.11 beside the workspace's 0.10, and no constant-time
 //! check of its own that ring's `hmac::verify` does not also give).

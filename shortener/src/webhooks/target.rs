@@ -185,6 +185,15 @@ pub fn address_host(url: &url::Url) -> Option<IpAddr> {
 /// The rule the URL breaks, or [`TargetError::Busy`] when this process is resolving as many names for requests
 /// as it may (answer 503).
 pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, TargetError> {
+    check_url_within(raw, allow_private, &ROUTE_LOOKUP_PERMITS).await
+}
+
+/// [`check_url`] with a name's lookup taking one of `lookups`, or refused at once when none is free.
+async fn check_url_within(
+    raw: &str,
+    allow_private: bool,
+    lookups: &Arc<Semaphore>,
+) -> Result<url::Url, TargetError> {
     let url = parse(raw)?;
     if let Some(ip) = address_host(&url) {
         allowed(ip, allow_private)?;
@@ -193,7 +202,7 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, Targe
     let (Some(name), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return Err(TargetError::NoHost);
     };
-    let permit = Arc::clone(&ROUTE_LOOKUP_PERMITS)
+    let permit = Arc::clone(lookups)
         .try_acquire_owned()
         .map_err(|_| TargetError::Busy)?;
     let addresses = resolve(name, port, permit).await?;
@@ -371,6 +380,17 @@ mod tests {
             "{refused:?}"
         );
         assert!(check_url("http://localhost:9/hook", true).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_is_not_looked_up_while_every_lookup_permit_is_taken() {
+        let none = Arc::new(Semaphore::new(0));
+
+        let busy = check_url_within("http://localhost:9/", true, &none).await;
+        let address = check_url_within("https://8.8.8.8/", false, &none).await;
+
+        assert_eq!(busy, Err(TargetError::Busy));
+        assert!(address.is_ok(), "an address needs no lookup: {address:?}");
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
 
@@ -208,6 +208,20 @@ async fn the_document_states_the_bounds_the_server_enforces_and_every_status_wit
     assert_eq!(
         create["redirect"]["enum"],
         serde_json::json!([301, 302, 307, 308, null])
+    );
+
+    let webhook = &schemas["CreateWebhook"]["properties"];
+    assert_eq!(webhook["url"]["maxLength"], 2_048);
+    assert_eq!(
+        (
+            &webhook["events"]["minItems"],
+            &webhook["events"]["maxItems"]
+        ),
+        (&json!(1), &json!(4))
+    );
+    assert_eq!(
+        schemas["EventSchema"]["enum"],
+        json!(["click", "link.created", "link.updated", "link.deleted"])
     );
 
     for (path, methods) in documented_methods(&document) {
