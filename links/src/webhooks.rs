@@ -149,8 +149,8 @@ impl FromIterator<EventType> for EventTypes {
     }
 }
 
-/// A webhook as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A webhook as stored. Its `Debug` print leaves the secret out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     /// Its ID (shown by the API as a decimal string).
     pub id: i64,
@@ -168,6 +168,22 @@ pub struct Webhook {
     pub failing_since: Option<DateTime<Utc>>,
     /// When it was paused for failing too long; a paused webhook gets no deliveries.
     pub paused_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("owner_id", &self.owner_id)
+            .field("url", &self.url)
+            .field("events", &self.events.names())
+            .field("secret", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .field("failing_since", &self.failing_since)
+            .field("paused_at", &self.paused_at)
+            .finish()
+    }
 }
 
 /// Why a webhook was not created.
@@ -395,6 +411,28 @@ mod tests {
             EventTypes::parse_list(&[long]),
             Err(EventsError::Unknown(name)) if name.len() == 64
         ));
+    }
+
+    #[test]
+    fn a_debug_print_leaves_the_secret_out() {
+        let webhook = Webhook {
+            id: 1,
+            owner_id: 2,
+            url: "https://example.com/".into(),
+            events: EventTypes::default().with(EventType::Click),
+            secret: generate_secret(),
+            created_at: Utc::now(),
+            failing_since: None,
+            paused_at: None,
+        };
+
+        let printed = format!("{webhook:?}");
+
+        assert!(!printed.contains(&webhook.secret), "{printed}");
+        assert!(
+            printed.contains("[REDACTED]") && printed.contains("click"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct AppState {
     pub code_collisions: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.
     pub degraded: IntCounterVec,
+    /// Sends webhook deliveries (signed, to checked addresses only); built once, its connections pooled. Its
+    /// `allows_private` is `--allow-private-webhooks`, which the API's check of new webhook URLs follows too.
+    pub webhook_sender: Arc<crate::webhooks::send::Sender>,
     /// Now, for expiry checks and cache TTLs, and today for hit counts; injected so tests set the time.
     pub clock: plumbing::clock::SharedClock,
     /// Link events and live streams.
