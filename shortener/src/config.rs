@@ -303,6 +303,9 @@ pub struct ServeArgs {
     /// The key of compact codes.
     #[command(flatten)]
     pub code_key: links::code::CodeKeyArgs,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub delivery: crate::delivery::DeliveryArgs,
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
@@ -354,6 +357,7 @@ impl ServeArgs {
             idgen,
             code_style: crate::codes::CodeStyle::Compact,
             code_key: links::code::CodeKeyArgs::with_key(links::code::key::TEST_KEY),
+            delivery: crate::delivery::DeliveryArgs::default(),
             // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
             cleanup: CleanupArgs {
                 enabled: false,

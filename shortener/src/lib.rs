@@ -25,6 +25,8 @@
 //! - [`qr`]: QR codes of short URLs as SVG or PNG.
 //! - [`routes`]: one module per resource, and the web page.
 //! - [`webhooks`]: the caller's webhooks over the API, the SSRF guard, signatures, and the sender.
+//! - [`delivery`]: events delivered to webhooks from the queue, retried, and link events put on it.
+//! - [`live`]: live streams of a link's click events.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -32,6 +34,7 @@ pub mod cleanup;
 pub mod codes;
 pub mod config;
 pub mod deadline;
+pub mod delivery;
 pub mod domains;
 pub mod errors;
 pub mod exports;
@@ -41,6 +44,7 @@ pub mod idempotency;
 pub mod key_cache;
 pub mod leader;
 pub mod limits;
+pub mod live;
 pub mod outbox;
 pub mod qr;
 pub mod routes;

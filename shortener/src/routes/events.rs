@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use actix_web::{http::header, web, HttpResponse};
-use bytes::Bytes;
 
 use crate::{
     auth::Caller,
@@ -40,15 +40,17 @@ pub async fn events(
         .await
         .map_err(|_: Refused| ApiError::RateLimited(Duration::from_secs(5)))?;
     state.announce_watchers().await;
-    let body = futures_util::stream::unfold(subscription, |mut subscription: Subscription| async move {
-        let message = match tokio::time::timeout(KEEPALIVE, subscription.events.recv()).await {
-            Ok(Some(message)) => message,
-            Ok(None) => return None,
-            Err(_) => Bytes::from_static(b": keepalive\n\n"),
-        };
-        Some((Ok::<_, ApiError>(message), subscription))
-    });
-    let opened = futures_util::stream::once(async { Ok::<_, ApiError>(Bytes::from_static(b": open\n\n")) });
+    let body =
+        futures_util::stream::unfold(subscription, |mut subscription: Subscription| async move {
+            let message = match tokio::time::timeout(KEEPALIVE, subscription.events.recv()).await {
+                Ok(Some(message)) => message,
+                Ok(None) => return None,
+                Err(_) => Bytes::from_static(b": keepalive\n\n"),
+            };
+            Some((Ok::<_, ApiError>(message), subscription))
+        });
+    let opened =
+        futures_util::stream::once(async { Ok::<_, ApiError>(Bytes::from_static(b": open\n\n")) });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
