@@ -308,3 +308,86 @@ async fn a_webhook_failing_past_the_retention_period_is_paused() {
     .await;
     assert!(listed().await["failing_since"].is_string());
 }
+
+/// Reads the stream `response` until `count` click events came, within `within`; returns their JSON.
+async fn read_clicks(
+    response: &mut reqwest::Response,
+    count: usize,
+    within: Duration,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut text = String::new();
+    loop {
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter(|message| message.contains("event: click"))
+            .filter_map(|message| {
+                let data = message
+                    .lines()
+                    .find_map(|line| line.strip_prefix("data: "))?;
+                serde_json::from_str(data).ok()
+            })
+            .collect();
+        if events.len() >= count {
+            return events;
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{count} click events within {within:?}; got {text:?}"))
+            .expect("the stream reads")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_live_stream_sends_the_link_s_clicks_within_two_seconds_to_its_owner_only() {
+    let pair = pair().await;
+    let code = pair.shorten(link("https://example.com/live")).await;
+    let open = |key: String| {
+        let url = format!("{}/v1/urls/{code}/events", pair.shortener);
+        let client = pair.client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("the shortener answers")
+        }
+    };
+    let mut stream = open(pair.api_key.clone()).await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default(),
+        "text/event-stream"
+    );
+    // The redirect hears of the stream's owner through the invalidation channel.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let visited = tokio::time::Instant::now();
+    visit(&pair, &code, 3).await;
+    let clicks = read_clicks(&mut stream, 3, Duration::from_secs(2)).await;
+    assert!(visited.elapsed() <= Duration::from_secs(3));
+    assert!(clicks
+        .iter()
+        .all(|click| click["data"]["code"] == code.as_str()));
+    let store = shortener::stores::connect_and_migrate(&database::DatabaseArgs::new(&pair.db.url))
+        .await
+        .expect("database");
+    let (_, other) = store.create_api_key("other").await.expect("a key");
+    assert_eq!(open(other).await.status(), 404, "another key's stream");
+    let mut more = Vec::new();
+    for _ in 0..4 {
+        let response = open(pair.api_key.clone()).await;
+        assert_eq!(response.status(), 200);
+        more.push(response);
+    }
+    assert_eq!(
+        open(pair.api_key.clone()).await.status(),
+        429,
+        "a sixth stream of one key"
+    );
+    drop(more);
+}

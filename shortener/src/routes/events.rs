@@ -12,6 +12,7 @@ use crate::{
     deadline::Deadline,
     errors::ApiError,
     live::{Refused, Subscription},
+    routes::body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
     state::AppState,
 };
 
@@ -22,6 +23,21 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 ///
 /// # Errors
 /// 404 for a link that is not the caller's, 429 past the bound on open streams, 503 when the database is down.
+#[utoipa::path(
+    get,
+    path = "/v1/urls/{code}/events",
+    tag = "links",
+    params(("code" = String, Path, description = "The short code"), crate::routes::DomainQuery),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: click`, `id:` the event's id, `data:` the event \
+            as a webhook gets it ({\"id\", \"type\", \"created_at\", \"data\"}); a comment line every 15 s", content_type = "text/event-stream", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such link of the caller's", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn events(
     state: web::Data<AppState>,
     caller: Caller,

@@ -33,6 +33,7 @@ use crate::routes::{
         qr::qr,
         hits::hits,
         stats::stats,
+        crate::routes::events::events,
         crate::domains::list,
         crate::webhooks::routes::create,
         crate::webhooks::routes::list,
