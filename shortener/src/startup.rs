@@ -336,6 +336,7 @@ fn state(
         passwords: shared.passwords,
         allow_anonymous: args.allow_anonymous,
         exports,
+        imports: Arc::new(tokio::sync::Semaphore::new(1)),
         created,
         code_collisions,
         degraded,
@@ -394,6 +395,11 @@ fn routes(config: &mut web::ServiceConfig) {
             web::resource("/v1/urls/export.csv")
                 .route(web::get().to(routes::export::export))
                 .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource(crate::import::route::PATH)
+                .route(web::post().to(crate::import::route::import))
+                .default_service(method_not_allowed("POST")),
         )
         .service(
             web::resource("/v1/urls/batch")

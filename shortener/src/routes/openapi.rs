@@ -33,7 +33,8 @@ use crate::routes::{
         qr::qr,
         hits::hits,
         stats::stats,
-        crate::domains::list
+        crate::domains::list,
+        crate::import::route::import
     ),
     components(
         responses(Unauthorized, RateLimited, Unavailable),

@@ -58,6 +58,7 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("GET", "/v1/urls/{code}/hits"),
         ("GET", "/v1/urls/{code}/stats"),
         ("GET", "/v1/domains"),
+        ("POST", "/v1/import"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))
