@@ -13,7 +13,7 @@ use crate::{
     auth::Caller,
     errors::ApiError,
     routes::{
-        body::{ErrorBody, RateLimited, Unauthorized},
+        body::{ErrorBody, RateLimited, Unauthorized, Unavailable},
         fields,
     },
     state::AppState,
@@ -44,7 +44,8 @@ pub struct ImportQuery {
 /// cannot be imported is listed with its number and reason and changes nothing; the others still import. Running
 /// the same file again imports nothing twice: a code the caller already has for the same URL is skipped silently,
 /// a code held by another link is `alias_taken`, and a line without a code reuses the caller's live link for its
-/// URL. When a dependency fails midway the answer is 503 and what was written stays: run the import again.
+/// URL. Imports run one at a time per process: another while one runs is 503 `import_busy` with `Retry-After`.
+/// When a dependency fails midway the answer is 503 and what was written stays: run the import again.
 #[utoipa::path(
     post,
     path = "/v1/import",
@@ -59,7 +60,7 @@ pub struct ImportQuery {
         (status = 413, description = "Body over 1 GiB", body = ErrorBody),
         (status = 422, description = "invalid_format, invalid_file, unknown_domain, invalid_query", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 503, description = "import_busy (another import runs; see Retry-After), or a dependency is down", body = ErrorBody),
+        (status = 503, response = Unavailable),
     ),
     security(("api_key" = []))
 )]
