@@ -362,6 +362,7 @@ fn state(
         exports,
         webhook_sender,
         events,
+        imports: Arc::new(tokio::sync::Semaphore::new(1)),
         created,
         code_collisions,
         degraded,
@@ -420,6 +421,11 @@ fn routes(config: &mut web::ServiceConfig) {
             web::resource("/v1/urls/export.csv")
                 .route(web::get().to(routes::export::export))
                 .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource(crate::import::route::PATH)
+                .route(web::post().to(crate::import::route::import))
+                .default_service(method_not_allowed("POST")),
         )
         .service(
             web::resource("/v1/urls/batch")

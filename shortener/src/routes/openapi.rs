@@ -37,7 +37,8 @@ use crate::routes::{
         crate::domains::list,
         crate::webhooks::routes::create,
         crate::webhooks::routes::list,
-        crate::webhooks::routes::delete
+        crate::webhooks::routes::delete,
+        crate::import::route::import
     ),
     components(
         responses(Unauthorized, RateLimited, Unavailable),

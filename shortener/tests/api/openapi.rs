@@ -62,6 +62,7 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("POST", "/v1/webhooks"),
         ("GET", "/v1/webhooks"),
         ("DELETE", "/v1/webhooks/{id}"),
+        ("POST", "/v1/import"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))
