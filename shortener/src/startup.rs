@@ -63,7 +63,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     let events = crate::delivery::start(
         &args.delivery,
         &args.redis.options(),
-        (&connections.store, &connections.cache),
+        (&connections.store, &connections.reads, &connections.cache),
         sender.clone(),
         &startup.supervisor,
         &startup.registry,

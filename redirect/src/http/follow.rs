@@ -108,7 +108,7 @@ async fn answer_code(req: &HttpRequest, worker: &Worker, site: &Site, code: &str
                         let link = Link {
                             key: &key,
                             code,
-                            domain: &worker.host_of(site),
+                            domain: &site.domain_host(worker),
                         };
                         state.clicks.take(req, &response, &visit, link, owner, now);
                     }

@@ -44,9 +44,16 @@ impl Site {
         })
     }
 
-    /// The host of a domain other than the default one.
-    pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
+    /// The host of the domain the site is on, for click events: the default domain's when the site has none.
+    pub fn domain_host(&self, worker: &Worker) -> String {
+        self.host.clone().unwrap_or_else(|| {
+            worker.with_domains(|table| {
+                table
+                    .default_domain()
+                    .map(|domain| domain.host.clone())
+                    .unwrap_or_default()
+            })
+        })
     }
 
     /// The key `code` is stored under on this domain.

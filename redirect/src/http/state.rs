@@ -59,21 +59,6 @@ impl Worker {
             .as_ref()
             .is_some_and(|owners| owners.contains(&owner))
     }
-
-    /// The host of the domain a site is on, for click events: the default domain's when the site has none.
-    pub(crate) fn host_of(&self, site: &super::site::Site) -> String {
-        site.host().map_or_else(
-            || {
-                self.with_domains(|table| {
-                    table
-                        .default_domain()
-                        .map(|domain| domain.host.clone())
-                        .unwrap_or_default()
-                })
-            },
-            str::to_owned,
-        )
-    }
 }
 
 impl Worker {

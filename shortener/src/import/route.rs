@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The route's path (exempt from the request deadline).
-pub const PATH: &str = "/v1/import";
+pub const PATH: &str = crate::deadline::WITHOUT_DEADLINE;
 
 /// Query of an import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
