@@ -34,9 +34,6 @@ use crate::{
     stores,
 };
 
-/// The longest one webhook delivery may take (DESIGN's Contract: 5 s).
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
@@ -58,7 +55,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     let (shared, stopping) = start_tasks(&args, &connections, &startup).await?;
     let sender = Arc::new(crate::webhooks::send::Sender::new(
         args.allow_private_webhooks,
-        WEBHOOK_TIMEOUT,
+        crate::webhooks::send::DELIVERY_TIMEOUT,
     )?);
     let events = crate::delivery::start(
         &args.delivery,

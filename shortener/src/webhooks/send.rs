@@ -24,6 +24,9 @@ use crate::webhooks::{
     target::{self, TargetError},
 };
 
+/// The longest one delivery may take (the Contract's 5 s): what the service builds its [`Sender`] with.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The `User-Agent` of every delivery.
 pub const USER_AGENT: &str = "snowlink-webhooks/1";
 
