@@ -84,7 +84,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         stopping = stopping.then(async move { blocks.stopped().await });
     }
     supervisor.stop(stopping).await;
-    let report = outcome.map_err(|error| anyhow::anyhow!("import failed: {error}"))?;
+    let report = outcome.map_err(|error| {
+        // The causes (a 503's, a 500's) are only logged, as the API does.
+        error.log(None);
+        anyhow::anyhow!("import failed: {error}")
+    })?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }

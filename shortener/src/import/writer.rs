@@ -2,7 +2,9 @@
 //! blocklist and own hosts; alias and tag rules), a code already held by the same link of the caller is skipped
 //! silently (the file was imported before), one held by anything else is `alias_taken`, a row without a code
 //! reuses the caller's live link for its URL, and the rest go to PostgreSQL in one statement per batch with their
-//! creation time and visits. What a batch skips is reported by line; a dry run stops before taking IDs.
+//! creation time and visits. What a batch skips is reported by line; a dry run stops before taking IDs, so it
+//! sees a code repeated within the file only inside one batch (remembering every code of a million-line file
+//! would hold the file's codes in memory).
 
 use std::{
     collections::{HashMap, HashSet},
