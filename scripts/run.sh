@@ -69,7 +69,8 @@ CODE_KEY="$(cat "$codekey")"
 export CODE_KEY
 "$bin/shortener" migrate >>"$run/logs/shortener.log" 2>&1
 start idgen idgen
-start shortener shortener serve
+# Webhooks may reach a receiver on this machine (off by default: see --allow-private-webhooks).
+start shortener shortener serve --allow-private-webhooks
 start redirect-1 redirect --reuse-port --admin-listen 127.0.0.1:9081
 start redirect-2 redirect --reuse-port --admin-listen 127.0.0.1:9091
 wait_http idgen http://127.0.0.1:9082/readyz

@@ -5,43 +5,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A visit of a link.
-    Click,
-    /// A link was created.
-    LinkCreated,
-    /// A link was changed.
-    LinkUpdated,
-    /// A link was deleted.
-    LinkDeleted,
-}
-
-impl Kind {
-    /// Every kind, in the order the API lists them.
-    pub const ALL: [Self; 4] = [
-        Self::Click,
-        Self::LinkCreated,
-        Self::LinkUpdated,
-        Self::LinkDeleted,
-    ];
-
-    /// Its name in the API and in the event's `type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Click => "click",
-            Self::LinkCreated => "link.created",
-            Self::LinkUpdated => "link.updated",
-            Self::LinkDeleted => "link.deleted",
-        }
-    }
-
-    /// The kind of a name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
-    }
-}
+/// What happened: the webhook registry's event types, one name for each everywhere.
+pub use links::webhooks::EventType as Kind;
 
 /// One event, ready to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,7 @@
 //! - [`idempotency`]: stored answers for `Idempotency-Key`, claimed and recorded with the links they answer for.
 //! - [`cache`]: the Redis client and key names; the cached value codec, the invalidation protocol, the flags.
 //! - [`password`]: Argon2id hashes of link passwords.
+//! - [`webhooks`]: the event types and `webhooks`: an owner's webhooks, and their failing and paused states.
 //!
 //! # One way into the store
 //! - Callers reach PostgreSQL through [`store::Store`], a pool: each method is one operation on a connection of
@@ -35,8 +36,9 @@
 //!   subject; the `Store` method of the same operation calls it.
 //! - Each module holds the statements of one subject, with its own `impl Store` block: `api_keys` in
 //!   [`apikey`], hits in [`hits`], `cache_invalidations` in [`outbox`], `idempotency_keys` in [`idempotency`],
-//!   `retired_codes` in [`retired`] (and the operator's [`takedown`]), links by who asks ([`store`], [`manage`],
-//!   [`takedown`]). A read of links that sums their hits on the way stays with the read.
+//!   `retired_codes` in [`retired`] (and the operator's [`takedown`]), `webhooks` in [`webhooks`], links by who
+//!   asks ([`store`], [`manage`], [`takedown`]). A read of links that sums their hits on the way stays with the
+//!   read.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
@@ -56,3 +58,4 @@ pub mod schema;
 pub mod store;
 pub mod takedown;
 pub mod validate;
+pub mod webhooks;

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "domains_and_routing",
         include_str!("../migrations/0012_domains_and_routing.sql"),
     ),
+    (
+        13,
+        "webhooks",
+        include_str!("../migrations/0013_webhooks.sql"),
+    ),
 ];
 
 /// Applies the migrations not yet applied, each committed with its record, under an advisory lock so that

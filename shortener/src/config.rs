@@ -204,6 +204,11 @@ pub struct ServeArgs {
     /// Let requests without an API key create links (a public demo); they get the anonymous rate limit.
     #[arg(long, env = "ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses (a receiver on this
+    /// machine under `make run`). Off in production: a webhook is a request from inside the network on a user's
+    /// say, and cloud metadata answers on a link-local address.
+    #[arg(long, env = "ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
     /// Requests per minute per client (an IPv4 address or IPv6 /64; see --trusted-proxies) on /v1 (0: no limit).
     #[arg(long, env = "RATE_LIMIT_IP_PER_MINUTE", default_value_t = 60_000)]
     pub rate_limit_ip_per_minute: u32,
@@ -323,6 +328,7 @@ impl ServeArgs {
             blocked_domains: Vec::new(),
             blocklist_file: None,
             allow_anonymous: false,
+            allow_private_webhooks: false,
             rate_limit_ip_per_minute: 0,
             rate_limit_ip_burst: 0,
             rate_limit_key_per_minute: 0,

@@ -24,6 +24,7 @@
 //! - [`leader`]: leader election in ZooKeeper.
 //! - [`qr`]: QR codes of short URLs as SVG or PNG.
 //! - [`routes`]: one module per resource, and the web page.
+//! - [`webhooks`]: the caller's webhooks over the API, the SSRF guard, signatures, and the sender.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -47,3 +48,4 @@ pub mod startup;
 pub mod state;
 pub mod stores;
 pub mod takedown;
+pub mod webhooks;

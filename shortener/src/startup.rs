@@ -34,6 +34,9 @@ use crate::{
     stores,
 };
 
+/// The longest one webhook delivery may take (DESIGN's Contract: 5 s).
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often rate limiters forget clients that have fully recovered.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 
@@ -336,6 +339,10 @@ fn state(
         passwords: shared.passwords,
         allow_anonymous: args.allow_anonymous,
         exports,
+        webhook_sender: Arc::new(crate::webhooks::send::Sender::new(
+            args.allow_private_webhooks,
+            WEBHOOK_TIMEOUT,
+        )?),
         created,
         code_collisions,
         degraded,
@@ -422,6 +429,17 @@ fn routes(config: &mut web::ServiceConfig) {
             web::resource("/v1/urls/{code}/stats")
                 .route(web::get().to(routes::stats::stats))
                 .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/webhooks")
+                .route(web::post().to(crate::webhooks::routes::create))
+                .route(web::get().to(crate::webhooks::routes::list))
+                .default_service(method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/v1/webhooks/{id}")
+                .route(web::delete().to(crate::webhooks::routes::delete))
+                .default_service(method_not_allowed("DELETE")),
         )
         .service(
             web::resource("/")

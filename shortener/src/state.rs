@@ -57,8 +57,13 @@ pub struct AppState {
     pub code_collisions: IntCounter,
     /// Failures of a dependency that were degraded around, by dependency and operation.
     pub degraded: IntCounterVec,
+    /// Sends webhook deliveries (signed, to checked addresses only); built once, its connections pooled. Its
+    /// `allows_private` is `--allow-private-webhooks`, which the API's check of new webhook URLs follows too.
+    pub webhook_sender: Arc<crate::webhooks::send::Sender>,
     /// Now, for expiry checks and cache TTLs, and today for hit counts; injected so tests set the time.
     pub clock: plumbing::clock::SharedClock,
+    /// Link events and live streams.
+    pub events: crate::delivery::Events,
 }
 
 impl AppState {
@@ -68,6 +73,18 @@ impl AppState {
         match links::domain::split_key(key) {
             (None, code) => format!("{}{code}", self.public_base_url),
             (Some(host), code) => format!("{}://{host}/{code}", self.public_base_url.scheme()),
+        }
+    }
+
+    /// Tells every redirect that the owners whose links take click events changed (a click webhook created or
+    /// deleted, a live stream opened). When Redis does not take it, redirects read them within seconds anyway.
+    pub async fn announce_watchers(&self) {
+        if let Err(error) = self
+            .cache
+            .publish_invalidation(links::cache::WATCHERS_CHANGED)
+            .await
+        {
+            tracing::warn!(%error, "announcing changed watchers failed; redirects read them within seconds");
         }
     }
 

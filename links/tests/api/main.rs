@@ -5,6 +5,7 @@ mod inserts;
 mod lookups;
 mod migrations;
 mod tls;
+mod webhooks;
 
 /// A plain link to insert: `code` pointing at `https://example.com/{code}`.
 fn new_link(id: i64, code: &str) -> links::model::NewLink {

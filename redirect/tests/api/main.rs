@@ -17,3 +17,4 @@ mod routing;
 mod takedown;
 mod tiers;
 mod unlock;
+mod webhooks;

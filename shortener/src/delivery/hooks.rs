@@ -102,5 +102,5 @@ impl Hooks {
 }
 
 fn wants(hook: &Webhook, kind: Kind) -> bool {
-    links::webhooks::EventType::parse(kind.as_str()).is_some_and(|kind| hook.events.contains(kind))
+    hook.events.contains(kind)
 }

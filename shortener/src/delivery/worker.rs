@@ -188,11 +188,12 @@ impl Deliveries {
         }
     }
 
-    /// Delivers `taken` to every webhook that wants each, then acknowledges them.
+    /// Delivers `taken` to every webhook that wants each, then acknowledges those each of whose webhooks has it
+    /// or has a retry scheduled (the others are handed out again after [`STALE_AFTER`]).
     async fn deliver_taken(&self, taken: Vec<Taken>) {
         let mut attempts = JoinSet::new();
         let mut entries = Vec::with_capacity(taken.len());
-        for Taken { entry, event } in taken {
+        for (index, Taken { entry, event }) in taken.into_iter().enumerate() {
             entries.push(entry);
             let mut hooks = self.hooks.wanting(event.owner, event.kind);
             if hooks.is_empty() && event.kind == events::Kind::Click {
@@ -211,11 +212,26 @@ impl Deliveries {
                 let permit = self.in_flight.clone().acquire_owned().await;
                 attempts.spawn(async move {
                     let _permit = permit;
-                    this.attempt(&hook, job).await;
+                    (index, this.attempt(&hook, job).await)
                 });
             }
         }
-        while attempts.join_next().await.is_some() {}
+        let mut unsettled = HashSet::new();
+        while let Some(attempt) = attempts.join_next().await {
+            match attempt {
+                Ok((_, true)) => {}
+                Ok((index, false)) => {
+                    unsettled.insert(index);
+                }
+                Err(error) => tracing::warn!(%error, "a delivery task failed"),
+            }
+        }
+        let entries: Vec<String> = entries
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| !unsettled.contains(index))
+            .map(|(_, entry)| entry)
+            .collect();
         if let Err(error) = self.queue.ack(&entries).await {
             tracing::warn!(%error, "acknowledging delivered events failed; they will be delivered again");
         }
@@ -261,8 +277,9 @@ impl Deliveries {
         self.attempt(&hook, job).await;
     }
 
-    /// Sends `job`'s event to `hook`: done, or scheduled again.
-    async fn attempt(&self, hook: &Webhook, mut job: Retry) {
+    /// Sends `job`'s event to `hook`: done, or scheduled again. `false` when it is neither (Redis failed to
+    /// schedule it).
+    async fn attempt(&self, hook: &Webhook, mut job: Retry) -> bool {
         let body = Bytes::from(job.event.body.clone());
         let outcome = match self
             .sender
@@ -282,6 +299,7 @@ impl Deliveries {
                     self.finish(&job).await;
                 }
                 self.recovered(hook).await;
+                true
             }
             Attempt::Failed => {
                 self.metrics.count("failed", 1);
@@ -291,23 +309,27 @@ impl Deliveries {
                 }
                 job.attempts += 1;
                 self.failed(hook, now).await;
-                self.schedule(&job, now).await;
+                self.schedule(&job, now).await
             }
         }
     }
 
-    async fn schedule(&self, job: &Retry, now: DateTime<Utc>) {
+    /// `false` when Redis failed: an event from the stream is then not acknowledged and is handed out again;
+    /// a retry's lease brings it back.
+    async fn schedule(&self, job: &Retry, now: DateTime<Utc>) -> bool {
         let wait = self.policy.wait_after(job.attempts);
         let due = now + chrono::Duration::from_std(wait).unwrap_or_default();
         match self.queue.schedule(job, due).await {
-            Ok(true) => {}
+            Ok(true) => true,
             Ok(false) => {
                 self.metrics.count("dropped_retries_full", 1);
                 self.finish(job).await;
+                true
             }
-            // Not scheduled and not acknowledged either when from the stream: delivered again later from there
-            // (from a retry, the lease brings it back).
-            Err(error) => tracing::warn!(%error, "scheduling a retry failed"),
+            Err(error) => {
+                tracing::warn!(%error, "scheduling a retry failed");
+                false
+            }
         }
     }
 

@@ -47,7 +47,7 @@ error_codes! {
     InvalidIdempotencyKey = "invalid_idempotency_key", BAD_REQUEST;
     /// No API key, or one that is not (or no longer) valid.
     Unauthorized = "unauthorized", UNAUTHORIZED;
-    /// No such link of the caller's.
+    /// No such link (or webhook) of the caller's.
     NotFound = "not_found", NOT_FOUND;
     /// The path has no route for the method.
     MethodNotAllowed = shared::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED;
@@ -87,6 +87,12 @@ error_codes! {
     InvalidRules = "invalid_rules", UNPROCESSABLE_ENTITY;
     /// `variants` break a rule (the message names the index and the field).
     InvalidVariants = "invalid_variants", UNPROCESSABLE_ENTITY;
+    /// A webhook's `url`: not http(s), malformed, or reaching a non-public address (the message says which).
+    InvalidWebhookUrl = "invalid_webhook_url", UNPROCESSABLE_ENTITY;
+    /// A webhook's `events`: none, an unknown name, or one named twice.
+    InvalidEvents = "invalid_events", UNPROCESSABLE_ENTITY;
+    /// The caller has as many webhooks as a key may.
+    TooManyWebhooks = "too_many_webhooks", UNPROCESSABLE_ENTITY;
     /// A PATCH that sends no field.
     EmptyPatch = "empty_patch", UNPROCESSABLE_ENTITY;
     /// A PATCH that sends `null` for a field that cannot be cleared.

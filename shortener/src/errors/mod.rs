@@ -52,6 +52,9 @@ pub enum ApiError {
     /// No such link (or not the caller's).
     #[error("no link with code {0:?}")]
     NotFound(String),
+    /// No such webhook (or not the caller's).
+    #[error("no webhook with id {0:?}")]
+    WebhookNotFound(String),
     /// The caller is over a rate limit: retry after the given wait.
     #[error("too many requests; retry in {} s", plumbing::http::retry_after_secs(*.0))]
     RateLimited(std::time::Duration),
@@ -139,7 +142,7 @@ impl ApiError {
             Self::InvalidIdempotencyKey(_) => ErrorCode::InvalidIdempotencyKey,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             Self::IdempotencyKeyInFlight => ErrorCode::IdempotencyKeyInFlight,
-            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotFound(_) | Self::WebhookNotFound(_) => ErrorCode::NotFound,
             Self::RateLimited(_)
             | Self::Busy {
                 per_caller: true, ..

@@ -162,7 +162,8 @@ impl LinkBody {
     }
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
+/// An instant as the API shows it: RFC 3339, milliseconds, `Z`.
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

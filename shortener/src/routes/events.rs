@@ -34,6 +34,7 @@ pub async fn events(
         .await?
         .ok_or_else(|| at.not_found())?;
     let subscription = state
+        .events
         .live
         .open(caller.owner_id, at.key.clone())
         .await

@@ -17,7 +17,7 @@ use crate::routes::{
 #[openapi(
     info(
         title = "snowlink shortener",
-        description = "Create, read, list, change and delete short links; their QR codes, hits per day and where clicks come from. Every call \
+        description = "Create, read, list, change and delete short links; their QR codes, hits per day and where clicks come from; webhooks for their events. Every call \
                        needs `Authorization: Bearer <key>` \
                        (`shortener keys create --name NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`; \
                        a method a path does not list is 405 `method_not_allowed` with `Allow`."
@@ -33,7 +33,10 @@ use crate::routes::{
         qr::qr,
         hits::hits,
         stats::stats,
-        crate::domains::list
+        crate::domains::list,
+        crate::webhooks::routes::create,
+        crate::webhooks::routes::list,
+        crate::webhooks::routes::delete
     ),
     components(
         responses(Unauthorized, RateLimited, Unavailable),
@@ -46,7 +49,8 @@ use crate::routes::{
     modifiers(&BearerKey),
     tags(
         (name = "links", description = "Short links"),
-        (name = "domains", description = "The hosts links live on (`shortener domains add HOST`)")
+        (name = "domains", description = "The hosts links live on (`shortener domains add HOST`)"),
+        (name = "webhooks", description = "Where the caller's events are POSTed, signed (`Snowlink-Signature`)")
     )
 )]
 pub struct ApiDoc;

@@ -216,9 +216,30 @@ pub async fn delete(
     caller: Caller,
     at: crate::routes::LinkAt,
 ) -> Result<HttpResponse, ApiError> {
+    // The event shows the link as it was: read first, only when a webhook wants it.
+    let emitter = &state.events.emitter;
+    let shown = if emitter
+        .hooks
+        .any_wanting(caller.owner_id, events::Kind::LinkDeleted)
+    {
+        state
+            .store
+            .find_owned(caller.owner_id, &at.key, std::time::Duration::from_secs(1))
+            .await
+            .ok()
+            .flatten()
+            .map(|found| serde_json::to_value(LinkBody::new(&found.link, &state)).unwrap_or_default())
+    } else {
+        None
+    };
     let Some(owed) = state.store.delete_owned(caller.owner_id, &at.key).await? else {
         return Err(at.not_found());
     };
     state.invalidate(owed).await;
+    if let Some(shown) = shown {
+        emitter
+            .link(events::Kind::LinkDeleted, Some(caller.owner_id), &at.key, || shown)
+            .await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,6 @@
 //! The schemas of `rules` and `variants` for the OpenAPI document: the fields are read by `links::routing` as
-//! JSON, so their shape is described here, once, for create, PATCH and the link as answered.
+//! JSON, so their shape is described here, once, for create, PATCH and the link as answered. Likewise a
+//! webhook's event names, read by `links::webhooks`.
 
 /// A rule of `rules`, for the OpenAPI document (the rules are read by `links::routing`).
 #[derive(utoipa::ToSchema)]
@@ -68,4 +69,21 @@ pub fn variants_schema() -> utoipa::openapi::schema::Array {
         .min_items(Some(2))
         .max_items(Some(10))
         .build()
+}
+
+/// An event a webhook receives (`links::webhooks::EventType`), for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+pub enum EventSchema {
+    /// A visit of one of the caller's links.
+    #[schema(rename = "click")]
+    Click,
+    /// One of the caller's links was created.
+    #[schema(rename = "link.created")]
+    LinkCreated,
+    /// One of the caller's links was changed.
+    #[schema(rename = "link.updated")]
+    LinkUpdated,
+    /// One of the caller's links was deleted.
+    #[schema(rename = "link.deleted")]
+    LinkDeleted,
 }

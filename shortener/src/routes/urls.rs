@@ -184,6 +184,7 @@ async fn create_one(
     writer: Writer<'_>,
 ) -> Result<Outcome, ApiError> {
     let (mut outcomes, created) = create_all(state, creator, vec![checked], &writer).await?;
+    announce_created(state, creator.owner_id, &outcomes).await;
     let outcome = outcomes
         .pop()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create produced no outcome")))?;
@@ -342,6 +343,7 @@ async fn create_many(
         })
         .collect();
     let (outcomes, created) = create_all(state, creator, checked, &writer).await?;
+    announce_created(state, creator.owner_id, &outcomes).await;
     let linked = |status, link| BatchResult {
         status,
         link: Some(LinkBody::new(link, state)),
@@ -370,4 +372,27 @@ async fn create_many(
         server_error,
         created,
     })
+}
+
+/// Queues a `link.created` event for each link created, when a webhook of `owner` wants them.
+async fn announce_created(state: &AppState, owner: Option<i64>, outcomes: &[CreateOutcome]) {
+    let emitter = &state.events.emitter;
+    let Some(owner) = owner.filter(|owner| emitter.hooks.any_wanting(*owner, events::Kind::LinkCreated)) else {
+        return;
+    };
+    let now = state.clock.now();
+    let created: Vec<events::Event> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            CreateOutcome::Created(link) => Some(events::Event::new(
+                events::Kind::LinkCreated,
+                owner,
+                link.code.clone(),
+                now,
+                serde_json::to_value(LinkBody::new(link, state)).unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect();
+    emitter.queue_all(&created).await;
 }

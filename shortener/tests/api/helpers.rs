@@ -252,6 +252,19 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The code and message of a 422 answer (asserted to be one).
+pub async fn unprocessable(response: reqwest::Response) -> (String, String) {
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("a JSON error body");
+    (
+        body["error"]["code"].as_str().expect("code").to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_owned(),
+    )
+}
+
 /// A local port nothing listens on.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -27,3 +27,4 @@ mod routing;
 mod search;
 mod takedown;
 mod web;
+mod webhooks;

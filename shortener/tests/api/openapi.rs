@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
 
@@ -58,6 +58,9 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("GET", "/v1/urls/{code}/hits"),
         ("GET", "/v1/urls/{code}/stats"),
         ("GET", "/v1/domains"),
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhooks"),
+        ("DELETE", "/v1/webhooks/{id}"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))
@@ -70,7 +73,7 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
     );
 
     for (method, path) in &operations {
-        let path = path.replace("{code}", "nosuchcode");
+        let path = path.replace("{code}", "nosuchcode").replace("{id}", "1");
         let response = app
             .client
             .request(
@@ -114,7 +117,11 @@ async fn a_method_a_documented_path_lacks_is_a_405_whose_allow_lists_the_documen
     let document = document(&app).await;
 
     for (path, methods) in documented_methods(&document) {
-        let url = format!("{}{}", app.address, path.replace("{code}", "abc123"));
+        let url = format!(
+            "{}{}",
+            app.address,
+            path.replace("{code}", "abc123").replace("{id}", "1")
+        );
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if methods.contains(method) {
                 continue;
@@ -201,6 +208,20 @@ async fn the_document_states_the_bounds_the_server_enforces_and_every_status_wit
     assert_eq!(
         create["redirect"]["enum"],
         serde_json::json!([301, 302, 307, 308, null])
+    );
+
+    let webhook = &schemas["CreateWebhook"]["properties"];
+    assert_eq!(webhook["url"]["maxLength"], 2_048);
+    assert_eq!(
+        (
+            &webhook["events"]["minItems"],
+            &webhook["events"]["maxItems"]
+        ),
+        (&json!(1), &json!(4))
+    );
+    assert_eq!(
+        schemas["EventSchema"]["enum"],
+        json!(["click", "link.created", "link.updated", "link.deleted"])
     );
 
     for (path, methods) in documented_methods(&document) {

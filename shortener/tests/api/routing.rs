@@ -3,19 +3,10 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{error_code, spawn_app, TestApp};
+use crate::helpers::{error_code, spawn_app, unprocessable, TestApp};
 
 async fn refused(app: &TestApp, body: Value) -> (String, String) {
-    let response = app.create(body).await;
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.expect("json");
-    (
-        body["error"]["code"].as_str().expect("code").to_owned(),
-        body["error"]["message"]
-            .as_str()
-            .expect("message")
-            .to_owned(),
-    )
+    unprocessable(app.create(body).await).await
 }
 
 #[tokio::test]
