@@ -221,14 +221,15 @@ impl Queue {
         Ok(())
     }
 
-    /// Makes the consumer group (reading from the stream's end when it is new); an existing group is kept.
+    /// Makes the consumer group, reading from the stream's first entry (events queued before any shortener made
+    /// it are delivered too); an existing group is kept.
     ///
     /// # Errors
     /// When Redis fails.
     pub async fn ensure_group(&self) -> Result<(), QueueError> {
         match self
             .client
-            .xgroup_create::<Value, _, _, _>(&self.stream, GROUP, "$", true)
+            .xgroup_create::<Value, _, _, _>(&self.stream, GROUP, "0", true)
             .await
         {
             Ok(_) => Ok(()),

@@ -14,6 +14,8 @@
 //! - [`schema`]: the migrations in order, applied with `database::migrate`.
 //! - [`store`]: `Store`, the way in, and the SQL on the hot paths: the redirect's lookup, and the create path's
 //!   reuse lookup and multi-row insert (for single creates and batches alike).
+//! - [`imports`]: links brought over from another shortener's export: taken codes, reusable links, the batch insert
+//!   with creation times and visit totals.
 //! - [`manage`]: an owner's links: read with hits, list, search, export, change, delete.
 //! - [`takedown`]: the operator's view of a link (owner, state), disabling, enabling and freeing it.
 //! - [`retired`]: tombstones: the cleanup's purge of expired and deleted links, freeing old tombstones.
@@ -48,6 +50,7 @@ pub mod code_key;
 pub mod domain;
 pub mod hits;
 pub mod idempotency;
+pub mod imports;
 pub mod manage;
 pub mod model;
 pub mod outbox;

@@ -40,6 +40,49 @@ pub enum Command {
     Cleanup(CleanupCommandArgs),
     /// Register, list and remove the domains links live on (the default one is the --public-base-url's host).
     Domains(DomainsArgs),
+    /// Import another shortener's export file as an API key's links and print the report (JSON) on stdout, as
+    /// `POST /v1/import` answers it. Leases a worker ID (and blocks of the code counter) like `serve`.
+    Import(Box<ImportArgs>),
+}
+
+/// `import` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The file's format.
+    #[arg(long, value_parser = ["bitly", "shlink", "yourls", "kutt", "csv"])]
+    pub format: String,
+    /// The export file.
+    pub file: std::path::PathBuf,
+    /// The ID of the API key whose links they become (`shortener keys list`).
+    #[arg(long)]
+    pub owner: i64,
+    /// The registered domain the links go on (default: the default domain).
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Check every line, codes taken included, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Host names long URLs may not point at, besides the registered domains (as `serve` takes them).
+    #[arg(long, env = "OWN_HOSTS", value_delimiter = ',')]
+    pub own_hosts: Vec<String>,
+    /// Domains long URLs may not point at (as `serve` takes them).
+    #[arg(long, env = "BLOCKED_DOMAINS", value_delimiter = ',')]
+    pub blocked_domains: Vec<String>,
+    /// A file of blocked domains (as `serve` takes it).
+    #[arg(long, env = "BLOCKLIST_FILE")]
+    pub blocklist_file: Option<std::path::PathBuf>,
+    /// Which codes lines without one get (as `serve` makes them).
+    #[arg(long, env = "CODE_STYLE", value_enum, default_value_t = crate::codes::CodeStyle::Compact)]
+    pub code_style: crate::codes::CodeStyle,
+    /// The key of compact codes.
+    #[command(flatten)]
+    pub code_key: links::code::CodeKeyArgs,
+    /// ID generation (a worker ID is leased for the import).
+    #[command(flatten)]
+    pub idgen: IdgenArgs,
+    /// PostgreSQL.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// `domains` settings.
@@ -303,6 +346,9 @@ pub struct ServeArgs {
     /// The key of compact codes.
     #[command(flatten)]
     pub code_key: links::code::CodeKeyArgs,
+    /// Webhook delivery.
+    #[command(flatten)]
+    pub delivery: crate::delivery::DeliveryArgs,
     /// The expiry cleanup.
     #[command(flatten)]
     pub cleanup: CleanupArgs,
@@ -354,6 +400,7 @@ impl ServeArgs {
             idgen,
             code_style: crate::codes::CodeStyle::Compact,
             code_key: links::code::CodeKeyArgs::with_key(links::code::key::TEST_KEY),
+            delivery: crate::delivery::DeliveryArgs::default(),
             // Off unless a test is about it: every instance would otherwise campaign in ZooKeeper.
             cleanup: CleanupArgs {
                 enabled: false,
@@ -401,21 +448,7 @@ impl ServeArgs {
     /// # Errors
     /// When the file cannot be read or an entry is not a host name.
     pub fn blocklist(&self) -> anyhow::Result<links::validate::Blocklist> {
-        use anyhow::Context as _;
-        let mut list = links::validate::Blocklist::new(&self.blocked_domains)
-            .map_err(|entry| anyhow::anyhow!("--blocked-domains: {entry:?} is not a host name"))?;
-        if let Some(path) = &self.blocklist_file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --blocklist-file {}", path.display()))?;
-            let from_file = links::validate::Blocklist::parse_file(&text).map_err(|entry| {
-                anyhow::anyhow!(
-                    "--blocklist-file {}: {entry:?} is not a host name",
-                    path.display()
-                )
-            })?;
-            list.extend(from_file);
-        }
-        Ok(list)
+        blocklist(&self.blocked_domains, self.blocklist_file.as_deref())
     }
 
     /// The password hasher's slots and per-key budget.
@@ -455,6 +488,31 @@ impl ServeArgs {
             burst: self.rate_limit_unknown_keys_burst,
         })
     }
+}
+
+/// The blocklist from `--blocked-domains` and `--blocklist-file`.
+///
+/// # Errors
+/// When the file cannot be read or an entry is not a host name.
+pub fn blocklist(
+    blocked_domains: &[String],
+    blocklist_file: Option<&std::path::Path>,
+) -> anyhow::Result<links::validate::Blocklist> {
+    use anyhow::Context as _;
+    let mut list = links::validate::Blocklist::new(blocked_domains)
+        .map_err(|entry| anyhow::anyhow!("--blocked-domains: {entry:?} is not a host name"))?;
+    if let Some(path) = blocklist_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --blocklist-file {}", path.display()))?;
+        let from_file = links::validate::Blocklist::parse_file(&text).map_err(|entry| {
+            anyhow::anyhow!(
+                "--blocklist-file {}: {entry:?} is not a host name",
+                path.display()
+            )
+        })?;
+        list.extend(from_file);
+    }
+    Ok(list)
 }
 
 // Defaults, each written once for its flag and for `PurgeArgs::default`, so the two cannot drift.

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
+use actix_web::web::Bytes;
 use chrono::Utc;
 use events::{Kind, Queue};
 use tokio::sync::mpsc;
@@ -139,7 +139,13 @@ impl LiveStreams {
 
     /// One round: `None` while no stream is open (the next one starts from the queue's end).
     async fn follow(&self, last: Option<String>) -> Option<String> {
-        if self.open.lock().unwrap_or_else(PoisonError::into_inner).total == 0 {
+        if self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
+            == 0
+        {
             return None;
         }
         let after = match last {

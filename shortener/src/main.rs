@@ -28,6 +28,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Keys(args) => keys(args).await?,
         Command::Links(args) => return shortener::takedown::run(args).await,
         Command::Domains(args) => return shortener::domains::run(args).await,
+        Command::Import(args) => return shortener::import::command::run(*args).await,
         Command::Cleanup(args) => {
             let shutdown = Shutdown::new();
             shutdown.trigger_on_signals();

@@ -56,7 +56,27 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     let startup = Startup::new(listeners)?;
     let connections = connect(&args, &startup.registry).await?;
     let (shared, stopping) = start_tasks(&args, &connections, &startup).await?;
-    let state = state(&args, connections, shared, blocklist, &startup.registry)?;
+    let sender = Arc::new(crate::webhooks::send::Sender::new(
+        args.allow_private_webhooks,
+        WEBHOOK_TIMEOUT,
+    )?);
+    let events = crate::delivery::start(
+        &args.delivery,
+        &args.redis.options(),
+        (&connections.store, &connections.cache),
+        sender.clone(),
+        &startup.supervisor,
+        &startup.registry,
+    )
+    .await?;
+    let state = state(
+        &args,
+        connections,
+        shared,
+        blocklist,
+        &startup.registry,
+        (sender, events),
+    )?;
     let readiness = readiness(&state, PrimaryGauge::register(&startup.registry)?);
     serve(startup, &args, state, readiness, stopping).await
 }
@@ -310,6 +330,7 @@ fn state(
     shared: Shared,
     blocklist: Blocklist,
     registry: &Registry,
+    (webhook_sender, events): (Arc<crate::webhooks::send::Sender>, crate::delivery::Events),
 ) -> anyhow::Result<web::Data<AppState>> {
     let (created, code_collisions, degraded) = write_metrics(registry)?;
     let redis_breaker = args
@@ -339,10 +360,9 @@ fn state(
         passwords: shared.passwords,
         allow_anonymous: args.allow_anonymous,
         exports,
-        webhook_sender: Arc::new(crate::webhooks::send::Sender::new(
-            args.allow_private_webhooks,
-            WEBHOOK_TIMEOUT,
-        )?),
+        webhook_sender,
+        events,
+        imports: Arc::new(tokio::sync::Semaphore::new(1)),
         created,
         code_collisions,
         degraded,
@@ -403,6 +423,11 @@ fn routes(config: &mut web::ServiceConfig) {
                 .default_service(method_not_allowed("GET")),
         )
         .service(
+            web::resource(crate::import::route::PATH)
+                .route(web::post().to(crate::import::route::import))
+                .default_service(method_not_allowed("POST")),
+        )
+        .service(
             web::resource("/v1/urls/batch")
                 .app_data(plumbing::http::json_config().limit(routes::urls::MAX_BATCH_BODY))
                 .route(web::post().to(routes::urls::create_batch))
@@ -428,6 +453,11 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/urls/{code}/stats")
                 .route(web::get().to(routes::stats::stats))
+                .default_service(method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/urls/{code}/events")
+                .route(web::get().to(routes::events::events))
                 .default_service(method_not_allowed("GET")),
         )
         .service(

@@ -51,6 +51,8 @@ pub struct AppState {
     pub allow_anonymous: bool,
     /// The CSV exports running now, bounded per key and in all.
     pub exports: Arc<crate::exports::ExportLimits>,
+    /// One permit: the import running now, if any (imports run one at a time; see `import::route`).
+    pub imports: Arc<tokio::sync::Semaphore>,
     /// Links created (committed).
     pub created: IntCounter,
     /// Generated codes found taken (by an alias), each followed by another.

@@ -130,16 +130,32 @@ async fn every_visit_reaches_the_webhook_once_signed_with_its_secret() {
     let code = pair.shorten(link("https://example.com/hooked")).await;
     let (_, secret) = webhook(&pair, &receiver.url, &["click"]).await;
     // The redirect hears of the webhook through the invalidation channel.
-    eventually(Duration::from_secs(10), "a first click delivered", || async {
-        visit(&pair, &code, 1).await;
-        !receiver.deliveries().is_empty()
-    })
+    eventually(
+        Duration::from_secs(10),
+        "a first click delivered",
+        || async {
+            visit(&pair, &code, 1).await;
+            !receiver.deliveries().is_empty()
+        },
+    )
     .await;
-    let before = receiver.distinct_ids();
+    // Visits made before the redirect heard of the webhook take no event: count from where deliveries settle.
+    let before = eventually(
+        Duration::from_secs(10),
+        "the first clicks settled",
+        || async {
+            let seen = receiver.distinct_ids();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            (receiver.distinct_ids() == seen).then_some(seen)
+        },
+    )
+    .await;
     visit(&pair, &code, 1_000).await;
-    eventually(Duration::from_secs(30), "1,000 more click events", || async {
-        receiver.distinct_ids() >= before + 1_000
-    })
+    eventually(
+        Duration::from_secs(30),
+        "1,000 more click events",
+        || async { receiver.distinct_ids() >= before + 1_000 },
+    )
     .await;
     assert_eq!(receiver.distinct_ids(), before + 1_000);
     let now = chrono::Utc::now().timestamp();
@@ -182,10 +198,17 @@ async fn a_receiver_that_fails_for_30_s_then_answers_gets_every_event() {
     tokio::time::sleep_until(started + Duration::from_secs(30)).await;
     assert!(receiver.deliveries().is_empty());
     receiver.status.store(200, Ordering::SeqCst);
-    eventually(Duration::from_secs(30), "every event after the receiver came back", || async {
-        receiver.distinct_ids() >= 200
-    })
+    let got = eventually(
+        Duration::from_secs(30),
+        "every event after the receiver came back",
+        || async {
+            let got = receiver.distinct_ids();
+            eprintln!("{got} distinct so far");
+            (got >= 200).then_some(got)
+        },
+    )
     .await;
+    assert_eq!(got, 200);
     assert_eq!(receiver.distinct_ids(), 200, "exactly the 200 visits");
 }
 
@@ -228,7 +251,10 @@ async fn link_events_carry_the_link_as_the_api_shows_it() {
             let body: Value = serde_json::from_str(&delivery.body).expect("json");
             (
                 body["type"].as_str().unwrap_or_default().to_owned(),
-                body["data"]["long_url"].as_str().unwrap_or_default().to_owned(),
+                body["data"]["long_url"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect();
@@ -281,4 +307,87 @@ async fn a_webhook_failing_past_the_retention_period_is_paused() {
     })
     .await;
     assert!(listed().await["failing_since"].is_string());
+}
+
+/// Reads the stream `response` until `count` click events came, within `within`; returns their JSON.
+async fn read_clicks(
+    response: &mut reqwest::Response,
+    count: usize,
+    within: Duration,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut text = String::new();
+    loop {
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter(|message| message.contains("event: click"))
+            .filter_map(|message| {
+                let data = message
+                    .lines()
+                    .find_map(|line| line.strip_prefix("data: "))?;
+                serde_json::from_str(data).ok()
+            })
+            .collect();
+        if events.len() >= count {
+            return events;
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{count} click events within {within:?}; got {text:?}"))
+            .expect("the stream reads")
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_live_stream_sends_the_link_s_clicks_within_two_seconds_to_its_owner_only() {
+    let pair = pair().await;
+    let code = pair.shorten(link("https://example.com/live")).await;
+    let open = |key: String| {
+        let url = format!("{}/v1/urls/{code}/events", pair.shortener);
+        let client = pair.client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("the shortener answers")
+        }
+    };
+    let mut stream = open(pair.api_key.clone()).await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default(),
+        "text/event-stream"
+    );
+    // The redirect hears of the stream's owner through the invalidation channel.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let visited = tokio::time::Instant::now();
+    visit(&pair, &code, 3).await;
+    let clicks = read_clicks(&mut stream, 3, Duration::from_secs(2)).await;
+    assert!(visited.elapsed() <= Duration::from_secs(3));
+    assert!(clicks
+        .iter()
+        .all(|click| click["data"]["code"] == code.as_str()));
+    let store = shortener::stores::connect_and_migrate(&database::DatabaseArgs::new(&pair.db.url))
+        .await
+        .expect("database");
+    let (_, other) = store.create_api_key("other").await.expect("a key");
+    assert_eq!(open(other).await.status(), 404, "another key's stream");
+    let mut more = Vec::new();
+    for _ in 0..4 {
+        let response = open(pair.api_key.clone()).await;
+        assert_eq!(response.status(), 200);
+        more.push(response);
+    }
+    assert_eq!(
+        open(pair.api_key.clone()).await.status(),
+        429,
+        "a sixth stream of one key"
+    );
+    drop(more);
 }

@@ -22,7 +22,13 @@ pub struct Emitter {
 impl Emitter {
     /// Queues a `kind` event about `link` (the key it is stored under) of `owner`, whose `data` is `shown`
     /// (the link's JSON), if a webhook of `owner` wants it.
-    pub async fn link(&self, kind: Kind, owner: Option<i64>, link: &str, shown: impl FnOnce() -> serde_json::Value) {
+    pub async fn link(
+        &self,
+        kind: Kind,
+        owner: Option<i64>,
+        link: &str,
+        shown: impl FnOnce() -> serde_json::Value,
+    ) {
         let Some(owner) = owner.filter(|owner| self.hooks.any_wanting(*owner, kind)) else {
             return;
         };

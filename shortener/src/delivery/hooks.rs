@@ -65,7 +65,10 @@ impl Hooks {
             .map_err(|elapsed| database::DbError::Unavailable(Arc::new(elapsed)))??;
         let mut by_owner: HashMap<i64, Vec<Arc<Webhook>>> = HashMap::new();
         for hook in hooks {
-            by_owner.entry(hook.owner_id).or_default().push(Arc::new(hook));
+            by_owner
+                .entry(hook.owner_id)
+                .or_default()
+                .push(Arc::new(hook));
         }
         self.by_owner.store(Arc::new(by_owner));
         Ok(())

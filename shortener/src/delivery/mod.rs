@@ -63,12 +63,19 @@ pub async fn start(
     let announce: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         let cache = cache.clone();
         tokio::spawn(async move {
-            if let Err(error) = cache.publish_invalidation(links::cache::WATCHERS_CHANGED).await {
+            if let Err(error) = cache
+                .publish_invalidation(links::cache::WATCHERS_CHANGED)
+                .await
+            {
                 tracing::warn!(%error, "announcing changed watchers failed; redirects read them within seconds");
             }
         });
     });
-    let consumer = format!("shortener-{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let consumer = format!(
+        "shortener-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
     let deliveries = worker::Deliveries::new(
         queue.clone(),
         hooks.clone(),

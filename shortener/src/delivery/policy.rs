@@ -35,7 +35,9 @@ impl RetryPolicy {
             .saturating_mul(1_u32 << attempts.saturating_sub(1).min(20));
         let full = doubled.min(self.longest);
         let half = full / 2;
-        half + full.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+        half + full
+            .saturating_sub(half)
+            .mul_f64(rand::rng().random::<f64>())
     }
 }
 

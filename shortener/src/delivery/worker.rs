@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
+use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use events::{Queue, Retry, Taken};
 use links::{store::Store, webhooks::Webhook};
@@ -161,7 +161,7 @@ impl Deliveries {
                 _ = every.tick() => {
                     self.retry_due().await;
                     rounds = rounds.wrapping_add(1);
-                    if rounds % 20 == 0 {
+                    if rounds.is_multiple_of(20) {
                         if let Ok(waiting) = self.queue.retries_waiting().await {
                             self.metrics.waiting.set(i64::try_from(waiting).unwrap_or(i64::MAX));
                         }
@@ -180,7 +180,10 @@ impl Deliveries {
             Ok((taken, cut)) => {
                 self.metrics.count("dropped_cut", cut as u64);
                 if !taken.is_empty() {
-                    tracing::info!(count = taken.len(), "delivering events a stopped shortener had taken");
+                    tracing::info!(
+                        count = taken.len(),
+                        "delivering events a stopped shortener had taken"
+                    );
                     self.deliver_taken(taken).await;
                 }
             }

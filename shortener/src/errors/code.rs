@@ -111,8 +111,12 @@ error_codes! {
     InvalidCursor = "invalid_cursor", UNPROCESSABLE_ENTITY;
     /// The days of hits or stats.
     InvalidDays = "invalid_days", UNPROCESSABLE_ENTITY;
-    /// A QR code's format.
+    /// A QR code's format, or an import's.
     InvalidFormat = "invalid_format", UNPROCESSABLE_ENTITY;
+    /// A line of an import file that cannot be read as a link of its format.
+    InvalidLine = "invalid_line", UNPROCESSABLE_ENTITY;
+    /// An import file that is not its format at all (no header naming the URL column, not JSON).
+    InvalidFile = "invalid_file", UNPROCESSABLE_ENTITY;
     /// A QR code's size.
     InvalidSize = "invalid_size", UNPROCESSABLE_ENTITY;
     /// Over a rate limit (or the caller's share of exports); see `Retry-After`.
@@ -121,6 +125,8 @@ error_codes! {
     Internal = "internal", INTERNAL_SERVER_ERROR;
     /// A dependency is down (or the process runs its most exports); see `Retry-After`.
     Unavailable = "unavailable", SERVICE_UNAVAILABLE;
+    /// Another import is running in this process (one at a time); see `Retry-After`.
+    ImportBusy = "import_busy", SERVICE_UNAVAILABLE;
 }
 
 impl From<&Invalid> for ErrorCode {
@@ -150,7 +156,7 @@ impl std::fmt::Display for ErrorCode {
 mod tests {
     use links::validate::{self, Blocklist, Invalid};
 
-    use super::ErrorCode::{self, Internal, Unavailable};
+    use super::ErrorCode::{self, ImportBusy, Internal, Unavailable};
 
     #[test]
     fn every_code_is_its_own_snake_case_word() {
@@ -170,7 +176,7 @@ mod tests {
     #[test]
     fn every_client_error_is_a_4xx_and_only_internal_and_unavailable_are_5xx() {
         for &code in ErrorCode::ALL {
-            let server = matches!(code, Internal | Unavailable);
+            let server = matches!(code, Internal | Unavailable | ImportBusy);
             assert_eq!(code.status().is_server_error(), server, "{code}");
             assert_eq!(code.status().is_client_error(), !server, "{code}");
         }

@@ -69,6 +69,9 @@ pub enum ApiError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// Another import runs in this process: imports run one at a time (each may write a million links).
+    #[error("another import is running; imports run one at a time, retry when it has ended")]
+    ImportBusy,
     /// A dependency needed to answer is down: retry later.
     #[error("{dependency} is unavailable; retry shortly")]
     Unavailable {
@@ -148,6 +151,7 @@ impl ApiError {
                 per_caller: true, ..
             } => ErrorCode::RateLimited,
             Self::Unavailable { .. } | Self::Busy { .. } => ErrorCode::Unavailable,
+            Self::ImportBusy => ErrorCode::ImportBusy,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -182,6 +186,11 @@ impl ResponseError for ApiError {
                     header::RETRY_AFTER,
                     header::HeaderValue::from(plumbing::http::retry_after_secs(*wait)),
                 );
+            }
+            Self::ImportBusy => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
             }
             Self::Unauthorized => {
                 response.headers_mut().insert(

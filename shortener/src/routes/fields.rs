@@ -14,20 +14,44 @@ use crate::{
 
 /// `long_url`, normalised: 422 `invalid_url` for a URL that breaks a rule, `blocked_domain` for a blocked host.
 pub(crate) fn long_url(raw: &str, state: &AppState) -> Result<String, ApiError> {
-    let url = validate::normalize_long_url(raw, &state.own_hosts)?;
+    long_url_within(
+        raw,
+        &state.own_hosts,
+        &state.domains.load(),
+        &state.blocklist,
+    )
+}
+
+/// [`long_url`] against given own hosts, registered domains and blocklist (an import run from the command line
+/// has no [`AppState`]).
+pub(crate) fn long_url_within(
+    raw: &str,
+    own_hosts: &[String],
+    domains: &links::domain::DomainTable,
+    blocklist: &validate::Blocklist,
+) -> Result<String, ApiError> {
+    let url = validate::normalize_long_url(raw, own_hosts)?;
     // A registered domain is served by the redirect too: a link to it would loop like one to the own hosts.
     if let Some(host) = url.host_str().and_then(links::domain::normalize_host) {
-        if state.domains.load().get(&host).is_some() {
+        if domains.get(&host).is_some() {
             return Err(validate::Invalid::OwnHost(host).into());
         }
     }
-    state.blocklist.check(&url)?;
+    blocklist.check(&url)?;
     Ok(url.to_string())
 }
 
 /// `domain` (create only): the host of a registered domain, `None` for the default one (or none named); 422
 /// `unknown_domain` for any other.
 pub(crate) fn domain(raw: Option<&str>, state: &AppState) -> Result<Option<String>, ApiError> {
+    domain_within(raw, &state.domains.load())
+}
+
+/// [`domain`] against a given table of domains.
+pub(crate) fn domain_within(
+    raw: Option<&str>,
+    table: &links::domain::DomainTable,
+) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     let unknown = || ApiError::InvalidField {
         code: ErrorCode::UnknownDomain,
@@ -39,7 +63,6 @@ pub(crate) fn domain(raw: Option<&str>, state: &AppState) -> Result<Option<Strin
         ),
     };
     let host = links::domain::normalize_host(raw).ok_or_else(unknown)?;
-    let table = state.domains.load();
     let domain = table.get(&host).ok_or_else(unknown)?;
     Ok((!domain.is_default).then_some(host))
 }

@@ -4,6 +4,7 @@
 pub mod batch_items;
 pub mod body;
 pub mod create_links;
+pub mod events;
 pub mod export;
 pub mod fields;
 pub mod hits;

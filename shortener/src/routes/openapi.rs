@@ -33,10 +33,12 @@ use crate::routes::{
         qr::qr,
         hits::hits,
         stats::stats,
+        crate::routes::events::events,
         crate::domains::list,
         crate::webhooks::routes::create,
         crate::webhooks::routes::list,
-        crate::webhooks::routes::delete
+        crate::webhooks::routes::delete,
+        crate::import::route::import
     ),
     components(
         responses(Unauthorized, RateLimited, Unavailable),

@@ -228,7 +228,9 @@ pub async fn delete(
             .await
             .ok()
             .flatten()
-            .map(|found| serde_json::to_value(LinkBody::new(&found.link, &state)).unwrap_or_default())
+            .map(|found| {
+                serde_json::to_value(LinkBody::new(&found.link, &state)).unwrap_or_default()
+            })
     } else {
         None
     };
@@ -238,7 +240,12 @@ pub async fn delete(
     state.invalidate(owed).await;
     if let Some(shown) = shown {
         emitter
-            .link(events::Kind::LinkDeleted, Some(caller.owner_id), &at.key, || shown)
+            .link(
+                events::Kind::LinkDeleted,
+                Some(caller.owner_id),
+                &at.key,
+                || shown,
+            )
             .await;
     }
     Ok(HttpResponse::NoContent().finish())

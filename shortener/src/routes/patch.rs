@@ -264,9 +264,12 @@ pub async fn patch(
     state
         .events
         .emitter
-        .link(events::Kind::LinkUpdated, Some(caller.owner_id), &at.key, || {
-            serde_json::to_value(&body).unwrap_or_default()
-        })
+        .link(
+            events::Kind::LinkUpdated,
+            Some(caller.owner_id),
+            &at.key,
+            || serde_json::to_value(&body).unwrap_or_default(),
+        )
         .await;
     if changed.link.redirect.is_permanent() {
         body.warning = Some(PERMANENT_WARNING.to_owned());

@@ -377,7 +377,9 @@ async fn create_many(
 /// Queues a `link.created` event for each link created, when a webhook of `owner` wants them.
 async fn announce_created(state: &AppState, owner: Option<i64>, outcomes: &[CreateOutcome]) {
     let emitter = &state.events.emitter;
-    let Some(owner) = owner.filter(|owner| emitter.hooks.any_wanting(*owner, events::Kind::LinkCreated)) else {
+    let Some(owner) =
+        owner.filter(|owner| emitter.hooks.any_wanting(*owner, events::Kind::LinkCreated))
+    else {
         return;
     };
     let now = state.clock.now();

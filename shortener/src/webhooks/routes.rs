@@ -120,6 +120,7 @@ pub async fn create(
                 message: other.to_string(),
             },
         })?;
+    changed(&state).await;
     let body = WebhookBody {
         secret: Some(webhook.secret.clone()),
         ..WebhookBody::new(&webhook)
@@ -193,5 +194,16 @@ pub async fn delete(
     if !state.store.delete_webhook(caller.owner_id, webhook).await? {
         return Err(not_found());
     }
+    changed(&state).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// After a webhook was created or deleted: this process's table is read again (its own link events follow at
+/// once; other shorteners' within seconds, or at once for a click they cannot place), and every redirect is told
+/// to read the owners taking click events again.
+async fn changed(state: &AppState) {
+    if let Err(error) = state.events.emitter.hooks.reload(&state.store).await {
+        tracing::warn!(%error, "reloading the webhooks failed; they are read again within seconds");
+    }
+    state.announce_watchers().await;
 }

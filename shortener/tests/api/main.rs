@@ -14,6 +14,7 @@ mod helpers;
 mod hits;
 mod hostile;
 mod idempotency;
+mod import;
 mod keys;
 mod lifecycle;
 mod limits;

@@ -58,9 +58,11 @@ async fn the_document_parses_lists_every_call_and_each_is_routed() {
         ("GET", "/v1/urls/{code}/hits"),
         ("GET", "/v1/urls/{code}/stats"),
         ("GET", "/v1/domains"),
+        ("GET", "/v1/urls/{code}/events"),
         ("POST", "/v1/webhooks"),
         ("GET", "/v1/webhooks"),
         ("DELETE", "/v1/webhooks/{id}"),
+        ("POST", "/v1/import"),
     ]
     .into_iter()
     .map(|(method, path)| (method.to_owned(), path.to_owned()))
