@@ -8,6 +8,7 @@
 //! - [`zipf`]: the popularity-skew sampler.
 //! - [`report`]: tables and JSON; [`plot`]: SVG latency-by-percentile charts.
 //! - [`seed`]: links through the batch API; [`ceiling`]: the fixed-302 server.
+//! - [`receiver`]: the webhook receiver that measures click events' delivery (latency from visit, duplicates).
 #![forbid(unsafe_code)]
 
 pub mod ceiling;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod engine;
 pub mod pacer;
 pub mod plot;
+pub mod receiver;
 pub mod report;
 pub mod seed;
 pub mod workload;

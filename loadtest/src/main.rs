@@ -13,6 +13,7 @@ use loadtest::{
     ceiling, client,
     engine::{self, Load},
     plot,
+    receiver::{self, Receiver},
     report::Report,
     seed::{self, Seed},
     workload::{Creates, Draw, Edits, Redirects, Target},
@@ -45,6 +46,11 @@ enum Command {
     Ceiling(CeilingArgs),
     /// Draw several JSON reports on one latency-by-percentile chart.
     Plot(PlotArgs),
+    /// Receive webhook deliveries: check signatures, count distinct event ids and measure each click event's
+    /// latency from its visit (`data.at`) to arrival; on SIGINT/SIGTERM or after --duration, write a JSON summary
+    /// and print it on one line. `GET` on any path answers the summary so far. Remembers at most 20M distinct ids
+    /// (about 300 MB); past that, new ids are counted as distinct without a check and the summary says so.
+    WebhookReceiver(ReceiverArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +173,29 @@ struct CeilingArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ReceiverArgs {
+    /// Address to serve on (port 0: any free one, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8095")]
+    listen: String,
+    /// The webhook's secret (from its creation): deliveries whose signature does not verify get 401 and are
+    /// counted as bad signatures. Without it nothing is checked.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<SecretString>,
+    /// The status every delivery gets (a non-2xx makes the sender retry).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=599))]
+    status: u16,
+    /// Write the summary as JSON here when it stops.
+    #[arg(long)]
+    json: PathBuf,
+    /// Stop after this long (e.g. 60s); without it, at SIGINT/SIGTERM.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// HTTP worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+#[derive(Debug, clap::Args)]
 struct PlotArgs {
     /// JSON reports written with --json.
     #[arg(required = true)]
@@ -185,6 +214,9 @@ fn main() -> anyhow::Result<()> {
         Command::Ceiling(args) => actix_web::rt::System::new()
             .block_on(ceiling::serve(&args.listen, args.workers))
             .with_context(|| format!("ceiling server on {}", args.listen)),
+        Command::WebhookReceiver(args) => {
+            actix_web::rt::System::new().block_on(run_webhook_receiver(args))
+        }
         Command::Plot(args) => {
             let reports = args
                 .reports
@@ -301,6 +333,26 @@ async fn run_edit(args: EditArgs) -> anyhow::Result<()> {
         &load,
         &measured,
     )
+}
+
+async fn run_webhook_receiver(args: ReceiverArgs) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    let settings = receiver::Settings {
+        listen: args.listen.clone(),
+        secret: args
+            .secret
+            .as_ref()
+            .map(|secret| secret.expose_secret().to_owned()),
+        status: actix_web::http::StatusCode::from_u16(args.status)?,
+        workers: args.workers,
+    };
+    let receiver =
+        Receiver::bind(settings).with_context(|| format!("webhook receiver on {}", args.listen))?;
+    println!("webhook receiver listening on {}", receiver.address());
+    let summary = receiver.run(args.duration).await?;
+    summary.save(&args.json)?;
+    println!("{}", summary.line());
+    Ok(())
 }
 
 /// Codes drawn with Zipf skew `exponent` (0: uniform) from `count`.
