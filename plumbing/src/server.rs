@@ -149,6 +149,9 @@ impl Startup {
             let mut server = HttpServer::new(move || app().wrap(draining.close_connections()))
                 .on_connect(move |connection, _| set_user_timeout(connection, user_timeout))
                 .disable_signals()
+                // A client that closes its side is gone: without this, a streaming answer (the live visit stream)
+                // runs on, holding its place in the per-key bound, until a write fails a keepalive or two later.
+                .h1_allow_half_closed(false)
                 .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
             if listeners.http_workers > 0 {
                 server = server.workers(listeners.http_workers);

@@ -1,8 +1,8 @@
 // snowlink's page: shortens through POST /v1/urls (on a chosen domain, with tags, a password, a visit limit,
 // rules and A/B variants), shows the short link with its QR code, and lists the caller's links (filtered by tag
 // and search, exported as CSV) with hits, a 30-day chart, hits per variant and where their clicks come from; a
-// link's target, tags, rules and variants are edited in place (PATCH). Plain DOM, no library; text is only ever
-// set through textContent.
+// link's target, tags, rules and variants are edited in place (PATCH); one link at a time shows its visits live
+// (a ticker on GET /v1/urls/{code}/events). Plain DOM, no library; text is only ever set through textContent.
 "use strict";
 
 const KEY_STORAGE = "snowlink.apiKey";
@@ -741,7 +741,7 @@ function linkItem(link) {
   variantSlot.hidden = !(link.variants && link.variants.length);
   const sources = sourcesView(link);
   const insight = element("div", "insight");
-  insight.append(chartSlot, variantSlot, sources);
+  insight.append(chartSlot, variantSlot, sources, liveView(link));
   main.append(insight);
   const actions = element("div", "actions");
   const edit = element("button", "secondary edit", "Edit");
@@ -839,6 +839,229 @@ function breakdown(title, className, rows, { listZeros = false } = {}) {
     table.append(line);
   }
   return table;
+}
+
+// ------------------------------------------------------ live visits
+
+/** Rows the ticker keeps: older ones are dropped, so a busy link cannot grow the page. */
+const LIVE_ROWS = 50;
+/** A message longer than this ends the connection (the stream's events are a few hundred bytes). */
+const LIVE_MESSAGE_LIMIT = 64 * 1024;
+/** Waits before reconnecting: doubling from the first to the last, each with up to half again of jitter. */
+const LIVE_BACKOFF_FIRST_MS = 1000;
+const LIVE_BACKOFF_LAST_MS = 30000;
+/** Answers that another try would only repeat: shown, not retried. */
+const LIVE_FINAL = [401, 403, 404, 429];
+
+/** A disclosure beside the chart whose open state is a stream of the link's visits (GET …/events). The page
+ * holds at most one: opening another link's closes this one, so one page never counts twice against the key's
+ * few streams. EventSource cannot send the key in a header, so the stream is read from fetch() by hand. */
+function liveView(link) {
+  const details = element("details", "live");
+  details.append(element("summary", "", "Live visits"));
+  const state = element("span", "live-state");
+  state.setAttribute("role", "status");
+  const count = element("span", "live-count");
+  const summary = element("p", "live-head");
+  summary.append(state, " · ", count);
+  const problem = element("p", "error live-error");
+  problem.hidden = true;
+  const table = element("table", "live-visits");
+  table.append(element("caption", "", "Newest first"));
+  const columns = element("tr");
+  for (const name of ["Time", "Device", "OS", "Country", "Referrer", "Variant"]) {
+    const cell = element("th", "", name);
+    cell.scope = "col";
+    columns.append(cell);
+  }
+  const header = element("thead");
+  header.append(columns);
+  const rows = element("tbody");
+  table.append(header, rows);
+  details.append(summary, problem, table);
+  const view = { details, state, count, problem, rows, link };
+  details.addEventListener("toggle", () => {
+    if (details.open) live.open(view);
+    else live.close(view);
+  });
+  return details;
+}
+
+/** The one stream the page may hold, and the view it feeds. */
+const live = {
+  /** {view, controller, visits} while a view is open. */
+  current: null,
+
+  open(view) {
+    if (this.current && this.current.view === view) return;
+    this.close();
+    const session = { view, controller: new AbortController(), visits: 0 };
+    this.current = session;
+    view.rows.replaceChildren();
+    hideMessage(view.problem);
+    showVisits(session);
+    follow(session);
+  },
+
+  /** Ends the stream; with `view`, only when that view is the one holding it. */
+  close(view) {
+    const session = this.current;
+    if (!session || (view && session.view !== view)) return;
+    this.current = null;
+    session.controller.abort();
+    showLiveState(session.view, "closed");
+    // Another link's view opened: fold this one, so the page says which ticker runs.
+    if (session.view.details.open) session.view.details.open = false;
+  },
+};
+
+/** Connects, reads, and reconnects with backoff until the session is aborted or an answer is final. */
+async function follow(session) {
+  const { signal } = session.controller;
+  for (let attempt = 0; !signal.aborted; attempt += 1) {
+    showLiveState(session.view, attempt === 0 ? "connecting" : "reconnecting");
+    const response = await fetch(linkPath(session.view.link, "/events"), {
+      headers: { Authorization: `Bearer ${storedKey()}`, Accept: "text/event-stream" },
+      cache: "no-store",
+      signal,
+    }).catch(() => null);
+    if (signal.aborted) return;
+    if (response && LIVE_FINAL.includes(response.status)) {
+      await refuse(session, response);
+      return;
+    }
+    if (response && response.ok && response.body) {
+      attempt = 0;
+      showLiveState(session.view, "live");
+      await readEvents(response.body, (message) => onLiveMessage(session, message)).catch(() => null);
+      if (signal.aborted) return;
+    } else if (response && response.body) {
+      response.body.cancel().catch(() => null);
+    }
+    showLiveState(session.view, "reconnecting");
+    await pause(backoff(attempt), signal);
+  }
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+function backoff(attempt) {
+  const base = Math.min(LIVE_BACKOFF_LAST_MS, LIVE_BACKOFF_FIRST_MS * 2 ** Math.min(attempt, 10));
+  return base + Math.random() * base * 0.5;
+}
+
+/** Shows why the stream was refused and stops. */
+async function refuse(session, response) {
+  let body = null;
+  if ((response.headers.get("content-type") || "").includes("json")) {
+    body = await response.json().catch(() => null);
+  }
+  const answer = { status: response.status, body, headers: response.headers };
+  const text =
+    response.status === 429
+      ? "Too many live views are open with this key (at most 5). Close one, then open this again."
+      : explain(answer).text;
+  showMessage(session.view.problem, text);
+  showLiveState(session.view, "stopped");
+}
+
+/** Reads Server-Sent Events from `body`, calling `onMessage({event, id, data})` for each message. */
+async function readEvents(body, onMessage) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  let message = { event: "message", id: "", data: [] };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    pending += value;
+    let end;
+    while ((end = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, end).replace(/\r$/, "");
+      pending = pending.slice(end + 1);
+      if (line === "") {
+        if (message.data.length) onMessage({ event: message.event, id: message.id, data: message.data.join("\n") });
+        message = { event: "message", id: "", data: [] };
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") message.event = text;
+      else if (field === "id") message.id = text;
+      else if (field === "data") message.data.push(text);
+    }
+    if (pending.length > LIVE_MESSAGE_LIMIT || message.data.join("").length > LIVE_MESSAGE_LIMIT) {
+      reader.cancel().catch(() => null);
+      throw new Error("an event too large");
+    }
+  }
+}
+
+function onLiveMessage(session, message) {
+  if (message.event !== "click" || live.current !== session) return;
+  let event;
+  try {
+    event = JSON.parse(message.data);
+  } catch {
+    return;
+  }
+  const visit = event && typeof event.data === "object" && event.data;
+  if (!visit) return;
+  const rows = session.view.rows;
+  const id = String(event.id || message.id);
+  // Delivery is at least once: an event seen twice is shown once.
+  if (id && [...rows.children].some((row) => row.dataset.id === id)) return;
+  rows.prepend(visitRow(id, visit));
+  while (rows.childElementCount > LIVE_ROWS) rows.lastElementChild.remove();
+  session.visits += 1;
+  showVisits(session);
+}
+
+/** One visit as a table row; every value is the event's text, set through textContent. */
+function visitRow(id, visit) {
+  const row = element("tr");
+  row.dataset.id = id;
+  const at = new Date(visit.at);
+  const time = element("time", "", Number.isNaN(at.getTime()) ? "" : at.toLocaleTimeString());
+  if (!Number.isNaN(at.getTime())) time.dateTime = at.toISOString();
+  const when = element("td", "live-time");
+  when.append(time);
+  row.append(when);
+  const variant = Number.isInteger(visit.variant) ? String(visit.variant + 1) : "";
+  const cells = [
+    ["live-device", visit.bot ? "bot" : visit.device],
+    ["live-os", visit.os],
+    ["live-country", visit.country],
+    ["live-referrer", visit.referrer_domain],
+    ["live-variant", variant],
+  ];
+  for (const [className, text] of cells) row.append(element("td", className, text ? String(text) : "—"));
+  return row;
+}
+
+function showVisits(session) {
+  const visits = session.visits;
+  session.view.count.dataset.count = String(visits);
+  session.view.count.textContent = `${visits} ${visits === 1 ? "visit" : "visits"} since opened`;
+}
+
+const LIVE_STATES = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Closed", stopped: "Stopped" };
+
+function showLiveState(view, state) {
+  view.state.dataset.state = state;
+  view.state.textContent = LIVE_STATES[state];
 }
 
 // ------------------------------------------------------- edit in place
@@ -1047,6 +1270,8 @@ const links = {
   /** Shows the current page; `notice` says what just happened (read out by screen readers). */
   async reload(notice = "") {
     const ticket = ++this.latest;
+    // The rows are about to be rebuilt: a ticker in one of them would go on streaming, unseen.
+    live.close();
     const list = $("links");
     const status = $("links-status");
     $("older-links").hidden = true;
@@ -1102,6 +1327,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("export-links").addEventListener("click", exportLinks);
   $("create-routing").append(createRouting.box);
   showKeyState();
+  window.addEventListener("pagehide", () => live.close());
   // Domains first: the list's API paths name a link's domain only when it is not the default one.
   domains.load().then(() => links.first());
 });
