@@ -52,6 +52,7 @@ pub struct Listeners {
     http_workers: usize,
     drain_delay: Duration,
     tcp_user_timeout: Option<Duration>,
+    half_closed_ends: bool,
 }
 
 impl Listeners {
@@ -70,6 +71,7 @@ impl Listeners {
             http_workers: options.http_workers,
             drain_delay: options.drain_delay,
             tcp_user_timeout: None,
+            half_closed_ends: false,
         })
     }
 
@@ -80,6 +82,16 @@ impl Listeners {
     #[must_use]
     pub fn with_tcp_user_timeout(mut self, timeout: Duration) -> Self {
         self.tcp_user_timeout = Some(timeout);
+        self
+    }
+
+    /// An HTTP/1 client that closes its side of the connection has gone: a streaming answer (the shortener's live
+    /// visit stream) ends then, instead of running on, holding its place in a bound, until a write fails. Not for
+    /// every service: a client that half-closes and still waits for its answer (rare, but HTTP allows it) would
+    /// lose it.
+    #[must_use]
+    pub fn ending_half_closed(mut self) -> Self {
+        self.half_closed_ends = true;
         self
     }
 }
@@ -146,12 +158,11 @@ impl Startup {
             let admin_port = listeners.admin.local_addr()?.port();
             let admin = admin::serve(listeners.admin, registry, readiness, draining.clone())?;
             let user_timeout = listeners.tcp_user_timeout;
+            let half_closed_ends = listeners.half_closed_ends;
             let mut server = HttpServer::new(move || app().wrap(draining.close_connections()))
                 .on_connect(move |connection, _| set_user_timeout(connection, user_timeout))
                 .disable_signals()
-                // A client that closes its side is gone: without this, a streaming answer (the live visit stream)
-                // runs on, holding its place in the per-key bound, until a write fails a keepalive or two later.
-                .h1_allow_half_closed(false)
+                .h1_allow_half_closed(!half_closed_ends)
                 .shutdown_timeout(API_SHUTDOWN_TIMEOUT_SECS);
             if listeners.http_workers > 0 {
                 server = server.workers(listeners.http_workers);

@@ -48,7 +48,8 @@ const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     // A client that stops reading an export loses the connection too, not only the export (see exports).
     let listeners = Listeners::bind(&args.listen_options())?
-        .with_tcp_user_timeout(args.exports.export_idle_timeout);
+        .with_tcp_user_timeout(args.exports.export_idle_timeout)
+        .ending_half_closed();
     let blocklist = args.blocklist()?;
     let startup = Startup::new(listeners)?;
     let connections = connect(&args, &startup.registry).await?;
