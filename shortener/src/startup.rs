@@ -61,7 +61,7 @@ pub async fn build(args: ServeArgs) -> anyhow::Result<Application> {
     let events = crate::delivery::start(
         &args.delivery,
         &args.redis.options(),
-        (&connections.store, &connections.reads, &connections.cache),
+        (&connections.store, &connections.cache),
         sender.clone(),
         &startup.supervisor,
         &startup.registry,

@@ -223,7 +223,6 @@ async fn a_receiver_that_fails_for_30_s_then_answers_gets_every_event() {
     )
     .await;
     assert_eq!(got, expected, "every event taken, once each");
-    assert_eq!(receiver.distinct_ids(), 200, "exactly the 200 visits");
 }
 
 #[tokio::test]

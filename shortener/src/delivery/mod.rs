@@ -32,7 +32,7 @@ pub struct Events {
     pub live: LiveStreams,
 }
 
-/// Connects the queue, loads the webhooks (from the primary: a webhook created a moment ago is there) and starts the delivery loops, the webhooks' reloader and the live
+/// Connects the queue, loads the webhooks and starts the delivery loops, the webhooks' reloader and the live
 /// streams' follower, all stopping with `supervisor`.
 ///
 /// # Errors
@@ -40,7 +40,7 @@ pub struct Events {
 pub async fn start(
     args: &DeliveryArgs,
     redis: &links::cache::CacheOptions,
-    (store, reads, cache): (&Store, &Store, &RedisCache),
+    (store, cache): (&Store, &RedisCache),
     sender: Arc<Sender>,
     supervisor: &Supervisor,
     registry: &Registry,
@@ -57,8 +57,9 @@ pub async fn start(
         let shutdown = supervisor.shutdown().clone();
         async move { shutdown.wait().await }
     };
-    // Every few seconds from where reads go (a replica when there is one): the primary is not asked on a timer.
-    let reload = hooks.clone().keep_loaded(reads.clone(), stop());
+    // From the primary: a replica's older view, stored after this process's own reload following a change, would
+    // undo it (a webhook created a moment ago would miss its first events).
+    let reload = hooks.clone().keep_loaded(store.clone(), stop());
     let _reloader = supervisor.spawn("webhook_reloader", Need::Optional, reload);
     let cache = cache.clone();
     let announce: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {

@@ -129,15 +129,19 @@ impl Deliveries {
         }
     }
 
-    /// Reads the stream until `stop` completes.
+    /// Reads the stream until `stop` completes. A read is never raced against a timer: an entry Redis handed
+    /// to a read that was then dropped would wait, unacknowledged, until it is claimed as stale. Only the stop
+    /// drops one (its entries are claimed by another shortener, or by this one after a restart).
     pub async fn run_stream(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut claim = tokio::time::interval(CLAIM_EVERY);
-        claim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_claim = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_claim {
+                self.claim_stale().await;
+                next_claim = tokio::time::Instant::now() + CLAIM_EVERY;
+            }
             tokio::select! {
                 () = &mut stop => return,
-                _ = claim.tick() => self.claim_stale().await,
                 taken = self.queue.take(&self.consumer, TAKE, WAIT) => match taken {
                     Ok(taken) => self.deliver_taken(taken).await,
                     Err(error) => {
@@ -199,8 +203,9 @@ impl Deliveries {
         for (index, Taken { entry, event }) in taken.into_iter().enumerate() {
             entries.push(entry);
             let mut hooks = self.hooks.wanting(event.owner, event.kind);
-            if hooks.is_empty() && event.kind == events::Kind::Click {
-                // The redirect may know of a webhook this table does not have yet.
+            if hooks.is_empty() {
+                // The event was queued for a webhook this table does not have yet (the redirect or another
+                // shortener heard of it first).
                 self.hooks.reload_for_miss(&self.store).await;
                 hooks = self.hooks.wanting(event.owner, event.kind);
             }

@@ -226,6 +226,9 @@ pub async fn delete(
             .store
             .find_owned(caller.owner_id, &at.key, std::time::Duration::from_secs(1))
             .await
+            .inspect_err(
+                |error| tracing::warn!(%error, "reading a deleted link for its event failed"),
+            )
             .ok()
             .flatten()
             .map(|found| {
